@@ -1,0 +1,48 @@
+# The front door. Every target sets up .venv on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test unit integration lint schemas bench clean lock
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+## make run: embedded broker + every service + the demo simulator, until Ctrl-C
+run: $(STAMP)
+	$(BIN)/releasewatch up --demo
+
+## make test: the whole suite (unit + integration on the embedded broker)
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+integration: $(STAMP)
+	$(BIN)/python -m pytest tests/integration
+
+lint: $(STAMP)
+	$(BIN)/ruff check services schemas tests bench
+	$(BIN)/ruff format --check services schemas tests bench
+	$(BIN)/mypy
+
+## make schemas: regenerate JSON Schema + AsyncAPI from the pydantic models
+schemas: $(STAMP)
+	$(BIN)/python -m schemas.generate
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+## make lock: re-pin constraints.txt from a clean resolve (run after changing pyproject)
+lock:
+	rm -rf /tmp/releasewatch-lock && $(PYTHON) -m venv /tmp/releasewatch-lock
+	/tmp/releasewatch-lock/bin/pip install --quiet '.[dev]'
+	/tmp/releasewatch-lock/bin/pip freeze --exclude releasewatch > constraints.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

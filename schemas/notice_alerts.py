@@ -1,0 +1,40 @@
+"""``notice.alerts.v1``: the deadline agent's alerts (SPEC 3.4)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from schemas.envelope import Envelope, EventId, Instant, Payload
+
+LATE_AFTER_SECONDS = 60
+
+
+class AlertKind(StrEnum):
+    NOTICE_DUE = "notice_due"
+    RELEASE_CHANGED = "release_changed"
+    RELEASE_CANCELLED = "release_cancelled"
+    RELEASED = "released"
+
+
+class NoticeAlertData(Payload):
+    alert_id: EventId
+    kind: AlertKind
+    request_id: str
+    agency: str
+    release_at: Instant | None
+    window_hours: int
+    due_at: Instant | None
+    emitted_at: Instant
+    lead_hours: float | None
+    late: bool
+    schedule_revision: int
+    cause_event_id: EventId | None = None
+    # Only on kind == released:
+    notice_given: bool | None = None
+    notice_lead_hours: float | None = None
+
+
+class NoticeAlert(Envelope):
+    type: Literal["notice.alert"] = "notice.alert"
+    data: NoticeAlertData

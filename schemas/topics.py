@@ -1,0 +1,150 @@
+"""The topic registry: every topic's name, key rule, cleanup policy and message model.
+
+Partition counts come from settings (``RELEASEWATCH_PARTITIONS``) and are the same for every
+topic, so that one booking's messages are co-partitioned everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+from schemas.agency_requests import NoticeRequestReceived, NoticeRequestWithdrawn
+from schemas.audit import AuditRecord
+from schemas.booking_state import BookingState
+from schemas.deadletter import DeadLetter
+from schemas.escalations import Escalation
+from schemas.jail_booking import (
+    BookingOpened,
+    ChargesUpdated,
+    InmateReleased,
+    InmateTransferred,
+    ReleaseScheduled,
+    ReleaseUnscheduled,
+    SentenceImposed,
+)
+from schemas.notice_acks import NoticeAck
+from schemas.notice_alerts import NoticeAlert
+from schemas.notices import Notice
+from schemas.release_schedule import ReleaseSchedule
+
+KEY_RULE = "<jurisdiction>/<booking_id>"
+MAX_MESSAGE_BYTES = 1024 * 1024  # SPEC 5: inputs over 1 MiB are dead-lettered
+
+
+class Cleanup(StrEnum):
+    DELETE = "delete"
+    COMPACT = "compact"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    description: str
+    messages: tuple[type[BaseModel], ...]
+    key_rule: str = KEY_RULE
+    cleanup: Cleanup = Cleanup.DELETE
+    is_input: bool = False  # published by systems outside releasewatch
+
+
+JAIL_BOOKING = TopicSpec(
+    "jail.booking.v1",
+    "Booking events from jail management systems.",
+    (
+        BookingOpened,
+        ChargesUpdated,
+        SentenceImposed,
+        ReleaseScheduled,
+        ReleaseUnscheduled,
+        InmateReleased,
+        InmateTransferred,
+    ),
+    is_input=True,
+)
+AGENCY_REQUESTS = TopicSpec(
+    "agency.requests.v1",
+    "Notice requests (I-247A and similar) filed and withdrawn by agencies.",
+    (NoticeRequestReceived, NoticeRequestWithdrawn),
+    is_input=True,
+)
+BOOKING_STATE = TopicSpec(
+    "booking.state.v1",
+    "The booking service's full state of a booking after each accepted event.",
+    (BookingState,),
+)
+RELEASE_SCHEDULE = TopicSpec(
+    "release.schedule.v1",
+    "The scheduling service's view of each booking's release, one message per change.",
+    (ReleaseSchedule,),
+)
+NOTICE_ALERTS = TopicSpec("notice.alerts.v1", "The deadline agent's alerts.", (NoticeAlert,))
+NOTICE_ACKS = TopicSpec(
+    "notice.acks.v1", "Agencies acknowledge notices here.", (NoticeAck,), is_input=True
+)
+SUBJECT_COPIES = TopicSpec(
+    "notices.subject-copies.v1",
+    "Copies of notices owed to the person and their attorney where policy requires it.",
+    (Notice,),
+)
+AUDIT = TopicSpec(
+    "notice.audit.v1",
+    "The compliance ledger: every step of every notice and request.",
+    (AuditRecord,),
+)
+ESCALATIONS = TopicSpec(
+    "ops.escalations.v1",
+    "Notices not acknowledged in time; flagged people released without notice.",
+    (Escalation,),
+)
+DEADLETTER = TopicSpec(
+    "deadletter.v1",
+    "Every input message that could not be accepted, with the reason.",
+    (DeadLetter,),
+    key_rule="the original message key, verbatim",
+)
+
+AGENCY_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+AGENCY_TOPIC_TEMPLATE = "notices.{agency}.v1"
+RESERVED_AGENCY_SLUGS = frozenset({"subject-copies"})  # would collide with SUBJECT_COPIES
+
+
+def agency_notices(agency: str) -> TopicSpec:
+    """The topic an agency consumes its notices from."""
+    if not AGENCY_SLUG.match(agency) or agency in RESERVED_AGENCY_SLUGS:
+        raise ValueError(f"not an agency slug: {agency!r}")
+    return TopicSpec(
+        AGENCY_TOPIC_TEMPLATE.format(agency=agency),
+        f"Notices for agency {agency}.",
+        (Notice,),
+    )
+
+
+# Agencies whose topic exists from the start; others are created when a request names them.
+KNOWN_AGENCIES = ("dhs-ice",)
+
+REGISTRY: tuple[TopicSpec, ...] = (
+    JAIL_BOOKING,
+    AGENCY_REQUESTS,
+    BOOKING_STATE,
+    RELEASE_SCHEDULE,
+    NOTICE_ALERTS,
+    NOTICE_ACKS,
+    SUBJECT_COPIES,
+    AUDIT,
+    ESCALATIONS,
+    DEADLETTER,
+    *(agency_notices(agency) for agency in KNOWN_AGENCIES),
+)
+
+
+def by_name(name: str) -> TopicSpec:
+    for spec in REGISTRY:
+        if spec.name == name:
+            return spec
+    match = re.fullmatch(r"notices\.([a-z0-9-]+)\.v1", name)
+    if match:
+        return agency_notices(match.group(1))
+    raise KeyError(f"unknown topic {name!r}; known: {', '.join(s.name for s in REGISTRY)}")

@@ -1,0 +1,85 @@
+"""Booking service wiring: jail.booking.v1 -> booking.state.v1 (+ deadletter.v1).
+
+Decode, call the domain, send. The rules are in ``services.booking.domain``.
+"""
+
+from __future__ import annotations
+
+import faust
+import structlog
+
+from schemas.jail_booking import JAIL_EVENT, JAIL_EVENT_TYPES
+from schemas.topics import BOOKING_STATE, JAIL_BOOKING
+from services.booking import domain
+from services.runtime.app import consume, create_app, partition_for, raw_topic
+from services.runtime.clock import Clock, SystemClock
+from services.runtime.codec import Decoded, RawMessage, decode, encode
+from services.runtime.deadletter import DeadLetterPublisher
+from services.runtime.logging import get_logger
+from services.runtime.settings import Settings
+
+SERVICE = "booking"
+log = get_logger(__name__)
+
+
+def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faust.App:
+    clock = clock or SystemClock()
+    app = create_app(SERVICE, settings, web_port)
+    jail_events = raw_topic(app, JAIL_BOOKING)
+    states = raw_topic(app, BOOKING_STATE)
+    deadletters = DeadLetterPublisher(app, SERVICE, clock)
+    bookings = app.Table(
+        "bookings",
+        default=None,
+        key_type=str,
+        partitions=settings.partitions,
+    )
+
+    async def on_jail_event(raw: RawMessage) -> None:
+        result = decode(raw, JAIL_EVENT, JAIL_EVENT_TYPES)
+        if not isinstance(result, Decoded):
+            await deadletters.send(raw, result.errors, result.hint)
+            return
+        event = result.event
+        structlog.contextvars.bind_contextvars(
+            event_id=event.event_id, type=event.type, jurisdiction=event.jurisdiction
+        )
+        key = event.key
+        if raw.key != key.encode():
+            home = partition_for(key, settings.partitions)
+            if home != raw.partition:
+                # Published without (or with a wrong) key: move it to the partition that holds
+                # this booking, where ordering and state live. Nothing is dropped.
+                await jail_events.send(key=key.encode(), value=raw.value)
+                log.info("event_rerouted", to_partition=home)
+                return
+        stored = bookings.get(key)
+        record = domain.BookingRecord.model_validate(stored) if stored else None
+        decision = domain.apply(record, event, raw.position)
+        match decision:
+            case domain.Accepted(record=new_record, message=message):
+                await states.send(key=key.encode(), value=encode(message))
+                bookings[key] = new_record.model_dump(mode="json")
+                log.info(
+                    "booking_state_emitted",
+                    revision=message.data.revision,
+                    status=message.data.status.value,
+                )
+            case domain.Duplicate(redelivery=True, current=current):
+                await states.send(key=key.encode(), value=encode(current))
+                log.info("booking_state_resent", revision=current.data.revision)
+            case domain.Duplicate():
+                log.debug("duplicate_dropped")
+            case domain.Stale(sequence=sequence, last_sequence=last):
+                log.info("stale_event_dropped", sequence=sequence, last_sequence=last)
+            case domain.Rejected(errors=errors):
+                await deadletters.send(
+                    raw,
+                    errors,
+                    result.event.model_dump(include={"event_id", "type", "jurisdiction"}),
+                )
+
+    app.agent(jail_events, name="booking.jail_events")(
+        consume(SERVICE, deadletters.send_internal_error)(on_jail_event)
+    )
+    return app

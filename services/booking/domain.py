@@ -1,0 +1,249 @@
+"""The booking rules: dedupe, ordering, consistency, local time -> UTC, the state after each event.
+
+Pure: plain values in, a decision out. No faust, no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict
+
+from schemas.booking_state import (
+    BookingState,
+    BookingStateData,
+    BookingStatus,
+    Cause,
+    ExplicitRelease,
+    ProjectedRelease,
+    Transfer,
+    UnknownRelease,
+    state_event_id,
+)
+from schemas.deadletter import FieldError, RejectReason
+from schemas.jail_booking import (
+    BookingOpened,
+    ChargesUpdated,
+    InmateReleased,
+    InmateTransferred,
+    JailEvent,
+    ReleaseScheduled,
+    ReleaseUnscheduled,
+    SentenceImposed,
+)
+from services.runtime.localtime import NonexistentLocalTime, to_local, to_utc
+
+
+class BookingRecord(BaseModel):
+    """What the booking service keeps per booking: the state and the event ids applied.
+
+    ``applied`` maps each applied event_id to the position (topic:partition:offset) it was
+    read from, so that a redelivery of the same message after a crash can be told apart from
+    a publisher sending the same event twice.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    state: BookingStateData
+    applied: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Accepted:
+    record: BookingRecord
+    message: BookingState
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """The event_id was applied before. ``redelivery``: the very same message again (after a
+    crash before the offset commit), whose output may have been lost: re-send the current
+    state. Otherwise a publisher's duplicate: drop it."""
+
+    redelivery: bool
+    current: BookingState
+
+
+@dataclass(frozen=True)
+class Stale:
+    sequence: int
+    last_sequence: int
+
+
+@dataclass(frozen=True)
+class Rejected:
+    errors: tuple[FieldError, ...]
+
+
+Decision = Accepted | Duplicate | Stale | Rejected
+
+
+class _Refused(Exception):
+    def __init__(self, path: str, reason: RejectReason, message: str) -> None:
+        super().__init__(message)
+        self.error = FieldError(path=path, reason=reason, message=message)
+
+
+def message_for(record: BookingRecord, event_key: tuple[str, str]) -> BookingState:
+    """The ``booking.state.v1`` message for a record's current revision."""
+    jurisdiction, booking_id = event_key
+    state = record.state
+    return BookingState(
+        event_id=state_event_id(f"{jurisdiction}/{booking_id}", state.revision),
+        occurred_at=state.cause.occurred_at,
+        jurisdiction=jurisdiction,
+        booking_id=booking_id,
+        data=state,
+    )
+
+
+def apply(record: BookingRecord | None, event: JailEvent, position: str) -> Decision:
+    """Decide what one jail event does to a booking."""
+    key = (event.jurisdiction, event.booking_id)
+    if record is not None and event.event_id in record.applied:
+        return Duplicate(
+            redelivery=record.applied[event.event_id] == position,
+            current=message_for(record, key),
+        )
+    if record is None and not isinstance(event, BookingOpened):
+        return Rejected(
+            (
+                FieldError(
+                    path="booking_id",
+                    reason=RejectReason.INCONSISTENT,
+                    message=f"{event.type} for booking {event.booking_id!r}, which was never "
+                    f"opened in {event.jurisdiction} (no booking.opened seen)",
+                ),
+            )
+        )
+    if record is not None:
+        last = record.state.last_sequence
+        if event.sequence is not None and last is not None and event.sequence <= last:
+            return Stale(sequence=event.sequence, last_sequence=last)
+        if record.state.status is not BookingStatus.IN_CUSTODY:
+            return Rejected(
+                (
+                    FieldError(
+                        path="type",
+                        reason=RejectReason.INCONSISTENT,
+                        message=f"{event.type} after the booking was closed "
+                        f"({record.state.status.value})",
+                    ),
+                )
+            )
+    try:
+        state = _next_state(record.state if record else None, event, position)
+    except _Refused as refused:
+        return Rejected((refused.error,))
+    applied = {**(record.applied if record else {}), event.event_id: position}
+    new_record = BookingRecord(state=state, applied=applied)
+    return Accepted(record=new_record, message=message_for(new_record, key))
+
+
+def _utc(value: datetime, timezone: str, path: str) -> datetime:
+    try:
+        return to_utc(value, timezone)
+    except NonexistentLocalTime as exc:
+        raise _Refused(path, RejectReason.NONEXISTENT_LOCAL_TIME, str(exc)) from exc
+
+
+def _not_before_booking(instant: datetime, booked_at: datetime, path: str, what: str) -> None:
+    if instant < booked_at:
+        raise _Refused(
+            path,
+            RejectReason.INCONSISTENT,
+            f"{what} {instant.isoformat()} is before the booking ({booked_at.isoformat()})",
+        )
+
+
+def _next_state(
+    current: BookingStateData | None, event: JailEvent, position: str
+) -> BookingStateData:
+    topic, partition, offset = position.rsplit(":", 2)
+    cause = Cause(
+        event_id=event.event_id,
+        type=event.type,
+        occurred_at=event.occurred_at,
+        topic=topic,
+        partition=int(partition),
+        offset=int(offset),
+    )
+    sequence = event.sequence
+    if current is not None and sequence is None:
+        sequence = current.last_sequence
+    revision = current.revision + 1 if current else 1
+
+    if isinstance(event, BookingOpened):
+        data = event.data
+        booked_at = _utc(data.booked_at, data.facility.timezone, "data.booked_at")
+        if current is None:
+            return BookingStateData(
+                revision=revision,
+                status=BookingStatus.IN_CUSTODY,
+                facility=data.facility,
+                person=data.person,
+                booked_at=booked_at,
+                charges=data.charges,
+                last_sequence=sequence,
+                cause=cause,
+            )
+        # A second booking.opened with a new event_id corrects the booking's details.
+        return current.model_copy(
+            update={
+                "facility": data.facility,
+                "person": data.person,
+                "booked_at": booked_at,
+                "charges": data.charges,
+                "revision": revision,
+                "last_sequence": sequence,
+                "cause": cause,
+            }
+        )
+
+    assert current is not None  # checked by apply()
+    timezone = current.facility.timezone
+    update: dict[str, object] = {"revision": revision, "last_sequence": sequence, "cause": cause}
+    if isinstance(event, ChargesUpdated):
+        update["charges"] = event.data.charges
+    elif isinstance(event, SentenceImposed):
+        sentence = event.data
+        ends_on = sentence.starts_on + timedelta(days=sentence.term_days - sentence.credit_days)
+        booked_on = to_local(current.booked_at, timezone).date()
+        if ends_on < booked_on:
+            raise _Refused(
+                "data.term_days",
+                RejectReason.INCONSISTENT,
+                f"the sentence ends on {ends_on.isoformat()}, before the booking "
+                f"({booked_on.isoformat()})",
+            )
+        update["release_plan"] = ProjectedRelease(
+            starts_on=sentence.starts_on,
+            term_days=sentence.term_days,
+            credit_days=sentence.credit_days,
+        )
+    elif isinstance(event, ReleaseScheduled):
+        release_at = _utc(event.data.release_at, timezone, "data.release_at")
+        _not_before_booking(release_at, current.booked_at, "data.release_at", "release_at")
+        update["release_plan"] = ExplicitRelease(release_at=release_at, basis=event.data.basis)
+    elif isinstance(event, ReleaseUnscheduled):
+        update["release_plan"] = UnknownRelease(reason=event.data.reason)
+    elif isinstance(event, InmateReleased):
+        released_at = _utc(event.data.released_at, timezone, "data.released_at")
+        _not_before_booking(released_at, current.booked_at, "data.released_at", "released_at")
+        update |= {
+            "status": BookingStatus.RELEASED,
+            "released_at": released_at,
+            "release_type": event.data.release_type,
+        }
+    elif isinstance(event, InmateTransferred):
+        moved_at = _utc(event.data.transferred_at, timezone, "data.transferred_at")
+        _not_before_booking(moved_at, current.booked_at, "data.transferred_at", "transferred_at")
+        update |= {
+            "status": BookingStatus.TRANSFERRED,
+            "transferred_at": moved_at,
+            "transferred_to": Transfer(
+                agency=event.data.to.agency, facility=event.data.to.facility
+            ),
+        }
+    return current.model_copy(update=update)

@@ -1,0 +1,376 @@
+"""``releasewatch``: run the stack, one service, the broker; publish and tail topics."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from services.runtime import logging as rw_logging
+from services.runtime.app import SERVICE_PORT_OFFSETS
+from services.runtime.broker import EmbeddedBroker, die_with_parent_preexec
+from services.runtime.settings import BrokerFlavor, Settings, load
+
+SERVICES = ("booking",)
+
+
+def _broker_for(settings: Settings) -> tuple[Settings, EmbeddedBroker | None]:
+    """The settings to use, starting the embedded broker when no broker URL is configured."""
+    if settings.broker_url:
+        return settings, None
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    broker = EmbeddedBroker(
+        port=settings.embedded_broker_port, log_file=settings.data_dir / "broker.log"
+    )
+    broker.start()
+    updated = settings.model_copy(
+        update={"broker_url": broker.url, "broker_flavor": BrokerFlavor.TANSU}
+    )
+    return updated, broker
+
+
+def _service_app(name: str, settings: Settings, port: int) -> Any:
+    if name == "booking":
+        from services.booking.app import build
+
+        return build(settings, port)
+    raise SystemExit(f"unknown service {name!r}; known: {', '.join(SERVICES)}")
+
+
+def cmd_service(args: argparse.Namespace) -> int:
+    from services.runtime.app import pick_web_port, run_worker
+    from services.runtime.topics import ensure_topics_sync
+
+    settings = load()
+    config = rw_logging.configure(args.name, settings.log_format, settings.log_level)
+    log = rw_logging.get_logger("releasewatch.service")
+    settings, broker = _broker_for(settings)
+    if broker:
+        log.info("embedded_broker_started", url=broker.url)
+    try:
+        ensure_topics_sync(
+            settings.bootstrap_servers, settings.partitions, settings.replication_factor
+        )
+        port = args.port or pick_web_port(settings, args.name)
+        app = _service_app(args.name, settings, port)
+        log.info(
+            "service_starting", web=f"http://{settings.web_host}:{port}", broker=settings.broker_url
+        )
+        run_worker(app, config, settings.log_level)
+    finally:
+        if broker:
+            broker.stop()
+    return 0
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    settings = load()
+    rw_logging.configure("broker", settings.log_format, settings.log_level)
+    broker = EmbeddedBroker(port=args.port or settings.embedded_broker_port)
+    broker.start()
+    print(broker.url, flush=True)
+    print(
+        f"export RELEASEWATCH_BROKER_URL={broker.url} RELEASEWATCH_BROKER_FLAVOR=tansu",
+        file=sys.stderr,
+        flush=True,
+    )
+    stop = _StopFlag()
+    try:
+        while not stop.requested and broker.alive():
+            time.sleep(0.2)
+    finally:
+        broker.stop()
+    return 0 if stop.requested else 1
+
+
+class _StopFlag:
+    """SIGINT/SIGTERM set a flag; the main loop stops what it started."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        signal.signal(signal.SIGINT, self._set)
+        signal.signal(signal.SIGTERM, self._set)
+
+    def _set(self, signum: int, _frame: Any) -> None:
+        self.requested = True
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from services.runtime.topics import ensure_topics_sync
+
+    settings = load()
+    rw_logging.configure("releasewatch", settings.log_format, settings.log_level)
+    log = rw_logging.get_logger("releasewatch.up")
+    stop = _StopFlag()
+    settings, broker = _broker_for(settings)
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    failed: str | None = None
+    try:
+        if broker:
+            log.info("embedded_broker_started", url=broker.url)
+            print(f"broker: {broker.url}", flush=True)
+        ensure_topics_sync(
+            settings.bootstrap_servers, settings.partitions, settings.replication_factor
+        )
+        env = {
+            **os.environ,
+            "RELEASEWATCH_BROKER_URL": settings.broker_url or "",
+            "RELEASEWATCH_BROKER_FLAVOR": settings.broker_flavor.value,
+        }
+        for name in SERVICES:
+            port = settings.web_port_base + SERVICE_PORT_OFFSETS[name]
+            children[name] = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "service", name, "--port", str(port)],
+                env=env,
+                preexec_fn=die_with_parent_preexec,
+            )
+            print(
+                f"{name}: http://{settings.web_host}:{port}/health (pid {children[name].pid})",
+                flush=True,
+            )
+        demo = _start_demo(args, settings, env) if args.demo else None
+        if demo:
+            children["simulator"] = demo
+        while not stop.requested:
+            for name, child in children.items():
+                code = child.poll()
+                if code is not None and not (name == "simulator" and code == 0):
+                    failed = f"{name} exited with code {code}"
+                    break
+            if failed:
+                break
+            time.sleep(0.2)
+    finally:
+        _stop_all(children)
+        if broker:
+            broker.stop()
+    if failed:
+        log.error("service_died", detail=failed)
+        print(f"releasewatch up: {failed}; stopped everything", file=sys.stderr)
+        return 1
+    log.info("stopped")
+    return 0
+
+
+def _start_demo(
+    args: argparse.Namespace, settings: Settings, env: dict[str, str]
+) -> subprocess.Popen[bytes] | None:
+    command = [sys.executable, "-m", "services.cli", "simulate", "--rate", str(args.rate)]
+    return subprocess.Popen(command, env=env, preexec_fn=die_with_parent_preexec)
+
+
+def _stop_all(children: dict[str, subprocess.Popen[bytes]], timeout: float = 20.0) -> None:
+    for child in children.values():
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for child in children.values():
+        remaining = max(0.1, deadline - time.monotonic())
+        try:
+            child.wait(remaining)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(5)
+
+
+def _read_documents(source: TextIO) -> Iterator[str]:
+    """One JSON document, or JSON lines."""
+    text = source.read()
+    stripped = text.strip()
+    if not stripped:
+        return
+    try:
+        json.loads(stripped)
+    except json.JSONDecodeError:
+        yield from (line for line in text.splitlines() if line.strip())
+    else:
+        yield stripped
+
+
+def route(document: str, topic: str | None) -> tuple[str, bytes | None]:
+    """The topic and key for one document to publish (key from the envelope)."""
+    from schemas.agency_requests import AGENCY_REQUEST_TYPES
+    from schemas.envelope import booking_key
+    from schemas.jail_booking import JAIL_EVENT_TYPES
+    from schemas.topics import AGENCY_REQUESTS, JAIL_BOOKING, NOTICE_ACKS
+
+    try:
+        parsed = json.loads(document)
+    except json.JSONDecodeError as exc:
+        if topic:
+            return topic, None  # published verbatim: the service will dead-letter it
+        raise ValueError(f"not JSON ({exc.msg}); give --topic to publish it anyway") from exc
+    key = None
+    if (
+        isinstance(parsed, dict)
+        and isinstance(parsed.get("jurisdiction"), str)
+        and isinstance(parsed.get("booking_id"), str)
+    ):
+        key = booking_key(parsed["jurisdiction"], parsed["booking_id"]).encode()
+    if topic:
+        return topic, key
+    kind = parsed.get("type") if isinstance(parsed, dict) else None
+    if kind in JAIL_EVENT_TYPES:
+        return JAIL_BOOKING.name, key
+    if kind in AGENCY_REQUEST_TYPES:
+        return AGENCY_REQUESTS.name, key
+    if kind == "notice.acknowledged":
+        return NOTICE_ACKS.name, key
+    raise ValueError(f"cannot tell the topic of type {kind!r}; give --topic")
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from aiokafka import AIOKafkaProducer
+
+    settings = load()
+    if not settings.broker_url:
+        print("publish: set RELEASEWATCH_BROKER_URL (see `releasewatch up`)", file=sys.stderr)
+        return 2
+    source: TextIO = sys.stdin if args.file == "-" else Path(args.file).open()  # noqa: SIM115
+    with source:
+        documents = list(_read_documents(source))
+
+    async def send() -> int:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=settings.bootstrap_servers,
+            enable_idempotence=False,
+            max_request_size=8 * 1024 * 1024,
+        )
+        await producer.start()
+        failures = 0
+        try:
+            for number, document in enumerate(documents, 1):
+                try:
+                    topic, key = route(document, args.topic)
+                except ValueError as exc:
+                    print(f"document {number}: {exc}", file=sys.stderr)
+                    failures += 1
+                    continue
+                meta = await producer.send_and_wait(topic, key=key, value=document.encode())
+                print(
+                    f"{topic}[{meta.partition}]@{meta.offset} key={key.decode() if key else None}"
+                )
+        finally:
+            await producer.stop()
+        return 1 if failures else 0
+
+    return asyncio.run(send())
+
+
+def render_record(record: Any) -> str:
+    value: Any
+    try:
+        value = json.loads(record.value) if record.value is not None else None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        value = record.value.decode("utf-8", errors="replace")
+    return json.dumps(
+        {
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "key": record.key.decode("utf-8", errors="replace") if record.key else None,
+            "value": value,
+        },
+        ensure_ascii=False,
+    )
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    from aiokafka import AIOKafkaConsumer
+
+    settings = load()
+    if not settings.broker_url:
+        print("tail: set RELEASEWATCH_BROKER_URL (see `releasewatch up`)", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        consumer = AIOKafkaConsumer(
+            args.topic,
+            bootstrap_servers=settings.bootstrap_servers,
+            auto_offset_reset="earliest" if args.from_beginning else "latest",
+            enable_auto_commit=False,
+            group_id=None,
+        )
+        await consumer.start()
+        seen = 0
+        try:
+            deadline = time.monotonic() + args.timeout if args.timeout else None
+            while args.limit is None or seen < args.limit:
+                if deadline and time.monotonic() > deadline:
+                    break
+                batches = await consumer.getmany(timeout_ms=500)
+                for records in batches.values():
+                    for record in records:
+                        print(render_record(record), flush=True)
+                        seen += 1
+        finally:
+            await consumer.stop()
+        return 0
+
+    try:
+        return asyncio.run(run())
+    except KeyboardInterrupt:
+        return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from services.simulator.run import run_simulator
+
+    settings = load()
+    rw_logging.configure("simulator", settings.log_format, settings.log_level)
+    return run_simulator(settings, rate=args.rate, count=args.count, seed=args.seed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="releasewatch", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="broker (if needed) and every service, until Ctrl-C")
+    up.add_argument("--demo", action="store_true", help="also run the jail simulator")
+    up.add_argument("--rate", type=float, default=5.0, help="demo events per second")
+    up.set_defaults(func=cmd_up)
+
+    service = commands.add_parser("service", help="run one worker of one service")
+    service.add_argument("name", choices=SERVICES)
+    service.add_argument("--port", type=int, default=0, help="web port (default: first free)")
+    service.set_defaults(func=cmd_service)
+
+    broker = commands.add_parser("broker", help="run the embedded broker alone; prints its URL")
+    broker.add_argument("--port", type=int, default=0)
+    broker.set_defaults(func=cmd_broker)
+
+    publish = commands.add_parser("publish", help="publish one JSON event or JSON lines")
+    publish.add_argument("file", help="a file, or - for standard input")
+    publish.add_argument("--topic", help="default: from each event's type")
+    publish.set_defaults(func=cmd_publish)
+
+    tail = commands.add_parser("tail", help="print a topic's messages as JSON lines")
+    tail.add_argument("topic")
+    tail.add_argument("--from-beginning", action="store_true")
+    tail.add_argument("--limit", type=int, default=None, help="stop after N messages")
+    tail.add_argument("--timeout", type=float, default=None, help="stop after S seconds")
+    tail.set_defaults(func=cmd_tail)
+
+    simulate = commands.add_parser("simulate", help="publish realistic jail traffic")
+    simulate.add_argument("--rate", type=float, default=5.0, help="events per second")
+    simulate.add_argument("--count", type=int, default=None, help="stop after N events")
+    simulate.add_argument("--seed", type=int, default=None)
+    simulate.set_defaults(func=cmd_simulate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""The faust app factory and worker runner every service shares.
+
+Every workaround for the embedded broker hangs off ``Settings.broker_flavor`` and is off
+for Apache Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import faust
+import structlog
+from aiokafka.partitioner import murmur2
+
+from schemas.topics import TopicSpec
+from services.runtime.codec import RawMessage
+from services.runtime.logging import get_logger, message_context
+from services.runtime.settings import Settings
+
+log = get_logger(__name__)
+
+# Services and their offset from RELEASEWATCH_WEB_PORT_BASE; each worker takes the first free
+# port in [base + offset, base + offset + PORTS_PER_SERVICE).
+SERVICE_PORT_OFFSETS = {"booking": 0, "scheduling": 10, "notification": 20, "board": 30}
+PORTS_PER_SERVICE = 10
+# A dead letter carries the refused message verbatim, and inputs may be over 1 MiB.
+MAX_REQUEST_BYTES = 8 * 1024 * 1024
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def pick_web_port(settings: Settings, service: str) -> int:
+    first = settings.web_port_base + SERVICE_PORT_OFFSETS[service]
+    for port in range(first, first + PORTS_PER_SERVICE):
+        if port_is_free(settings.web_host, port):
+            return port
+    raise RuntimeError(
+        f"no free web port for {service} in {first}..{first + PORTS_PER_SERVICE - 1} on "
+        f"{settings.web_host}: too many workers, or set RELEASEWATCH_WEB_PORT_BASE"
+    )
+
+
+def create_app(service: str, settings: Settings, web_port: int) -> faust.App:
+    tansu = settings.single_record_batches
+    return faust.App(
+        f"releasewatch-{service}",
+        broker=settings.broker_url,
+        store="memory://",  # tables are rebuilt from their changelog topics on assignment
+        datadir=str(settings.data_dir / service),
+        autodiscover=False,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        topic_allow_declare=True,
+        processing_guarantee="at_least_once",
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=settings.heartbeat_interval,
+        # Tansu: one record per batch, or table recovery stops early and loses updates.
+        producer_max_batch_size=16 if tansu else 16384,
+        producer_max_request_size=MAX_REQUEST_BYTES,
+        consumer_max_fetch_size=MAX_REQUEST_BYTES,
+        table_standby_replicas=0 if tansu else 1,
+        web_enabled=True,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=web_port,
+        worker_redirect_stdouts=False,
+    )
+
+
+def raw_topic(app: faust.App, spec: TopicSpec) -> Any:
+    """A faust topic that hands us the bytes: we decode and validate ourselves."""
+    return app.topic(
+        spec.name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """The partition the Java and aiokafka default partitioner puts ``key`` on."""
+    return (murmur2(key.encode("utf-8")) & 0x7FFFFFFF) % partitions
+
+
+Handler = Callable[[RawMessage], Awaitable[None]]
+
+
+def consume(
+    service: str, on_error: Callable[[RawMessage, BaseException], Awaitable[object]]
+) -> Callable[[Handler], Callable[[Any], Awaitable[None]]]:
+    """Wrap a per-message handler as a faust agent body: bind the log context, never let one
+    message stop the partition (an unexpected error goes to ``on_error``)."""
+
+    def wrap(handler: Handler) -> Callable[[Any], Awaitable[None]]:
+        async def agent(stream: Any) -> None:
+            async for event in stream.events():
+                message = event.message
+                raw = RawMessage(
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    key=message.key,
+                    value=message.value,
+                )
+                with message_context(topic=raw.topic, partition=raw.partition, offset=raw.offset):
+                    try:
+                        await handler(raw)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as exc:
+                        log.exception("message_failed", error=type(exc).__name__)
+                        await on_error(raw, exc)
+                    finally:
+                        structlog.contextvars.unbind_contextvars("event_id", "type", "jurisdiction")
+
+        agent.__name__ = f"{service}_{handler.__name__}"
+        return agent
+
+    return wrap
+
+
+def run_worker(app: faust.App, logging_config: dict[str, Any], loglevel: str) -> None:
+    """Run one worker until SIGINT/SIGTERM. Blocks; exits the process when done."""
+    worker = faust.Worker(
+        app,
+        loglevel=loglevel.upper(),
+        logging_config=logging_config,
+        quiet=True,
+        redirect_stdouts=False,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        worker.execute_from_commandline()

@@ -1,0 +1,77 @@
+import io
+import json
+import logging
+
+import structlog
+from structlog.testing import LogCapture
+
+from services.runtime import logging as rw_logging
+
+PERSON = {
+    "person_id": "p-1",
+    "first_name": "Alexandra",
+    "last_name": "Quintanilla",
+    "date_of_birth": "1990-04-12",
+}
+
+
+def test_redaction_removes_personal_fields_at_any_depth() -> None:
+    event = {
+        "event": "booking_state_emitted",
+        "first_name": "Alexandra",
+        "person": PERSON,
+        "data": {"subject": {"last_name": "Quintanilla"}, "items": [{"date_of_birth": "x"}]},
+        "booking_id": "2027-000123",
+    }
+    result = rw_logging.redact_personal(None, "info", event)
+    text = json.dumps(result)
+    assert "Alexandra" not in text
+    assert "Quintanilla" not in text
+    assert "1990" not in text
+    assert result["booking_id"] == "2027-000123"
+    assert "first_name" not in result
+    assert result["data"]["items"] == [{"date_of_birth": rw_logging.REDACTED}]
+
+
+def test_the_configured_chain_redacts_and_binds_message_fields() -> None:
+    capture = LogCapture()
+    rw_logging.configure("booking")
+    structlog.configure(processors=[*rw_logging._shared_processors("booking"), capture])
+    try:
+        with rw_logging.message_context(
+            topic="jail.booking.v1", partition=2, offset=9, event_id="e-1"
+        ):
+            structlog.get_logger().info("booking_state_emitted", person=PERSON, revision=3)
+        structlog.get_logger().info("after")
+    finally:
+        structlog.reset_defaults()
+    first, after = capture.entries
+    assert first["service"] == "booking"
+    assert (first["topic"], first["partition"], first["offset"], first["event_id"]) == (
+        "jail.booking.v1",
+        2,
+        9,
+        "e-1",
+    )
+    assert "person" not in first
+    assert "topic" not in after  # cleared when the message is done
+
+
+def test_library_log_lines_go_through_the_same_redaction_as_json() -> None:
+    config = rw_logging.logging_config("booking", fmt="json")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    formatter_config = dict(config["formatters"]["structlog"])
+    factory = formatter_config.pop("()")
+    handler.setFormatter(factory(**formatter_config))
+    logger = logging.getLogger("some.library")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("fetch failed", extra={"first_name": "Alexandra"})
+    finally:
+        logger.removeHandler(handler)
+    line = json.loads(stream.getvalue())
+    assert line["event"] == "fetch failed"
+    assert line["service"] == "booking"
+    assert "Alexandra" not in stream.getvalue()

@@ -1,0 +1,42 @@
+import json
+
+import pytest
+
+from schemas import generate
+from schemas.topics import REGISTRY, agency_notices, by_name
+
+
+def test_committed_schema_files_are_current() -> None:
+    stale = generate.stale_files()
+    assert stale == [], f"run `make schemas` and commit: {stale}"
+
+
+def test_asyncapi_names_every_topic() -> None:
+    document = json.loads(generate.render()[generate.ASYNCAPI_FILE])
+    assert document["asyncapi"] == "3.0.0"
+    addresses = {channel["address"] for channel in document["channels"].values()}
+    for spec in REGISTRY:
+        if spec.name != "notices.dhs-ice.v1":
+            assert spec.name in addresses
+    assert "notices.{agency}.v1" in addresses
+    for message in document["components"]["messages"].values():
+        ref = message["payload"]["$ref"].rsplit("/", 1)[1]
+        assert ref in document["components"]["schemas"]
+
+
+def test_every_topic_name_is_unique() -> None:
+    names = [spec.name for spec in REGISTRY]
+    assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize("slug", ["DHS", "dhs ice", "", "subject-copies", "-x"])
+def test_agency_slugs_are_checked(slug: str) -> None:
+    with pytest.raises(ValueError):
+        agency_notices(slug)
+
+
+def test_topics_are_found_by_name() -> None:
+    assert by_name("jail.booking.v1").is_input
+    assert by_name("notices.cbp.v1").name == "notices.cbp.v1"
+    with pytest.raises(KeyError):
+        by_name("nope.v1")
