@@ -17,6 +17,7 @@ import structlog
 from aiokafka.partitioner import murmur2
 
 from schemas.topics import TopicSpec
+from services.runtime import faust_fixes
 from services.runtime.codec import RawMessage
 from services.runtime.logging import get_logger, message_context
 from services.runtime.settings import Settings
@@ -52,8 +53,10 @@ def pick_web_port(settings: Settings, service: str) -> int:
 
 
 def create_app(service: str, settings: Settings, web_port: int) -> faust.App:
+    faust_fixes.apply()
     tansu = settings.single_record_batches
-    return faust.App(
+    (settings.data_dir / service).mkdir(parents=True, exist_ok=True)
+    app = faust.App(
         f"releasewatch-{service}",
         broker=settings.broker_url,
         store="memory://",  # tables are rebuilt from their changelog topics on assignment
@@ -77,6 +80,16 @@ def create_app(service: str, settings: Settings, web_port: int) -> faust.App:
         web_port=web_port,
         worker_redirect_stdouts=False,
     )
+    add_health(app, service)
+    return app
+
+
+def add_health(app: faust.App, service: str) -> None:
+    """``/health``: the process is alive and serving."""
+
+    @app.page("/health")
+    async def health(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok", "service": service})
 
 
 def raw_topic(app: faust.App, spec: TopicSpec) -> Any:
