@@ -22,7 +22,8 @@ class NoticeRequestReceivedData(Payload):
     request_id: RequestId
     agency: AgencySlug
     form: Annotated[str, Field(min_length=1, max_length=64)] = "I-247A"
-    notice_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 48
+    # When absent, the jurisdiction policy's window_hours (48 by default) applies.
+    notice_hours: Annotated[int, Field(ge=1, le=24 * 30)] | None = None
     contact: Contact = Field(default_factory=Contact)
 
 

@@ -6,6 +6,7 @@ from enum import StrEnum
 from typing import Literal
 
 from schemas.envelope import Envelope, EventId, Instant, Payload
+from schemas.jail_booking import Charge, Facility, Person
 
 LATE_AFTER_SECONDS = 60
 
@@ -15,6 +16,15 @@ class AlertKind(StrEnum):
     RELEASE_CHANGED = "release_changed"
     RELEASE_CANCELLED = "release_cancelled"
     RELEASED = "released"
+
+
+class AlertBooking(Payload):
+    """The booking as it stood when the alert was emitted: what a notice is rendered from.
+    Internal topic; personal fields never reach a log line."""
+
+    facility: Facility
+    person: Person
+    charges: list[Charge]
 
 
 class NoticeAlertData(Payload):
@@ -29,7 +39,8 @@ class NoticeAlertData(Payload):
     lead_hours: float | None
     late: bool
     schedule_revision: int
-    cause_event_id: EventId | None = None
+    cause_event_id: EventId | None = None  # the input event that led to this alert
+    booking: AlertBooking | None = None
     # Only on kind == released:
     notice_given: bool | None = None
     notice_lead_hours: float | None = None

@@ -30,6 +30,7 @@ from schemas.notice_acks import NoticeAck
 from schemas.notice_alerts import NoticeAlert
 from schemas.notices import Notice
 from schemas.release_schedule import ReleaseSchedule
+from schemas.ticks import DeadlineTick
 
 KEY_RULE = "<jurisdiction>/<booking_id>"
 MAX_MESSAGE_BYTES = 1024 * 1024  # SPEC 5: inputs over 1 MiB are dead-lettered
@@ -48,6 +49,7 @@ class TopicSpec:
     key_rule: str = KEY_RULE
     cleanup: Cleanup = Cleanup.DELETE
     is_input: bool = False  # published by systems outside releasewatch
+    internal: bool = False  # between workers of one service; not part of the public contract
 
 
 JAIL_BOOKING = TopicSpec(
@@ -99,6 +101,12 @@ ESCALATIONS = TopicSpec(
     "Notices not acknowledged in time; flagged people released without notice.",
     (Escalation,),
 )
+DEADLINE_TICKS = TopicSpec(
+    "scheduling.ticks.v1",
+    "Internal: the deadline timer asks the partition's agent to check a booking now.",
+    (DeadlineTick,),
+    internal=True,
+)
 DEADLETTER = TopicSpec(
     "deadletter.v1",
     "Every input message that could not be accepted, with the reason.",
@@ -136,6 +144,7 @@ REGISTRY: tuple[TopicSpec, ...] = (
     AUDIT,
     ESCALATIONS,
     DEADLETTER,
+    DEADLINE_TICKS,
     *(agency_notices(agency) for agency in KNOWN_AGENCIES),
 )
 

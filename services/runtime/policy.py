@@ -1,0 +1,113 @@
+"""Jurisdiction policy (SPEC 4): one entry per jurisdiction, plus a default.
+
+The file is YAML (``deploy/policies.yaml``; ``RELEASEWATCH_POLICY_FILE``). It is validated
+at start-up: a bad file stops the service with an error naming the entry and the field.
+The decisions made with it live in the services' domain modules; this is the file format.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_POLICY_FILE = Path(__file__).resolve().parents[2] / "deploy" / "policies.yaml"
+
+
+class NoticeRule(StrEnum):
+    ALL = "all"  # notices may be sent for every flagged booking
+    LISTED_OFFENSES = "listed_offenses"  # only when a charge's statute is on the list
+    NONE = "none"  # never sent to the agency (still written to the ledger)
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    notices: NoticeRule = NoticeRule.ALL
+    listed_statutes: tuple[str, ...] = ()
+    window_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 48
+    release_hour: Annotated[int, Field(ge=0, le=23)] = 9
+    subject_copy: bool = False
+    ack_timeout_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = 60
+    max_resends: Annotated[int, Field(ge=0, le=20)] = 3
+    legal_basis: str = ""
+
+    @model_validator(mode="after")
+    def _statutes_for_listed(self) -> Policy:
+        if self.notices is NoticeRule.LISTED_OFFENSES and not self.listed_statutes:
+            raise ValueError("notices: listed_offenses needs a non-empty listed_statutes")
+        return self
+
+    @property
+    def ack_timeout(self) -> timedelta:
+        return timedelta(minutes=self.ack_timeout_minutes)
+
+
+class PolicyBook(BaseModel):
+    """All policies: ``default`` plus ``jurisdictions`` overrides (fields not given are the
+    default's)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    default: Policy
+    jurisdictions: dict[str, Policy] = Field(default_factory=dict)
+
+    def for_jurisdiction(self, jurisdiction: str) -> Policy:
+        return self.jurisdictions.get(jurisdiction, self.default)
+
+
+class PolicyFileError(ValueError):
+    pass
+
+
+def parse(document: object, source: str = "<policy>") -> PolicyBook:
+    """Validate a policy document; errors name the entry and the field."""
+    if not isinstance(document, dict) or "default" not in document:
+        raise PolicyFileError(f"{source}: expected a mapping with a 'default' entry")
+    problems: list[str] = []
+    try:
+        default = Policy.model_validate(document["default"] or {})
+    except ValidationError as exc:
+        problems += _describe("default", exc)
+        default = Policy()
+    entries = document.get("jurisdictions") or {}
+    if not isinstance(entries, dict):
+        raise PolicyFileError(f"{source}: 'jurisdictions' must be a mapping")
+    jurisdictions: dict[str, Policy] = {}
+    base = default.model_dump()
+    for name, entry in entries.items():
+        if not isinstance(entry, dict):
+            problems.append(f"jurisdictions.{name}: expected a mapping")
+            continue
+        try:
+            jurisdictions[str(name)] = Policy.model_validate({**base, **entry})
+        except ValidationError as exc:
+            problems += _describe(f"jurisdictions.{name}", exc)
+    unknown = set(document) - {"default", "jurisdictions"}
+    problems += [f"{key}: unknown top-level entry" for key in sorted(unknown)]
+    if problems:
+        raise PolicyFileError(f"{source}: invalid policy file:\n  " + "\n  ".join(problems))
+    return PolicyBook(default=default, jurisdictions=jurisdictions)
+
+
+def _describe(entry: str, exc: ValidationError) -> list[str]:
+    out = []
+    for error in exc.errors(include_url=False):
+        field = ".".join(str(part) for part in error["loc"])
+        out.append(f"{entry}{'.' + field if field else ''}: {error['msg']}")
+    return out
+
+
+def load(path: Path | None) -> PolicyBook:
+    target = path or DEFAULT_POLICY_FILE
+    try:
+        document = yaml.safe_load(target.read_text())
+    except OSError as exc:
+        raise PolicyFileError(f"cannot read policy file {target}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise PolicyFileError(f"{target}: not valid YAML: {exc}") from exc
+    return parse(document, str(target))
