@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import os
 import signal
@@ -19,7 +20,7 @@ from services.runtime.app import SERVICE_PORT_OFFSETS
 from services.runtime.broker import EmbeddedBroker, die_with_parent_preexec
 from services.runtime.settings import BrokerFlavor, Settings, load
 
-SERVICES = ("booking",)
+SERVICES = ("booking", "scheduling")
 
 
 def _broker_for(settings: Settings) -> tuple[Settings, EmbeddedBroker | None]:
@@ -38,11 +39,10 @@ def _broker_for(settings: Settings) -> tuple[Settings, EmbeddedBroker | None]:
 
 
 def _service_app(name: str, settings: Settings, port: int) -> Any:
-    if name == "booking":
-        from services.booking.app import build
-
-        return build(settings, port)
-    raise SystemExit(f"unknown service {name!r}; known: {', '.join(SERVICES)}")
+    if name not in SERVICES:
+        raise SystemExit(f"unknown service {name!r}; known: {', '.join(SERVICES)}")
+    module = importlib.import_module(f"services.{name}.app")
+    return module.build(settings, port)
 
 
 def cmd_service(args: argparse.Namespace) -> int:

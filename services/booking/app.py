@@ -11,7 +11,7 @@ import structlog
 from schemas.jail_booking import JAIL_EVENT, JAIL_EVENT_TYPES
 from schemas.topics import BOOKING_STATE, JAIL_BOOKING
 from services.booking import domain
-from services.runtime.app import consume, create_app, partition_for, raw_topic
+from services.runtime.app import consume, create_app, raw_topic, reroute_if_misplaced
 from services.runtime.clock import Clock, SystemClock
 from services.runtime.codec import Decoded, RawMessage, decode, encode
 from services.runtime.deadletter import DeadLetterPublisher
@@ -45,14 +45,8 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
             event_id=event.event_id, type=event.type, jurisdiction=event.jurisdiction
         )
         key = event.key
-        if raw.key != key.encode():
-            home = partition_for(key, settings.partitions)
-            if home != raw.partition:
-                # Published without (or with a wrong) key: move it to the partition that holds
-                # this booking, where ordering and state live. Nothing is dropped.
-                await jail_events.send(key=key.encode(), value=raw.value)
-                log.info("event_rerouted", to_partition=home)
-                return
+        if await reroute_if_misplaced(raw, key, jail_events, settings.partitions):
+            return
         stored = bookings.get(key)
         record = domain.BookingRecord.model_validate(stored) if stored else None
         decision = domain.apply(record, event, raw.position)

@@ -104,6 +104,20 @@ def partition_for(key: str, partitions: int) -> int:
     return (murmur2(key.encode("utf-8")) & 0x7FFFFFFF) % partitions
 
 
+async def reroute_if_misplaced(raw: RawMessage, key: str, topic: Any, partitions: int) -> bool:
+    """A message published without its key (or with a wrong one) is on a partition that does
+    not hold its booking's state: publish it again with the right key and skip it here.
+    Returns True when it was moved. Nothing is dropped."""
+    if raw.key == key.encode():
+        return False
+    home = partition_for(key, partitions)
+    if home == raw.partition:
+        return False
+    await topic.send(key=key.encode(), value=raw.value)
+    log.info("event_rerouted", to_partition=home)
+    return True
+
+
 Handler = Callable[[RawMessage], Awaitable[None]]
 
 

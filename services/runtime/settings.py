@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     web_host: str = Field(default="127.0.0.1", description="interface the web servers bind")
     web_port_base: int = Field(default=6066, ge=1024, le=65000)
     policy_file: Path | None = None
+    deadline_scan_interval: float = Field(
+        default=0.2, gt=0, le=5, description="how often the deadline timer looks, s"
+    )
     session_timeout: float = Field(default=8.0, gt=1, description="consumer session timeout, s")
     heartbeat_interval: float = Field(default=1.0, gt=0)
 

@@ -17,6 +17,7 @@ from datetime import date, datetime, time, timedelta
 from pydantic import BaseModel, ConfigDict
 
 from schemas.agency_requests import AgencyRequest, NoticeRequestReceived
+from schemas.audit import AuditRecord, AuditRecordData, AuditStep
 from schemas.booking_state import (
     BookingState,
     BookingStateData,
@@ -110,6 +111,7 @@ class Outcome:
     schedule: ReleaseSchedule | None = None  # to publish: a change, or a re-send
     alerts: tuple[NoticeAlert, ...] = ()
     escalations: tuple[Escalation, ...] = ()
+    audit: tuple[AuditRecord, ...] = ()  # the ledger's record of a request filed or withdrawn
     note: str = "applied"
 
 
@@ -276,7 +278,42 @@ def on_request(
         note = "request_withdrawn"
     updated = record.model_copy(update={"requests": requests, "applied": applied})
     result = reconcile(updated, now, cause_event_id=event.event_id)
-    return Outcome(result.record, alerts=result.alerts, escalations=result.escalations, note=note)
+    return Outcome(
+        result.record,
+        alerts=result.alerts,
+        escalations=result.escalations,
+        audit=(_request_audit(record, event, requests[request_id], note),),
+        note=note,
+    )
+
+
+def _request_audit(
+    record: SchedulingRecord, event: AgencyRequest, request: RequestState, note: str
+) -> AuditRecord:
+    """Every request received or withdrawn is a ledger record (Illinois, for one, reports
+    each detainer received, with its date and outcome)."""
+    withdrawn = note == "request_withdrawn"
+    return AuditRecord(
+        event_id=f"audit|{event.event_id}",
+        occurred_at=event.occurred_at,
+        jurisdiction=record.jurisdiction,
+        booking_id=record.booking_id,
+        data=AuditRecordData(
+            step=AuditStep.REQUEST_WITHDRAWN if withdrawn else AuditStep.REQUEST_RECEIVED,
+            at=event.occurred_at,
+            agency=request.agency,
+            request_id=request.request_id,
+            detail={
+                "form": request.form,
+                "window_hours": request.window_hours,
+                "filing": request.filing,
+                "cause_event_id": event.event_id,
+                "booking_known": record.booking is not None,
+                "received_after_release": note == "request_received_after_release",
+                **({"reason": getattr(event.data, "reason", "")} if withdrawn else {}),
+            },
+        ),
+    )
 
 
 def on_tick(record: SchedulingRecord, now: datetime) -> Outcome:
@@ -319,8 +356,24 @@ def _reconcile_one(
     cause_event_id: str | None,
     owed: _Owed,
 ) -> RequestState:
-    def alert(kind: AlertKind, **fields: object) -> NoticeAlert:
-        return _alert(record, booking, schedule, request, kind, now, cause_event_id, **fields)
+    def alert(
+        kind: AlertKind,
+        release_at: datetime | None,
+        notice_given: bool | None = None,
+        notice_lead_hours: float | None = None,
+    ) -> NoticeAlert:
+        return _alert(
+            record,
+            booking,
+            schedule,
+            request,
+            kind,
+            now,
+            cause_event_id,
+            release_at=release_at,
+            notice_given=notice_given,
+            notice_lead_hours=notice_lead_hours,
+        )
 
     if schedule.status in (ScheduleStatus.RELEASED, ScheduleStatus.TRANSFERRED):
         given = request.first_notice_at is not None

@@ -362,3 +362,18 @@ def test_a_deadline_missed_while_down_fires_late_when_back() -> None:
     [alert] = outcome.alerts
     assert alert.data.late is True
     assert alert.data.due_at == release_at - 48 * H
+
+
+def test_every_request_filed_or_withdrawn_is_a_ledger_record() -> None:
+    world = World()
+    world.open()
+    filed = world.request(hours=72)
+    withdrawn = world.withdraw()
+    assert isinstance(filed, rules.Outcome)
+    assert isinstance(withdrawn, rules.Outcome)
+    [received] = filed.audit
+    [gone] = withdrawn.audit
+    assert (received.data.step, gone.data.step) == ("request_received", "request_withdrawn")
+    assert received.data.detail["window_hours"] == 72
+    assert gone.data.detail["reason"] == "no longer sought"
+    assert received.event_id != gone.event_id

@@ -1,0 +1,215 @@
+"""Scheduling service wiring: booking.state.v1 + agency.requests.v1 (+ its own deadline ticks)
+-> release.schedule.v1, notice.alerts.v1, ops.escalations.v1, deadletter.v1.
+
+One agent reads the three co-partitioned topics, so everything about a booking is decided
+in order by one writer; the timer only prompts it (``scheduling.ticks.v1``). The rules are in
+``services.scheduling.domain``; what is armed is in ``services.scheduling.deadlines``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import faust
+import structlog
+from pydantic import TypeAdapter
+
+from schemas.agency_requests import AGENCY_REQUEST, AGENCY_REQUEST_TYPES
+from schemas.booking_state import BookingState
+from schemas.ticks import DEADLINE_TICK, DeadlineTick
+from schemas.topics import (
+    AGENCY_REQUESTS,
+    AUDIT,
+    BOOKING_STATE,
+    DEADLINE_TICKS,
+    ESCALATIONS,
+    NOTICE_ALERTS,
+    RELEASE_SCHEDULE,
+)
+from services.runtime import policy as policies
+from services.runtime.app import consume, create_app, raw_topic, reroute_if_misplaced
+from services.runtime.clock import Clock, SystemClock
+from services.runtime.codec import Decoded, RawMessage, decode, encode
+from services.runtime.deadletter import DeadLetterPublisher
+from services.runtime.logging import get_logger
+from services.runtime.settings import Settings
+from services.scheduling import domain
+from services.scheduling.deadlines import DeadlineIndex
+
+SERVICE = "scheduling"
+BOOKING_STATE_MESSAGE = TypeAdapter(BookingState)
+log = get_logger(__name__)
+
+
+def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faust.App:
+    clock = clock or SystemClock()
+    book = policies.load(settings.policy_file)
+    app = create_app(SERVICE, settings, web_port)
+    inputs = app.topic(
+        BOOKING_STATE.name,
+        AGENCY_REQUESTS.name,
+        DEADLINE_TICKS.name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    requests_topic = raw_topic(app, AGENCY_REQUESTS)
+    ticks = raw_topic(app, DEADLINE_TICKS)
+    schedules = raw_topic(app, RELEASE_SCHEDULE)
+    alerts = raw_topic(app, NOTICE_ALERTS)
+    escalations = raw_topic(app, ESCALATIONS)
+    ledger = raw_topic(app, AUDIT)
+    deadletters = DeadLetterPublisher(app, SERVICE, clock)
+    records = app.Table("bookings", default=None, key_type=str, partitions=settings.partitions)
+    index = DeadlineIndex()
+
+    def load(key: str) -> domain.SchedulingRecord | None:
+        stored = records.get(key)
+        return domain.SchedulingRecord.model_validate(stored) if stored else None
+
+    async def publish(key: str, outcome: domain.Outcome) -> None:
+        """Alerts and escalations are acknowledged by the broker before the state that says
+        they were sent is written: a crash in between repeats them (same ids), never loses
+        them."""
+        raw_key = key.encode()
+        for alert in outcome.alerts:
+            await (await alerts.send(key=raw_key, value=encode(alert)))
+            data = alert.data
+            log.info(
+                "alert_emitted",
+                alert_id=data.alert_id,
+                kind=data.kind.value,
+                request_id=data.request_id,
+                agency=data.agency,
+                lead_hours=data.lead_hours,
+                late=data.late,
+                cause_event_id=data.cause_event_id,
+            )
+        for escalation in outcome.escalations:
+            await (await escalations.send(key=raw_key, value=encode(escalation)))
+            log.warning(
+                "escalation_raised",
+                reason=escalation.data.reason.value,
+                request_id=escalation.data.request_id,
+                agency=escalation.data.agency,
+            )
+        for record in outcome.audit:
+            await ledger.send(key=raw_key, value=encode(record))
+        if outcome.schedule is not None:
+            await schedules.send(key=raw_key, value=encode(outcome.schedule))
+            if outcome.note != "duplicate":
+                log.info(
+                    "schedule_changed",
+                    revision=outcome.schedule.data.revision,
+                    status=outcome.schedule.data.status.value,
+                )
+
+    def remember(key: str, outcome: domain.Outcome) -> None:
+        records[key] = outcome.record.model_dump(mode="json")
+        due = outcome.record.next_due
+        if due is not None and index.due_of(key) != due:
+            log.info("deadline_armed", due_at=due.isoformat())
+        index.set(key, due)
+
+    async def on_booking_state(raw: RawMessage) -> None:
+        result = decode(raw, BOOKING_STATE_MESSAGE, ("booking.state",))
+        if not isinstance(result, Decoded):
+            await deadletters.send(raw, result.errors, result.hint)
+            return
+        message = result.event
+        _bind(message.event_id, message.type, message.jurisdiction)
+        release_hour = book.for_jurisdiction(message.jurisdiction).release_hour
+        outcome = domain.on_booking_state(load(message.key), message, release_hour, clock.now())
+        if outcome.note == "stale":
+            log.info("stale_state_dropped", revision=message.data.revision)
+            return
+        await publish(message.key, outcome)
+        remember(message.key, outcome)
+
+    async def on_agency_request(raw: RawMessage) -> None:
+        result = decode(raw, AGENCY_REQUEST, AGENCY_REQUEST_TYPES)
+        if not isinstance(result, Decoded):
+            await deadletters.send(raw, result.errors, result.hint)
+            return
+        event = result.event
+        _bind(event.event_id, event.type, event.jurisdiction)
+        if await reroute_if_misplaced(raw, event.key, requests_topic, settings.partitions):
+            return
+        window = book.for_jurisdiction(event.jurisdiction).window_hours
+        outcome = domain.on_request(load(event.key), event, raw.position, window, clock.now())
+        if isinstance(outcome, domain.Rejected):
+            await deadletters.send(
+                raw,
+                outcome.errors,
+                {
+                    "event_id": event.event_id,
+                    "type": event.type,
+                    "jurisdiction": event.jurisdiction,
+                },
+            )
+            return
+        if outcome.note == "duplicate":
+            log.debug("duplicate_dropped")
+            return
+        log.info(outcome.note, request_id=event.data.request_id)
+        await publish(event.key, outcome)
+        remember(event.key, outcome)
+
+    async def on_tick(raw: RawMessage) -> None:
+        result = decode(raw, DEADLINE_TICK, ("deadline.tick",))
+        if not isinstance(result, Decoded):
+            await deadletters.send(raw, result.errors, result.hint)
+            return
+        tick: DeadlineTick = result.event
+        record = load(tick.key)
+        if record is None:
+            index.set(tick.key, None)
+            return
+        outcome = domain.on_tick(record, clock.now())
+        await publish(tick.key, outcome)
+        remember(tick.key, outcome)
+
+    handlers = {
+        BOOKING_STATE.name: on_booking_state,
+        AGENCY_REQUESTS.name: on_agency_request,
+        DEADLINE_TICKS.name: on_tick,
+    }
+
+    async def on_input(raw: RawMessage) -> None:
+        await handlers[raw.topic](raw)
+
+    app.agent(inputs, name="scheduling.inputs")(
+        consume(SERVICE, deadletters.send_internal_error)(on_input)
+    )
+
+    @app.timer(interval=settings.deadline_scan_interval)
+    async def fire_due_deadlines() -> None:
+        recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
+        if app.rebalancing or not recovered:
+            return
+        # Every rebalance may move partitions: rebuild from the table once it has recovered.
+        generation = app.rebalancing_count * 1_000_000 + app.consumer_generation_id
+        if index.generation != generation:
+            index.rebuild(_armed(records.items()), generation)
+            log.info("deadlines_rebuilt", armed=len(index), generation=generation)
+        now = clock.now()
+        for key, due_at in index.take_due(now):
+            tick = DeadlineTick(key=key, due_at=due_at, sent_at=now)
+            await ticks.send(key=key.encode(), value=encode(tick))
+
+    app.deadline_index = index  # type: ignore[attr-defined] # for /ready and metrics
+    return app
+
+
+def _armed(items: Any) -> list[tuple[str, datetime | None]]:
+    armed = []
+    for key, value in items:
+        due = value.get("next_due") if isinstance(value, dict) else None
+        armed.append((key, datetime.fromisoformat(due) if due else None))
+    return armed
+
+
+def _bind(event_id: str, kind: str, jurisdiction: str) -> None:
+    structlog.contextvars.bind_contextvars(event_id=event_id, type=kind, jurisdiction=jurisdiction)

@@ -1,0 +1,77 @@
+"""DeadlineIndex: which bookings have an armed deadline, earliest first, in memory.
+
+The truth is the ``next_due`` kept in each booking's record in the changelog-backed table;
+this index is rebuilt from it whenever the worker's partitions change, so a deadline moves
+with its partition and survives a crash. Due bookings are handed out once and then held
+"in flight" until the agent has checked them (``set`` clears that), or handed out again if
+nothing came back within ``resend_after`` seconds (a tick lost in a rebalance).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+
+class DeadlineIndex:
+    def __init__(self, resend_after: float = 5.0) -> None:
+        self.resend_after = resend_after
+        self._heap: list[tuple[float, str]] = []
+        self._due: dict[str, float] = {}
+        self._in_flight: dict[str, tuple[float, float]] = {}  # key -> (due, handed out at)
+        self.generation: int | None = None
+
+    def __len__(self) -> int:
+        """Armed deadlines (including those in flight)."""
+        return len(self._due)
+
+    def due_of(self, key: str) -> datetime | None:
+        stamp = self._due.get(key)
+        return _instant(stamp) if stamp is not None else None
+
+    def set(self, key: str, due: datetime | None) -> None:
+        """The booking's earliest armed deadline is now ``due`` (None: nothing armed)."""
+        self._in_flight.pop(key, None)
+        if due is None:
+            self._due.pop(key, None)
+            return
+        stamp = due.timestamp()
+        if self._due.get(key) == stamp:
+            return
+        self._due[key] = stamp
+        heapq.heappush(self._heap, (stamp, key))
+
+    def rebuild(self, entries: Iterable[tuple[str, datetime | None]], generation: int) -> None:
+        self._due = {key: due.timestamp() for key, due in entries if due is not None}
+        self._heap = [(stamp, key) for key, stamp in self._due.items()]
+        heapq.heapify(self._heap)
+        self._in_flight.clear()
+        self.generation = generation
+
+    def take_due(self, now: datetime) -> list[tuple[str, datetime]]:
+        """Bookings whose deadline is at or before ``now``, each handed out once."""
+        stamp_now = now.timestamp()
+        taken: list[tuple[str, datetime]] = []
+        heap = self._heap
+        while heap and heap[0][0] <= stamp_now:
+            stamp, key = heapq.heappop(heap)
+            if self._due.get(key) != stamp or key in self._in_flight:
+                continue  # superseded by a later set(), or already handed out
+            self._in_flight[key] = (stamp, stamp_now)
+            taken.append((key, _instant(stamp)))
+        for key, (stamp, handed_at) in list(self._in_flight.items()):
+            if stamp_now - handed_at >= self.resend_after and self._due.get(key) == stamp:
+                self._in_flight[key] = (stamp, stamp_now)
+                taken.append((key, _instant(stamp)))
+        return taken
+
+    def oldest_overdue(self, now: datetime) -> float:
+        """Seconds since the oldest deadline that is due but not yet checked (0 if none)."""
+        stamp_now = now.timestamp()
+        overdue = [stamp for stamp in self._due.values() if stamp <= stamp_now]
+        return stamp_now - min(overdue) if overdue else 0.0
+
+
+def _instant(stamp: float) -> datetime:
+    return datetime.fromtimestamp(stamp, UTC)

@@ -1,0 +1,289 @@
+"""The deadline agent, black-box through the topics, with the booking service in front."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from schemas.topics import (
+    AGENCY_REQUESTS,
+    AUDIT,
+    DEADLETTER,
+    ESCALATIONS,
+    JAIL_BOOKING,
+    NOTICE_ALERTS,
+    RELEASE_SCHEDULE,
+)
+from tests import factories as f
+from tests.integration.kafka import KafkaHelper, Record, Watch
+
+pytestmark = pytest.mark.integration
+H = timedelta(hours=1)
+S = timedelta(seconds=1)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Booking:
+    """One booking driven through the real topics."""
+
+    def __init__(self, kafka: KafkaHelper) -> None:
+        self.kafka = kafka
+        self.id = f"sch-{uuid.uuid4().hex[:10]}"
+        self.key = f"{f.JURISDICTION}/{self.id}"
+
+    async def jail(self, document: dict[str, Any]) -> None:
+        await self.kafka.publish(JAIL_BOOKING.name, document)
+
+    async def open(self) -> None:
+        booked = (now() - H).isoformat()
+        await self.jail(
+            f.opened(booking_id=self.id, data={"booked_at": booked}, occurred_at=booked)
+        )
+
+    async def schedule(self, at: datetime) -> None:
+        await self.jail(f.scheduled(at.isoformat(), booking_id=self.id))
+
+    async def unschedule(self) -> None:
+        await self.jail(f.unscheduled(booking_id=self.id))
+
+    async def release(self) -> None:
+        await self.jail(f.released(now().isoformat(), booking_id=self.id))
+
+    async def request(
+        self, request_id: str = "ice-1", agency: str = "dhs-ice", hours: int | None = None
+    ) -> None:
+        data: dict[str, Any] = {"request_id": request_id, "agency": agency}
+        if hours:
+            data["notice_hours"] = hours
+        await self.kafka.publish(
+            AGENCY_REQUESTS.name,
+            f.envelope(
+                "notice_request.received", data, booking_id=self.id, occurred_at=now().isoformat()
+            ),
+        )
+
+    async def withdraw(self, request_id: str = "ice-1") -> None:
+        await self.kafka.publish(
+            AGENCY_REQUESTS.name,
+            f.envelope(
+                "notice_request.withdrawn",
+                {"request_id": request_id, "reason": "lifted"},
+                booking_id=self.id,
+                occurred_at=now().isoformat(),
+            ),
+        )
+
+    def mine(self, record: Record) -> bool:
+        return record.key == self.key
+
+
+def kinds(alerts: list[Record]) -> list[str]:
+    return [a.value["data"]["kind"] for a in alerts]
+
+
+@pytest.fixture
+async def stack(start_service: Any, kafka: KafkaHelper) -> dict[str, Watch]:
+    start_service("booking")
+    start_service("scheduling")
+    return {
+        "alerts": await kafka.watch(NOTICE_ALERTS.name),
+        "schedules": await kafka.watch(RELEASE_SCHEDULE.name),
+        "escalations": await kafka.watch(ESCALATIONS.name),
+        "deadletters": await kafka.watch(DEADLETTER.name),
+        "audit": await kafka.watch(AUDIT.name),
+    }
+
+
+async def test_the_rows_of_spec_3_4_through_the_topics(
+    stack: dict[str, Watch], kafka: KafkaHelper
+) -> None:
+    alerts = stack["alerts"]
+
+    async def alerts_of(booking: Booking, count: int, timeout: float = 90) -> list[Record]:
+        return await alerts.wait_for_unique(booking.mine, count, timeout, "event_id", "alert")
+
+    async def on_time() -> None:
+        booking = Booking(kafka)
+        await booking.open()
+        await booking.request()
+        release_at = now() + 48 * H + 20 * S
+        await booking.schedule(release_at)
+        [alert] = await alerts_of(booking, 1)
+        data = alert.value["data"]
+        assert data["kind"] == "notice_due"
+        assert data["late"] is False
+        emitted = datetime.fromisoformat(data["emitted_at"])
+        due = datetime.fromisoformat(data["due_at"])
+        assert timedelta(0) <= emitted - due < 3 * S, (emitted, due)
+        assert 47.99 < data["lead_hours"] <= 48.0
+
+    async def late_flag() -> None:
+        booking = Booking(kafka)
+        await booking.open()
+        await booking.schedule(now() + 10 * H)
+        await booking.request()
+        [alert] = await alerts_of(booking, 1)
+        assert alert.value["data"]["kind"] == "notice_due"
+        assert alert.value["data"]["late"] is True
+        assert 9.9 < alert.value["data"]["lead_hours"] < 10.0
+
+    async def request_before_booking() -> None:
+        booking = Booking(kafka)
+        await booking.request()
+        await asyncio.sleep(0)  # different publishers; no order between topics
+        await booking.open()
+        await booking.schedule(now() + 30 * H)
+        [alert] = await alerts_of(booking, 1)
+        assert alert.value["data"]["kind"] == "notice_due"
+
+    async def moves_and_cancel() -> None:
+        booking = Booking(kafka)
+        await booking.open()
+        await booking.request()
+        await booking.schedule(now() + 30 * H)
+        await alerts_of(booking, 1)
+        await booking.schedule(now() + 20 * H)  # earlier
+        await alerts_of(booking, 2)
+        await booking.schedule(now() + 9 * 24 * H)  # later, out of the window: re-armed
+        await alerts_of(booking, 3)
+        await booking.unschedule()
+        found = await alerts_of(booking, 4)
+        assert kinds(found) == [
+            "notice_due",
+            "release_changed",
+            "release_changed",
+            "release_cancelled",
+        ]
+
+    async def released_without_notice() -> None:
+        booking = Booking(kafka)
+        await booking.open()
+        await booking.request()
+        await booking.schedule(now() + 9 * 24 * H)
+        await booking.release()
+        [released] = await alerts_of(booking, 1)
+        assert released.value["data"]["kind"] == "released"
+        assert released.value["data"]["notice_given"] is False
+        [escalation] = await stack["escalations"].wait_for_unique(booking.mine, 1, 60)
+        assert escalation.value["data"]["reason"] == "released_without_notice"
+
+    async def withdrawal_and_unflagged() -> None:
+        withdrawn, unflagged = Booking(kafka), Booking(kafka)
+        for booking in (withdrawn, unflagged):
+            await booking.open()
+        await withdrawn.request()
+        await withdrawn.withdraw()
+        # The jail and the agency publish independently: wait until the withdrawal is in the
+        # ledger before the jail schedules the release.
+        await stack["audit"].wait_for_unique(
+            lambda r: withdrawn.mine(r) and r.value["data"]["step"] == "request_withdrawn", 1, 60
+        )
+        for booking in (withdrawn, unflagged):
+            await booking.schedule(now() + 5 * H)
+            await booking.release()
+        # A later flagged booking proves the agent got past both.
+        marker = Booking(kafka)
+        await marker.open()
+        await marker.request()
+        await marker.schedule(now() + 5 * H)
+        await alerts_of(marker, 1)
+        schedules = stack["schedules"]
+        await schedules.wait_for_unique(withdrawn.mine, 3, 60)
+        await schedules.wait_for_unique(unflagged.mine, 3, 60)
+        assert alerts.matching(withdrawn.mine) == []
+        assert alerts.matching(unflagged.mine) == []
+
+    async def several_agencies() -> None:
+        booking = Booking(kafka)
+        await booking.open()
+        await booking.request("ice-1", "dhs-ice", hours=48)
+        await booking.request("usms-7", "usms", hours=72)
+        await booking.schedule(now() + 60 * H)  # inside 72 h, outside 48 h
+        [first] = await alerts_of(booking, 1)
+        assert first.value["data"]["agency"] == "usms"
+        await asyncio.sleep(2)
+        assert len(alerts.unique(booking.mine)) == 1
+
+    await asyncio.gather(
+        on_time(),
+        late_flag(),
+        request_before_booking(),
+        moves_and_cancel(),
+        released_without_notice(),
+        withdrawal_and_unflagged(),
+        several_agencies(),
+    )
+    assert stack["deadletters"].matching(lambda r: "sch-" in (r.key or "")) == []
+
+
+async def test_a_withdrawal_of_an_unknown_request_is_dead_lettered(
+    stack: dict[str, Watch], kafka: KafkaHelper
+) -> None:
+    booking = Booking(kafka)
+    await booking.open()
+    await booking.withdraw("never-filed")
+    [letter] = await stack["deadletters"].wait_for_unique(booking.mine, 1, 60, "deadletter_id")
+    assert letter.value["service"] == "scheduling"
+    assert letter.value["errors"][0]["path"] == "data.request_id"
+
+
+async def test_a_deadline_falling_due_while_the_worker_is_down_fires_when_it_is_back(
+    start_service: Any, kafka: KafkaHelper
+) -> None:
+    start_service("booking")
+    worker = start_service("scheduling")
+    alerts = await kafka.watch(NOTICE_ALERTS.name)
+    schedules = await kafka.watch(RELEASE_SCHEDULE.name)
+    booking = Booking(kafka)
+    await booking.open()
+    await booking.request()
+    release_at = now() + 48 * H + 12 * S
+    await booking.schedule(release_at)
+    await schedules.wait_for_unique(
+        lambda r: booking.mine(r) and r.value["data"]["status"] == "scheduled", 1, 60
+    )
+    worker.kill()
+    await asyncio.sleep(max(0.0, (release_at - 48 * H - now()).total_seconds()) + 3)
+    assert alerts.matching(booking.mine) == []  # nobody was there to fire it
+    start_service("scheduling")
+    [alert] = await alerts.wait_for_unique(booking.mine, 1, 90)
+    data = alert.value["data"]
+    assert data["kind"] == "notice_due"
+    assert datetime.fromisoformat(data["emitted_at"]) > datetime.fromisoformat(data["due_at"])
+
+
+async def test_killing_one_of_two_workers_moves_its_deadlines_without_loss(
+    start_service: Any, kafka: KafkaHelper
+) -> None:
+    start_service("booking")
+    first = start_service("scheduling")
+    start_service("scheduling")
+    alerts = await kafka.watch(NOTICE_ALERTS.name)
+    schedules = await kafka.watch(RELEASE_SCHEDULE.name)
+    bookings = [Booking(kafka) for _ in range(16)]  # spread over every partition
+    release_at = now() + 48 * H + 35 * S
+    for booking in bookings:
+        await booking.open()
+        await booking.request()
+        await booking.schedule(release_at)
+    keys = {b.key for b in bookings}
+
+    def ours(record: Record) -> bool:
+        return record.key in keys
+
+    await schedules.wait_for_unique(
+        lambda r: ours(r) and r.value["data"]["status"] == "scheduled", len(bookings), 90
+    )
+    first.kill()
+    found = await alerts.wait_for_unique(ours, len(bookings), 120, what="alert")
+    assert {r.key for r in found} == keys
+    assert all(r.value["data"]["kind"] == "notice_due" for r in found)
+    # Repeats are allowed only with the same id: one distinct alert per booking.
+    assert len({r.value["data"]["alert_id"] for r in alerts.matching(ours)}) == len(bookings)

@@ -1,0 +1,59 @@
+from datetime import UTC, datetime, timedelta
+
+from services.scheduling.deadlines import DeadlineIndex
+
+T0 = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
+S = timedelta(seconds=1)
+
+
+def test_due_keys_come_out_earliest_first_and_once() -> None:
+    index = DeadlineIndex()
+    index.set("b", T0 + 2 * S)
+    index.set("a", T0 + S)
+    index.set("c", T0 + 10 * S)
+    assert index.take_due(T0) == []
+    assert index.take_due(T0 + 3 * S) == [("a", T0 + S), ("b", T0 + 2 * S)]
+    assert index.take_due(T0 + 4 * S) == []  # in flight, not handed out twice
+    assert len(index) == 3
+
+
+def test_a_moved_deadline_replaces_the_old_one() -> None:
+    index = DeadlineIndex()
+    index.set("a", T0 + S)
+    index.set("a", T0 + 5 * S)
+    assert index.take_due(T0 + 2 * S) == []
+    assert index.take_due(T0 + 5 * S) == [("a", T0 + 5 * S)]
+
+
+def test_disarming_removes_the_key() -> None:
+    index = DeadlineIndex()
+    index.set("a", T0 + S)
+    index.set("a", None)
+    assert index.take_due(T0 + 10 * S) == []
+    assert len(index) == 0
+
+
+def test_a_tick_with_no_answer_is_handed_out_again() -> None:
+    index = DeadlineIndex(resend_after=5)
+    index.set("a", T0)
+    assert index.take_due(T0) == [("a", T0)]
+    assert index.take_due(T0 + 4 * S) == []
+    assert index.take_due(T0 + 5 * S) == [("a", T0)]
+
+
+def test_an_answer_clears_the_in_flight_state() -> None:
+    index = DeadlineIndex(resend_after=5)
+    index.set("a", T0)
+    index.take_due(T0)
+    index.set("a", None)  # the agent fired the alert; nothing more is armed
+    assert index.take_due(T0 + 60 * S) == []
+
+
+def test_rebuild_replaces_everything_and_overdue_fire_at_once() -> None:
+    index = DeadlineIndex()
+    index.set("gone", T0)
+    index.rebuild([("x", T0 - 600 * S), ("y", None), ("z", T0 + S)], generation=7)
+    assert index.generation == 7
+    assert len(index) == 2
+    assert index.oldest_overdue(T0) == 600.0
+    assert index.take_due(T0) == [("x", T0 - 600 * S)]
