@@ -125,20 +125,39 @@ def cmd_up(args: argparse.Namespace) -> int:
             "RELEASEWATCH_BROKER_URL": settings.broker_url or "",
             "RELEASEWATCH_BROKER_FLAVOR": settings.broker_flavor.value,
         }
+        log_dir = settings.data_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
         for name in SERVICES:
             port = settings.web_port_base + SERVICE_PORT_OFFSETS[name]
+            # Service logs go to files unless --logs: the terminal shows what happens.
+            output = None if args.logs else (log_dir / f"{name}.log").open("ab")
             children[name] = subprocess.Popen(
                 [sys.executable, "-m", "services.cli", "service", name, "--port", str(port)],
                 env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT if output else None,
                 preexec_fn=die_with_parent_preexec,
             )
+            if output:
+                output.close()
             print(
                 f"{name}: http://{settings.web_host}:{port}/health (pid {children[name].pid})",
                 flush=True,
             )
-        demo = _start_demo(args, settings, env) if args.demo else None
-        if demo:
-            children["simulator"] = demo
+        if not args.logs:
+            print(f"logs: {log_dir}/<service>.log (or `releasewatch up --logs`)", flush=True)
+        if args.demo:
+            children["console"] = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "watch"],
+                env=env,
+                preexec_fn=die_with_parent_preexec,
+            )
+            children["simulator"] = _start_demo(args, env)
+            print(
+                f"demo: jail simulator at {args.rate} events/s; alerts, notices, "
+                "escalations and dead letters print below",
+                flush=True,
+            )
         while not stop.requested:
             for name, child in children.items():
                 code = child.poll()
@@ -160,10 +179,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def _start_demo(
-    args: argparse.Namespace, settings: Settings, env: dict[str, str]
-) -> subprocess.Popen[bytes] | None:
-    command = [sys.executable, "-m", "services.cli", "simulate", "--rate", str(args.rate)]
+def _start_demo(args: argparse.Namespace, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "services.cli", "simulate", "--demo", "--rate", str(args.rate)]
     return subprocess.Popen(command, env=env, preexec_fn=die_with_parent_preexec)
 
 
@@ -321,12 +338,29 @@ def cmd_tail(args: argparse.Namespace) -> int:
         return 0
 
 
+def cmd_watch(args: argparse.Namespace) -> int:
+    from services.console import run_watch
+
+    settings = load()
+    if not settings.broker_url:
+        print("watch: set RELEASEWATCH_BROKER_URL (see `releasewatch up`)", file=sys.stderr)
+        return 2
+    return run_watch(settings.bootstrap_servers)
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from services.simulator.run import run_simulator
 
     settings = load()
     rw_logging.configure("simulator", settings.log_format, settings.log_level)
-    return run_simulator(settings, rate=args.rate, count=args.count, seed=args.seed)
+    return run_simulator(
+        settings,
+        rate=args.rate,
+        count=args.count,
+        seed=args.seed,
+        demo=args.demo,
+        flag_rate=args.flag_rate,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -336,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="broker (if needed) and every service, until Ctrl-C")
     up.add_argument("--demo", action="store_true", help="also run the jail simulator")
     up.add_argument("--rate", type=float, default=5.0, help="demo events per second")
+    up.add_argument("--logs", action="store_true", help="service logs to the terminal")
     up.set_defaults(func=cmd_up)
 
     service = commands.add_parser("service", help="run one worker of one service")
@@ -359,10 +394,26 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--timeout", type=float, default=None, help="stop after S seconds")
     tail.set_defaults(func=cmd_tail)
 
+    watch = commands.add_parser(
+        "watch", help="print one line per alert, notice, escalation and dead letter"
+    )
+    watch.set_defaults(func=cmd_watch)
+
     simulate = commands.add_parser("simulate", help="publish realistic jail traffic")
     simulate.add_argument("--rate", type=float, default=5.0, help="events per second")
     simulate.add_argument("--count", type=int, default=None, help="stop after N events")
     simulate.add_argument("--seed", type=int, default=None)
+    simulate.add_argument(
+        "--demo",
+        action="store_true",
+        help="place flagged releases just past the window: alerts in a minute",
+    )
+    simulate.add_argument(
+        "--flag-rate",
+        type=float,
+        default=None,
+        help="share of bookings with a notice request (default 0.04)",
+    )
     simulate.set_defaults(func=cmd_simulate)
     return parser
 

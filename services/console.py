@@ -1,0 +1,101 @@
+"""What `releasewatch up --demo` prints: one line per alert, notice, escalation and dead
+letter, with booking keys and times only (no names or dates of birth)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+
+from schemas.topics import DEADLETTER, ESCALATIONS, NOTICE_ALERTS
+from services.runtime.localtime import to_local
+
+WATCHED = (NOTICE_ALERTS.name, ESCALATIONS.name, DEADLETTER.name)
+AGENCY_TOPICS = re.compile(r"^notices\.[a-z0-9-]+\.v1$")
+
+
+def _local(instant: str | None, timezone: str | None) -> str:
+    if not instant:
+        return "-"
+    moment = datetime.fromisoformat(instant)
+    if timezone:
+        moment = to_local(moment, timezone)
+    return moment.strftime("%Y-%m-%d %H:%M %Z")
+
+
+def line(topic: str, key: str | None, value: Any) -> str | None:
+    """A one-line summary of a message, or None for messages not worth a line."""
+    if not isinstance(value, dict):
+        return None
+    data = value.get("data") or {}
+    if topic == NOTICE_ALERTS.name:
+        zone = ((data.get("booking") or {}).get("facility") or {}).get("timezone")
+        lead = data.get("lead_hours")
+        extra = (
+            f" notice_given={data.get('notice_given')}"
+            if data.get("kind") == "released"
+            else f" lead={lead:.1f}h"
+            if lead is not None
+            else ""
+        )
+        late = " LATE" if data.get("late") else ""
+        return (
+            f"ALERT  {data.get('kind'):<17} {key}  {data.get('agency')}  release "
+            f"{_local(data.get('release_at'), zone)}{extra}{late}"
+        )
+    if topic == ESCALATIONS.name:
+        return f"ESCAL  {data.get('reason'):<17} {key}  {data.get('agency')}  {data.get('detail')}"
+    if topic == DEADLETTER.name:
+        first = (value.get("errors") or [{}])[0]
+        return (
+            f"DEAD   {value.get('reason'):<17} {value.get('source_topic')}@"
+            f"{value.get('source_partition')}:{value.get('source_offset')}  "
+            f"{first.get('path') or '<message>'}: {first.get('message', '')[:80]}"
+        )
+    if AGENCY_TOPICS.match(topic):
+        zone = (data.get("facility") or {}).get("timezone")
+        return (
+            f"NOTICE {data.get('kind'):<17} {key}  to {data.get('agency')}  release "
+            f"{_local(data.get('release_at'), zone)}  attempt {data.get('attempt')}"
+        )
+    return None
+
+
+async def watch(bootstrap: str) -> None:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="latest",
+        enable_auto_commit=False,
+        metadata_max_age_ms=5000,
+    )
+    await consumer.start()
+    try:
+        consumer.subscribe(
+            pattern=r"^(notice\.alerts|ops\.escalations|deadletter|"
+            r"notices\.[a-z0-9-]+)\.v1$"
+        )
+        while True:
+            batches = await consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                for record in records:
+                    try:
+                        value = json.loads(record.value) if record.value else None
+                    except ValueError:
+                        continue
+                    text = line(record.topic, record.key.decode() if record.key else None, value)
+                    if text:
+                        print(text, flush=True)
+    finally:
+        await consumer.stop()
+
+
+def run_watch(bootstrap: str) -> int:
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(watch(bootstrap))
+    return 0

@@ -1,0 +1,397 @@
+"""Realistic jail traffic for demos, benchmarks and tests. Pure given a seed and a clock.
+
+A few facilities in different timezones; each booking is a short story (opened, charges,
+a sentence or an explicit schedule, sometimes a move, sometimes a release or transfer),
+about 3-5% of bookings flagged by an agency request (sometimes filed before the jail's
+booking, sometimes withdrawn), and a sprinkle of bad messages of every SPEC 5 kind.
+With ``demo=True`` flagged releases are placed just beyond the notice window, so notices
+fall due within the first minute, and a few at short notice (late at once).
+Names are synthetic.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from schemas.envelope import booking_key
+from schemas.topics import AGENCY_REQUESTS, JAIL_BOOKING
+
+
+@dataclass(frozen=True)
+class Facility:
+    jurisdiction: str
+    id: str
+    name: str
+    timezone: str
+    statutes: tuple[str, ...]
+
+
+FACILITIES = (
+    Facility(
+        "us-mn-hennepin",
+        "hcadc",
+        "Hennepin County Adult Detention Center",
+        "America/Chicago",
+        ("609.52", "609.2231", "169A.20", "152.025", "609.582"),
+    ),
+    Facility(
+        "us-ca-los-angeles",
+        "mcj",
+        "Men's Central Jail",
+        "America/Los_Angeles",
+        ("PC 211", "PC 459", "PC 484", "PC 245(a)(1)", "VC 23152"),
+    ),
+    Facility(
+        "us-il-cook",
+        "ccdoc",
+        "Cook County Jail",
+        "America/Chicago",
+        ("720 ILCS 5/16-1", "720 ILCS 5/12-3.05", "625 ILCS 5/11-501"),
+    ),
+    Facility(
+        "us-or-multnomah",
+        "mcdc",
+        "Multnomah County Detention Center",
+        "America/Los_Angeles",
+        ("ORS 164.055", "ORS 163.160", "ORS 813.010"),
+    ),
+    Facility(
+        "us-az-maricopa",
+        "lbj",
+        "Lower Buckeye Jail",
+        "America/Phoenix",
+        ("ARS 13-1802", "ARS 13-1203", "ARS 28-1381"),
+    ),
+    Facility(
+        "us-fl-miami-dade",
+        "tgk",
+        "Turner Guilford Knight Correctional Center",
+        "America/New_York",
+        ("FS 812.014", "FS 784.03", "FS 316.193"),
+    ),
+)
+FIRST_NAMES = (
+    "Avery",
+    "Jordan",
+    "Riley",
+    "Morgan",
+    "Casey",
+    "Quinn",
+    "Rowan",
+    "Emerson",
+    "Sage",
+    "Parker",
+    "Reese",
+    "Skyler",
+    "Dakota",
+    "Hayden",
+    "Marlowe",
+    "Ellis",
+)
+LAST_NAMES = (
+    "Almanza",
+    "Brightwater",
+    "Castellano",
+    "Dunmore",
+    "Everhart",
+    "Fairbairn",
+    "Galloway",
+    "Holloway",
+    "Ibarra",
+    "Jessup",
+    "Kettering",
+    "Lindqvist",
+)
+AGENCIES = (("dhs-ice", 0.92), ("usms", 0.08))
+LEVELS = ("felony", "misdemeanor", "misdemeanor", "infraction")
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    topic: str
+    key: bytes | None
+    value: bytes
+    kind: str  # the event type, or "bad:<reason>"
+
+
+@dataclass
+class SimulatorConfig:
+    seed: int | None = None
+    flag_rate: float = 0.04  # ICE detainers are about 3% of bookings
+    bad_rate: float = 0.01
+    demo: bool = False
+    window_hours: int = 48
+    start_number: int = 1
+
+
+@dataclass
+class _Story:
+    events: list[Outgoing] = field(default_factory=list)
+
+
+class JailSimulator:
+    def __init__(self, config: SimulatorConfig, clock: Callable[[], datetime]) -> None:
+        self.config = config
+        self.clock = clock
+        self.random = random.Random(config.seed)
+        self.number = config.start_number
+        self._event_ids = 0
+
+    def events(self) -> Iterator[Outgoing]:
+        """An endless interleaving of booking stories, each story's events in order."""
+        active: list[list[Outgoing]] = []
+        while True:
+            while len(active) < 8:
+                active.append(self.story())
+            story = self.random.choice(active)
+            yield story.pop(0)
+            if not story:
+                active.remove(story)
+
+    # ------------------------------------------------------------------ one booking
+    def story(self) -> list[Outgoing]:
+        rng, config = self.random, self.config
+        facility = rng.choice(FACILITIES)
+        now = self.clock()
+        booking_id = f"{now.year}-{self.number:06d}"
+        self.number += 1
+        sequence = iter(range(1, 100))
+        tz = ZoneInfo(facility.timezone)
+        booked_at = now - timedelta(minutes=rng.randint(5, 6 * 60))
+        charges = [self._charge(facility, i) for i in range(1, rng.randint(1, 3) + 1)]
+        flagged = rng.random() < (0.35 if config.demo else config.flag_rate)
+        events: list[Outgoing] = []
+
+        def jail(kind: str, data: dict[str, Any], at: datetime) -> None:
+            events.append(
+                self._event(JAIL_BOOKING.name, facility, booking_id, kind, data, at, next(sequence))
+            )
+
+        jail(
+            "booking.opened",
+            {
+                "facility": {
+                    "id": facility.id,
+                    "name": facility.name,
+                    "timezone": facility.timezone,
+                },
+                "person": {
+                    "person_id": f"{facility.id}-p{rng.randint(10000, 99999)}",
+                    "first_name": rng.choice(FIRST_NAMES),
+                    "last_name": rng.choice(LAST_NAMES),
+                    "date_of_birth": date(
+                        rng.randint(1950, 2005), rng.randint(1, 12), rng.randint(1, 28)
+                    ).isoformat(),
+                },
+                "booked_at": booked_at.astimezone(tz).isoformat(),
+                "charges": charges,
+            },
+            booked_at,
+        )
+
+        request_id = f"ice-{booking_id}-{rng.randint(100, 999)}"
+        agency = self._agency()
+        request = self._event(
+            AGENCY_REQUESTS.name,
+            facility,
+            booking_id,
+            "notice_request.received",
+            {
+                "request_id": request_id,
+                "agency": agency,
+                "form": "I-247A",
+                "contact": {
+                    "office": "ERO field office",
+                    "phone": "+1-802-872-6020",
+                    "email": "lesc@example.invalid",
+                },
+            },
+            now,
+            None,
+        )
+        if flagged and rng.random() < 0.1:
+            events.insert(0, request)  # the agency's request before the jail's booking
+
+        if rng.random() < 0.3:
+            jail("charges.updated", {"charges": [*charges, self._charge(facility, 9)]}, now)
+        release_at = self._release_time(now, flagged)
+        if rng.random() < 0.4 and not (flagged and config.demo):
+            local_day = release_at.astimezone(tz).date()
+            starts_on = booked_at.astimezone(tz).date()
+            credit = rng.randint(0, 5)
+            term = max(0, (local_day - starts_on).days + credit)
+            jail(
+                "sentence.imposed",
+                {"starts_on": starts_on.isoformat(), "term_days": term, "credit_days": credit},
+                now,
+            )
+        else:
+            local = release_at.astimezone(tz)
+            # Half the jails send local wall-clock time without an offset.
+            text = (
+                local.replace(tzinfo=None).isoformat() if rng.random() < 0.5 else local.isoformat()
+            )
+            jail(
+                "release.scheduled",
+                {
+                    "release_at": text,
+                    "basis": rng.choice(["sentence_complete", "court_order", "bond_posted"]),
+                },
+                now,
+            )
+        if flagged and request not in events:
+            events.append(request)
+        if flagged and rng.random() < 0.08:
+            events.append(
+                self._event(
+                    AGENCY_REQUESTS.name,
+                    facility,
+                    booking_id,
+                    "notice_request.withdrawn",
+                    {"request_id": request_id, "reason": "detainer lifted"},
+                    now,
+                    None,
+                )
+            )
+        if rng.random() < 0.12:
+            moved = release_at + timedelta(hours=rng.choice([-20, -6, 12, 30, 96]))
+            jail(
+                "release.scheduled",
+                {
+                    "release_at": max(moved, now + timedelta(hours=1)).astimezone(tz).isoformat(),
+                    "basis": "court_order",
+                },
+                now,
+            )
+        if rng.random() < (0.25 if config.demo else 0.1):
+            kind = "inmate.transferred" if rng.random() < 0.2 else "inmate.released"
+            data: dict[str, Any]
+            if kind == "inmate.released":
+                data = {
+                    "released_at": self.clock().astimezone(tz).isoformat(),
+                    "release_type": rng.choice(["bond", "court_order", "other"]),
+                }
+            else:
+                data = {
+                    "transferred_at": self.clock().astimezone(tz).isoformat(),
+                    "to": {"agency": "usms", "facility": "Federal Detention Center"},
+                }
+            jail(kind, data, now)
+        if rng.random() < config.bad_rate * 5:
+            events.insert(rng.randint(1, len(events)), self._bad(facility, booking_id, now))
+        return events
+
+    # ------------------------------------------------------------------ pieces
+    def _release_time(self, now: datetime, flagged: bool) -> datetime:
+        rng, window = self.random, timedelta(hours=self.config.window_hours)
+        if self.config.demo and flagged:
+            if rng.random() < 0.25:  # scheduled at short notice: a late notice at once
+                return now + timedelta(hours=rng.uniform(2, 30))
+            return now + window + timedelta(seconds=rng.uniform(15, 75))
+        return now + timedelta(hours=rng.uniform(6, 24 * 20))
+
+    def _agency(self) -> str:
+        roll, total = self.random.random(), 0.0
+        for agency, share in AGENCIES:
+            total += share
+            if roll < total:
+                return agency
+        return AGENCIES[0][0]
+
+    def _charge(self, facility: Facility, number: int) -> dict[str, Any]:
+        statute = self.random.choice(facility.statutes)
+        return {
+            "charge_id": f"c{number}",
+            "statute": statute,
+            "description": f"charge under {statute}",
+            "level": self.random.choice(LEVELS),
+        }
+
+    def _event(
+        self,
+        topic: str,
+        facility: Facility,
+        booking_id: str,
+        kind: str,
+        data: dict[str, Any],
+        at: datetime,
+        sequence: int | None,
+    ) -> Outgoing:
+        self._event_ids += 1
+        document: dict[str, Any] = {
+            "event_id": f"sim-{facility.id}:{self._event_ids:08d}",
+            "type": kind,
+            "occurred_at": at.astimezone(ZoneInfo(facility.timezone)).isoformat(),
+            "jurisdiction": facility.jurisdiction,
+            "booking_id": booking_id,
+            "data": data,
+        }
+        if sequence is not None:
+            document["sequence"] = sequence
+        key = booking_key(facility.jurisdiction, booking_id).encode()
+        return Outgoing(topic, key, json.dumps(document).encode(), kind)
+
+    def _bad(self, facility: Facility, booking_id: str, now: datetime) -> Outgoing:
+        key = booking_key(facility.jurisdiction, booking_id).encode()
+        choice = self.random.choice(
+            ["invalid_json", "unknown_type", "unknown_timezone", "nonexistent_local_time", "schema"]
+        )
+        if choice == "invalid_json":
+            return Outgoing(
+                JAIL_BOOKING.name, key, b'{"event_id": "sim-broken", "type": ', "bad:invalid_json"
+            )
+        base = json.loads(
+            self._event(
+                JAIL_BOOKING.name,
+                facility,
+                booking_id,
+                "charges.updated",
+                {"charges": []},
+                now,
+                None,
+            ).value
+        )
+        if choice == "unknown_type":
+            base["type"] = "booking.escaped"
+        elif choice == "unknown_timezone":
+            base["type"] = "booking.opened"
+            base["data"] = {
+                "facility": {"id": "x", "name": "x", "timezone": "America/Gotham"},
+                "person": {
+                    "person_id": "p",
+                    "first_name": "A",
+                    "last_name": "B",
+                    "date_of_birth": "1990-01-01",
+                },
+                "booked_at": now.isoformat(),
+                "charges": [],
+            }
+        elif choice == "nonexistent_local_time":
+            base["type"] = "release.scheduled"
+            gap = _next_spring_forward_gap(now, facility.timezone)
+            base["data"] = {
+                "release_at": gap.isoformat() if gap else "not-a-time",
+                "basis": "court_order",
+            }
+        else:
+            base["data"] = {"charges": [{"charge_id": "c1"}]}  # statute and level missing
+        return Outgoing(JAIL_BOOKING.name, key, json.dumps(base).encode(), f"bad:{choice}")
+
+
+def _next_spring_forward_gap(now: datetime, timezone: str) -> datetime | None:
+    """A local wall-clock time that does not exist (in the next spring-forward gap)."""
+    zone = ZoneInfo(timezone)
+    probe = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    for _ in range(24 * 400):
+        probe += timedelta(hours=1)
+        before, after = probe.astimezone(zone), (probe + timedelta(hours=1)).astimezone(zone)
+        if after.utcoffset() != before.utcoffset() and after.utcoffset() > before.utcoffset():  # type: ignore[operator]
+            wall = (before + timedelta(hours=1)).replace(tzinfo=None)
+            return wall.replace(minute=30)
+    return None
