@@ -74,6 +74,6 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
                 )
 
     app.agent(jail_events, name="booking.jail_events")(
-        consume(SERVICE, deadletters.send_internal_error)(on_jail_event)
+        consume(app, SERVICE, deadletters.send_internal_error)(on_jail_event)
     )
     return app

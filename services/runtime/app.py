@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from aiokafka.partitioner import murmur2
 from schemas.topics import TopicSpec
 from services.runtime import faust_fixes
 from services.runtime.codec import RawMessage
+from services.runtime.gaps import AcceptHole, GapGuard, Hold
 from services.runtime.logging import get_logger, message_context
 from services.runtime.settings import Settings
 
@@ -122,15 +124,68 @@ Handler = Callable[[RawMessage], Awaitable[None]]
 
 
 def consume(
-    service: str, on_error: Callable[[RawMessage, BaseException], Awaitable[object]]
+    app: faust.App,
+    service: str,
+    on_error: Callable[[RawMessage, BaseException], Awaitable[object]],
 ) -> Callable[[Handler], Callable[[Any], Awaitable[None]]]:
-    """Wrap a per-message handler as a faust agent body: bind the log context, never let one
-    message stop the partition (an unexpected error goes to ``on_error``)."""
+    """Wrap a per-message handler as a faust agent body: read each partition without holes
+    (``GapGuard``), bind the log context, and never let one message stop the partition (an
+    unexpected error goes to ``on_error``)."""
+
+    guard = GapGuard()
+    generation: list[int | None] = [None]
+
+    def follow_generation() -> None:
+        if app.consumer_generation_id != generation[0]:
+            generation[0] = app.consumer_generation_id
+            guard.reset()
+
+    @app.timer(interval=1.0)
+    async def unstick_partitions() -> None:
+        """A hole at the end of a partition shows no later offset: watch the high watermark."""
+        if app.rebalancing:
+            return
+        follow_generation()
+        consumer: Any = app.consumer
+        positions = {
+            tp: (consumer._committed_offset.get(tp), consumer.highwater(tp))
+            for tp in consumer.assignment()
+            if not tp.topic.endswith("-changelog") and not tp.topic.endswith("__leader")
+        }
+        stalled: list[tuple[Any, int]] = guard.stalled(positions, time.monotonic())
+        for tp, offset in stalled:
+            log.warning(
+                "input_stalled_seek_back", topic=tp.topic, partition=tp.partition, seek_to=offset
+            )
+            await consumer.seek(tp, offset)
 
     def wrap(handler: Handler) -> Callable[[Any], Awaitable[None]]:
         async def agent(stream: Any) -> None:
             async for event in stream.events():
                 message = event.message
+                follow_generation()
+                # faust's own record of the committed offset (set by its seek and commits).
+                committed = app.consumer._committed_offset.get(message.tp)  # type: ignore[attr-defined]
+                verdict = guard.check(message.tp, message.offset, committed, time.monotonic())
+                if isinstance(verdict, Hold):
+                    if verdict.seek_to is not None:
+                        log.warning(
+                            "input_gap_seek_back",
+                            topic=message.topic,
+                            partition=message.partition,
+                            offset=message.offset,
+                            seek_to=verdict.seek_to,
+                        )
+                        await app.consumer.seek(message.tp, verdict.seek_to)
+                    continue
+                if isinstance(verdict, AcceptHole):
+                    log.warning(
+                        "input_gap_accepted",
+                        topic=message.topic,
+                        partition=message.partition,
+                        missing_from=verdict.missing_from,
+                        offset=message.offset,
+                    )
                 raw = RawMessage(
                     topic=message.topic,
                     partition=message.partition,

@@ -9,6 +9,12 @@ Seek to the beginning where nothing is committed
     joined (faust-streaming issues #216 and #221 describe the same window). With
     ``auto_offset_reset=earliest``, "nothing committed" means "from the beginning", so we
     seek there. At worst that repeats messages, which every service already tolerates.
+
+No gap filling
+    When faust sees offsets jump it records the missing ones as if processed, so its
+    commit moves past them. On our topics offsets are contiguous (no compaction, no
+    transaction markers), so a jump means faust skipped messages itself; we keep the
+    commit behind them and let ``services.runtime.gaps.GapGuard`` read them again.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 _applied = False
@@ -35,9 +42,37 @@ async def _seek_to_committed_or_beginning(self: Any) -> Mapping[Any, int]:
     return committed  # type: ignore[return-value]
 
 
+async def _no_gap_fill(self: Any, tp: Any, offset_from: int, offset_to: int) -> None:
+    """Offsets of our (non-compacted, non-transactional) topics are contiguous: a "gap"
+    is a message faust skipped, and must not count as processed."""
+    return
+
+
+class _NoReadOffsets(dict):
+    """faust keeps, per partition, the offset it last handed out and drops any message below
+    it. A seek back (its own after recovery, or GapGuard's) does lower that offset, but a
+    batch fetched before the seek is still being handed out and raises it again, so the
+    re-read messages are dropped: seen as "DROPPED MESSAGE ROFF 22" right after a seek to 22.
+    Reading it as "unknown" disables that drop (and the gap filling that hangs off it);
+    repeats are then delivered, and GapGuard keeps processing in offset order."""
+
+    def __getitem__(self, key: Any) -> None:
+        return None
+
+
+_original_consumer_init = faust_consumer.Consumer.__init__
+
+
+def _consumer_init(self: Any, *args: Any, **kwargs: Any) -> None:
+    _original_consumer_init(self, *args, **kwargs)
+    self._read_offset = _NoReadOffsets()
+
+
 def apply() -> None:
     global _applied
     if _applied:
         return
     faust_aiokafka.AIOKafkaConsumerThread.seek_to_committed = _seek_to_committed_or_beginning  # type: ignore[method-assign]
+    faust_consumer.Consumer._add_gap = _no_gap_fill  # type: ignore[method-assign]
+    faust_consumer.Consumer.__init__ = _consumer_init  # type: ignore[method-assign]
     _applied = True

@@ -181,7 +181,7 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         await handlers[raw.topic](raw)
 
     app.agent(inputs, name="scheduling.inputs")(
-        consume(SERVICE, deadletters.send_internal_error)(on_input)
+        consume(app, SERVICE, deadletters.send_internal_error)(on_input)
     )
 
     @app.timer(interval=settings.deadline_scan_interval)

@@ -1,0 +1,105 @@
+"""GapGuard: every input partition is read without holes, whatever the client does.
+
+faust 0.15 can hand a stream offset N+k right after a rebalance when it skipped offsets
+N..N+k-1 internally (prefetched messages dropped during recovery; seen here: the opening
+event of a booking skipped, its next event then refused as "never opened"). Its commit
+never moves past the hole, so nothing is lost for good, but nothing re-reads the hole
+until the next rebalance either. The guard notices the hole from the offsets alone, asks
+for a seek back to the first missing offset, and holds later messages until it arrives:
+processing stays in offset order. If the missing offsets never come (deleted by
+retention), the hole is accepted after ``give_up_after`` seconds, with a warning.
+Pure: offsets and times in, a verdict out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Process:
+    pass
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Do not process this message yet; ``seek_to`` (if set) is where to read again."""
+
+    missing_from: int
+    seek_to: int | None
+
+
+@dataclass(frozen=True)
+class AcceptHole:
+    """The missing offsets did not come: process this message and go on."""
+
+    missing_from: int
+
+
+Verdict = Process | Hold | AcceptHole
+
+
+class GapGuard:
+    def __init__(
+        self, give_up_after: float = 30.0, reseek_every: float = 3.0, stall_after: float = 5.0
+    ) -> None:
+        self.give_up_after = give_up_after
+        self.reseek_every = reseek_every
+        self.stall_after = stall_after
+        self._expected: dict[Hashable, int] = {}
+        self._holding: dict[Hashable, tuple[int, float, float]] = {}  # from, since, last seek
+        self._progress: dict[Hashable, float] = {}  # when a partition last moved (or was sought)
+
+    def reset(self) -> None:
+        """Partitions were reassigned: start again from the committed offsets."""
+        self._expected.clear()
+        self._holding.clear()
+        self._progress.clear()
+
+    def stalled(
+        self,
+        positions: dict[Hashable, tuple[int | None, int | None]],
+        now: float,
+    ) -> list[tuple[Hashable, int]]:
+        """Partitions with messages waiting (high watermark above the next expected offset)
+        that have not moved for ``stall_after`` seconds: a hole at the end of a partition,
+        which no later message can reveal. ``positions``: tp -> (committed, high watermark).
+        Returns (tp, offset to seek to); each is re-armed for another ``stall_after``."""
+        found = []
+        for tp, (committed, highwater) in positions.items():
+            expected = self._expected.get(tp, committed)
+            if expected is None or highwater is None or highwater <= expected:
+                self._progress.pop(tp, None)
+                continue
+            since = self._progress.setdefault(tp, now)
+            if now - since >= self.stall_after:
+                self._progress[tp] = now
+                found.append((tp, expected))
+        return found
+
+    def check(self, tp: Hashable, offset: int, committed: int | None, now: float) -> Verdict:
+        expected = self._expected.get(tp)
+        if expected is None and committed is not None and committed >= 0:
+            expected = committed
+        if expected is None or offset <= expected:
+            # The first message with nothing to compare, the next one, or a repeat.
+            if expected is None or offset == expected:
+                self._holding.pop(tp, None)
+                self._progress[tp] = now
+            self._expected[tp] = max(expected or 0, offset + 1)
+            return Process()
+        holding = self._holding.get(tp)
+        if holding is None or holding[0] != expected:
+            self._holding[tp] = (expected, now, now)
+            return Hold(missing_from=expected, seek_to=expected)
+        start, since, last_seek = holding
+        if now - since >= self.give_up_after:
+            self._holding.pop(tp, None)
+            self._expected[tp] = offset + 1
+            self._progress[tp] = now
+            return AcceptHole(missing_from=start)
+        if now - last_seek >= self.reseek_every:
+            self._holding[tp] = (start, since, now)
+            return Hold(missing_from=start, seek_to=start)
+        return Hold(missing_from=start, seek_to=None)

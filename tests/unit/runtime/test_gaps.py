@@ -1,0 +1,91 @@
+from services.runtime.gaps import AcceptHole, GapGuard, Hold, Process
+
+TP = ("jail.booking.v1", 1)
+
+
+def test_in_order_messages_are_processed() -> None:
+    guard = GapGuard()
+    assert [guard.check(TP, offset, 14, 0.0) for offset in (14, 15, 16)] == [Process()] * 3
+
+
+def test_a_hole_after_the_committed_offset_holds_and_seeks_back() -> None:
+    guard = GapGuard()
+    assert guard.check(TP, 15, 14, 0.0) == Hold(missing_from=14, seek_to=14)
+    assert guard.check(TP, 16, 14, 0.1) == Hold(missing_from=14, seek_to=None)
+    # The re-read arrives in order; the held ones come again after it.
+    assert guard.check(TP, 14, 14, 0.2) == Process()
+    assert guard.check(TP, 15, 14, 0.3) == Process()
+    assert guard.check(TP, 16, 14, 0.4) == Process()
+
+
+def test_a_hole_in_the_middle_of_a_run() -> None:
+    guard = GapGuard()
+    guard.check(TP, 3, None, 0.0)
+    guard.check(TP, 4, None, 0.0)
+    assert guard.check(TP, 7, None, 0.0) == Hold(missing_from=5, seek_to=5)
+
+
+def test_repeats_below_the_expected_offset_are_processed() -> None:
+    guard = GapGuard()
+    for offset in (10, 11, 12):
+        guard.check(TP, offset, 10, 0.0)
+    assert guard.check(TP, 11, 10, 0.0) == Process()
+    assert guard.check(TP, 13, 10, 0.0) == Process()
+
+
+def test_the_seek_is_repeated_then_the_hole_accepted() -> None:
+    guard = GapGuard(give_up_after=10, reseek_every=3)
+    assert guard.check(TP, 20, 5, 0.0) == Hold(5, 5)
+    assert guard.check(TP, 20, 5, 1.0) == Hold(5, None)
+    assert guard.check(TP, 20, 5, 3.5) == Hold(5, 5)
+    assert guard.check(TP, 20, 5, 10.0) == AcceptHole(5)
+    assert guard.check(TP, 21, 5, 10.1) == Process()
+
+
+def test_without_a_committed_offset_the_first_message_is_the_baseline() -> None:
+    guard = GapGuard()
+    assert guard.check(TP, 0, None, 0.0) == Process()
+    assert guard.check(TP, 2, None, 0.0) == Hold(1, 1)
+
+
+def test_reset_starts_again_from_the_committed_offset() -> None:
+    guard = GapGuard()
+    guard.check(TP, 0, None, 0.0)
+    guard.reset()
+    assert guard.check(TP, 9, 9, 0.0) == Process()
+
+
+def test_partitions_are_independent() -> None:
+    guard = GapGuard()
+    guard.check(("t", 0), 5, 5, 0.0)
+    assert guard.check(("t", 1), 0, 0, 0.0) == Process()
+
+
+def test_a_partition_with_waiting_messages_that_does_not_move_is_stalled() -> None:
+    guard = GapGuard(stall_after=5)
+    guard.check(TP, 2, 2, 0.0)  # expected is now 3
+    assert guard.stalled({TP: (2, 4)}, 1.0) == []  # offset 3 waiting since the last move
+    assert guard.stalled({TP: (2, 4)}, 4.9) == []
+    assert guard.stalled({TP: (2, 4)}, 5.0) == [(TP, 3)]
+    assert guard.stalled({TP: (2, 4)}, 7.0) == []  # re-armed after the seek
+
+
+def test_a_partition_read_to_its_end_is_not_stalled() -> None:
+    guard = GapGuard(stall_after=5)
+    guard.check(TP, 2, 2, 0.0)
+    assert guard.stalled({TP: (2, 3)}, 100.0) == []
+
+
+def test_a_partition_never_read_is_stalled_from_its_committed_offset() -> None:
+    guard = GapGuard(stall_after=5)
+    other = ("jail.booking.v1", 2)
+    assert guard.stalled({other: (7, 9)}, 0.0) == []
+    assert guard.stalled({other: (7, 9)}, 5.0) == [(other, 7)]
+
+
+def test_progress_clears_the_stall_clock() -> None:
+    guard = GapGuard(stall_after=5)
+    guard.check(TP, 0, 0, 0.0)
+    guard.stalled({TP: (0, 3)}, 0.0)
+    guard.check(TP, 1, 0, 4.0)
+    assert guard.stalled({TP: (0, 3)}, 6.0) == []
