@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test unit integration lint schemas bench clean lock
+.PHONY: run test unit integration lint schemas bench stress clean lock
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,8 +35,13 @@ lint: $(STAMP)
 schemas: $(STAMP)
 	$(BIN)/python -m schemas.generate
 
+## make bench: benchmarks that print figures and ratios to an in-process baseline
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+## make stress: restart a booking worker 16 times on a backlog; report any lost event
+stress: $(STAMP)
+	$(BIN)/python bench/tools/restart_stress.py 16
 
 ## make lock: re-pin constraints.txt from a clean resolve (run after changing pyproject)
 lock:
