@@ -107,6 +107,12 @@ DEADLINE_TICKS = TopicSpec(
     (DeadlineTick,),
     internal=True,
 )
+NOTIFICATION_TICKS = TopicSpec(
+    "notification.ticks.v1",
+    "Internal: an acknowledgement fell overdue; the partition's agent resends or escalates.",
+    (DeadlineTick,),
+    internal=True,
+)
 DEADLETTER = TopicSpec(
     "deadletter.v1",
     "Every input message that could not be accepted, with the reason.",
@@ -145,6 +151,7 @@ REGISTRY: tuple[TopicSpec, ...] = (
     ESCALATIONS,
     DEADLETTER,
     DEADLINE_TICKS,
+    NOTIFICATION_TICKS,
     *(agency_notices(agency) for agency in KNOWN_AGENCIES),
 )
 

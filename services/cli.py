@@ -20,7 +20,7 @@ from services.runtime.app import SERVICE_PORT_OFFSETS
 from services.runtime.broker import EmbeddedBroker, die_with_parent_preexec
 from services.runtime.settings import BrokerFlavor, Settings, load
 
-SERVICES = ("booking", "scheduling")
+SERVICES = ("booking", "scheduling", "notification")
 
 
 def _broker_for(settings: Settings) -> tuple[Settings, EmbeddedBroker | None]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from schemas.topics import DEADLETTER, ESCALATIONS, NOTICE_ALERTS
+from schemas.topics import DEADLETTER, ESCALATIONS, NOTICE_ALERTS, SUBJECT_COPIES
 from services.runtime.localtime import to_local
 
 WATCHED = (NOTICE_ALERTS.name, ESCALATIONS.name, DEADLETTER.name)
@@ -56,6 +56,11 @@ def line(topic: str, key: str | None, value: Any) -> str | None:
             f"DEAD   {value.get('reason'):<17} {value.get('source_topic')}@"
             f"{value.get('source_partition')}:{value.get('source_offset')}  "
             f"{first.get('path') or '<message>'}: {first.get('message', '')[:80]}"
+        )
+    if topic == SUBJECT_COPIES.name:
+        return (
+            f"COPY   {data.get('kind'):<17} {key}  to the person and their attorney "
+            f"(notice {data.get('notice_id')})"
         )
     if AGENCY_TOPICS.match(topic):
         zone = (data.get("facility") or {}).get("timezone")

@@ -143,15 +143,20 @@ def consume(
     @app.timer(interval=1.0)
     async def unstick_partitions() -> None:
         """A hole at the end of a partition shows no later offset: watch the high watermark."""
-        if app.rebalancing:
+        if app.rebalancing or not app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
             return
         follow_generation()
         consumer: Any = app.consumer
-        positions = {
-            tp: (consumer._committed_offset.get(tp), consumer.highwater(tp))
+        inputs = [
+            tp
             for tp in consumer.assignment()
             if not tp.topic.endswith("-changelog") and not tp.topic.endswith("__leader")
-        }
+        ]
+        if not inputs:
+            return
+        # Ask the broker: a partition the fetcher never reached has no local high watermark.
+        ends = await consumer.highwaters(*inputs)
+        positions = {tp: (consumer._committed_offset.get(tp), ends.get(tp)) for tp in inputs}
         stalled: list[tuple[Any, int]] = guard.stalled(positions, time.monotonic())
         for tp, offset in stalled:
             log.warning(

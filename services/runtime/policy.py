@@ -32,7 +32,8 @@ class Policy(BaseModel):
     window_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 48
     release_hour: Annotated[int, Field(ge=0, le=23)] = 9
     subject_copy: bool = False
-    ack_timeout_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = 60
+    # Minutes; fractions allowed (tests and drills use seconds).
+    ack_timeout_minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = 60
     max_resends: Annotated[int, Field(ge=0, le=20)] = 3
     legal_basis: str = ""
 

@@ -3,13 +3,10 @@
 
 One agent reads the three co-partitioned topics, so everything about a booking is decided
 in order by one writer; the timer only prompts it (``scheduling.ticks.v1``). The rules are in
-``services.scheduling.domain``; what is armed is in ``services.scheduling.deadlines``.
+``services.scheduling.domain``; what is armed, and the timer, in ``services.runtime.deadlines``.
 """
 
 from __future__ import annotations
-
-from datetime import datetime
-from typing import Any
 
 import faust
 import structlog
@@ -32,10 +29,10 @@ from services.runtime.app import consume, create_app, raw_topic, reroute_if_misp
 from services.runtime.clock import Clock, SystemClock
 from services.runtime.codec import Decoded, RawMessage, decode, encode
 from services.runtime.deadletter import DeadLetterPublisher
+from services.runtime.deadlines import DeadlineIndex, install_deadline_timer
 from services.runtime.logging import get_logger
 from services.runtime.settings import Settings
 from services.scheduling import domain
-from services.scheduling.deadlines import DeadlineIndex
 
 SERVICE = "scheduling"
 BOOKING_STATE_MESSAGE = TypeAdapter(BookingState)
@@ -184,31 +181,10 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         consume(app, SERVICE, deadletters.send_internal_error)(on_input)
     )
 
-    @app.timer(interval=settings.deadline_scan_interval)
-    async def fire_due_deadlines() -> None:
-        recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
-        if app.rebalancing or not recovered:
-            return
-        # Every rebalance may move partitions: rebuild from the table once it has recovered.
-        generation = app.rebalancing_count * 1_000_000 + app.consumer_generation_id
-        if index.generation != generation:
-            index.rebuild(_armed(records.items()), generation)
-            log.info("deadlines_rebuilt", armed=len(index), generation=generation)
-        now = clock.now()
-        for key, due_at in index.take_due(now):
-            tick = DeadlineTick(key=key, due_at=due_at, sent_at=now)
-            await ticks.send(key=key.encode(), value=encode(tick))
+    install_deadline_timer(app, index, records, ticks, clock, settings.deadline_scan_interval, log)
 
     app.deadline_index = index  # type: ignore[attr-defined] # for /ready and metrics
     return app
-
-
-def _armed(items: Any) -> list[tuple[str, datetime | None]]:
-    armed = []
-    for key, value in items:
-        due = value.get("next_due") if isinstance(value, dict) else None
-        armed.append((key, datetime.fromisoformat(due) if due else None))
-    return armed
 
 
 def _bind(event_id: str, kind: str, jurisdiction: str) -> None:

@@ -1,4 +1,6 @@
-"""DeadlineIndex: which bookings have an armed deadline, earliest first, in memory.
+"""Durable deadlines, shared by every service that must act at a given time.
+
+DeadlineIndex: which bookings have an armed deadline, earliest first, in memory.
 
 The truth is the ``next_due`` kept in each booking's record in the changelog-backed table;
 this index is rebuilt from it whenever the worker's partitions change, so a deadline moves
@@ -12,6 +14,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 
 class DeadlineIndex:
@@ -75,3 +78,37 @@ class DeadlineIndex:
 
 def _instant(stamp: float) -> datetime:
     return datetime.fromtimestamp(stamp, UTC)
+
+
+def armed_in(items: Iterable[tuple[str, Any]]) -> list[tuple[str, datetime | None]]:
+    """(key, next_due) from a table's stored records (JSON dicts with a ``next_due``)."""
+    armed = []
+    for key, value in items:
+        due = value.get("next_due") if isinstance(value, dict) else None
+        armed.append((key, datetime.fromisoformat(due) if due else None))
+    return armed
+
+
+def install_deadline_timer(
+    app: Any, index: DeadlineIndex, table: Any, ticks: Any, clock: Any, interval: float, log: Any
+) -> None:
+    """The timer half of durable deadlines: after every rebalance, rebuild the index from the
+    table once it has recovered; then hand each due booking to its partition's agent as a
+    tick (``DeadlineTick``) on the service's own ticks topic. The agent decides from state."""
+    from schemas.ticks import DeadlineTick
+    from services.runtime.codec import encode
+
+    @app.timer(interval=interval)
+    async def fire_due_deadlines() -> None:
+        recovered = app.tables.recovery.completed.is_set()
+        if app.rebalancing or not recovered:
+            return
+        # Every rebalance may move partitions: rebuild from the table once it has recovered.
+        generation = app.rebalancing_count * 1_000_000 + app.consumer_generation_id
+        if index.generation != generation:
+            index.rebuild(armed_in(table.items()), generation)
+            log.info("deadlines_rebuilt", armed=len(index), generation=generation)
+        now = clock.now()
+        for key, due_at in index.take_due(now):
+            tick = DeadlineTick(key=key, due_at=due_at, sent_at=now)
+            await ticks.send(key=key.encode(), value=encode(tick))

@@ -1,0 +1,362 @@
+"""Notices: whether the jurisdiction allows one, what the agency receives, acknowledgements,
+resends and escalation, and the ledger record of every step (SPEC 3.5, 3.6, 4). Pure.
+
+Where is it decided that a California jail may not send a notice? ``decide``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from schemas.audit import AuditRecord, AuditRecordData, AuditStep
+from schemas.deadletter import FieldError, RejectReason
+from schemas.envelope import booking_key
+from schemas.escalations import Escalation, EscalationData, EscalationReason
+from schemas.notice_acks import NoticeAck
+from schemas.notice_alerts import AlertKind, NoticeAlert
+from schemas.notices import Notice, NoticeData, Subject
+from services.runtime.localtime import to_local
+from services.runtime.policy import NoticeRule, Policy
+
+# An agency acknowledges what it must act on; a "released" notice only closes the file.
+NEEDS_ACK = frozenset(
+    {AlertKind.NOTICE_DUE, AlertKind.RELEASE_CHANGED, AlertKind.RELEASE_CANCELLED}
+)
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    rule: str
+
+
+def decide(policy: Policy, alert: NoticeAlert) -> Decision:
+    """May this alert become a notice to the agency, under the jurisdiction's policy?"""
+    basis = f" ({policy.legal_basis})" if policy.legal_basis else ""
+    if policy.notices is NoticeRule.NONE:
+        return Decision(False, f"notices: none{basis}")
+    if policy.notices is NoticeRule.LISTED_OFFENSES:
+        charges = alert.data.booking.charges if alert.data.booking else []
+        listed = sorted({c.statute for c in charges} & set(policy.listed_statutes))
+        if not listed:
+            return Decision(False, f"listed_offenses: no charge under a listed statute{basis}")
+        return Decision(True, f"listed_offenses: {', '.join(listed)}")
+    return Decision(True, "notices: all")
+
+
+class NoticeState(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    notice_id: str
+    alert_id: str
+    kind: AlertKind
+    agency: str
+    request_id: str
+    suppressed_rule: str | None = None
+    attempt: int = 1
+    issued_at: datetime
+    ack_due_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    escalated: bool = False
+    # The last message sent, to resend it with attempt + 1.
+    last: Notice | None = None
+
+
+class NotificationRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    jurisdiction: str
+    booking_id: str
+    notices: dict[str, NoticeState] = {}
+    next_due: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    record: NotificationRecord
+    notices: tuple[Notice, ...] = ()  # to notices.<agency>.v1
+    copies: tuple[Notice, ...] = ()  # to notices.subject-copies.v1
+    audit: tuple[AuditRecord, ...] = ()
+    escalations: tuple[Escalation, ...] = ()
+    note: str = "applied"
+
+
+@dataclass(frozen=True)
+class Rejected:
+    errors: tuple[FieldError, ...]
+
+
+def notice_id_for(alert_id: str) -> str:
+    return f"notice|{alert_id}"
+
+
+def render(alert: NoticeAlert, notice_id: str, attempt: int, now: datetime) -> Notice:
+    data, booking = alert.data, alert.data.booking
+    assert booking is not None, "alerts carry the booking"
+    release_local = (
+        to_local(data.release_at, booking.facility.timezone) if data.release_at else None
+    )
+    return Notice(
+        event_id=f"{notice_id}#{attempt}",
+        occurred_at=now,
+        jurisdiction=alert.jurisdiction,
+        booking_id=alert.booking_id,
+        data=NoticeData(
+            notice_id=notice_id,
+            kind=data.kind,
+            request_id=data.request_id,
+            agency=data.agency,
+            subject=Subject(
+                booking_id=alert.booking_id,
+                person_id=booking.person.person_id,
+                first_name=booking.person.first_name,
+                last_name=booking.person.last_name,
+                date_of_birth=booking.person.date_of_birth,
+            ),
+            facility=booking.facility,
+            release_at=data.release_at,
+            release_at_local=release_local,
+            lead_hours=data.lead_hours,
+            late=data.late,
+            issued_at=now,
+            attempt=attempt,
+            alert_id=data.alert_id,
+        ),
+    )
+
+
+def on_alert(
+    record: NotificationRecord | None, alert: NoticeAlert, policy: Policy, now: datetime
+) -> Outcome:
+    record = record or NotificationRecord(
+        jurisdiction=alert.jurisdiction, booking_id=alert.booking_id
+    )
+    notice_id = notice_id_for(alert.data.alert_id)
+    if notice_id in record.notices:
+        return Outcome(record, note="duplicate")
+    decision = decide(policy, alert)
+    data = alert.data
+    state = NoticeState(
+        notice_id=notice_id,
+        alert_id=data.alert_id,
+        kind=data.kind,
+        agency=data.agency,
+        request_id=data.request_id,
+        issued_at=now,
+        suppressed_rule=None if decision.allowed else decision.rule,
+    )
+    detail: dict[str, object] = {
+        "kind": data.kind.value,
+        "lead_hours": data.lead_hours,
+        "late": data.late,
+        "release_at": data.release_at.isoformat() if data.release_at else None,
+        "cause_event_id": data.cause_event_id,
+        "notice_given": data.notice_given,
+        "notice_lead_hours": data.notice_lead_hours,
+    }
+    if not decision.allowed:
+        suppressed = _audit(alert, AuditStep.SUPPRESSED, now, notice_id, decision.rule, detail)
+        return Outcome(_with(record, state), audit=(suppressed,), note="suppressed")
+    notice = render(alert, notice_id, 1, now)
+    if data.kind in NEEDS_ACK:
+        state = state.model_copy(update={"ack_due_at": now + policy.ack_timeout, "last": notice})
+    audit = [_audit(alert, AuditStep.ISSUED, now, notice_id, decision.rule, detail)]
+    copies: tuple[Notice, ...] = ()
+    if policy.subject_copy:
+        copies = (notice,)
+        audit.append(_audit(alert, AuditStep.SUBJECT_COPY, now, notice_id, decision.rule, {}))
+    return Outcome(
+        _with(record, state), notices=(notice,), copies=copies, audit=tuple(audit), note="issued"
+    )
+
+
+def on_ack(record: NotificationRecord | None, ack: NoticeAck, now: datetime) -> Outcome | Rejected:
+    notice_id = ack.data.notice_id
+    state = record.notices.get(notice_id) if record else None
+    if record is None or state is None or state.suppressed_rule is not None:
+        return Rejected(
+            (
+                FieldError(
+                    path="data.notice_id",
+                    reason=RejectReason.INCONSISTENT,
+                    message=f"no notice {notice_id!r} was issued for this booking",
+                ),
+            )
+        )
+    if ack.data.agency != state.agency:
+        return Rejected(
+            (
+                FieldError(
+                    path="data.agency",
+                    reason=RejectReason.INCONSISTENT,
+                    message=f"notice {notice_id!r} was issued to "
+                    f"{state.agency}, not {ack.data.agency}",
+                ),
+            )
+        )
+    if state.acknowledged_at is not None:
+        return Outcome(record, note="duplicate")
+    within = state.ack_due_at is None or ack.data.acknowledged_at <= state.ack_due_at
+    acknowledged = state.model_copy(
+        update={
+            "acknowledged_at": ack.data.acknowledged_at,
+            "acknowledged_by": ack.data.by,
+            "ack_due_at": None,
+            "last": None,
+        }
+    )
+    audit = AuditRecord(
+        event_id=f"audit|{notice_id}|acknowledged",
+        occurred_at=now,
+        jurisdiction=record.jurisdiction,
+        booking_id=record.booking_id,
+        data=AuditRecordData(
+            step=AuditStep.ACKNOWLEDGED,
+            at=ack.data.acknowledged_at,
+            agency=state.agency,
+            request_id=state.request_id,
+            notice_id=notice_id,
+            alert_id=state.alert_id,
+            detail={
+                "by": ack.data.by,
+                "within_timeout": within,
+                "attempt": state.attempt,
+                "ack_event_id": ack.event_id,
+            },
+        ),
+    )
+    return Outcome(_with(record, acknowledged), audit=(audit,), note="acknowledged")
+
+
+def on_tick(record: NotificationRecord, policy: Policy, now: datetime) -> Outcome:
+    """Notices whose acknowledgement is overdue: resend, or escalate after max_resends."""
+    notices: list[Notice] = []
+    audit: list[AuditRecord] = []
+    escalations: list[Escalation] = []
+    updated = record
+    for state in sorted(record.notices.values(), key=lambda s: s.notice_id):
+        if state.ack_due_at is None or state.ack_due_at > now or state.last is None:
+            continue
+        resends = state.attempt - 1
+        if resends < policy.max_resends:
+            attempt = state.attempt + 1
+            again = state.last.model_copy(
+                update={
+                    "event_id": f"{state.notice_id}#{attempt}",
+                    "occurred_at": now,
+                    "data": state.last.data.model_copy(
+                        update={"attempt": attempt, "issued_at": now}
+                    ),
+                }
+            )
+            notices.append(again)
+            audit.append(_step(record, state, AuditStep.RESENT, now, {"attempt": attempt}))
+            updated = _with(
+                updated,
+                state.model_copy(
+                    update={
+                        "attempt": attempt,
+                        "ack_due_at": now + policy.ack_timeout,
+                        "last": again,
+                    }
+                ),
+            )
+        else:
+            escalation_id = f"{state.notice_id}|escalation"
+            escalations.append(
+                Escalation(
+                    event_id=escalation_id,
+                    occurred_at=now,
+                    jurisdiction=record.jurisdiction,
+                    booking_id=record.booking_id,
+                    data=EscalationData(
+                        escalation_id=escalation_id,
+                        reason=EscalationReason.NOT_ACKNOWLEDGED,
+                        agency=state.agency,
+                        request_id=state.request_id,
+                        notice_id=state.notice_id,
+                        at=now,
+                        detail=f"{state.kind.value} notice sent {state.attempt} times to "
+                        f"{state.agency}, never acknowledged",
+                    ),
+                )
+            )
+            audit.append(
+                _step(record, state, AuditStep.ESCALATED, now, {"attempts": state.attempt})
+            )
+            updated = _with(
+                updated,
+                state.model_copy(update={"escalated": True, "ack_due_at": None, "last": None}),
+            )
+    return Outcome(
+        updated,
+        notices=tuple(notices),
+        audit=tuple(audit),
+        escalations=tuple(escalations),
+        note="resent" if notices or escalations else "nothing_due",
+    )
+
+
+def _with(record: NotificationRecord, state: NoticeState) -> NotificationRecord:
+    notices = {**record.notices, state.notice_id: state}
+    dues = [s.ack_due_at for s in notices.values() if s.ack_due_at is not None]
+    return record.model_copy(update={"notices": notices, "next_due": min(dues, default=None)})
+
+
+def _audit(
+    alert: NoticeAlert,
+    step: AuditStep,
+    now: datetime,
+    notice_id: str,
+    rule: str,
+    detail: dict[str, object],
+) -> AuditRecord:
+    return AuditRecord(
+        event_id=f"audit|{notice_id}|{step.value}",
+        occurred_at=now,
+        jurisdiction=alert.jurisdiction,
+        booking_id=alert.booking_id,
+        data=AuditRecordData(
+            step=step,
+            at=now,
+            agency=alert.data.agency,
+            request_id=alert.data.request_id,
+            notice_id=notice_id,
+            alert_id=alert.data.alert_id,
+            rule=rule,
+            detail=detail,
+        ),
+    )
+
+
+def _step(
+    record: NotificationRecord,
+    state: NoticeState,
+    step: AuditStep,
+    now: datetime,
+    detail: dict[str, object],
+) -> AuditRecord:
+    attempt = detail.get("attempt", detail.get("attempts", ""))
+    return AuditRecord(
+        event_id=f"audit|{state.notice_id}|{step.value}|{attempt}",
+        occurred_at=now,
+        jurisdiction=record.jurisdiction,
+        booking_id=record.booking_id,
+        data=AuditRecordData(
+            step=step,
+            at=now,
+            agency=state.agency,
+            request_id=state.request_id,
+            notice_id=state.notice_id,
+            alert_id=state.alert_id,
+            detail=detail,
+        ),
+    )
+
+
+def key_of(record: NotificationRecord) -> str:
+    return booking_key(record.jurisdiction, record.booking_id)
