@@ -338,6 +338,95 @@ def cmd_tail(args: argparse.Namespace) -> int:
         return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from schemas.topics import AUDIT
+    from services.notification.report import compile_report, render
+
+    settings = load()
+    if not settings.broker_url:
+        print("report: set RELEASEWATCH_BROKER_URL (see `releasewatch up`)", file=sys.stderr)
+        return 2
+    since = None
+    if args.since:
+        since = datetime.fromisoformat(args.since)
+        since = since if since.tzinfo else since.replace(tzinfo=UTC)
+
+    async def read_ledger() -> list[dict[str, Any]]:
+        """Every ledger record up to the end the topic had when we started."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            partitions = [
+                TopicPartition(AUDIT.name, p)
+                for p in sorted(consumer.partitions_for_topic(AUDIT.name) or [])
+            ]
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            ends = await consumer.end_offsets(partitions)
+            total = sum(ends.values())
+            records: list[dict[str, Any]] = []
+            read = 0
+
+            async def behind() -> bool:
+                for tp in partitions:
+                    if await consumer.position(tp) < ends[tp]:
+                        return True
+                return False
+
+            while await behind():
+                batches = await consumer.getmany(timeout_ms=500)
+                for batch in batches.values():
+                    for message in batch:
+                        read += 1
+                        try:
+                            records.append(json.loads(message.value))
+                        except (TypeError, ValueError):
+                            continue
+                if total > 10_000:
+                    print(
+                        f"\rread {read:,} of {total:,} ledger records",
+                        end="",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+            if total > 10_000:
+                print(file=sys.stderr)
+            return records
+        finally:
+            await consumer.stop()
+
+    rows = compile_report(asyncio.run(read_ledger()), args.jurisdiction, since)
+    print(render(rows, args.format))
+    return 0
+
+
+def cmd_agency_listen(args: argparse.Namespace) -> int:
+    from services.agency import listen
+
+    settings = load()
+    if not settings.broker_url:
+        print("agency: set RELEASEWATCH_BROKER_URL (see `releasewatch up`)", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(
+            listen(
+                settings.bootstrap_servers,
+                args.agency,
+                args.by,
+                acknowledge=not args.no_ack,
+                limit=args.limit,
+            )
+        )
+    except KeyboardInterrupt:
+        return 0
+
+
 def cmd_watch(args: argparse.Namespace) -> int:
     from services.console import run_watch
 
@@ -393,6 +482,21 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--limit", type=int, default=None, help="stop after N messages")
     tail.add_argument("--timeout", type=float, default=None, help="stop after S seconds")
     tail.set_defaults(func=cmd_tail)
+
+    report = commands.add_parser("report", help="compliance figures per jurisdiction")
+    report.add_argument("--jurisdiction")
+    report.add_argument("--since", help="a date or date-time (UTC if no offset)")
+    report.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    report.set_defaults(func=cmd_report)
+
+    agency = commands.add_parser("agency", help="what an agency's integration does")
+    agency_commands = agency.add_subparsers(dest="agency_command", required=True)
+    listen = agency_commands.add_parser("listen", help="print notices and acknowledge them")
+    listen.add_argument("--agency", required=True, help="the agency slug, e.g. dhs-ice")
+    listen.add_argument("--by", default="integration", help="who acknowledges")
+    listen.add_argument("--no-ack", action="store_true", help="print only")
+    listen.add_argument("--limit", type=int, default=None, help="stop after N notices")
+    listen.set_defaults(func=cmd_agency_listen)
 
     watch = commands.add_parser(
         "watch", help="print one line per alert, notice, escalation and dead letter"

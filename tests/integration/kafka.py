@@ -19,6 +19,9 @@ class Record:
     key: str | None
     raw_value: bytes | None
 
+    def jurisdiction_is(self, jurisdiction: str) -> bool:
+        return bool(self.key) and self.key.split("/", 1)[0] == jurisdiction  # type: ignore[union-attr]
+
     @property
     def value(self) -> Any:
         return json.loads(self.raw_value) if self.raw_value else None

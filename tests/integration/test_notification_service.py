@@ -228,3 +228,60 @@ async def test_a_repeated_alert_yields_one_notice_and_bad_acks_are_dead_lettered
     # The duplicate alert was handled before the acks (same partition, in order).
     firsts = [r for r in notices.matching(of(key)) if r.value["data"]["attempt"] == 1]
     assert len(firsts) == 1, [json.loads(r.raw_value or b"{}")["event_id"] for r in firsts]
+
+
+async def test_the_agency_listener_acknowledges_and_the_report_matches_the_ledger(
+    stack: dict[str, Watch], kafka: KafkaHelper, broker: Any, tmp_path: Path
+) -> None:
+    import asyncio
+    import sys
+
+    from tests.integration.conftest import ROOT, service_env
+
+    key = await flagged_booking(kafka, "us-mn-hennepin")
+    await stack["notices.dhs-ice.v1"].wait_for_unique(of(key), 1, 90)
+    env = service_env(broker, tmp_path)
+    listener = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.cli",
+        "agency",
+        "listen",
+        "--agency",
+        "dhs-ice",
+        "--by",
+        "test officer",
+        env=env,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        [acked] = await stack[AUDIT.name].wait_for_unique(
+            lambda r: r.key == key and r.value["data"]["step"] == "acknowledged", 1, 60
+        )
+        assert acked.value["data"]["detail"]["by"] == "test officer"
+    finally:
+        listener.terminate()
+        await listener.wait()
+
+    report = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.cli",
+        "report",
+        "--jurisdiction",
+        "us-mn-hennepin",
+        "--format",
+        "json",
+        env=env,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await asyncio.wait_for(report.communicate(), 60)
+    [row] = json.loads(out)
+    ledger = stack[AUDIT.name].unique(lambda r: r.jurisdiction_is("us-mn-hennepin"))
+    issued = [r for r in ledger if r.value["data"]["step"] == "issued"]
+    acks = [r for r in ledger if r.value["data"]["step"] == "acknowledged"]
+    assert row["notices_issued"] >= len(issued) >= 1
+    assert row["acknowledged_within_timeout"] + row["acknowledged_late"] >= len(acks) >= 1
+    assert row["flagged_releases_without_notice"] == 0

@@ -1,0 +1,69 @@
+"""An agency's integration, as an example (``releasewatch agency listen --agency dhs-ice``):
+read the agency's notices, print them, acknowledge each once on ``notice.acks.v1``."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from schemas.notice_acks import NoticeAck, NoticeAckData
+from schemas.topics import NOTICE_ACKS, agency_notices
+
+
+async def listen(
+    bootstrap: str, agency: str, by: str, acknowledge: bool = True, limit: int | None = None
+) -> int:
+    topic = agency_notices(agency).name
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"agency-{agency}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+    await consumer.start()
+    await producer.start()
+    acknowledged: set[str] = set()  # a resend carries the same notice_id: ack it once
+    seen = 0
+    try:
+        while limit is None or seen < limit:
+            batches = await consumer.getmany(timeout_ms=1000)
+            for records in batches.values():
+                for record in records:
+                    notice = json.loads(record.value)
+                    data = notice["data"]
+                    seen += 1
+                    subject = data["subject"]
+                    print(
+                        f"{data['kind']:<17} {notice['jurisdiction']}/{notice['booking_id']} "
+                        f"{subject['last_name']}, {subject['first_name']} "
+                        f"release {data.get('release_at_local') or '-'} "
+                        f"(lead {data.get('lead_hours')} h, attempt {data['attempt']})",
+                        flush=True,
+                    )
+                    if acknowledge and data["notice_id"] not in acknowledged:
+                        now = datetime.now(UTC)
+                        ack = NoticeAck(
+                            event_id=f"{agency}:ack:{data['notice_id']}",
+                            occurred_at=now,
+                            jurisdiction=notice["jurisdiction"],
+                            booking_id=notice["booking_id"],
+                            data=NoticeAckData(
+                                notice_id=data["notice_id"],
+                                agency=agency,
+                                acknowledged_at=now,
+                                by=by,
+                            ),
+                        )
+                        await producer.send_and_wait(
+                            NOTICE_ACKS.name, key=record.key, value=ack.model_dump_json().encode()
+                        )
+                        acknowledged.add(data["notice_id"])
+            await consumer.commit()
+    finally:
+        await consumer.stop()
+        await producer.stop()
+    return 0

@@ -1,0 +1,78 @@
+from datetime import timedelta
+
+from services.notification import domain as rules
+from services.notification.report import compile_report, render
+from services.runtime.policy import NoticeRule, Policy
+from tests.unit.scheduling.world import START, World
+
+H = timedelta(hours=1)
+
+
+def ledger() -> list[dict]:
+    """Ledger records produced by the real rules for three bookings."""
+    records = []
+    for booking, policy, release_in, ack in (
+        ("b1", Policy(), 60 * H, True),
+        ("b2", Policy(), 10 * H, False),
+        ("b3", Policy(notices=NoticeRule.NONE, legal_basis="5 ILCS 805"), 30 * H, False),
+    ):
+        world = World(booking_id=booking)
+        world.open()
+        filed = world.request()
+        records += [a.model_dump(mode="json") for a in filed.audit]  # type: ignore[union-attr]
+        world.schedule(START + release_in)
+        world.advance(release_in)
+        world.release()
+        record = None
+        for alert in world.alerts:
+            outcome = rules.on_alert(record, alert, policy, alert.data.emitted_at)
+            record = outcome.record
+            records += [a.model_dump(mode="json") for a in outcome.audit]
+            if ack and outcome.notices:
+                from schemas.notice_acks import NoticeAck
+
+                acked = rules.on_ack(
+                    record,
+                    NoticeAck(
+                        event_id=f"ack-{booking}",
+                        occurred_at=alert.data.emitted_at,
+                        jurisdiction=alert.jurisdiction,
+                        booking_id=booking,
+                        data={
+                            "notice_id": outcome.notices[0].data.notice_id,
+                            "agency": "dhs-ice",
+                            "acknowledged_at": alert.data.emitted_at,
+                            "by": "x",
+                        },
+                    ),
+                    alert.data.emitted_at,
+                )
+                assert isinstance(acked, rules.Outcome)
+                record = acked.record
+                records += [a.model_dump(mode="json") for a in acked.audit]
+                ack = False
+    return records
+
+
+def test_the_report_counts_what_the_ledger_says() -> None:
+    [row] = compile_report(ledger() * 2)  # repeats (same ids) count once
+    assert row.jurisdiction == "us-mn-hennepin"
+    assert row.requests_received == 3
+    assert row.notices_issued == 4  # notice_due and released, for b1 and b2
+    assert row.notices_suppressed == 2
+    assert row.suppressed_by_rule == {"notices: none (5 ILCS 805)": 2}
+    assert row.notices_late == 2  # b2 (10 h of notice) and b3 (suppressed but late)
+    assert row.min_lead_hours == 10.0
+    assert row.median_lead_hours == 29.0
+    assert row.acknowledged_within_timeout == 1
+    assert row.flagged_releases_without_notice == 0
+
+
+def test_filters_and_formats() -> None:
+    records = ledger()
+    assert compile_report(records, jurisdiction="us-ca-los-angeles") == []
+    assert compile_report(records, since=START + 1000 * H) == []
+    rows = compile_report(records)
+    assert render(rows, "csv").splitlines()[0].startswith("jurisdiction,requests_received")
+    assert '"notices_issued": 4' in render(rows, "json")
+    assert "flagged releases without notice" in render(rows, "table")
