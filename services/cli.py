@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from services.runtime import logging as rw_logging
 from services.runtime.app import SERVICE_PORT_OFFSETS
 from services.runtime.broker import EmbeddedBroker, die_with_parent_preexec
+from services.runtime.policy import PolicyFileError
 from services.runtime.settings import BrokerFlavor, Settings, load
 
 SERVICES = ("booking", "scheduling", "notification")
@@ -60,7 +61,12 @@ def cmd_service(args: argparse.Namespace) -> int:
             settings.bootstrap_servers, settings.partitions, settings.replication_factor
         )
         port = args.port or pick_web_port(settings, args.name)
-        app = _service_app(args.name, settings, port)
+        try:
+            app = _service_app(args.name, settings, port)
+        except PolicyFileError as exc:
+            log.error("policy_file_invalid", detail=str(exc))
+            print(f"releasewatch service {args.name}: {exc}", file=sys.stderr)
+            return 2
         log.info(
             "service_starting", web=f"http://{settings.web_host}:{port}", broker=settings.broker_url
         )
