@@ -6,14 +6,20 @@ Decode, call the domain, send. The rules are in ``services.booking.domain``.
 from __future__ import annotations
 
 import faust
-import structlog
 
 from schemas.jail_booking import JAIL_EVENT, JAIL_EVENT_TYPES
 from schemas.topics import BOOKING_STATE, JAIL_BOOKING
 from services.booking import domain
-from services.runtime.app import consume, create_app, raw_topic, reroute_if_misplaced
+from services.runtime.app import (
+    Output,
+    bind_event,
+    consume,
+    create_app,
+    raw_topic,
+    reroute_if_misplaced,
+)
 from services.runtime.clock import Clock, SystemClock
-from services.runtime.codec import Decoded, RawMessage, decode, encode
+from services.runtime.codec import Decoded, RawMessage, decode
 from services.runtime.deadletter import DeadLetterPublisher
 from services.runtime.logging import get_logger
 from services.runtime.settings import Settings
@@ -26,7 +32,9 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
     clock = clock or SystemClock()
     app = create_app(SERVICE, settings, web_port)
     jail_events = raw_topic(app, JAIL_BOOKING)
-    states = raw_topic(app, BOOKING_STATE)
+    metrics = app.metrics  # type: ignore[attr-defined]
+    reroutes = Output(app, JAIL_BOOKING, metrics)
+    states = Output(app, BOOKING_STATE, metrics)
     deadletters = DeadLetterPublisher(app, SERVICE, clock)
     bookings = app.Table(
         "bookings",
@@ -41,18 +49,16 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
             await deadletters.send(raw, result.errors, result.hint)
             return
         event = result.event
-        structlog.contextvars.bind_contextvars(
-            event_id=event.event_id, type=event.type, jurisdiction=event.jurisdiction
-        )
+        bind_event(event)
         key = event.key
-        if await reroute_if_misplaced(raw, key, jail_events, settings.partitions):
+        if await reroute_if_misplaced(raw, key, reroutes, settings.partitions):
             return
         stored = bookings.get(key)
         record = domain.BookingRecord.model_validate(stored) if stored else None
         decision = domain.apply(record, event, raw.position)
         match decision:
             case domain.Accepted(record=new_record, message=message):
-                await states.send(key=key.encode(), value=encode(message))
+                await states.send(key.encode(), message)
                 bookings[key] = new_record.model_dump(mode="json")
                 log.info(
                     "booking_state_emitted",
@@ -60,7 +66,7 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
                     status=message.data.status.value,
                 )
             case domain.Duplicate(redelivery=True, current=current):
-                await states.send(key=key.encode(), value=encode(current))
+                await states.send(key.encode(), current)
                 log.info("booking_state_resent", revision=current.data.revision)
             case domain.Duplicate():
                 log.debug("duplicate_dropped")

@@ -8,10 +8,7 @@ mechanism as the scheduling service's deadlines (``services.runtime.deadlines``)
 
 from __future__ import annotations
 
-from typing import Any
-
 import faust
-import structlog
 from pydantic import TypeAdapter
 
 from schemas.notice_acks import NOTICE_ACK
@@ -29,9 +26,16 @@ from schemas.topics import (
 )
 from services.notification import domain
 from services.runtime import policy as policies
-from services.runtime.app import consume, create_app, raw_topic, reroute_if_misplaced
+from services.runtime.app import (
+    Output,
+    bind_event,
+    consume,
+    create_app,
+    raw_topic,
+    reroute_if_misplaced,
+)
 from services.runtime.clock import Clock, SystemClock
-from services.runtime.codec import Decoded, RawMessage, decode, encode
+from services.runtime.codec import Decoded, RawMessage, decode
 from services.runtime.deadletter import DeadLetterPublisher
 from services.runtime.deadlines import DeadlineIndex, install_deadline_timer
 from services.runtime.logging import get_logger
@@ -47,33 +51,26 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
     clock = clock or SystemClock()
     book = policies.load(settings.policy_file)
     app = create_app(SERVICE, settings, web_port)
-    inputs = app.topic(
-        NOTICE_ALERTS.name,
-        NOTICE_ACKS.name,
-        NOTIFICATION_TICKS.name,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
-    acks_topic = raw_topic(app, NOTICE_ACKS)
-    ticks = raw_topic(app, NOTIFICATION_TICKS)
-    copies = raw_topic(app, SUBJECT_COPIES)
-    ledger = raw_topic(app, AUDIT)
-    escalations = raw_topic(app, ESCALATIONS)
+    inputs = raw_topic(app, NOTICE_ALERTS, NOTICE_ACKS, NOTIFICATION_TICKS)
+    metrics = app.metrics  # type: ignore[attr-defined]
+    acks_topic = Output(app, NOTICE_ACKS, metrics)
+    ticks = Output(app, NOTIFICATION_TICKS, metrics)
+    copies = Output(app, SUBJECT_COPIES, metrics)
+    ledger = Output(app, AUDIT, metrics)
+    escalations = Output(app, ESCALATIONS, metrics)
     deadletters = DeadLetterPublisher(app, SERVICE, clock)
     records = app.Table("notices", default=None, key_type=str, partitions=settings.partitions)
     index = DeadlineIndex()
-    agency_topics: dict[str, Any] = {}
+    agency_topics: dict[str, Output] = {}
 
-    async def agency_topic(agency: str) -> Any:
+    async def agency_topic(agency: str) -> Output:
         """notices.<agency>.v1, created the first time an agency is named."""
         if agency not in agency_topics:
             spec = agency_notices(agency)
             await ensure_topics(
                 settings.bootstrap_servers, settings.partitions, settings.replication_factor, [spec]
             )
-            agency_topics[agency] = raw_topic(app, spec)
+            agency_topics[agency] = Output(app, spec, metrics)
         return agency_topics[agency]
 
     def load(key: str) -> domain.NotificationRecord | None:
@@ -85,12 +82,17 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         raw_key = key.encode()
         for notice in outcome.notices:
             topic = await agency_topic(notice.data.agency)
-            await (await topic.send(key=raw_key, value=encode(notice)))
-            _log_notice("notice_issued" if notice.data.attempt == 1 else "notice_resent", notice)
+            await topic.send(raw_key, notice, wait=True)
+            first = notice.data.attempt == 1
+            _log_notice("notice_issued" if first else "notice_resent", notice)
+            metrics.notices.labels(
+                "issued" if first else "resent", str(notice.data.late).lower()
+            ).inc()
         for copy in outcome.copies:
-            await (await copies.send(key=raw_key, value=encode(copy)))
+            await copies.send(raw_key, copy, wait=True)
         for escalation in outcome.escalations:
-            await (await escalations.send(key=raw_key, value=encode(escalation)))
+            await escalations.send(raw_key, escalation, wait=True)
+            metrics.escalations.labels(escalation.data.reason.value).inc()
             log.warning(
                 "escalation_raised",
                 reason=escalation.data.reason.value,
@@ -98,8 +100,10 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
                 agency=escalation.data.agency,
             )
         for record in outcome.audit:
-            await ledger.send(key=raw_key, value=encode(record))
+            await ledger.send(raw_key, record)
             if record.data.step.value == "suppressed":
+                late = str(bool(record.data.detail.get("late"))).lower()
+                metrics.notices.labels("suppressed", late).inc()
                 log.info(
                     "notice_suppressed",
                     notice_id=record.data.notice_id,
@@ -117,7 +121,7 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
             await deadletters.send(raw, result.errors, result.hint)
             return
         alert = result.event
-        _bind(alert.event_id, alert.type, alert.jurisdiction)
+        bind_event(alert)
         policy = book.for_jurisdiction(alert.jurisdiction)
         outcome = domain.on_alert(load(alert.key), alert, policy, clock.now())
         if outcome.note == "duplicate":
@@ -132,7 +136,7 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
             await deadletters.send(raw, result.errors, result.hint)
             return
         ack = result.event
-        _bind(ack.event_id, ack.type, ack.jurisdiction)
+        bind_event(ack)
         if await reroute_if_misplaced(raw, ack.key, acks_topic, settings.partitions):
             return
         outcome = domain.on_ack(load(ack.key), ack, clock.now())
@@ -176,6 +180,7 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
     app.agent(inputs, name="notification.inputs")(
         consume(app, SERVICE, deadletters.send_internal_error)(on_input)
     )
+    metrics.watch_deadlines(lambda: len(index), lambda: index.oldest_overdue(clock.now()))
     install_deadline_timer(app, index, records, ticks, clock, settings.deadline_scan_interval, log)
     return app
 
@@ -192,7 +197,3 @@ def _log_notice(event: str, notice: Notice) -> None:
         late=data.late,
         alert_id=data.alert_id,
     )
-
-
-def _bind(event_id: str, kind: str, jurisdiction: str) -> None:
-    structlog.contextvars.bind_contextvars(event_id=event_id, type=kind, jurisdiction=jurisdiction)

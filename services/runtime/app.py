@@ -16,12 +16,14 @@ from typing import Any
 import faust
 import structlog
 from aiokafka.partitioner import murmur2
+from pydantic import BaseModel
 
 from schemas.topics import TopicSpec
 from services.runtime import faust_fixes
-from services.runtime.codec import RawMessage
+from services.runtime.codec import RawMessage, encode
 from services.runtime.gaps import AcceptHole, GapGuard, Hold
 from services.runtime.logging import get_logger, message_context
+from services.runtime.metrics import CONTENT_TYPE, Metrics
 from services.runtime.settings import Settings
 
 log = get_logger(__name__)
@@ -82,22 +84,82 @@ def create_app(service: str, settings: Settings, web_port: int) -> faust.App:
         web_port=web_port,
         worker_redirect_stdouts=False,
     )
-    add_health(app, service)
+    app.metrics = Metrics(service)  # type: ignore[attr-defined]
+    add_health(app, service, app.metrics)  # type: ignore[attr-defined]
     return app
 
 
-def add_health(app: faust.App, service: str) -> None:
-    """``/health``: the process is alive and serving."""
+def add_health(app: faust.App, service: str, metrics: Metrics) -> None:
+    """``/health``: the process is alive. ``/ready``: partitions assigned and their tables
+    recovered (503 while rebalancing or recovering). ``/metrics``: Prometheus text."""
 
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
         return web.json({"status": "ok", "service": service})
 
+    @app.page("/ready")
+    async def ready(web: Any, request: Any) -> Any:
+        recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
+        try:
+            assigned = sorted(
+                f"{tp.topic}:{tp.partition}"
+                for tp in app.consumer.assignment()
+                if not tp.topic.endswith("-changelog") and not tp.topic.endswith("__leader")
+            )
+        except Exception:
+            assigned = []
+        ok = recovered and not app.rebalancing
+        body = {
+            "ready": ok,
+            "service": service,
+            "rebalancing": app.rebalancing,
+            "tables_recovered": recovered,
+            "assigned": assigned,
+        }
+        return web.json(body, status=200 if ok else 503)
 
-def raw_topic(app: faust.App, spec: TopicSpec) -> Any:
-    """A faust topic that hands us the bytes: we decode and validate ourselves."""
+    @app.page("/metrics")
+    async def prometheus(web: Any, request: Any) -> Any:
+        return web.bytes(metrics.render(), content_type=CONTENT_TYPE)
+
+    metrics.watch_consumer_lag()
+
+
+class Output:
+    """A topic this service publishes to; counts what it sends."""
+
+    def __init__(self, app: faust.App, spec: TopicSpec, metrics: Metrics) -> None:
+        self.name = spec.name
+        self.topic = raw_topic(app, spec)
+        self.metrics = metrics
+
+    async def send(
+        self, key: bytes | None, value: BaseModel | bytes | None, *, wait: bool = False
+    ) -> None:
+        """Publish; with ``wait``, return only once the broker has acknowledged it."""
+        payload = encode(value) if isinstance(value, BaseModel) else value
+        future = await self.topic.send(key=key, value=payload)
+        if wait:
+            await future
+        self.metrics.messages_out.labels(self.metrics.service, self.name).inc()
+
+
+def raw_topic(app: faust.App, *specs: TopicSpec) -> Any:
+    """A faust topic (one or several co-partitioned names, read by one agent) that hands us
+    the bytes: we decode and validate ourselves."""
     return app.topic(
-        spec.name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+        *(spec.name for spec in specs),
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+
+def bind_event(event: Any) -> None:
+    """Add the decoded event's id, type and jurisdiction to every log line about it."""
+    structlog.contextvars.bind_contextvars(
+        event_id=event.event_id, type=event.type, jurisdiction=event.jurisdiction
     )
 
 
@@ -106,7 +168,7 @@ def partition_for(key: str, partitions: int) -> int:
     return (murmur2(key.encode("utf-8")) & 0x7FFFFFFF) % partitions
 
 
-async def reroute_if_misplaced(raw: RawMessage, key: str, topic: Any, partitions: int) -> bool:
+async def reroute_if_misplaced(raw: RawMessage, key: str, topic: Output, partitions: int) -> bool:
     """A message published without its key (or with a wrong one) is on a partition that does
     not hold its booking's state: publish it again with the right key and skip it here.
     Returns True when it was moved. Nothing is dropped."""
@@ -115,7 +177,7 @@ async def reroute_if_misplaced(raw: RawMessage, key: str, topic: Any, partitions
     home = partition_for(key, partitions)
     if home == raw.partition:
         return False
-    await topic.send(key=key.encode(), value=raw.value)
+    await topic.send(key.encode(), raw.value)
     log.info("event_rerouted", to_partition=home)
     return True
 
@@ -133,6 +195,7 @@ def consume(
     unexpected error goes to ``on_error``)."""
 
     guard = GapGuard()
+    metrics: Metrics = app.metrics  # type: ignore[attr-defined]
     generation: list[int | None] = [None]
 
     def follow_generation() -> None:
@@ -157,6 +220,9 @@ def consume(
         # Ask the broker: a partition the fetcher never reached has no local high watermark.
         ends = await consumer.highwaters(*inputs)
         positions = {tp: (consumer._committed_offset.get(tp), ends.get(tp)) for tp in inputs}
+        metrics.record_positions(
+            {(tp.topic, tp.partition): position for tp, position in positions.items()}
+        )
         stalled: list[tuple[Any, int]] = guard.stalled(positions, time.monotonic())
         for tp, offset in stalled:
             log.warning(
@@ -172,6 +238,7 @@ def consume(
                 # faust's own record of the committed offset (set by its seek and commits).
                 committed = app.consumer._committed_offset.get(message.tp)  # type: ignore[attr-defined]
                 verdict = guard.check(message.tp, message.offset, committed, time.monotonic())
+                metrics.messages_in.labels(service, message.topic).inc()
                 if isinstance(verdict, Hold):
                     if verdict.seek_to is not None:
                         log.warning(

@@ -9,17 +9,19 @@ import faust
 
 from schemas.deadletter import DeadLetter, FieldError, RejectReason
 from schemas.topics import DEADLETTER
-from services.runtime.app import raw_topic
+from services.runtime.app import Output
 from services.runtime.clock import Clock
-from services.runtime.codec import RawMessage, dead_letter, encode, error
+from services.runtime.codec import RawMessage, dead_letter, error
 from services.runtime.logging import get_logger
+from services.runtime.metrics import Metrics
 
 log = get_logger(__name__)
 
 
 class DeadLetterPublisher:
     def __init__(self, app: faust.App, service: str, clock: Clock) -> None:
-        self.topic = raw_topic(app, DEADLETTER)
+        self.metrics: Metrics = app.metrics  # type: ignore[attr-defined]
+        self.topic = Output(app, DEADLETTER, self.metrics)
         self.service = service
         self.clock = clock
 
@@ -30,7 +32,8 @@ class DeadLetterPublisher:
         hint: dict[str, Any] | None = None,
     ) -> DeadLetter:
         letter = dead_letter(raw, errors, service=self.service, now=self.clock.now(), hint=hint)
-        await self.topic.send(key=raw.key, value=encode(letter))
+        await self.topic.send(raw.key, letter)
+        self.metrics.dead_lettered.labels(self.service, letter.reason.value).inc()
         log.warning(
             "event_dead_lettered",
             reason=letter.reason.value,

@@ -96,7 +96,6 @@ def install_deadline_timer(
     table once it has recovered; then hand each due booking to its partition's agent as a
     tick (``DeadlineTick``) on the service's own ticks topic. The agent decides from state."""
     from schemas.ticks import DeadlineTick
-    from services.runtime.codec import encode
 
     @app.timer(interval=interval)
     async def fire_due_deadlines() -> None:
@@ -111,4 +110,4 @@ def install_deadline_timer(
         now = clock.now()
         for key, due_at in index.take_due(now):
             tick = DeadlineTick(key=key, due_at=due_at, sent_at=now)
-            await ticks.send(key=key.encode(), value=encode(tick))
+            await ticks.send(key.encode(), tick)

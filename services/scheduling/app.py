@@ -9,7 +9,6 @@ in order by one writer; the timer only prompts it (``scheduling.ticks.v1``). The
 from __future__ import annotations
 
 import faust
-import structlog
 from pydantic import TypeAdapter
 
 from schemas.agency_requests import AGENCY_REQUEST, AGENCY_REQUEST_TYPES
@@ -25,9 +24,16 @@ from schemas.topics import (
     RELEASE_SCHEDULE,
 )
 from services.runtime import policy as policies
-from services.runtime.app import consume, create_app, raw_topic, reroute_if_misplaced
+from services.runtime.app import (
+    Output,
+    bind_event,
+    consume,
+    create_app,
+    raw_topic,
+    reroute_if_misplaced,
+)
 from services.runtime.clock import Clock, SystemClock
-from services.runtime.codec import Decoded, RawMessage, decode, encode
+from services.runtime.codec import Decoded, RawMessage, decode
 from services.runtime.deadletter import DeadLetterPublisher
 from services.runtime.deadlines import DeadlineIndex, install_deadline_timer
 from services.runtime.logging import get_logger
@@ -43,21 +49,14 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
     clock = clock or SystemClock()
     book = policies.load(settings.policy_file)
     app = create_app(SERVICE, settings, web_port)
-    inputs = app.topic(
-        BOOKING_STATE.name,
-        AGENCY_REQUESTS.name,
-        DEADLINE_TICKS.name,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
-    requests_topic = raw_topic(app, AGENCY_REQUESTS)
-    ticks = raw_topic(app, DEADLINE_TICKS)
-    schedules = raw_topic(app, RELEASE_SCHEDULE)
-    alerts = raw_topic(app, NOTICE_ALERTS)
-    escalations = raw_topic(app, ESCALATIONS)
-    ledger = raw_topic(app, AUDIT)
+    inputs = raw_topic(app, BOOKING_STATE, AGENCY_REQUESTS, DEADLINE_TICKS)
+    metrics = app.metrics  # type: ignore[attr-defined]
+    requests_topic = Output(app, AGENCY_REQUESTS, metrics)
+    ticks = Output(app, DEADLINE_TICKS, metrics)
+    schedules = Output(app, RELEASE_SCHEDULE, metrics)
+    alerts = Output(app, NOTICE_ALERTS, metrics)
+    escalations = Output(app, ESCALATIONS, metrics)
+    ledger = Output(app, AUDIT, metrics)
     deadletters = DeadLetterPublisher(app, SERVICE, clock)
     records = app.Table("bookings", default=None, key_type=str, partitions=settings.partitions)
     index = DeadlineIndex()
@@ -72,8 +71,9 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         them."""
         raw_key = key.encode()
         for alert in outcome.alerts:
-            await (await alerts.send(key=raw_key, value=encode(alert)))
+            await alerts.send(raw_key, alert, wait=True)
             data = alert.data
+            metrics.alerts.labels(data.kind.value, str(data.late).lower()).inc()
             log.info(
                 "alert_emitted",
                 alert_id=data.alert_id,
@@ -85,7 +85,8 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
                 cause_event_id=data.cause_event_id,
             )
         for escalation in outcome.escalations:
-            await (await escalations.send(key=raw_key, value=encode(escalation)))
+            await escalations.send(raw_key, escalation, wait=True)
+            metrics.escalations.labels(escalation.data.reason.value).inc()
             log.warning(
                 "escalation_raised",
                 reason=escalation.data.reason.value,
@@ -93,9 +94,9 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
                 agency=escalation.data.agency,
             )
         for record in outcome.audit:
-            await ledger.send(key=raw_key, value=encode(record))
+            await ledger.send(raw_key, record)
         if outcome.schedule is not None:
-            await schedules.send(key=raw_key, value=encode(outcome.schedule))
+            await schedules.send(raw_key, outcome.schedule)
             if outcome.note != "duplicate":
                 log.info(
                     "schedule_changed",
@@ -116,7 +117,7 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
             await deadletters.send(raw, result.errors, result.hint)
             return
         message = result.event
-        _bind(message.event_id, message.type, message.jurisdiction)
+        bind_event(message)
         release_hour = book.for_jurisdiction(message.jurisdiction).release_hour
         outcome = domain.on_booking_state(load(message.key), message, release_hour, clock.now())
         if outcome.note == "stale":
@@ -131,7 +132,7 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
             await deadletters.send(raw, result.errors, result.hint)
             return
         event = result.event
-        _bind(event.event_id, event.type, event.jurisdiction)
+        bind_event(event)
         if await reroute_if_misplaced(raw, event.key, requests_topic, settings.partitions):
             return
         window = book.for_jurisdiction(event.jurisdiction).window_hours
@@ -181,11 +182,8 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         consume(app, SERVICE, deadletters.send_internal_error)(on_input)
     )
 
+    metrics.watch_deadlines(lambda: len(index), lambda: index.oldest_overdue(clock.now()))
     install_deadline_timer(app, index, records, ticks, clock, settings.deadline_scan_interval, log)
 
     app.deadline_index = index  # type: ignore[attr-defined] # for /ready and metrics
     return app
-
-
-def _bind(event_id: str, kind: str, jurisdiction: str) -> None:
-    structlog.contextvars.bind_contextvars(event_id=event_id, type=kind, jurisdiction=jurisdiction)

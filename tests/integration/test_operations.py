@@ -1,0 +1,133 @@
+"""What operators see: /health, /ready, /metrics moving, and logs without personal data."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from schemas.topics import JAIL_BOOKING, NOTICE_ALERTS
+from services.simulator.generator import FIRST_NAMES, LAST_NAMES
+from tests.integration.conftest import ROOT, service_env
+from tests.integration.kafka import KafkaHelper
+from tests.integration.test_notification_service import flagged_booking
+
+pytestmark = pytest.mark.integration
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample, 0 when absent."""
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and line.split(" ")[0] != name:
+            continue
+        if all(f'{key}="{value}"' in line for key, value in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def until(condition: Any, timeout: float, what: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if condition():
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"not within {timeout}s: {what}")
+
+
+async def test_health_ready_and_metrics_move(start_service: Any, kafka: KafkaHelper) -> None:
+    services = {name: start_service(name) for name in ("booking", "scheduling", "notification")}
+    base = {name: f"http://127.0.0.1:{s.port}" for name, s in services.items()}
+    for name, url in base.items():
+        await until(lambda url=url: get(url + "/health")[0] == 200, 60, f"{name} /health")
+        await until(lambda url=url: get(url + "/ready")[0] == 200, 60, f"{name} /ready")
+    status, body = get(base["booking"] + "/ready")
+    assert json.loads(body)["assigned"], body
+
+    alerts = await kafka.watch(NOTICE_ALERTS.name)
+    key = await flagged_booking(kafka, "us-mn-hennepin")
+    await kafka.publish(JAIL_BOOKING.name, b"{broken", key=key)
+    await alerts.wait_for_unique(lambda r: r.key == key, 1, 90)
+
+    def scraped(name: str) -> str:
+        return get(base[name] + "/metrics")[1]
+
+    await until(
+        lambda: (
+            metric(scraped("notification"), "releasewatch_notices_total", outcome="issued") >= 1
+        ),
+        60,
+        "a notice counted",
+    )
+    booking, scheduling = scraped("booking"), scraped("scheduling")
+    assert metric(booking, "releasewatch_messages_in_total", topic="jail.booking.v1") >= 3
+    assert metric(booking, "releasewatch_messages_out_total", topic="booking.state.v1") >= 2
+    assert metric(booking, "releasewatch_dead_lettered_total", reason="invalid_json") >= 1
+    assert metric(scheduling, "releasewatch_alerts_total", kind="notice_due") >= 1
+    assert "releasewatch_deadlines_armed" in scheduling
+    assert "releasewatch_deadline_lag_seconds" in scheduling
+    # Consumer lag is read from the broker about once a second.
+    await until(lambda: "releasewatch_consumer_lag{" in scraped("booking"), 30, "lag figures")
+
+
+def test_a_full_simulated_run_logs_no_names_or_dates_of_birth(
+    broker: Any, start_service: Any, tmp_path: Path
+) -> None:
+    started = [start_service(name) for name in ("booking", "scheduling", "notification")]
+    env = service_env(broker, tmp_path)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "simulate",
+            "--demo",
+            "--seed",
+            "11",
+            "--count",
+            "600",
+            "--rate",
+            "300",
+        ],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
+    notices_seen = 0
+    # Wait (deadline) until the notification service has issued notices from this run.
+    import time
+
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        notices_seen = started[2].log_text().count('"notice_issued"')
+        if notices_seen >= 3:
+            break
+        time.sleep(0.5)
+    assert notices_seen >= 3
+    assert started[0].log_text().count('"booking_state_emitted"') > 200
+    names = re.compile(r"\b(" + "|".join(FIRST_NAMES + LAST_NAMES) + r")\b")
+    birth = re.compile(r"(19[5-9]\d|200[0-5])-\d\d-\d\d")
+    for service in started:
+        text = service.log_text()
+        assert text.count('"event"') > 5, service.name  # it did log about the run
+        assert not names.findall(text), (service.name, names.findall(text)[:5])
+        assert not birth.findall(text), (service.name, birth.findall(text)[:5])
