@@ -59,6 +59,7 @@ async def test_health_ready_and_metrics_move(start_service: Any, kafka: KafkaHel
         await until(lambda url=url: get(url + "/health")[0] == 200, 60, f"{name} /health")
         await until(lambda url=url: get(url + "/ready")[0] == 200, 60, f"{name} /ready")
     status, body = get(base["booking"] + "/ready")
+    assert status == 200
     assert json.loads(body)["assigned"], body
 
     alerts = await kafka.watch(NOTICE_ALERTS.name)
