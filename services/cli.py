@@ -433,6 +433,20 @@ def cmd_agency_listen(args: argparse.Namespace) -> int:
         return 0
 
 
+def cmd_trace(args: argparse.Namespace) -> int:
+    from services.trace import render, trace
+
+    settings = load()
+    if not settings.broker_url:
+        print("trace: set RELEASEWATCH_BROKER_URL (see `releasewatch up`)", file=sys.stderr)
+        return 2
+    if args.key.count("/") != 1:
+        print("trace: give <jurisdiction>/<booking_id>", file=sys.stderr)
+        return 2
+    print(render(asyncio.run(trace(settings.bootstrap_servers, args.key))))
+    return 0
+
+
 def cmd_watch(args: argparse.Namespace) -> int:
     from services.console import run_watch
 
@@ -503,6 +517,10 @@ def build_parser() -> argparse.ArgumentParser:
     listen.add_argument("--no-ack", action="store_true", help="print only")
     listen.add_argument("--limit", type=int, default=None, help="stop after N notices")
     listen.set_defaults(func=cmd_agency_listen)
+
+    trace = commands.add_parser("trace", help="one booking's chain, jail event to notice")
+    trace.add_argument("key", help="<jurisdiction>/<booking_id>")
+    trace.set_defaults(func=cmd_trace)
 
     watch = commands.add_parser(
         "watch", help="print one line per alert, notice, escalation and dead letter"

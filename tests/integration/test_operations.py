@@ -132,3 +132,33 @@ def test_a_full_simulated_run_logs_no_names_or_dates_of_birth(
         assert text.count('"event"') > 5, service.name  # it did log about the run
         assert not names.findall(text), (service.name, names.findall(text)[:5])
         assert not birth.findall(text), (service.name, birth.findall(text)[:5])
+
+
+async def test_trace_links_the_jail_event_to_the_notice(
+    broker: Any, start_service: Any, kafka: KafkaHelper, tmp_path: Path
+) -> None:
+    for name in ("booking", "scheduling", "notification"):
+        start_service(name)
+    notices = await kafka.watch("notices.dhs-ice.v1")
+    key = await flagged_booking(kafka, "us-mn-hennepin")
+    [notice] = await notices.wait_for_unique(lambda r: r.key == key, 1, 90)
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli", "trace", key],
+        env=service_env(broker, tmp_path),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    lines = done.stdout.splitlines()
+    topics = [line.split()[2] for line in lines]
+    # In time order: the jail's events, the state, the schedule, the alert, the notice.
+    assert topics.index("jail.booking.v1") < topics.index("booking.state.v1")
+    assert topics.index("release.schedule.v1") < topics.index("notice.alerts.v1")
+    assert topics.index("notice.alerts.v1") < topics.index("notices.dhs-ice.v1")
+    alert_line = next(line for line in lines if " notice.alerts.v1 " in line)
+    scheduled_event = next(line for line in lines if "release.scheduled" in line)
+    assert scheduled_event.split()[-1] in alert_line  # the alert names its cause
+    assert notice.value["data"]["notice_id"] in done.stdout
+    assert "Quintanilla" not in done.stdout
