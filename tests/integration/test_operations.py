@@ -142,16 +142,20 @@ async def test_trace_links_the_jail_event_to_the_notice(
     notices = await kafka.watch("notices.dhs-ice.v1")
     key = await flagged_booking(kafka, "us-mn-hennepin")
     [notice] = await notices.wait_for_unique(lambda r: r.key == key, 1, 90)
-    done = subprocess.run(
-        [sys.executable, "-m", "services.cli", "trace", key],
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.cli",
+        "trace",
+        key,
         env=service_env(broker, tmp_path),
         cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
+        stdout=asyncio.subprocess.PIPE,
     )
-    lines = done.stdout.splitlines()
+    out, _ = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0
+    stdout = out.decode()
+    lines = stdout.splitlines()
     topics = [line.split()[2] for line in lines]
     # In time order: the jail's events, the state, the schedule, the alert, the notice.
     assert topics.index("jail.booking.v1") < topics.index("booking.state.v1")
@@ -160,5 +164,5 @@ async def test_trace_links_the_jail_event_to_the_notice(
     alert_line = next(line for line in lines if " notice.alerts.v1 " in line)
     scheduled_event = next(line for line in lines if "release.scheduled" in line)
     assert scheduled_event.split()[-1] in alert_line  # the alert names its cause
-    assert notice.value["data"]["notice_id"] in done.stdout
-    assert "Quintanilla" not in done.stdout
+    assert notice.value["data"]["notice_id"] in stdout
+    assert "Quintanilla" not in stdout
