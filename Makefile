@@ -3,6 +3,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+BROWSER := $(VENV)/.chromium
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test unit integration lint schemas bench stress clean lock
 
@@ -12,18 +14,25 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
+# The board's browser test drives Debian's chromium (no browser download at test time).
+$(BROWSER):
+	command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+	command -v chromium >/dev/null
+	touch $(BROWSER)
+
 ## make run: embedded broker + every service + the demo simulator, until Ctrl-C
 run: $(STAMP)
 	$(BIN)/releasewatch up --demo
 
 ## make test: the whole suite (unit + integration on the embedded broker)
-test: $(STAMP)
+test: $(STAMP) $(BROWSER)
 	$(BIN)/python -m pytest
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
-integration: $(STAMP)
+integration: $(STAMP) $(BROWSER)
 	$(BIN)/python -m pytest tests/integration
 
 lint: $(STAMP)

@@ -21,7 +21,7 @@ from services.runtime.broker import EmbeddedBroker, die_with_parent_preexec
 from services.runtime.policy import PolicyFileError
 from services.runtime.settings import BrokerFlavor, Settings, load
 
-SERVICES = ("booking", "scheduling", "notification")
+SERVICES = ("booking", "scheduling", "notification", "board")
 
 
 def _broker_for(settings: Settings) -> tuple[Settings, EmbeddedBroker | None]:
@@ -61,6 +61,12 @@ def cmd_service(args: argparse.Namespace) -> int:
             settings.bootstrap_servers, settings.partitions, settings.replication_factor
         )
         port = args.port or pick_web_port(settings, args.name)
+        if args.name == "board":  # not a faust app: a page over a global view of the topics
+            from services.board.app import run as run_board
+
+            print(f"board: http://{settings.web_host}:{port}/", flush=True)
+            run_board(settings, port)
+            return 0
         try:
             app = _service_app(args.name, settings, port)
         except PolicyFileError as exc:
@@ -146,8 +152,9 @@ def cmd_up(args: argparse.Namespace) -> int:
             )
             if output:
                 output.close()
+            path = "" if name == "board" else "health"
             print(
-                f"{name}: http://{settings.web_host}:{port}/health (pid {children[name].pid})",
+                f"{name}: http://{settings.web_host}:{port}/{path} (pid {children[name].pid})",
                 flush=True,
             )
         if not args.logs:

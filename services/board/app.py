@@ -1,0 +1,98 @@
+"""The board: a live page for jail operations staff, served by the stack.
+
+It reads every partition of the topics it shows (no consumer group), so it is a global view
+whatever the number of workers, and serves ``/`` (the page), ``/api/board`` (JSON, filters
+``jurisdiction`` and ``facility``), ``/health``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+from aiokafka import AIOKafkaConsumer
+
+from services.board.state import BoardState
+from services.runtime.logging import get_logger
+from services.runtime.settings import Settings
+
+log = get_logger(__name__)
+SHOWN = (
+    r"^(booking\.state|release\.schedule|agency\.requests|notice\.alerts|notice\.audit|"
+    r"ops\.escalations|deadletter|notices\.[a-z0-9-]+)\.v1$"
+)
+
+
+async def follow(bootstrap: str, state: BoardState) -> None:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        metadata_max_age_ms=5000,
+    )
+    await consumer.start()
+    try:
+        consumer.subscribe(pattern=SHOWN)
+        while True:
+            batches = await consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                for record in records:
+                    try:
+                        value = json.loads(record.value) if record.value else None
+                    except ValueError:
+                        continue
+                    key = record.key.decode(errors="replace") if record.key else None
+                    state.apply(record.topic, key, value)
+    finally:
+        await consumer.stop()
+
+
+def make_app(state: BoardState) -> web.Application:
+    page = resources.files("services.board").joinpath("board.html").read_text()
+
+    async def index(request: web.Request) -> web.Response:
+        return web.Response(text=page, content_type="text/html")
+
+    async def board(request: web.Request) -> web.Response:
+        view = state.view(
+            datetime.now(UTC),
+            request.query.get("jurisdiction") or None,
+            request.query.get("facility") or None,
+        )
+        return web.json_response(view)
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "service": "board"})
+
+    app = web.Application()
+    app.router.add_get("/", index)
+    app.router.add_get("/api/board", board)
+    app.router.add_get("/health", health)
+    return app
+
+
+async def serve(settings: Settings, port: int) -> None:
+    state = BoardState()
+    runner = web.AppRunner(make_app(state), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, settings.web_host, port).start()
+    log.info("board_serving", url=f"http://{settings.web_host}:{port}/")
+    follower = asyncio.create_task(follow(settings.bootstrap_servers, state))
+    try:
+        await follower
+    finally:
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await follower
+        await runner.cleanup()
+
+
+def run(settings: Settings, port: int) -> Any:
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(settings, port))
