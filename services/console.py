@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import re
 from datetime import datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
-
 from schemas.topics import DEADLETTER, ESCALATIONS, NOTICE_ALERTS, SUBJECT_COPIES
+from services.runtime.follow import follow
 from services.runtime.localtime import to_local
 
-WATCHED = (NOTICE_ALERTS.name, ESCALATIONS.name, DEADLETTER.name)
 AGENCY_TOPICS = re.compile(r"^notices\.[a-z0-9-]+\.v1$")
 
 
@@ -71,33 +68,17 @@ def line(topic: str, key: str | None, value: Any) -> str | None:
     return None
 
 
+WATCHED_PATTERN = r"^(notice\.alerts|ops\.escalations|deadletter|notices\.[a-z0-9-]+)\.v1$"
+
+
+def _print_line(topic: str, key: str | None, value: Any) -> None:
+    text = line(topic, key, value)
+    if text:
+        print(text, flush=True)
+
+
 async def watch(bootstrap: str) -> None:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        auto_offset_reset="latest",
-        enable_auto_commit=False,
-        metadata_max_age_ms=5000,
-    )
-    await consumer.start()
-    try:
-        consumer.subscribe(
-            pattern=r"^(notice\.alerts|ops\.escalations|deadletter|"
-            r"notices\.[a-z0-9-]+)\.v1$"
-        )
-        while True:
-            batches = await consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                for record in records:
-                    try:
-                        value = json.loads(record.value) if record.value else None
-                    except ValueError:
-                        continue
-                    text = line(record.topic, record.key.decode() if record.key else None, value)
-                    if text:
-                        print(text, flush=True)
-    finally:
-        await consumer.stop()
+    await follow(bootstrap, WATCHED_PATTERN, _print_line, from_beginning=False)
 
 
 def run_watch(bootstrap: str) -> int:

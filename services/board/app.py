@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer
 
 from services.board.state import BoardState
+from services.runtime.follow import follow
 from services.runtime.logging import get_logger
 from services.runtime.settings import Settings
 
@@ -26,31 +25,6 @@ SHOWN = (
     r"^(booking\.state|release\.schedule|agency\.requests|notice\.alerts|notice\.audit|"
     r"ops\.escalations|deadletter|notices\.[a-z0-9-]+)\.v1$"
 )
-
-
-async def follow(bootstrap: str, state: BoardState) -> None:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        metadata_max_age_ms=5000,
-    )
-    await consumer.start()
-    try:
-        consumer.subscribe(pattern=SHOWN)
-        while True:
-            batches = await consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                for record in records:
-                    try:
-                        value = json.loads(record.value) if record.value else None
-                    except ValueError:
-                        continue
-                    key = record.key.decode(errors="replace") if record.key else None
-                    state.apply(record.topic, key, value)
-    finally:
-        await consumer.stop()
 
 
 def make_app(state: BoardState) -> web.Application:
@@ -83,7 +57,9 @@ async def serve(settings: Settings, port: int) -> None:
     await runner.setup()
     await web.TCPSite(runner, settings.web_host, port).start()
     log.info("board_serving", url=f"http://{settings.web_host}:{port}/")
-    follower = asyncio.create_task(follow(settings.bootstrap_servers, state))
+    follower = asyncio.create_task(
+        follow(settings.bootstrap_servers, SHOWN, state.apply, from_beginning=True)
+    )
     try:
         await follower
     finally:
