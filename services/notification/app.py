@@ -29,16 +29,17 @@ from services.runtime import policy as policies
 from services.runtime.app import (
     Output,
     bind_event,
-    consume,
     create_app,
     raw_topic,
     reroute_if_misplaced,
+    route_inputs,
 )
 from services.runtime.clock import Clock, SystemClock
 from services.runtime.codec import Decoded, RawMessage, decode
 from services.runtime.deadletter import DeadLetterPublisher
 from services.runtime.deadlines import DeadlineIndex, install_deadline_timer
 from services.runtime.logging import get_logger
+from services.runtime.records import RecordTable
 from services.runtime.settings import Settings
 from services.runtime.topics import ensure_topics
 
@@ -59,8 +60,9 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
     ledger = Output(app, AUDIT, metrics)
     escalations = Output(app, ESCALATIONS, metrics)
     deadletters = DeadLetterPublisher(app, SERVICE, clock)
-    records = app.Table("notices", default=None, key_type=str, partitions=settings.partitions)
     index = DeadlineIndex()
+    records = RecordTable(app, "notices", domain.NotificationRecord, settings.partitions, index)
+    load = records.get
     agency_topics: dict[str, Output] = {}
 
     async def agency_topic(agency: str) -> Output:
@@ -72,10 +74,6 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
             )
             agency_topics[agency] = Output(app, spec, metrics)
         return agency_topics[agency]
-
-    def load(key: str) -> domain.NotificationRecord | None:
-        stored = records.get(key)
-        return domain.NotificationRecord.model_validate(stored) if stored else None
 
     async def publish(key: str, outcome: domain.Outcome) -> None:
         """Notices reach the broker (acknowledged) before the state that says so is written."""
@@ -112,8 +110,7 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
                 )
 
     def remember(key: str, outcome: domain.Outcome) -> None:
-        records[key] = outcome.record.model_dump(mode="json")
-        index.set(key, outcome.record.next_due)
+        records.put(key, outcome.record)
 
     async def on_alert(raw: RawMessage) -> None:
         result = decode(raw, NOTICE_ALERT, ("notice.alert",))
@@ -173,14 +170,7 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         NOTICE_ACKS.name: on_ack,
         NOTIFICATION_TICKS.name: on_tick,
     }
-
-    async def on_input(raw: RawMessage) -> None:
-        await handlers[raw.topic](raw)
-
-    app.agent(inputs, name="notification.inputs")(
-        consume(app, SERVICE, deadletters.send_internal_error)(on_input)
-    )
-    metrics.watch_deadlines(lambda: len(index), lambda: index.oldest_overdue(clock.now()))
+    route_inputs(app, SERVICE, inputs, handlers, deadletters.send_internal_error)
     install_deadline_timer(app, index, records, ticks, clock, settings.deadline_scan_interval, log)
     return app
 

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import faust
@@ -280,6 +280,22 @@ def consume(
         return agent
 
     return wrap
+
+
+def route_inputs(
+    app: faust.App,
+    service: str,
+    inputs: Any,
+    handlers: Mapping[str, Handler],
+    on_error: Callable[[RawMessage, BaseException], Awaitable[object]],
+) -> None:
+    """One agent reads every input topic of the service (co-partitioned), so each booking is
+    decided in order by one writer; each message goes to its topic's handler."""
+
+    async def inputs_handler(raw: RawMessage) -> None:
+        await handlers[raw.topic](raw)
+
+    app.agent(inputs, name=f"{service}.inputs")(consume(app, service, on_error)(inputs_handler))
 
 
 def run_worker(app: faust.App, logging_config: dict[str, Any], loglevel: str) -> None:

@@ -94,8 +94,11 @@ def install_deadline_timer(
 ) -> None:
     """The timer half of durable deadlines: after every rebalance, rebuild the index from the
     table once it has recovered; then hand each due booking to its partition's agent as a
-    tick (``DeadlineTick``) on the service's own ticks topic. The agent decides from state."""
+    tick (``DeadlineTick``) on the service's own ticks topic. The agent decides from state.
+    Also publishes the armed count and the deadline lag as metrics."""
     from schemas.ticks import DeadlineTick
+
+    app.metrics.watch_deadlines(lambda: len(index), lambda: index.oldest_overdue(clock.now()))
 
     @app.timer(interval=interval)
     async def fire_due_deadlines() -> None:

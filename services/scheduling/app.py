@@ -27,16 +27,17 @@ from services.runtime import policy as policies
 from services.runtime.app import (
     Output,
     bind_event,
-    consume,
     create_app,
     raw_topic,
     reroute_if_misplaced,
+    route_inputs,
 )
 from services.runtime.clock import Clock, SystemClock
 from services.runtime.codec import Decoded, RawMessage, decode
 from services.runtime.deadletter import DeadLetterPublisher
 from services.runtime.deadlines import DeadlineIndex, install_deadline_timer
 from services.runtime.logging import get_logger
+from services.runtime.records import RecordTable
 from services.runtime.settings import Settings
 from services.scheduling import domain
 
@@ -58,12 +59,9 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
     escalations = Output(app, ESCALATIONS, metrics)
     ledger = Output(app, AUDIT, metrics)
     deadletters = DeadLetterPublisher(app, SERVICE, clock)
-    records = app.Table("bookings", default=None, key_type=str, partitions=settings.partitions)
     index = DeadlineIndex()
-
-    def load(key: str) -> domain.SchedulingRecord | None:
-        stored = records.get(key)
-        return domain.SchedulingRecord.model_validate(stored) if stored else None
+    records = RecordTable(app, "bookings", domain.SchedulingRecord, settings.partitions, index)
+    load = records.get
 
     async def publish(key: str, outcome: domain.Outcome) -> None:
         """Alerts and escalations are acknowledged by the broker before the state that says
@@ -105,11 +103,8 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
                 )
 
     def remember(key: str, outcome: domain.Outcome) -> None:
-        records[key] = outcome.record.model_dump(mode="json")
-        due = outcome.record.next_due
-        if due is not None and index.due_of(key) != due:
-            log.info("deadline_armed", due_at=due.isoformat())
-        index.set(key, due)
+        if records.put(key, outcome.record):
+            log.info("deadline_armed", due_at=str(outcome.record.next_due))
 
     async def on_booking_state(raw: RawMessage) -> None:
         result = decode(raw, BOOKING_STATE_MESSAGE, ("booking.state",))
@@ -174,15 +169,7 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         AGENCY_REQUESTS.name: on_agency_request,
         DEADLINE_TICKS.name: on_tick,
     }
-
-    async def on_input(raw: RawMessage) -> None:
-        await handlers[raw.topic](raw)
-
-    app.agent(inputs, name="scheduling.inputs")(
-        consume(app, SERVICE, deadletters.send_internal_error)(on_input)
-    )
-
-    metrics.watch_deadlines(lambda: len(index), lambda: index.oldest_overdue(clock.now()))
+    route_inputs(app, SERVICE, inputs, handlers, deadletters.send_internal_error)
     install_deadline_timer(app, index, records, ticks, clock, settings.deadline_scan_interval, log)
 
     app.deadline_index = index  # type: ignore[attr-defined] # for /ready and metrics

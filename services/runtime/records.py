@@ -1,0 +1,45 @@
+"""RecordTable: one pydantic record per booking key in a changelog-backed faust table, whose
+``next_due`` arms the service's DeadlineIndex. Writing a record re-arms (or disarms) its
+booking, so the table and the index never disagree."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+import faust
+from pydantic import BaseModel
+
+from services.runtime.deadlines import DeadlineIndex
+
+
+class Armed(Protocol):
+    next_due: datetime | None
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class RecordTable(Generic[M]):
+    def __init__(
+        self, app: faust.App, name: str, model: type[M], partitions: int, index: DeadlineIndex
+    ) -> None:
+        self.table = app.Table(name, default=None, key_type=str, partitions=partitions)
+        self.model = model
+        self.index = index
+
+    def get(self, key: str) -> M | None:
+        stored = self.table.get(key)
+        return self.model.model_validate(stored) if stored else None
+
+    def put(self, key: str, record: M) -> bool:
+        """Store and re-arm; True when this armed a new deadline for the booking."""
+        self.table[key] = record.model_dump(mode="json")
+        due: datetime | None = getattr(record, "next_due", None)
+        newly = due is not None and self.index.due_of(key) != due
+        self.index.set(key, due)
+        return newly
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        return iter(self.table.items())
