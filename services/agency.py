@@ -22,6 +22,9 @@ async def listen(
         group_id=f"agency-{agency}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        # A group join waits up to half the session timeout on some brokers: keep it short.
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
     )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
     await consumer.start()
