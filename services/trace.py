@@ -23,6 +23,24 @@ TRACED = re.compile(
 )
 
 
+# Within one millisecond, the order in which the pipeline produces them.
+STAGE = {
+    "jail.booking.v1": 0,
+    "agency.requests.v1": 0,
+    "booking.state.v1": 1,
+    "release.schedule.v1": 2,
+    "notice.alerts.v1": 3,
+    "notice.acks.v1": 5,
+    "notice.audit.v1": 6,
+    "ops.escalations.v1": 7,
+    "deadletter.v1": 8,
+}
+
+
+def stage(topic: str) -> int:
+    return STAGE.get(topic, 4)  # notices.<agency>.v1 and subject copies
+
+
 @dataclass(frozen=True)
 class Step:
     at: datetime
@@ -119,7 +137,7 @@ async def trace(bootstrap: str, key: str) -> list[Step]:
             for tp in list(remaining):
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
-        return sorted(steps, key=lambda step: (step.at, step.topic, step.offset))
+        return sorted(steps, key=lambda step: (step.at, stage(step.topic), step.offset))
     finally:
         await consumer.stop()
 

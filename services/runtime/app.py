@@ -138,7 +138,9 @@ class Output:
     ) -> None:
         """Publish; with ``wait``, return only once the broker has acknowledged it."""
         payload = encode(value) if isinstance(value, BaseModel) else value
-        future = await self.topic.send(key=key, value=payload)
+        # Stamp it now: faust may flush a buffered message after a later one sent with wait,
+        # and readers (trace, the board) order by timestamp.
+        future = await self.topic.send(key=key, value=payload, timestamp=time.time())
         if wait:
             await future
         self.metrics.messages_out.labels(self.metrics.service, self.name).inc()

@@ -64,10 +64,18 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
     load = records.get
 
     async def publish(key: str, outcome: domain.Outcome) -> None:
-        """Alerts and escalations are acknowledged by the broker before the state that says
-        they were sent is written: a crash in between repeats them (same ids), never loses
-        them."""
+        """The schedule change first (readers see cause before effect), then alerts and
+        escalations, acknowledged by the broker before the state that says they were sent
+        is written: a crash in between repeats them (same ids), never loses them."""
         raw_key = key.encode()
+        if outcome.schedule is not None:
+            await schedules.send(raw_key, outcome.schedule)
+            if outcome.note != "duplicate":
+                log.info(
+                    "schedule_changed",
+                    revision=outcome.schedule.data.revision,
+                    status=outcome.schedule.data.status.value,
+                )
         for alert in outcome.alerts:
             await alerts.send(raw_key, alert, wait=True)
             data = alert.data
@@ -93,14 +101,6 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
             )
         for record in outcome.audit:
             await ledger.send(raw_key, record)
-        if outcome.schedule is not None:
-            await schedules.send(raw_key, outcome.schedule)
-            if outcome.note != "duplicate":
-                log.info(
-                    "schedule_changed",
-                    revision=outcome.schedule.data.revision,
-                    status=outcome.schedule.data.status.value,
-                )
 
     def remember(key: str, outcome: domain.Outcome) -> None:
         if records.put(key, outcome.record):
