@@ -12,14 +12,13 @@ from schemas.topics import BOOKING_STATE, JAIL_BOOKING
 from services.booking import domain
 from services.runtime.app import (
     Output,
-    bind_event,
     consume,
     create_app,
     raw_topic,
     reroute_if_misplaced,
 )
 from services.runtime.clock import Clock, SystemClock
-from services.runtime.codec import Decoded, RawMessage, decode
+from services.runtime.codec import RawMessage
 from services.runtime.deadletter import DeadLetterPublisher
 from services.runtime.logging import get_logger
 from services.runtime.settings import Settings
@@ -44,12 +43,9 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
     )
 
     async def on_jail_event(raw: RawMessage) -> None:
-        result = decode(raw, JAIL_EVENT, JAIL_EVENT_TYPES)
-        if not isinstance(result, Decoded):
-            await deadletters.send(raw, result.errors, result.hint)
+        event = await deadletters.accept(raw, JAIL_EVENT, JAIL_EVENT_TYPES)
+        if event is None:
             return
-        event = result.event
-        bind_event(event)
         key = event.key
         if await reroute_if_misplaced(raw, key, reroutes, settings.partitions):
             return
@@ -73,11 +69,7 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
             case domain.Stale(sequence=sequence, last_sequence=last):
                 log.info("stale_event_dropped", sequence=sequence, last_sequence=last)
             case domain.Rejected(errors=errors):
-                await deadletters.send(
-                    raw,
-                    errors,
-                    result.event.model_dump(include={"event_id", "type", "jurisdiction"}),
-                )
+                await deadletters.refuse(raw, errors, event)
 
     app.agent(jail_events, name="booking.jail_events")(
         consume(app, SERVICE, deadletters.send_internal_error)(on_jail_event)

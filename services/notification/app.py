@@ -28,14 +28,13 @@ from services.notification import domain
 from services.runtime import policy as policies
 from services.runtime.app import (
     Output,
-    bind_event,
     create_app,
     raw_topic,
     reroute_if_misplaced,
     route_inputs,
 )
 from services.runtime.clock import Clock, SystemClock
-from services.runtime.codec import Decoded, RawMessage, decode
+from services.runtime.codec import RawMessage
 from services.runtime.deadletter import DeadLetterPublisher
 from services.runtime.deadlines import DeadlineIndex, install_deadline_timer
 from services.runtime.logging import get_logger
@@ -113,12 +112,9 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         records.put(key, outcome.record)
 
     async def on_alert(raw: RawMessage) -> None:
-        result = decode(raw, NOTICE_ALERT, ("notice.alert",))
-        if not isinstance(result, Decoded):
-            await deadletters.send(raw, result.errors, result.hint)
+        alert = await deadletters.accept(raw, NOTICE_ALERT, ("notice.alert",))
+        if alert is None:
             return
-        alert = result.event
-        bind_event(alert)
         policy = book.for_jurisdiction(alert.jurisdiction)
         outcome = domain.on_alert(load(alert.key), alert, policy, clock.now())
         if outcome.note == "duplicate":
@@ -128,21 +124,14 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         remember(alert.key, outcome)
 
     async def on_ack(raw: RawMessage) -> None:
-        result = decode(raw, NOTICE_ACK, ("notice.acknowledged",))
-        if not isinstance(result, Decoded):
-            await deadletters.send(raw, result.errors, result.hint)
+        ack = await deadletters.accept(raw, NOTICE_ACK, ("notice.acknowledged",))
+        if ack is None:
             return
-        ack = result.event
-        bind_event(ack)
         if await reroute_if_misplaced(raw, ack.key, acks_topic, settings.partitions):
             return
         outcome = domain.on_ack(load(ack.key), ack, clock.now())
         if isinstance(outcome, domain.Rejected):
-            await deadletters.send(
-                raw,
-                outcome.errors,
-                {"event_id": ack.event_id, "type": ack.type, "jurisdiction": ack.jurisdiction},
-            )
+            await deadletters.refuse(raw, outcome.errors, ack)
             return
         if outcome.note == "duplicate":
             log.debug("duplicate_dropped", notice_id=ack.data.notice_id)
@@ -152,18 +141,17 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         remember(ack.key, outcome)
 
     async def on_tick(raw: RawMessage) -> None:
-        result = decode(raw, DEADLINE_TICK, ("deadline.tick",))
-        if not isinstance(result, Decoded):
-            await deadletters.send(raw, result.errors, result.hint)
+        tick = await deadletters.accept(raw, DEADLINE_TICK, ("deadline.tick",))
+        if tick is None:
             return
-        record = load(result.event.key)
+        record = load(tick.key)
         if record is None:
-            index.set(result.event.key, None)
+            index.set(tick.key, None)
             return
         policy = book.for_jurisdiction(record.jurisdiction)
         outcome = domain.on_tick(record, policy, clock.now())
-        await publish(result.event.key, outcome)
-        remember(result.event.key, outcome)
+        await publish(tick.key, outcome)
+        remember(tick.key, outcome)
 
     handlers = {
         NOTICE_ALERTS.name: on_alert,

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Collection, Sequence
+from typing import Any, TypeVar
 
 import faust
+from pydantic import TypeAdapter
 
 from schemas.deadletter import DeadLetter, FieldError, RejectReason
 from schemas.topics import DEADLETTER
-from services.runtime.app import Output
+from services.runtime.app import Output, bind_event
 from services.runtime.clock import Clock
-from services.runtime.codec import RawMessage, dead_letter, error
+from services.runtime.codec import Decoded, RawMessage, dead_letter, decode, error
 from services.runtime.logging import get_logger
 from services.runtime.metrics import Metrics
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 
 class DeadLetterPublisher:
@@ -41,6 +43,28 @@ class DeadLetterPublisher:
             **{k: v for k, v in (hint or {}).items() if k in ("event_id", "type", "jurisdiction")},
         )
         return letter
+
+    async def accept(
+        self, raw: RawMessage, adapter: TypeAdapter[T], known_types: Collection[str]
+    ) -> T | None:
+        """Decode and validate a message once, at the edge. A refused message is dead-lettered
+        here and None returned; an accepted event's id, type and jurisdiction are bound to
+        the log lines about it."""
+        result = decode(raw, adapter, known_types)
+        if not isinstance(result, Decoded):
+            await self.send(raw, result.errors, result.hint)
+            return None
+        if hasattr(result.event, "jurisdiction"):
+            bind_event(result.event)
+        return result.event
+
+    async def refuse(self, raw: RawMessage, errors: Sequence[FieldError], event: Any) -> None:
+        """Dead-letter a valid event the domain refused (inconsistent with the state)."""
+        await self.send(
+            raw,
+            errors,
+            {"event_id": event.event_id, "type": event.type, "jurisdiction": event.jurisdiction},
+        )
 
     async def send_internal_error(self, raw: RawMessage, exc: BaseException) -> DeadLetter:
         """A bug of ours: keep the message (it can be replayed once fixed) and go on."""

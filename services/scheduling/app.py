@@ -13,7 +13,7 @@ from pydantic import TypeAdapter
 
 from schemas.agency_requests import AGENCY_REQUEST, AGENCY_REQUEST_TYPES
 from schemas.booking_state import BookingState
-from schemas.ticks import DEADLINE_TICK, DeadlineTick
+from schemas.ticks import DEADLINE_TICK
 from schemas.topics import (
     AGENCY_REQUESTS,
     AUDIT,
@@ -26,14 +26,13 @@ from schemas.topics import (
 from services.runtime import policy as policies
 from services.runtime.app import (
     Output,
-    bind_event,
     create_app,
     raw_topic,
     reroute_if_misplaced,
     route_inputs,
 )
 from services.runtime.clock import Clock, SystemClock
-from services.runtime.codec import Decoded, RawMessage, decode
+from services.runtime.codec import RawMessage
 from services.runtime.deadletter import DeadLetterPublisher
 from services.runtime.deadlines import DeadlineIndex, install_deadline_timer
 from services.runtime.logging import get_logger
@@ -107,12 +106,9 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
             log.info("deadline_armed", due_at=str(outcome.record.next_due))
 
     async def on_booking_state(raw: RawMessage) -> None:
-        result = decode(raw, BOOKING_STATE_MESSAGE, ("booking.state",))
-        if not isinstance(result, Decoded):
-            await deadletters.send(raw, result.errors, result.hint)
+        message = await deadletters.accept(raw, BOOKING_STATE_MESSAGE, ("booking.state",))
+        if message is None:
             return
-        message = result.event
-        bind_event(message)
         release_hour = book.for_jurisdiction(message.jurisdiction).release_hour
         outcome = domain.on_booking_state(load(message.key), message, release_hour, clock.now())
         if outcome.note == "stale":
@@ -122,26 +118,15 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         remember(message.key, outcome)
 
     async def on_agency_request(raw: RawMessage) -> None:
-        result = decode(raw, AGENCY_REQUEST, AGENCY_REQUEST_TYPES)
-        if not isinstance(result, Decoded):
-            await deadletters.send(raw, result.errors, result.hint)
+        event = await deadletters.accept(raw, AGENCY_REQUEST, AGENCY_REQUEST_TYPES)
+        if event is None:
             return
-        event = result.event
-        bind_event(event)
         if await reroute_if_misplaced(raw, event.key, requests_topic, settings.partitions):
             return
         window = book.for_jurisdiction(event.jurisdiction).window_hours
         outcome = domain.on_request(load(event.key), event, raw.position, window, clock.now())
         if isinstance(outcome, domain.Rejected):
-            await deadletters.send(
-                raw,
-                outcome.errors,
-                {
-                    "event_id": event.event_id,
-                    "type": event.type,
-                    "jurisdiction": event.jurisdiction,
-                },
-            )
+            await deadletters.refuse(raw, outcome.errors, event)
             return
         if outcome.note == "duplicate":
             log.debug("duplicate_dropped")
@@ -151,11 +136,9 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         remember(event.key, outcome)
 
     async def on_tick(raw: RawMessage) -> None:
-        result = decode(raw, DEADLINE_TICK, ("deadline.tick",))
-        if not isinstance(result, Decoded):
-            await deadletters.send(raw, result.errors, result.hint)
+        tick = await deadletters.accept(raw, DEADLINE_TICK, ("deadline.tick",))
+        if tick is None:
             return
-        tick: DeadlineTick = result.event
         record = load(tick.key)
         if record is None:
             index.set(tick.key, None)
