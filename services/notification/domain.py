@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict
 
 from schemas.audit import AuditRecord, AuditRecordData, AuditStep
 from schemas.deadletter import FieldError, RejectReason
-from schemas.envelope import booking_key
 from schemas.escalations import Escalation, EscalationData, EscalationReason
 from schemas.notice_acks import NoticeAck
 from schemas.notice_alerts import AlertKind, NoticeAlert
@@ -159,16 +158,16 @@ def on_alert(
         "notice_lead_hours": data.notice_lead_hours,
     }
     if not decision.allowed:
-        suppressed = _audit(alert, AuditStep.SUPPRESSED, now, notice_id, decision.rule, detail)
+        suppressed = _ledger(record, state, AuditStep.SUPPRESSED, now, detail, rule=decision.rule)
         return Outcome(_with(record, state), audit=(suppressed,), note="suppressed")
     notice = render(alert, notice_id, 1, now)
     if data.kind in NEEDS_ACK:
         state = state.model_copy(update={"ack_due_at": now + policy.ack_timeout, "last": notice})
-    audit = [_audit(alert, AuditStep.ISSUED, now, notice_id, decision.rule, detail)]
+    audit = [_ledger(record, state, AuditStep.ISSUED, now, detail, rule=decision.rule)]
     copies: tuple[Notice, ...] = ()
     if policy.subject_copy:
         copies = (notice,)
-        audit.append(_audit(alert, AuditStep.SUBJECT_COPY, now, notice_id, decision.rule, {}))
+        audit.append(_ledger(record, state, AuditStep.SUBJECT_COPY, now, {}, rule=decision.rule))
     return Outcome(
         _with(record, state), notices=(notice,), copies=copies, audit=tuple(audit), note="issued"
     )
@@ -209,25 +208,18 @@ def on_ack(record: NotificationRecord | None, ack: NoticeAck, now: datetime) -> 
             "last": None,
         }
     )
-    audit = AuditRecord(
-        event_id=f"audit|{notice_id}|acknowledged",
-        occurred_at=now,
-        jurisdiction=record.jurisdiction,
-        booking_id=record.booking_id,
-        data=AuditRecordData(
-            step=AuditStep.ACKNOWLEDGED,
-            at=ack.data.acknowledged_at,
-            agency=state.agency,
-            request_id=state.request_id,
-            notice_id=notice_id,
-            alert_id=state.alert_id,
-            detail={
-                "by": ack.data.by,
-                "within_timeout": within,
-                "attempt": state.attempt,
-                "ack_event_id": ack.event_id,
-            },
-        ),
+    audit = _ledger(
+        record,
+        state,
+        AuditStep.ACKNOWLEDGED,
+        now,
+        {
+            "by": ack.data.by,
+            "within_timeout": within,
+            "attempt": state.attempt,
+            "ack_event_id": ack.event_id,
+        },
+        at=ack.data.acknowledged_at,
     )
     return Outcome(_with(record, acknowledged), audit=(audit,), note="acknowledged")
 
@@ -254,7 +246,9 @@ def on_tick(record: NotificationRecord, policy: Policy, now: datetime) -> Outcom
                 }
             )
             notices.append(again)
-            audit.append(_step(record, state, AuditStep.RESENT, now, {"attempt": attempt}))
+            audit.append(
+                _ledger(record, state, AuditStep.RESENT, now, {"attempt": attempt}, repeat=attempt)
+            )
             updated = _with(
                 updated,
                 state.model_copy(
@@ -286,7 +280,14 @@ def on_tick(record: NotificationRecord, policy: Policy, now: datetime) -> Outcom
                 )
             )
             audit.append(
-                _step(record, state, AuditStep.ESCALATED, now, {"attempts": state.attempt})
+                _ledger(
+                    record,
+                    state,
+                    AuditStep.ESCALATED,
+                    now,
+                    {"attempts": state.attempt},
+                    repeat=state.attempt,
+                )
             )
             updated = _with(
                 updated,
@@ -307,56 +308,33 @@ def _with(record: NotificationRecord, state: NoticeState) -> NotificationRecord:
     return record.model_copy(update={"notices": notices, "next_due": min(dues, default=None)})
 
 
-def _audit(
-    alert: NoticeAlert,
-    step: AuditStep,
-    now: datetime,
-    notice_id: str,
-    rule: str,
-    detail: dict[str, object],
-) -> AuditRecord:
-    return AuditRecord(
-        event_id=f"audit|{notice_id}|{step.value}",
-        occurred_at=now,
-        jurisdiction=alert.jurisdiction,
-        booking_id=alert.booking_id,
-        data=AuditRecordData(
-            step=step,
-            at=now,
-            agency=alert.data.agency,
-            request_id=alert.data.request_id,
-            notice_id=notice_id,
-            alert_id=alert.data.alert_id,
-            rule=rule,
-            detail=detail,
-        ),
-    )
-
-
-def _step(
+def _ledger(
     record: NotificationRecord,
     state: NoticeState,
     step: AuditStep,
     now: datetime,
     detail: dict[str, object],
+    *,
+    rule: str | None = None,
+    at: datetime | None = None,
+    repeat: int | None = None,
 ) -> AuditRecord:
-    attempt = detail.get("attempt", detail.get("attempts", ""))
+    """One ledger record about a notice. Its id is deterministic: the notice, the step, and
+    for steps that can happen more than once (resent), which time."""
+    suffix = f"|{repeat}" if repeat is not None else ""
     return AuditRecord(
-        event_id=f"audit|{state.notice_id}|{step.value}|{attempt}",
+        event_id=f"audit|{state.notice_id}|{step.value}{suffix}",
         occurred_at=now,
         jurisdiction=record.jurisdiction,
         booking_id=record.booking_id,
         data=AuditRecordData(
             step=step,
-            at=now,
+            at=at or now,
             agency=state.agency,
             request_id=state.request_id,
             notice_id=state.notice_id,
             alert_id=state.alert_id,
+            rule=rule,
             detail=detail,
         ),
     )
-
-
-def key_of(record: NotificationRecord) -> str:
-    return booking_key(record.jurisdiction, record.booking_id)
