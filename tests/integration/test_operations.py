@@ -17,6 +17,7 @@ from schemas.topics import JAIL_BOOKING, NOTICE_ALERTS
 from services.simulator.generator import FIRST_NAMES, LAST_NAMES
 from tests.integration.conftest import ROOT, service_env
 from tests.integration.kafka import KafkaHelper
+from tests.integration.processes import wait_until
 from tests.integration.test_notification_service import flagged_booking
 
 pytestmark = pytest.mark.integration
@@ -113,17 +114,11 @@ def test_a_full_simulated_run_logs_no_names_or_dates_of_birth(
         timeout=120,
         capture_output=True,
     )
-    notices_seen = 0
-    # Wait (deadline) until the notification service has issued notices from this run.
-    import time
-
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        notices_seen = started[2].log_text().count('"notice_issued"')
-        if notices_seen >= 3:
-            break
-        time.sleep(0.5)
-    assert notices_seen >= 3
+    wait_until(
+        lambda: started[2].log_text().count('"notice_issued"') >= 3,
+        90,
+        "the notification service issues notices from the run",
+    )
     assert started[0].log_text().count('"booking_state_emitted"') > 200
     names = re.compile(r"\b(" + "|".join(FIRST_NAMES + LAST_NAMES) + r")\b")
     birth = re.compile(r"(19[5-9]\d|200[0-5])-\d\d-\d\d")
