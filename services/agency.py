@@ -10,15 +10,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from schemas.notice_acks import NoticeAck, NoticeAckData
 from schemas.topics import NOTICE_ACKS, agency_notices
+from services.runtime.security import Kafka, as_client
 
 
 async def listen(
-    bootstrap: str, agency: str, by: str, acknowledge: bool = True, limit: int | None = None
+    kafka: Kafka, agency: str, by: str, acknowledge: bool = True, limit: int | None = None
 ) -> int:
     topic = agency_notices(agency).name
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        **as_client(kafka),
         group_id=f"agency-{agency}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -26,7 +27,7 @@ async def listen(
         session_timeout_ms=6000,
         heartbeat_interval_ms=1000,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+    producer = AIOKafkaProducer(**as_client(kafka), enable_idempotence=False)
     await consumer.start()
     await producer.start()
     acknowledged: set[str] = set()  # a resend carries the same notice_id: ack it once

@@ -12,6 +12,7 @@ from typing import Any
 from schemas.topics import DEADLETTER, ESCALATIONS, NOTICE_ALERTS, SUBJECT_COPIES
 from services.runtime.follow import follow
 from services.runtime.localtime import to_local
+from services.runtime.security import Kafka
 
 AGENCY_TOPICS = re.compile(r"^notices\.[a-z0-9-]+\.v1$")
 
@@ -77,11 +78,11 @@ def _print_line(topic: str, key: str | None, value: Any) -> None:
         print(text, flush=True)
 
 
-async def watch(bootstrap: str) -> None:
-    await follow(bootstrap, WATCHED_PATTERN, _print_line, from_beginning=False)
+async def watch(kafka: Kafka) -> None:
+    await follow(kafka, WATCHED_PATTERN, _print_line, from_beginning=False)
 
 
-def run_watch(bootstrap: str) -> int:
+def run_watch(kafka: Kafka) -> int:
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(watch(bootstrap))
+        asyncio.run(watch(kafka))
     return 0

@@ -16,6 +16,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.runtime.app import partition_for
+from services.runtime.security import Kafka, as_client
 
 TRACED = re.compile(
     r"^(jail\.booking|agency\.requests|booking\.state|release\.schedule|notice\.alerts|"
@@ -89,10 +90,8 @@ def describe(topic: str, value: Any) -> str:
     return f"{value.get('type')} {value.get('event_id')}"
 
 
-async def trace(bootstrap: str, key: str) -> list[Step]:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
-    )
+async def trace(kafka: Kafka, key: str) -> list[Step]:
+    consumer = AIOKafkaConsumer(**as_client(kafka), group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
         topics = sorted(t for t in await consumer.topics() if TRACED.match(t))

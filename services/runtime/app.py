@@ -24,7 +24,8 @@ from services.runtime.codec import RawMessage, encode
 from services.runtime.gaps import AcceptHole, GapGuard, Hold
 from services.runtime.logging import get_logger, message_context
 from services.runtime.metrics import CONTENT_TYPE, Metrics
-from services.runtime.settings import Settings
+from services.runtime.security import faust_credentials
+from services.runtime.settings import ProcessingGuarantee, Settings
 
 log = get_logger(__name__)
 
@@ -69,7 +70,9 @@ def create_app(service: str, settings: Settings, web_port: int) -> faust.App:
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         topic_allow_declare=True,
-        processing_guarantee="at_least_once",
+        processing_guarantee=settings.processing_guarantee.value,
+        broker_credentials=faust_credentials(settings),
+        producer_acks=-1 if settings.producer_acks == "all" else 1,
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=settings.heartbeat_interval,
@@ -83,6 +86,11 @@ def create_app(service: str, settings: Settings, web_port: int) -> faust.App:
         web_host=settings.web_host,
         web_port=web_port,
         worker_redirect_stdouts=False,
+    )
+    # faust turns producer idempotence on only inside transactions; faust_fixes reads this.
+    app.releasewatch_idempotent = settings.producer_idempotence  # type: ignore[attr-defined]
+    app.releasewatch_exactly_once = (  # type: ignore[attr-defined]
+        settings.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE
     )
     app.metrics = Metrics(service)  # type: ignore[attr-defined]
     add_health(app, service, app.metrics)  # type: ignore[attr-defined]
@@ -196,7 +204,10 @@ def consume(
     (``GapGuard``), bind the log context, and never let one message stop the partition (an
     unexpected error goes to ``on_error``)."""
 
-    guard = GapGuard()
+    # Under exactly_once, transaction markers take offsets that consumers never see: such a
+    # hole is accepted after one re-read instead of being held for give_up_after.
+    exactly_once = getattr(app, "releasewatch_exactly_once", False)
+    guard = GapGuard(give_up_after=0.0) if exactly_once else GapGuard()
     metrics: Metrics = app.metrics  # type: ignore[attr-defined]
     generation: list[int | None] = [None]
 

@@ -55,6 +55,14 @@ def metadata_answers(host: str, port: int, timeout: float = 1.0) -> bool:
     return correlation_id == 42 and broker_count >= 1
 
 
+def _accepts(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
 def _read_exactly(sock: socket.socket, size: int) -> bytes:
     chunks = bytearray()
     while len(chunks) < size:
@@ -72,8 +80,17 @@ class BrokerStartError(RuntimeError):
 class EmbeddedBroker:
     """Start with ``start()`` (or ``with``); ``url`` is ``kafka://127.0.0.1:PORT``."""
 
-    def __init__(self, port: int = 0, host: str = "127.0.0.1", log_file: Path | None = None):
+    def __init__(
+        self,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        log_file: Path | None = None,
+        authentication: bool = False,
+    ):
+        """``authentication``: Tansu then refuses every client that does not log in with
+        SASL (SCRAM); used to prove clients without credentials are refused."""
         self.host = host
+        self.authentication = authentication
         self.requested_port = port
         self.port = 0
         self.log_file = log_file
@@ -111,6 +128,7 @@ class EmbeddedBroker:
             listener,
             "--storage-engine",
             "memory://tansu/",
+            *(["--authentication"] if self.authentication else []),
         ]
         output = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         try:
@@ -130,6 +148,8 @@ class EmbeddedBroker:
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
                 return False
+            if self.authentication and _accepts(self.host, self.port):
+                return True  # it answers no anonymous request, Metadata included
             if metadata_answers(self.host, self.port):
                 return True
             time.sleep(0.05)

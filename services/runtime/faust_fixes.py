@@ -10,6 +10,10 @@ Seek to the beginning where nothing is committed
     ``auto_offset_reset=earliest``, "nothing committed" means "from the beginning", so we
     seek there. At worst that repeats messages, which every service already tolerates.
 
+Idempotent producers on request
+    faust enables ``enable_idempotence`` only for its transactional producers; with
+    ``RELEASEWATCH_PRODUCER_IDEMPOTENCE`` its ordinary producer gets it too (Apache Kafka).
+
 No gap filling
     When faust sees offsets jump it records the missing ones as if processed, so its
     commit moves past them. On our topics offsets are contiguous (no compaction, no
@@ -68,6 +72,16 @@ def _consumer_init(self: Any, *args: Any, **kwargs: Any) -> None:
     self._read_offset = _NoReadOffsets()
 
 
+_original_settings_extra = faust_aiokafka.Producer._settings_extra
+
+
+def _settings_extra(self: Any) -> Mapping[str, Any]:
+    extra = dict(_original_settings_extra(self))
+    if getattr(self.app, "releasewatch_idempotent", False):
+        extra.update(enable_idempotence=True, acks="all")
+    return extra
+
+
 def apply() -> None:
     global _applied
     if _applied:
@@ -75,4 +89,5 @@ def apply() -> None:
     faust_aiokafka.AIOKafkaConsumerThread.seek_to_committed = _seek_to_committed_or_beginning  # type: ignore[method-assign]
     faust_consumer.Consumer._add_gap = _no_gap_fill  # type: ignore[method-assign]
     faust_consumer.Consumer.__init__ = _consumer_init  # type: ignore[method-assign]
+    faust_aiokafka.Producer._settings_extra = _settings_extra  # type: ignore[method-assign]
     _applied = True

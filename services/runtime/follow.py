@@ -9,17 +9,20 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
+from services.runtime.security import Kafka, as_client
+
 
 async def follow(
-    bootstrap: str,
+    kafka: Kafka,
     pattern: str,
     on_message: Callable[[str, str | None, Any], None],
     from_beginning: bool,
+    on_connected: Callable[[], None] | None = None,
 ) -> None:
     """Call ``on_message(topic, key, decoded JSON value)`` for every message, forever.
     Messages that are not JSON are passed over (dead letters say why elsewhere)."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **as_client(kafka),
         group_id=None,
         auto_offset_reset="earliest" if from_beginning else "latest",
         enable_auto_commit=False,
@@ -28,6 +31,8 @@ async def follow(
     await consumer.start()
     try:
         consumer.subscribe(pattern=pattern)
+        if on_connected:
+            on_connected()
         while True:
             batches = await consumer.getmany(timeout_ms=500)
             for records in batches.values():

@@ -6,7 +6,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -15,6 +15,24 @@ class BrokerFlavor(StrEnum):
 
     APACHE = "apache"
     TANSU = "tansu"
+
+
+class SecurityProtocol(StrEnum):
+    PLAINTEXT = "PLAINTEXT"
+    SSL = "SSL"
+    SASL_PLAINTEXT = "SASL_PLAINTEXT"
+    SASL_SSL = "SASL_SSL"
+
+
+class SaslMechanism(StrEnum):
+    PLAIN = "PLAIN"
+    SCRAM_SHA_256 = "SCRAM-SHA-256"
+    SCRAM_SHA_512 = "SCRAM-SHA-512"
+
+
+class ProcessingGuarantee(StrEnum):
+    AT_LEAST_ONCE = "at_least_once"
+    EXACTLY_ONCE = "exactly_once"
 
 
 class Settings(BaseSettings):
@@ -45,6 +63,78 @@ class Settings(BaseSettings):
     )
     session_timeout: float = Field(default=8.0, gt=1, description="consumer session timeout, s")
     heartbeat_interval: float = Field(default=1.0, gt=0)
+    web_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="one fixed web port for this process (containers); overrides the base",
+    )
+
+    # Client security (deploy/README.md): passed to faust and to every aiokafka client.
+    security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
+    sasl_mechanism: SaslMechanism = SaslMechanism.SCRAM_SHA_512
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = Field(
+        default=None, description="CA bundle that signed the brokers' certificates"
+    )
+    ssl_certfile: Path | None = Field(default=None, description="client certificate (mTLS)")
+    ssl_keyfile: Path | None = Field(default=None, description="client key (mTLS)")
+    ssl_key_password: SecretStr | None = None
+    ssl_check_hostname: bool = True
+
+    # Delivery on Apache Kafka. The defaults are what the embedded broker supports.
+    processing_guarantee: ProcessingGuarantee = Field(
+        default=ProcessingGuarantee.AT_LEAST_ONCE,
+        description="exactly_once needs transactions: Apache Kafka with 3+ brokers",
+    )
+    producer_acks: Literal["all", "1"] = Field(
+        default="all", description="all: a write counts once every in-sync replica has it"
+    )
+    producer_idempotence: bool = Field(
+        default=False, description="idempotent producers (Apache Kafka only)"
+    )
+    min_insync_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        le=7,
+        description="min.insync.replicas of the topics `releasewatch topics create` makes",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        sasl = self.security_protocol in (
+            SecurityProtocol.SASL_PLAINTEXT,
+            SecurityProtocol.SASL_SSL,
+        )
+        if sasl and not (self.sasl_username and self.sasl_password):
+            raise ValueError(
+                f"RELEASEWATCH_SECURITY_PROTOCOL={self.security_protocol.value} needs "
+                "RELEASEWATCH_SASL_USERNAME and RELEASEWATCH_SASL_PASSWORD"
+            )
+        if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
+            raise ValueError("RELEASEWATCH_SSL_CERTFILE and RELEASEWATCH_SSL_KEYFILE go together")
+        if self.broker_flavor is BrokerFlavor.TANSU:
+            unsupported = []
+            if self.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE:
+                unsupported.append("RELEASEWATCH_PROCESSING_GUARANTEE=exactly_once")
+            if self.producer_idempotence:
+                unsupported.append("RELEASEWATCH_PRODUCER_IDEMPOTENCE=true")
+            if unsupported:
+                raise ValueError(
+                    f"the embedded broker has no idempotent producer or transactions: "
+                    f"{', '.join(unsupported)} works on Apache Kafka only"
+                )
+        if (
+            self.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE
+            and self.producer_acks != "all"
+        ):
+            raise ValueError("exactly_once needs RELEASEWATCH_PRODUCER_ACKS=all")
+        if self.min_insync_replicas and self.min_insync_replicas > self.replication_factor:
+            raise ValueError(
+                "RELEASEWATCH_MIN_INSYNC_REPLICAS cannot exceed RELEASEWATCH_REPLICATION_FACTOR"
+            )
+        return self
 
     @property
     def bootstrap_servers(self) -> str:

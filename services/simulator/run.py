@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaProducer
 
 from services.runtime.clock import SystemClock
 from services.runtime.logging import get_logger
+from services.runtime.security import client_options, producer_options
 from services.runtime.settings import Settings
 from services.simulator.generator import JailSimulator, SimulatorConfig
 
@@ -21,7 +22,7 @@ async def publish(
     clock = SystemClock()
     simulator = JailSimulator(config, clock.now)
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers, enable_idempotence=False, linger_ms=5
+        **client_options(settings), **producer_options(settings), linger_ms=5
     )
     await producer.start()
     sent = 0

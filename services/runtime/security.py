@@ -1,0 +1,132 @@
+"""How every Kafka client of releasewatch connects: TLS, SASL, acks and idempotence.
+
+One place turns the ``RELEASEWATCH_*`` settings into keyword arguments for aiokafka clients
+and into faust's ``broker_credentials``, so the CLI, the board, the services and the agency
+tools all reach a secured cluster the same way.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import faust
+
+from services.runtime.settings import SecurityProtocol, Settings
+
+# What the helpers accept for "a Kafka cluster": a bootstrap string (plaintext, for tests and
+# benchmarks on the embedded broker) or the keyword arguments from ``client_options``.
+Kafka = str | Mapping[str, Any]
+
+
+class SecurityConfigError(ValueError):
+    """A certificate or key file named in the settings cannot be used."""
+
+
+def uses_tls(settings: Settings) -> bool:
+    return settings.security_protocol in (SecurityProtocol.SSL, SecurityProtocol.SASL_SSL)
+
+
+def uses_sasl(settings: Settings) -> bool:
+    return settings.security_protocol in (
+        SecurityProtocol.SASL_PLAINTEXT,
+        SecurityProtocol.SASL_SSL,
+    )
+
+
+def ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """The client TLS context, or None for a plaintext listener."""
+    if not uses_tls(settings):
+        return None
+    for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+        path: Path | None = getattr(settings, name)
+        if path is not None and not path.is_file():
+            raise SecurityConfigError(f"RELEASEWATCH_{name.upper()}={path}: no such file")
+    try:
+        context = ssl.create_default_context(
+            ssl.Purpose.SERVER_AUTH,
+            cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None,
+        )
+        context.check_hostname = settings.ssl_check_hostname
+        if settings.ssl_certfile and settings.ssl_keyfile:
+            password = settings.ssl_key_password
+            context.load_cert_chain(
+                str(settings.ssl_certfile),
+                str(settings.ssl_keyfile),
+                password=password.get_secret_value() if password else None,
+            )
+    except ssl.SSLError as exc:
+        raise SecurityConfigError(f"cannot load the TLS files: {exc}") from exc
+    return context
+
+
+def client_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for any aiokafka client: where the brokers are and how to log in."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "security_protocol": settings.security_protocol.value,
+    }
+    context = ssl_context(settings)
+    if context is not None:
+        options["ssl_context"] = context
+    if uses_sasl(settings):
+        assert settings.sasl_password is not None  # Settings validates this
+        options.update(
+            sasl_mechanism=settings.sasl_mechanism.value,
+            sasl_plain_username=settings.sasl_username,
+            sasl_plain_password=settings.sasl_password.get_secret_value(),
+        )
+    return options
+
+
+def producer_options(settings: Settings) -> dict[str, Any]:
+    """Delivery settings for aiokafka producers (faust's are set on the app)."""
+    return {
+        "acks": "all" if settings.producer_acks == "all" else 1,
+        "enable_idempotence": settings.producer_idempotence,
+    }
+
+
+def as_client(kafka: Kafka) -> dict[str, Any]:
+    """Client keyword arguments from either form of ``Kafka``."""
+    if isinstance(kafka, str):
+        return {"bootstrap_servers": kafka}
+    return dict(kafka)
+
+
+def faust_credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredentials | None:
+    """faust's ``broker_credentials`` for the same settings (None: plaintext)."""
+    context = ssl_context(settings)
+    if uses_sasl(settings):
+        assert settings.sasl_password is not None
+        return faust.SASLCredentials(
+            username=settings.sasl_username,
+            password=settings.sasl_password.get_secret_value(),
+            mechanism=settings.sasl_mechanism.value,
+            ssl_context=context,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
+def explain_failure(exc: BaseException, settings: Settings) -> str:
+    """What an operator should check when a client could not start, in words."""
+    from aiokafka.errors import KafkaConnectionError
+
+    if uses_sasl(settings) and isinstance(exc, KeyError):
+        # aiokafka's SCRAM client fails this way when the broker refuses the login.
+        return (
+            f"{settings.sasl_mechanism.value} login as {settings.sasl_username!r} refused "
+            "(unknown user or wrong password)"
+        )
+    if isinstance(exc, KafkaConnectionError):
+        hint = (
+            "RELEASEWATCH_SECURITY_PROTOCOL and RELEASEWATCH_SASL_* if the cluster wants a login"
+            if settings.security_protocol is SecurityProtocol.PLAINTEXT
+            else "the credentials and TLS settings"
+        )
+        return f"no connection ({exc}); check RELEASEWATCH_BROKER_URL, and {hint}"
+    return f"{type(exc).__name__}: {exc}"

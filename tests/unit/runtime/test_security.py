@@ -1,0 +1,188 @@
+"""Settings -> how every client connects: TLS, SASL, acks, idempotence, topic settings."""
+
+from __future__ import annotations
+
+import ssl
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import faust
+import pytest
+from pydantic import ValidationError
+
+from schemas.topics import AUDIT, FOREVER, JAIL_BOOKING, faust_topics
+from services.runtime.app import create_app
+from services.runtime.security import (
+    SecurityConfigError,
+    as_client,
+    client_options,
+    faust_credentials,
+    producer_options,
+)
+from services.runtime.settings import Settings
+from services.runtime.topics import plan
+
+URL = "kafka://broker-1:9093;broker-2:9093"
+
+
+def settings(**values: Any) -> Settings:
+    return Settings.model_validate({"broker_url": URL, **values})
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "client.pem", folder / "client.key"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=releasewatch", "-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def test_plaintext_is_the_default_and_carries_no_secrets() -> None:
+    options = client_options(settings())
+    assert options == {
+        "bootstrap_servers": "broker-1:9093,broker-2:9093",
+        "security_protocol": "PLAINTEXT",
+    }
+    assert faust_credentials(settings()) is None
+
+
+def test_sasl_scram_over_tls_reaches_aiokafka_and_faust(certificate: tuple[Path, Path]) -> None:
+    cert, _ = certificate
+    chosen = settings(
+        security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-256",
+        sasl_username="releasewatch",
+        sasl_password="s3cret",
+        ssl_cafile=cert,
+    )
+    options = client_options(chosen)
+    assert options["security_protocol"] == "SASL_SSL"
+    assert options["sasl_mechanism"] == "SCRAM-SHA-256"
+    assert options["sasl_plain_username"] == "releasewatch"
+    assert options["sasl_plain_password"] == "s3cret"
+    assert isinstance(options["ssl_context"], ssl.SSLContext)
+    assert options["ssl_context"].check_hostname is True
+    credentials = faust_credentials(chosen)
+    assert isinstance(credentials, faust.SASLCredentials)
+    assert credentials.protocol.value == "SASL_SSL"
+    assert credentials.mechanism.value == "SCRAM-SHA-256"
+    assert "s3cret" not in repr(chosen)  # a logged settings object shows no password
+
+
+def test_sasl_plain_without_tls() -> None:
+    chosen = settings(
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="PLAIN",
+        sasl_username="u",
+        sasl_password="p",
+    )
+    options = client_options(chosen)
+    assert "ssl_context" not in options
+    credentials = faust_credentials(chosen)
+    assert isinstance(credentials, faust.SASLCredentials)
+    assert credentials.protocol.value == "SASL_PLAINTEXT"
+
+
+def test_mutual_tls_loads_the_client_certificate(certificate: tuple[Path, Path]) -> None:
+    cert, key = certificate
+    chosen = settings(security_protocol="SSL", ssl_cafile=cert, ssl_certfile=cert, ssl_keyfile=key)
+    assert isinstance(client_options(chosen)["ssl_context"], ssl.SSLContext)
+    assert isinstance(faust_credentials(chosen), faust.SSLCredentials)
+
+
+def test_a_missing_or_broken_tls_file_is_named(tmp_path: Path) -> None:
+    missing = settings(security_protocol="SSL", ssl_cafile=tmp_path / "nope.pem")
+    with pytest.raises(SecurityConfigError, match=r"RELEASEWATCH_SSL_CAFILE=.*no such file"):
+        client_options(missing)
+    broken = tmp_path / "broken.pem"
+    broken.write_text("not a certificate")
+    with pytest.raises(SecurityConfigError, match="cannot load the TLS files"):
+        client_options(settings(security_protocol="SSL", ssl_cafile=broken))
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"security_protocol": "SASL_SSL"}, "needs RELEASEWATCH_SASL_USERNAME"),
+        ({"security_protocol": "SASL_PLAINTEXT", "sasl_username": "u"}, "SASL_PASSWORD"),
+        ({"ssl_certfile": "/x.pem"}, "go together"),
+        ({"broker_flavor": "tansu", "processing_guarantee": "exactly_once"}, "Apache Kafka only"),
+        ({"broker_flavor": "tansu", "producer_idempotence": True}, "Apache Kafka only"),
+        ({"processing_guarantee": "exactly_once", "producer_acks": "1"}, "PRODUCER_ACKS=all"),
+        ({"min_insync_replicas": 2}, "cannot exceed"),
+        ({"security_protocol": "SASL_SSL ", "sasl_username": "u"}, "security_protocol"),
+    ],
+)
+def test_inconsistent_settings_are_refused_with_the_reason(
+    values: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        settings(**values)
+
+
+def test_apache_only_switches_are_allowed_on_apache() -> None:
+    chosen = settings(processing_guarantee="exactly_once", producer_idempotence=True)
+    assert producer_options(chosen) == {"acks": "all", "enable_idempotence": True}
+    assert producer_options(settings(producer_acks="1")) == {
+        "acks": 1,
+        "enable_idempotence": False,
+    }
+
+
+def test_as_client_accepts_a_bootstrap_string_or_options() -> None:
+    assert as_client("127.0.0.1:9092") == {"bootstrap_servers": "127.0.0.1:9092"}
+    options = {"bootstrap_servers": "b:1", "security_protocol": "SSL"}
+    assert as_client(options) == options and as_client(options) is not options
+
+
+def test_faust_app_gets_credentials_acks_and_guarantee(tmp_path: Path) -> None:
+    chosen = settings(
+        security_protocol="SASL_PLAINTEXT",
+        sasl_username="releasewatch",
+        sasl_password="p",
+        producer_acks="1",
+        data_dir=tmp_path,
+    )
+    app = create_app("booking", chosen, web_port=18080)
+    assert isinstance(app.conf.broker_credentials, faust.SASLCredentials)
+    assert app.conf.producer_acks == 1
+    assert app.conf.processing_guarantee.value == "at_least_once"
+    assert app.conf.producer_max_batch_size == 16384  # the Tansu workaround is off
+    tansu = create_app("scheduling", settings(broker_flavor="tansu", data_dir=tmp_path), 18081)
+    assert tansu.conf.producer_max_batch_size == 16
+    assert tansu.conf.producer_acks == -1
+
+
+def test_topic_plan_carries_retention_replication_and_min_isr() -> None:
+    plans = {p.name: p for p in plan([JAIL_BOOKING, AUDIT, *faust_topics()], 8, 3, 2)}
+    assert plans["jail.booking.v1"].config == {
+        "cleanup.policy": "delete",
+        "retention.ms": str(JAIL_BOOKING.retention_ms),
+        "min.insync.replicas": "2",
+    }
+    assert plans["notice.audit.v1"].config["retention.ms"] == str(FOREVER)
+    changelog = plans["releasewatch-scheduling-bookings-changelog"]
+    assert changelog.config["cleanup.policy"] == "compact"
+    assert (changelog.partitions, changelog.replication_factor) == (8, 3)
+    assert plans["releasewatch-booking-__assignor-__leader"].partitions == 1
+
+
+def test_registry_names_the_changelogs_faust_really_uses(tmp_path: Path) -> None:
+    from services.notification.app import build as notification
+    from services.scheduling.app import build as scheduling
+
+    chosen = settings(data_dir=tmp_path)
+    names = set()
+    for build, port in ((scheduling, 18082), (notification, 18083)):
+        app = build(chosen, port)
+        names |= {table.changelog_topic.get_topic_name() for table in app.tables.values()}
+    assert names <= {topic.name for topic in faust_topics()}
+    assert len(names) == 2
