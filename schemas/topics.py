@@ -34,6 +34,8 @@ from schemas.ticks import DeadlineTick
 
 KEY_RULE = "<jurisdiction>/<booking_id>"
 MAX_MESSAGE_BYTES = 1024 * 1024  # SPEC 5: inputs over 1 MiB are dead-lettered
+DAY_MS = 24 * 3600 * 1000
+FOREVER = -1
 
 
 class Cleanup(StrEnum):
@@ -48,6 +50,10 @@ class TopicSpec:
     messages: tuple[type[BaseModel], ...]
     key_rule: str = KEY_RULE
     cleanup: Cleanup = Cleanup.DELETE
+    # retention.ms; FOREVER keeps every message (compliance records). No topic a service
+    # consumes is compacted: the gap guard (services/runtime/gaps.py) relies on contiguous
+    # offsets.
+    retention_ms: int = 30 * DAY_MS
     is_input: bool = False  # published by systems outside releasewatch
     internal: bool = False  # between workers of one service; not part of the public contract
 
@@ -65,12 +71,15 @@ JAIL_BOOKING = TopicSpec(
         InmateTransferred,
     ),
     is_input=True,
+    # Kept: with agency.requests.v1, the only source every table can be rebuilt from.
+    retention_ms=FOREVER,
 )
 AGENCY_REQUESTS = TopicSpec(
     "agency.requests.v1",
     "Notice requests (I-247A and similar) filed and withdrawn by agencies.",
     (NoticeRequestReceived, NoticeRequestWithdrawn),
     is_input=True,
+    retention_ms=FOREVER,  # the written requests themselves; few, and asked for in audits
 )
 BOOKING_STATE = TopicSpec(
     "booking.state.v1",
@@ -84,40 +93,50 @@ RELEASE_SCHEDULE = TopicSpec(
 )
 NOTICE_ALERTS = TopicSpec("notice.alerts.v1", "The deadline agent's alerts.", (NoticeAlert,))
 NOTICE_ACKS = TopicSpec(
-    "notice.acks.v1", "Agencies acknowledge notices here.", (NoticeAck,), is_input=True
+    "notice.acks.v1",
+    "Agencies acknowledge notices here.",
+    (NoticeAck,),
+    is_input=True,
+    retention_ms=90 * DAY_MS,
 )
 SUBJECT_COPIES = TopicSpec(
     "notices.subject-copies.v1",
     "Copies of notices owed to the person and their attorney where policy requires it.",
     (Notice,),
+    retention_ms=90 * DAY_MS,
 )
 AUDIT = TopicSpec(
     "notice.audit.v1",
     "The compliance ledger: every step of every notice and request.",
     (AuditRecord,),
+    retention_ms=FOREVER,  # the compliance ledger is never deleted by the broker
 )
 ESCALATIONS = TopicSpec(
     "ops.escalations.v1",
     "Notices not acknowledged in time; flagged people released without notice.",
     (Escalation,),
+    retention_ms=90 * DAY_MS,
 )
 DEADLINE_TICKS = TopicSpec(
     "scheduling.ticks.v1",
     "Internal: the deadline timer asks the partition's agent to check a booking now.",
     (DeadlineTick,),
     internal=True,
+    retention_ms=1 * DAY_MS,
 )
 NOTIFICATION_TICKS = TopicSpec(
     "notification.ticks.v1",
     "Internal: an acknowledgement fell overdue; the partition's agent resends or escalates.",
     (DeadlineTick,),
     internal=True,
+    retention_ms=1 * DAY_MS,
 )
 DEADLETTER = TopicSpec(
     "deadletter.v1",
     "Every input message that could not be accepted, with the reason.",
     (DeadLetter,),
     key_rule="the original message key, verbatim",
+    retention_ms=90 * DAY_MS,  # time for operations to fix and re-publish
 )
 
 AGENCY_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -133,6 +152,7 @@ def agency_notices(agency: str) -> TopicSpec:
         AGENCY_TOPIC_TEMPLATE.format(agency=agency),
         f"Notices for agency {agency}.",
         (Notice,),
+        retention_ms=90 * DAY_MS,  # an agency's integration may be down for weeks
     )
 
 
@@ -154,6 +174,35 @@ REGISTRY: tuple[TopicSpec, ...] = (
     NOTIFICATION_TICKS,
     *(agency_notices(agency) for agency in KNOWN_AGENCIES),
 )
+
+
+@dataclass(frozen=True)
+class FaustTopic:
+    """A topic faust makes for a service's table or its partition assignor. Created up front by
+    `releasewatch topics create`, so the services need no create permission in production."""
+
+    name: str
+    cleanup: Cleanup
+    single_partition: bool = False
+
+
+APP_ID_PREFIX = "releasewatch-"
+SERVICE_TABLES = {
+    "booking": ("bookings",),
+    "scheduling": ("bookings",),
+    "notification": ("notices",),
+}
+
+
+def faust_topics() -> tuple[FaustTopic, ...]:
+    topics: list[FaustTopic] = []
+    for service, tables in SERVICE_TABLES.items():
+        app_id = f"{APP_ID_PREFIX}{service}"
+        topics.extend(
+            FaustTopic(f"{app_id}-{table}-changelog", Cleanup.COMPACT) for table in tables
+        )
+        topics.append(FaustTopic(f"{app_id}-__assignor-__leader", Cleanup.DELETE, True))
+    return tuple(topics)
 
 
 def by_name(name: str) -> TopicSpec:

@@ -19,9 +19,35 @@ from services.runtime import logging as rw_logging
 from services.runtime.app import SERVICE_PORT_OFFSETS
 from services.runtime.broker import EmbeddedBroker, die_with_parent_preexec
 from services.runtime.policy import PolicyFileError
-from services.runtime.settings import BrokerFlavor, Settings, load
+from services.runtime.security import (
+    SecurityConfigError,
+    client_options,
+    explain_failure,
+    producer_options,
+)
+from services.runtime.settings import BrokerFlavor, Settings
 
 SERVICES = ("booking", "scheduling", "notification", "board")
+
+
+def load() -> Settings:
+    """The settings from the environment; a wrong one ends the command with what is wrong."""
+    from pydantic import ValidationError
+
+    from services.runtime.settings import load as load_settings
+
+    try:
+        settings = load_settings()
+        if settings.broker_url:
+            client_options(settings)  # TLS files readable
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        raise SystemExit(f"releasewatch: invalid configuration: {problems}") from None
+    except SecurityConfigError as exc:
+        raise SystemExit(f"releasewatch: invalid configuration: {exc}") from None
+    return settings
 
 
 def _broker_for(settings: Settings) -> tuple[Settings, EmbeddedBroker | None]:
@@ -33,9 +59,13 @@ def _broker_for(settings: Settings) -> tuple[Settings, EmbeddedBroker | None]:
         port=settings.embedded_broker_port, log_file=settings.data_dir / "broker.log"
     )
     broker.start()
-    updated = settings.model_copy(
-        update={"broker_url": broker.url, "broker_flavor": BrokerFlavor.TANSU}
-    )
+    try:  # validated again: some Apache-only switches are refused for the embedded broker
+        updated = Settings.model_validate(
+            {**dict(settings), "broker_url": broker.url, "broker_flavor": BrokerFlavor.TANSU}
+        )
+    except ValueError as exc:
+        broker.stop()
+        raise SystemExit(f"releasewatch: invalid configuration: {exc}") from None
     return updated, broker
 
 
@@ -58,9 +88,12 @@ def cmd_service(args: argparse.Namespace) -> int:
         log.info("embedded_broker_started", url=broker.url)
     try:
         ensure_topics_sync(
-            settings.bootstrap_servers, settings.partitions, settings.replication_factor
+            client_options(settings),
+            settings.partitions,
+            settings.replication_factor,
+            settings.min_insync_replicas,
         )
-        port = args.port or pick_web_port(settings, args.name)
+        port = args.port or settings.web_port or pick_web_port(settings, args.name)
         if args.name == "board":  # not a faust app: a page over a global view of the topics
             from services.board.app import run as run_board
 
@@ -130,7 +163,10 @@ def cmd_up(args: argparse.Namespace) -> int:
             log.info("embedded_broker_started", url=broker.url)
             print(f"broker: {broker.url}", flush=True)
         ensure_topics_sync(
-            settings.bootstrap_servers, settings.partitions, settings.replication_factor
+            client_options(settings),
+            settings.partitions,
+            settings.replication_factor,
+            settings.min_insync_replicas,
         )
         env = {
             **os.environ,
@@ -270,8 +306,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
     async def send() -> int:
         producer = AIOKafkaProducer(
-            bootstrap_servers=settings.bootstrap_servers,
-            enable_idempotence=False,
+            **client_options(settings),
+            **producer_options(settings),
             max_request_size=8 * 1024 * 1024,
         )
         await producer.start()
@@ -324,7 +360,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
     async def run() -> int:
         consumer = AIOKafkaConsumer(
             args.topic,
-            bootstrap_servers=settings.bootstrap_servers,
+            **client_options(settings),
             auto_offset_reset="earliest" if args.from_beginning else "latest",
             enable_auto_commit=False,
             group_id=None,
@@ -371,7 +407,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     async def read_ledger() -> list[dict[str, Any]]:
         """Every ledger record up to the end the topic had when we started."""
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False
+            **client_options(settings), group_id=None, enable_auto_commit=False
         )
         await consumer.start()
         try:
@@ -429,7 +465,7 @@ def cmd_agency_listen(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(
             listen(
-                settings.bootstrap_servers,
+                client_options(settings),
                 args.agency,
                 args.by,
                 acknowledge=not args.no_ack,
@@ -450,7 +486,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     if args.key.count("/") != 1:
         print("trace: give <jurisdiction>/<booking_id>", file=sys.stderr)
         return 2
-    print(render(asyncio.run(trace(settings.bootstrap_servers, args.key))))
+    print(render(asyncio.run(trace(client_options(settings), args.key))))
     return 0
 
 
@@ -461,7 +497,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     if not settings.broker_url:
         print("watch: set RELEASEWATCH_BROKER_URL (see `releasewatch up`)", file=sys.stderr)
         return 2
-    return run_watch(settings.bootstrap_servers)
+    return run_watch(client_options(settings))
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -477,6 +513,100 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         demo=args.demo,
         flag_rate=args.flag_rate,
     )
+
+
+def cmd_topics_create(args: argparse.Namespace) -> int:
+    """The one-shot job of a deployment: every topic, with its retention and replication."""
+    from schemas.topics import REGISTRY, FaustTopic, TopicSpec, agency_notices, faust_topics
+    from services.runtime.topics import ensure_topics
+
+    settings = load()
+    rw_logging.configure("topics", settings.log_format, settings.log_level)
+    if not settings.broker_url:
+        print("topics: set RELEASEWATCH_BROKER_URL", file=sys.stderr)
+        return 2
+    try:
+        extra = [agency_notices(agency) for agency in args.agency]
+    except ValueError as exc:
+        print(f"topics: {exc}", file=sys.stderr)
+        return 2
+    specs: list[TopicSpec | FaustTopic] = [*REGISTRY, *extra, *faust_topics()]
+    try:
+        created = asyncio.run(
+            ensure_topics(
+                client_options(settings),
+                settings.partitions,
+                settings.replication_factor,
+                specs,
+                timeout=args.wait,
+                min_insync_replicas=settings.min_insync_replicas,
+            )
+        )
+    except Exception as exc:  # the job's exit code and message are all an operator sees
+        reason = explain_failure(exc, settings)
+        print(f"topics: cannot create topics on {settings.broker_url}: {reason}", file=sys.stderr)
+        return 1
+    print(f"topics: {len(created)} created, {len(specs) - len(created)} already there")
+    return 0
+
+
+def cmd_topics_list(args: argparse.Namespace) -> int:
+    from schemas.topics import REGISTRY, FaustTopic, TopicSpec, faust_topics
+    from services.runtime.topics import plan
+
+    settings = load()
+    specs: list[TopicSpec | FaustTopic] = [*REGISTRY, *faust_topics()]
+    plans = plan(
+        specs, settings.partitions, settings.replication_factor, settings.min_insync_replicas
+    )
+    for topic in plans:
+        config = " ".join(f"{key}={value}" for key, value in sorted(topic.config.items()))
+        print(f"{topic.name}\t{topic.partitions}\t{topic.replication_factor}\t{config}")
+    return 0
+
+
+def cmd_k8s(args: argparse.Namespace) -> int:
+    import yaml
+
+    from services import deployment
+
+    documents: list[Any]
+    if args.what == "topics":
+        documents = deployment.kafka_topics(
+            args.cluster, args.partitions, args.replicas, args.min_insync_replicas
+        )
+    else:
+        try:
+            documents = [
+                deployment.service_user(args.cluster),
+                *(deployment.jail_user(jail, args.cluster) for jail in args.jail),
+                *(deployment.agency_user(agency, args.cluster) for agency in args.agency),
+            ]
+        except ValueError as exc:
+            print(f"k8s: {exc}", file=sys.stderr)
+            return 2
+    print(deployment.HEADER, end="")
+    print(yaml.safe_dump_all(documents, sort_keys=False, explicit_start=True), end="")
+    return 0
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    """For container health checks: exit 0 if this container's service answers /health."""
+    import urllib.request
+
+    settings = load()
+    port = args.port or settings.web_port
+    if not port:
+        print("health: give --port or set RELEASEWATCH_WEB_PORT", file=sys.stderr)
+        return 2
+    url = f"http://127.0.0.1:{port}/{'ready' if args.ready else 'health'}"
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as response:
+            ok = response.status == 200
+    except OSError as exc:
+        print(f"health: {url}: {exc}", file=sys.stderr)
+        return 1
+    return 0 if ok else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -550,6 +680,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of bookings with a notice request (default 0.04)",
     )
     simulate.set_defaults(func=cmd_simulate)
+
+    topics = commands.add_parser("topics", help="the topics of the registry on the cluster")
+    topics_commands = topics.add_subparsers(dest="topics_command", required=True)
+    create = topics_commands.add_parser(
+        "create", help="create every topic (retention, replication); a deployment's first job"
+    )
+    create.add_argument(
+        "--agency", action="append", default=[], help="also notices.<agency>.v1 (repeatable)"
+    )
+    create.add_argument("--wait", type=float, default=120.0, help="seconds to wait for Kafka")
+    create.set_defaults(func=cmd_topics_create)
+    listing = topics_commands.add_parser("list", help="print the topics and their settings")
+    listing.set_defaults(func=cmd_topics_list)
+
+    k8s = commands.add_parser("k8s", help="print Strimzi resources generated from the registry")
+    k8s.add_argument("what", choices=("topics", "users"))
+    k8s.add_argument("--cluster", default="releasewatch", help="the Strimzi Kafka's name")
+    k8s.add_argument("--partitions", type=int, default=8)
+    k8s.add_argument("--replicas", type=int, default=3)
+    k8s.add_argument("--min-insync-replicas", type=int, default=2)
+    k8s.add_argument(
+        "--agency", action="append", default=[], help="a KafkaUser for this agency (repeatable)"
+    )
+    k8s.add_argument(
+        "--jail", action="append", default=[], help="a KafkaUser for this jail (repeatable)"
+    )
+    k8s.set_defaults(func=cmd_k8s)
+
+    health = commands.add_parser("health", help="exit 0 if the local service is healthy")
+    health.add_argument("--port", type=int, default=0, help="default: RELEASEWATCH_WEB_PORT")
+    health.add_argument("--ready", action="store_true", help="check /ready instead")
+    health.add_argument("--timeout", type=float, default=3.0)
+    health.set_defaults(func=cmd_health)
     return parser
 
 

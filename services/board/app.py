@@ -2,7 +2,7 @@
 
 It reads every partition of the topics it shows (no consumer group), so it is a global view
 whatever the number of workers, and serves ``/`` (the page), ``/api/board`` (JSON, filters
-``jurisdiction`` and ``facility``), ``/health``.
+``jurisdiction`` and ``facility``), ``/health``, ``/ready``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from aiohttp import web
 from services.board.state import BoardState
 from services.runtime.follow import follow
 from services.runtime.logging import get_logger
+from services.runtime.security import client_options
 from services.runtime.settings import Settings
 
 log = get_logger(__name__)
@@ -27,7 +28,8 @@ SHOWN = (
 )
 
 
-def make_app(state: BoardState) -> web.Application:
+def make_app(state: BoardState, connected: asyncio.Event | None = None) -> web.Application:
+    connected = connected or asyncio.Event()
     page = resources.files("services.board").joinpath("board.html").read_text()
 
     async def index(request: web.Request) -> web.Response:
@@ -44,21 +46,34 @@ def make_app(state: BoardState) -> web.Application:
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "service": "board"})
 
+    async def ready(request: web.Request) -> web.Response:
+        """200 once the board follows the topics (probes and load balancers wait for it)."""
+        ok = connected.is_set()
+        return web.json_response({"ready": ok, "service": "board"}, status=200 if ok else 503)
+
     app = web.Application()
     app.router.add_get("/", index)
     app.router.add_get("/api/board", board)
     app.router.add_get("/health", health)
+    app.router.add_get("/ready", ready)
     return app
 
 
 async def serve(settings: Settings, port: int) -> None:
     state = BoardState()
-    runner = web.AppRunner(make_app(state), access_log=None)
+    connected = asyncio.Event()
+    runner = web.AppRunner(make_app(state, connected), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.web_host, port).start()
     log.info("board_serving", url=f"http://{settings.web_host}:{port}/")
     follower = asyncio.create_task(
-        follow(settings.bootstrap_servers, SHOWN, state.apply, from_beginning=True)
+        follow(
+            client_options(settings),
+            SHOWN,
+            state.apply,
+            from_beginning=True,
+            on_connected=connected.set,
+        )
     )
     try:
         await follower

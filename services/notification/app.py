@@ -39,6 +39,7 @@ from services.runtime.deadletter import DeadLetterPublisher
 from services.runtime.deadlines import DeadlineIndex, install_deadline_timer
 from services.runtime.logging import get_logger
 from services.runtime.records import RecordTable
+from services.runtime.security import client_options
 from services.runtime.settings import Settings
 from services.runtime.topics import ensure_topics
 
@@ -69,7 +70,11 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         if agency not in agency_topics:
             spec = agency_notices(agency)
             await ensure_topics(
-                settings.bootstrap_servers, settings.partitions, settings.replication_factor, [spec]
+                client_options(settings),
+                settings.partitions,
+                settings.replication_factor,
+                [spec],
+                min_insync_replicas=settings.min_insync_replicas,
             )
             agency_topics[agency] = Output(app, spec, metrics)
         return agency_topics[agency]

@@ -1,54 +1,124 @@
-"""Create the registry's topics at start-up, idempotently (never by hand)."""
+"""Create the registry's topics, idempotently (never by hand): at service start-up, and as
+a one-shot job (`releasewatch topics create`) where the services may not create topics."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    InvalidReplicationFactorError,
+    KafkaError,
+    TopicAlreadyExistsError,
+    for_code,
+)
 
-from schemas.topics import REGISTRY, TopicSpec
+from schemas.topics import REGISTRY, FaustTopic, TopicSpec
 from services.runtime.logging import get_logger
+from services.runtime.security import Kafka, as_client
 
 log = get_logger(__name__)
 
 
-async def ensure_topics(
-    bootstrap: str,
+@dataclass(frozen=True)
+class TopicPlan:
+    """One topic as it should exist on the cluster."""
+
+    name: str
+    partitions: int
+    replication_factor: int
+    config: dict[str, str]
+
+
+def plan(
+    specs: Iterable[TopicSpec | FaustTopic],
     partitions: int,
     replication_factor: int = 1,
-    specs: Iterable[TopicSpec] = REGISTRY,
-    timeout: float = 30.0,
-) -> list[str]:
-    """Create every topic that does not exist yet; return the names created."""
-    specs = list(specs)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    min_insync_replicas: int | None = None,
+) -> list[TopicPlan]:
+    plans = []
+    for spec in specs:
+        config = {"cleanup.policy": spec.cleanup.value}
+        if isinstance(spec, TopicSpec):
+            config["retention.ms"] = str(spec.retention_ms)
+        if min_insync_replicas:
+            config["min.insync.replicas"] = str(min_insync_replicas)
+        single = isinstance(spec, FaustTopic) and spec.single_partition
+        plans.append(TopicPlan(spec.name, 1 if single else partitions, replication_factor, config))
+    return plans
+
+
+async def _started_admin(kafka: Kafka, timeout: float) -> AIOKafkaAdminClient:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
+        admin = AIOKafkaAdminClient(**as_client(kafka), request_timeout_ms=10_000)
         try:
             await admin.start()
-            break
+            return admin
         except KafkaError:
+            await admin.close()
             if asyncio.get_running_loop().time() > deadline:
                 raise
             await asyncio.sleep(0.5)
+
+
+class TopicCreateError(RuntimeError):
+    """The cluster refused a topic (wrong replication, configuration or permission)."""
+
+
+async def _create(admin: AIOKafkaAdminClient, topic: TopicPlan, deadline: float) -> bool:
+    """Create one topic; False if it already existed. The admin client reports refusals in
+    the response rather than raising: each is read here. Too few brokers for the replication
+    factor (a cluster still starting) is waited out until ``deadline``."""
+    new = NewTopic(
+        name=topic.name,
+        num_partitions=topic.partitions,
+        replication_factor=topic.replication_factor,
+        topic_configs=topic.config,
+    )
+    while True:
+        try:
+            response = await admin.create_topics([new])
+        except TopicAlreadyExistsError:
+            return False
+        error = next((e for e in response.topic_errors if e[0] == topic.name), None)
+        code = error[1] if error else 0
+        if code == 0:
+            return True
+        if for_code(code) is TopicAlreadyExistsError:
+            return False  # another service created it first
+        message = error[2] if error is not None and len(error) > 2 else None
+        refusal = f"{for_code(code).__name__}: {message or 'refused'}"
+        starting = for_code(code) is InvalidReplicationFactorError
+        if starting and asyncio.get_running_loop().time() < deadline:
+            log.info("topic_waiting_for_brokers", topic=topic.name, detail=refusal)
+            await asyncio.sleep(2.0)
+            continue
+        raise TopicCreateError(f"topic {topic.name}: {refusal}")
+
+
+async def ensure_topics(
+    kafka: Kafka,
+    partitions: int,
+    replication_factor: int = 1,
+    specs: Iterable[TopicSpec | FaustTopic] = REGISTRY,
+    timeout: float = 30.0,
+    min_insync_replicas: int | None = None,
+) -> list[str]:
+    """Create every topic that does not exist yet; return the names created."""
+    plans = plan(specs, partitions, replication_factor, min_insync_replicas)
+    deadline = asyncio.get_running_loop().time() + timeout
+    admin = await _started_admin(kafka, timeout)
     try:
         existing = set(await admin.list_topics())
-        missing = [spec for spec in specs if spec.name not in existing]
         created = []
-        for spec in missing:
-            topic = NewTopic(
-                name=spec.name,
-                num_partitions=partitions,
-                replication_factor=replication_factor,
-                topic_configs={"cleanup.policy": spec.cleanup.value},
-            )
-            try:
-                await admin.create_topics([topic])
-                created.append(spec.name)
-            except TopicAlreadyExistsError:
-                pass  # another service created it first
+        for topic in plans:
+            if topic.name in existing:
+                continue
+            if await _create(admin, topic, deadline):
+                created.append(topic.name)
         if created:
             log.info("topics_created", topics=created, partitions=partitions)
         return created
@@ -56,5 +126,14 @@ async def ensure_topics(
         await admin.close()
 
 
-def ensure_topics_sync(bootstrap: str, partitions: int, replication_factor: int = 1) -> list[str]:
-    return asyncio.run(ensure_topics(bootstrap, partitions, replication_factor))
+def ensure_topics_sync(
+    kafka: Kafka,
+    partitions: int,
+    replication_factor: int = 1,
+    min_insync_replicas: int | None = None,
+) -> list[str]:
+    return asyncio.run(
+        ensure_topics(
+            kafka, partitions, replication_factor, min_insync_replicas=min_insync_replicas
+        )
+    )

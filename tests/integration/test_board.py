@@ -5,8 +5,10 @@ agency acknowledges it through the topics. A screenshot is kept in test-artifact
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import shutil
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -113,6 +115,8 @@ async def test_the_board_shows_countdowns_and_clears_acknowledged_notices(
         )
 
     rows = await until_page(url, tmp_path / "profile", shows_both, 90, "both bookings")
+    ready = await asyncio.to_thread(urllib.request.urlopen, url + "ready", timeout=5)
+    assert json.loads(ready.read()) == {"ready": True, "service": "board"}  # it follows topics
     [row] = [r for r in rows["upcoming"] if upcoming_key in r]
     # Due 48 h before a release 50 h away: about two hours from now, in Chicago time.
     countdown = re.search(r"\b(0[12]):(\d\d):(\d\d)\b", row)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from schemas.topics import JAIL_BOOKING, NOTICE_ALERTS
+from services.runtime.broker import free_port
 from services.simulator.generator import FIRST_NAMES, LAST_NAMES
 from tests.integration.conftest import ROOT, service_env
 from tests.integration.kafka import KafkaHelper
@@ -62,6 +63,14 @@ async def test_health_ready_and_metrics_move(start_service: Any, kafka: KafkaHel
     status, body = get(base["booking"] + "/ready")
     assert status == 200
     assert json.loads(body)["assigned"], body
+
+    def health_command(*args: str) -> int:  # the container HEALTHCHECK
+        command = [sys.executable, "-m", "services.cli", "health", *args]
+        return subprocess.run(command, capture_output=True, timeout=30).returncode
+
+    assert health_command("--port", str(services["booking"].port)) == 0
+    assert health_command("--ready", "--port", str(services["scheduling"].port)) == 0
+    assert health_command("--port", str(free_port())) == 1  # nothing listens there
 
     alerts = await kafka.watch(NOTICE_ALERTS.name)
     key = await flagged_booking(kafka, "us-mn-hennepin")
@@ -122,9 +131,11 @@ def test_a_full_simulated_run_logs_no_names_or_dates_of_birth(
     assert started[0].log_text().count('"booking_state_emitted"') > 200
     names = re.compile(r"\b(" + "|".join(FIRST_NAMES + LAST_NAMES) + r")\b")
     birth = re.compile(r"(19[5-9]\d|200[0-5])-\d\d-\d\d")
+    about_the_run = {"booking": "booking_state_emitted", "scheduling": "deadline_armed"}
+    about_the_run["notification"] = "notice_issued"
     for service in started:
         text = service.log_text()
-        assert text.count('"event"') > 5, service.name  # it did log about the run
+        assert f'"{about_the_run[service.name]}"' in text, service.name  # it logged the run
         assert not names.findall(text), (service.name, names.findall(text)[:5])
         assert not birth.findall(text), (service.name, birth.findall(text)[:5])
 
