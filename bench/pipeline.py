@@ -1,89 +1,69 @@
-"""End-to-end throughput of the three services on the embedded broker, against a bare
-aiokafka consume -> produce loop over the same messages (the baseline, same process, same
-broker, same partitions). Prints figures and the ratio; asserts nothing.
+"""Throughput of the services on the embedded broker, against a bare aiokafka
+consume -> produce loop over the same messages and partitions (the baseline, measured in
+the same run). Prints figures and ratios; asserts nothing.
 
     .venv/bin/python -m bench.pipeline [EVENTS]
 
-Traffic: the simulator (about 5 events per booking, ~4% flagged, some bad messages),
-published as fast as aiokafka will take them; each stage is done when its output topic's
-end offsets stop moving.
+Traffic: the jail simulator (about 5 events per booking, ~4% flagged, 1% bad messages).
+
+- per service: each service alone, one worker, working off a backlog of its whole input
+  (what the previous service produced), timed from its first message to its last, read
+  from its own /metrics;
+- end to end: all three services running, the traffic published as fast as aiokafka takes
+  it, timed from the first publish to the last notice on an agency topic, with every
+  service's progress sampled for the throughput-over-time plot.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
+import json
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from services.runtime.broker import EmbeddedBroker, free_port
+from bench.harness import (
+    PARTITIONS,
+    Collector,
+    Message,
+    Worker,
+    all_ready,
+    publish,
+    total,
+    until,
+    worker_env,
+)
+from services.runtime.broker import EmbeddedBroker
 from services.runtime.topics import ensure_topics
 from services.simulator.generator import JailSimulator, SimulatorConfig
 
-ROOT = Path(__file__).resolve().parents[1]
-PARTITIONS = 8
-QUIET_FOR = 3.0
+SERVICES = ("booking", "scheduling", "notification")
+INPUTS = {
+    "booking": ("jail.booking.v1",),
+    "scheduling": ("booking.state.v1", "agency.requests.v1"),
+    "notification": ("notice.alerts.v1", "notice.acks.v1"),
+}
 
 
-async def end_offsets(bootstrap: str, topic: str) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        return sum((await consumer.end_offsets(tps)).values())
-    finally:
-        await consumer.stop()
+def traffic(count: int, seed: int = 5) -> list[Message]:
+    simulator = JailSimulator(SimulatorConfig(seed=seed), lambda: datetime.now(UTC))
+    return [(o.topic, o.key, o.value) for o in islice(simulator.events(), count)]
 
 
-async def publish(
-    bootstrap: str,
-    messages: list[tuple[str, bytes | None, bytes]],
-    topic_override: str | None = None,
-) -> float:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, linger_ms=5)
-    await producer.start()
-    started = time.perf_counter()
-    try:
-        for topic, key, value in messages:
-            await producer.send(topic_override or topic, key=key, value=value)
-        await producer.flush()
-    finally:
-        await producer.stop()
-    return started
-
-
-async def settle(bootstrap: str, topic: str, at_least: int, timeout: float) -> tuple[int, float]:
-    """Wait until ``topic`` holds at least ``at_least`` messages and stops growing; return the
-    count and the time it last grew."""
-    last, last_change = -1, time.perf_counter()
-    deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline:
-        count = await end_offsets(bootstrap, topic)
-        if count != last:
-            last, last_change = count, time.perf_counter()
-        elif count >= at_least and time.perf_counter() - last_change >= QUIET_FOR:
-            break
-        await asyncio.sleep(0.25)
-    return last, last_change
-
-
-async def baseline(bootstrap: str, messages: list[tuple[str, bytes | None, bytes]]) -> float:
-    """Bare aiokafka: read every message of one topic, write it to another."""
-    await ensure_topics(bootstrap, PARTITIONS, specs=[])
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
+async def baseline(bootstrap: str, messages: list[Message]) -> float:
+    """Bare aiokafka: read every message of one topic, write it to another. events/s."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     await admin.create_topics([NewTopic(n, PARTITIONS, 1) for n in ("bench.in", "bench.out")])
     await admin.close()
-    await publish(bootstrap, messages, topic_override="bench.in")
+    await publish(bootstrap, [("bench.in", key, value) for _, key, value in messages])
     consumer = AIOKafkaConsumer(
         "bench.in",
         bootstrap_servers=bootstrap,
@@ -112,66 +92,158 @@ async def baseline(bootstrap: str, messages: list[tuple[str, bytes | None, bytes
     return len(messages) / (time.perf_counter() - (started or time.perf_counter()))
 
 
-def start(name: str, broker: EmbeddedBroker, data: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "RELEASEWATCH_BROKER_URL": broker.url,
-        "RELEASEWATCH_BROKER_FLAVOR": "tansu",
-        "RELEASEWATCH_PARTITIONS": str(PARTITIONS),
-        "RELEASEWATCH_LOG_LEVEL": "warning",
-        "RELEASEWATCH_DATA_DIR": str(data / name),
-        "RELEASEWATCH_LOG_FORMAT": "json",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "service", name, "--port", str(free_port())],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+def taken(worker: Worker) -> float:
+    metrics = worker.metrics()
+    return sum(
+        total(metrics, "releasewatch_messages_in_total", topic=t) for t in INPUTS[worker.name]
     )
 
 
-async def main(count: int) -> None:
-    simulator = JailSimulator(SimulatorConfig(seed=5), lambda: datetime.now(UTC))
-    outgoing = [(o.topic, o.key, o.value) for o in islice(simulator.events(), count)]
-    jail = sum(1 for t, _, _ in outgoing if t == "jail.booking.v1")
+async def work_off(worker: Worker, expected: float, timeout: float = 900) -> dict[str, float]:
+    """Time ``worker`` from its first input to its ``expected``-th."""
+    first = await until(lambda: taken(worker) > 0, 120, f"{worker.name} starts", every=0.05)
+    done = await until(lambda: taken(worker) >= expected, timeout, f"{worker.name} done", 0.1)
+    return {"messages": expected, "seconds": done - first, "per_second": expected / (done - first)}
+
+
+async def per_service(messages: list[Message], data: Path) -> dict[str, dict[str, float]]:
+    results = {}
+    with EmbeddedBroker() as broker:
+        await ensure_topics(broker.bootstrap, PARTITIONS)
+        await publish(broker.bootstrap, messages)
+        outputs: dict[str, float] = {
+            "jail.booking.v1": sum(1 for t, _, _ in messages if t == "jail.booking.v1"),
+            "agency.requests.v1": sum(1 for t, _, _ in messages if t == "agency.requests.v1"),
+            "notice.acks.v1": 0,
+        }
+        for name in SERVICES:
+            if name == "notification":  # realistic traffic raises few alerts: add a backlog
+                outputs["notice.alerts.v1"] += await alert_backlog(broker.bootstrap, ALERTS)
+            env = worker_env(broker.url, data / f"alone-{name}")
+            worker = Worker(name, env, data / f"alone-{name}.log").start()
+            try:
+                expected = sum(outputs[t] for t in INPUTS[name])
+                results[name] = await work_off(worker, expected)
+                metrics = worker.metrics()
+                for series, value in metrics.items():
+                    if series.startswith("releasewatch_messages_out_total"):
+                        topic = series.split('topic="')[1].split('"')[0]
+                        outputs[topic] = outputs.get(topic, 0) + value
+            finally:
+                worker.stop()
+    return results
+
+
+ALERTS = 5_000
+
+
+async def alert_backlog(bootstrap: str, count: int) -> int:
+    """``count`` copies of a real alert from the scheduling stage, each for its own booking
+    (the same jurisdiction, so the same policy), so notification has a backlog to work off."""
+    async with Collector(bootstrap, r"^notice\.alerts\.v1$") as alerts:
+        await until(lambda: any(r.value for r in alerts.records), 30, "an alert to copy")
+    found = [r.value for r in alerts.records if r.value]
+    template = next((v for v in found if v["data"]["kind"] == "notice_due"), found[0])
+    copies: list[Message] = []
+    for number in range(count):
+        alert = json.loads(json.dumps(template))
+        alert["booking_id"] = f"bench-{number:07d}"
+        alert["event_id"] = alert["data"]["alert_id"] = f"bench-alert-{number:07d}"
+        alert["data"]["request_id"] = f"bench-request-{number:07d}"
+        key = f"{alert['jurisdiction']}/{alert['booking_id']}".encode()
+        copies.append(("notice.alerts.v1", key, json.dumps(alert).encode()))
+    await publish(bootstrap, copies)
+    return count
+
+
+async def end_to_end(messages: list[Message], data: Path) -> dict[str, Any]:
+    with EmbeddedBroker() as broker:
+        await ensure_topics(broker.bootstrap, PARTITIONS)
+        workers = {
+            name: Worker(name, worker_env(broker.url, data / f"e2e-{name}"), data / f"{name}.log")
+            for name in SERVICES
+        }
+        for worker in workers.values():
+            worker.start()
+        try:
+            await all_ready(workers.values())
+            jail = sum(1 for t, _, _ in messages if t == "jail.booking.v1")
+            requests = len(messages) - jail
+            series: list[dict[str, float]] = []
+            async with Collector(broker.bootstrap, r"^notices\..*\.v1$") as notices:
+                started = time.time()
+                sampler = asyncio.create_task(sample(workers, started, series))
+                sent = await publish(broker.bootstrap, messages)
+
+                def complete() -> bool:
+                    metrics = {name: w.metrics() for name, w in workers.items()}
+                    out = "releasewatch_messages_out_total"
+                    states = total(metrics["booking"], out, topic="booking.state.v1")
+                    alerts = total(metrics["scheduling"], out, topic="notice.alerts.v1")
+                    return (
+                        taken(workers["booking"]) >= jail
+                        and taken(workers["scheduling"]) >= states + requests
+                        and taken(workers["notification"]) >= alerts
+                    )
+
+                await until(complete, 900, "every stage done", every=0.5)
+                await asyncio.sleep(1.0)  # the collector reads the last notices
+                sampler.cancel()
+            last = max((r.timestamp for r in notices.records), default=time.time())
+            seconds = last - sent[0]
+            return {
+                "events": len(messages),
+                "seconds": seconds,
+                "per_second": len(messages) / seconds,
+                "notices": len(notices.records),
+                "publish_seconds": sent[-1] - sent[0],
+                "series": series,
+            }
+        finally:
+            for worker in workers.values():
+                worker.stop()
+
+
+async def sample(workers: dict[str, Worker], started: float, out: list[dict[str, float]]) -> None:
+    while True:
+        row = {"t": time.time() - started}
+        for name, worker in workers.items():
+            row[name] = await asyncio.to_thread(taken, worker)
+        out.append(row)
+        await asyncio.sleep(0.5)
+
+
+async def run(count: int) -> dict[str, Any]:
+    messages = traffic(count)
+    jail = sum(1 for t, _, _ in messages if t == "jail.booking.v1")
     print(
-        f"pipeline: {count:,} simulator events ({jail:,} jail events), "
-        f"{PARTITIONS} partitions, one worker per service"
+        f"pipeline: {count:,} simulator events ({jail:,} jail events, "
+        f"{count - jail:,} notice requests), {PARTITIONS} partitions, one worker per service"
     )
     with EmbeddedBroker() as broker:
-        rate = await baseline(broker.bootstrap, outgoing)
-        print(f"  baseline aiokafka consume->produce   {rate:10,.0f} events/s")
-    with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as data:
-        await ensure_topics(broker.bootstrap, PARTITIONS)
-        workers = [
-            start(name, broker, Path(data)) for name in ("booking", "scheduling", "notification")
-        ]
-        try:
-            await asyncio.sleep(12)  # group joins (session timeout / 2 on this broker)
-            started = await publish(broker.bootstrap, outgoing)
-            states, done = await settle(broker.bootstrap, "booking.state.v1", 1, 600)
-            booking_rate = jail / (done - started)
+        rate = await baseline(broker.bootstrap, messages)
+    print(f"  baseline: bare aiokafka consume->produce {rate:10,.0f} events/s")
+    with tempfile.TemporaryDirectory() as folder:
+        data = Path(folder)
+        alone = await per_service(messages, data)
+        for name, figures in alone.items():
+            speed = figures["per_second"]
             print(
-                f"  booking: {states:,} states           {booking_rate:10,.0f} events/s"
-                f"   (x{booking_rate / rate:.2f} of baseline)"
+                f"  {name + ' alone':<22} {figures['messages']:8,.0f} inputs "
+                f"{speed:10,.0f} /s   (x{speed / rate:.3f} of baseline)"
             )
-            schedules, done = await settle(broker.bootstrap, "release.schedule.v1", 1, 600)
-            alerts, _ = await settle(broker.bootstrap, "notice.alerts.v1", 0, 120)
-            notices, done_n = await settle(broker.bootstrap, "notices.dhs-ice.v1", 0, 120)
-            end_to_end = count / (max(done, done_n) - started)
-            print(f"  scheduling: {schedules:,} schedules, {alerts:,} alerts")
-            print(f"  notification: {notices:,} dhs-ice notices")
-            print(
-                f"  end to end (first publish to last output) {end_to_end:10,.0f} events/s"
-                f"   (x{end_to_end / rate:.2f} of baseline)"
-            )
-        finally:
-            for worker in workers:
-                worker.terminate()
-            for worker in workers:
-                worker.wait(30)
+        e2e = await end_to_end(messages, data)
+    print(
+        f"  end to end (first publish -> last notice) {e2e['per_second']:8,.0f} events/s "
+        f"  (x{e2e['per_second'] / rate:.3f} of baseline; {e2e['seconds']:.1f} s, "
+        f"{e2e['notices']:,} notices)"
+    )
+    return {"events": count, "baseline_per_second": rate, "per_service": alone, "end_to_end": e2e}
+
+
+def main(count: int = 20_000) -> dict[str, Any]:
+    return asyncio.run(run(count))
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 20_000))
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 20_000)
