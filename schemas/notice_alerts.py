@@ -40,7 +40,8 @@ class NoticeAlertData(Payload):
     late: bool
     schedule_revision: int
     cause_event_id: EventId | None = None  # the input event that led to this alert
-    booking: AlertBooking | None = None
+    # Required: every notice is rendered from it; an alert without one is dead-lettered.
+    booking: AlertBooking
     # Only on kind == released:
     notice_given: bool | None = None
     notice_lead_hours: float | None = None

@@ -38,7 +38,7 @@ def decide(policy: Policy, alert: NoticeAlert) -> Decision:
     if policy.notices is NoticeRule.NONE:
         return Decision(False, f"notices: none{basis}")
     if policy.notices is NoticeRule.LISTED_OFFENSES:
-        charges = alert.data.booking.charges if alert.data.booking else []
+        charges = alert.data.booking.charges
         listed = sorted({c.statute for c in charges} & set(policy.listed_statutes))
         if not listed:
             return Decision(False, f"listed_offenses: no charge under a listed statute{basis}")
@@ -95,7 +95,6 @@ def notice_id_for(alert_id: str) -> str:
 
 def render(alert: NoticeAlert, notice_id: str, attempt: int, now: datetime) -> Notice:
     data, booking = alert.data, alert.data.booking
-    assert booking is not None, "alerts carry the booking"
     release_local = (
         to_local(data.release_at, booking.facility.timezone) if data.release_at else None
     )
