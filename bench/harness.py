@@ -210,6 +210,7 @@ class Collector:
             enable_auto_commit=False,
             metadata_max_age_ms=2000,
             max_partition_fetch_bytes=8 * 1024 * 1024,
+            fetch_max_wait_ms=50,  # Tansu answers a waiting fetch only when the wait ends
         )
         await consumer.start()
         consumer.subscribe(pattern=self.pattern)

@@ -19,7 +19,7 @@ async def listen(
     topic = agency_notices(agency).name
     consumer = AIOKafkaConsumer(
         topic,
-        **as_client(kafka),
+        **as_client(kafka, consumer=True),
         group_id=f"agency-{agency}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,

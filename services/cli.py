@@ -22,6 +22,7 @@ from services.runtime.policy import PolicyFileError
 from services.runtime.security import (
     SecurityConfigError,
     client_options,
+    consumer_options,
     explain_failure,
     producer_options,
 )
@@ -360,7 +361,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
     async def run() -> int:
         consumer = AIOKafkaConsumer(
             args.topic,
-            **client_options(settings),
+            **consumer_options(settings),
             auto_offset_reset="earliest" if args.from_beginning else "latest",
             enable_auto_commit=False,
             group_id=None,
@@ -407,7 +408,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     async def read_ledger() -> list[dict[str, Any]]:
         """Every ledger record up to the end the topic had when we started."""
         consumer = AIOKafkaConsumer(
-            **client_options(settings), group_id=None, enable_auto_commit=False
+            **consumer_options(settings), group_id=None, enable_auto_commit=False
         )
         await consumer.start()
         try:
@@ -465,7 +466,7 @@ def cmd_agency_listen(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(
             listen(
-                client_options(settings),
+                consumer_options(settings),
                 args.agency,
                 args.by,
                 acknowledge=not args.no_ack,
@@ -486,7 +487,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     if args.key.count("/") != 1:
         print("trace: give <jurisdiction>/<booking_id>", file=sys.stderr)
         return 2
-    print(render(asyncio.run(trace(client_options(settings), args.key))))
+    print(render(asyncio.run(trace(consumer_options(settings), args.key))))
     return 0
 
 
@@ -497,7 +498,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     if not settings.broker_url:
         print("watch: set RELEASEWATCH_BROKER_URL (see `releasewatch up`)", file=sys.stderr)
         return 2
-    return run_watch(client_options(settings))
+    return run_watch(consumer_options(settings))
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

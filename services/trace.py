@@ -91,7 +91,9 @@ def describe(topic: str, value: Any) -> str:
 
 
 async def trace(kafka: Kafka, key: str) -> list[Step]:
-    consumer = AIOKafkaConsumer(**as_client(kafka), group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        **as_client(kafka, consumer=True), group_id=None, enable_auto_commit=False
+    )
     await consumer.start()
     try:
         topics = sorted(t for t in await consumer.topics() if TRACED.match(t))

@@ -18,7 +18,7 @@ from aiohttp import web
 from services.board.state import BoardState
 from services.runtime.follow import follow
 from services.runtime.logging import get_logger
-from services.runtime.security import client_options
+from services.runtime.security import consumer_options
 from services.runtime.settings import Settings
 
 log = get_logger(__name__)
@@ -68,7 +68,7 @@ async def serve(settings: Settings, port: int) -> None:
     log.info("board_serving", url=f"http://{settings.web_host}:{port}/")
     follower = asyncio.create_task(
         follow(
-            client_options(settings),
+            consumer_options(settings),
             SHOWN,
             state.apply,
             from_beginning=True,

@@ -22,7 +22,7 @@ async def follow(
     """Call ``on_message(topic, key, decoded JSON value)`` for every message, forever.
     Messages that are not JSON are passed over (dead letters say why elsewhere)."""
     consumer = AIOKafkaConsumer(
-        **as_client(kafka),
+        **as_client(kafka, consumer=True),
         group_id=None,
         auto_offset_reset="earliest" if from_beginning else "latest",
         enable_auto_commit=False,

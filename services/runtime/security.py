@@ -81,6 +81,17 @@ def client_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
+CONSUMER_ONLY = frozenset({"fetch_max_wait_ms"})
+
+
+def consumer_options(settings: Settings) -> dict[str, Any]:
+    """``client_options`` plus what only consumers take (aiokafka producers refuse it)."""
+    options = client_options(settings)
+    if settings.fetch_max_wait_ms:
+        options["fetch_max_wait_ms"] = settings.fetch_max_wait_ms
+    return options
+
+
 def producer_options(settings: Settings) -> dict[str, Any]:
     """Delivery settings for aiokafka producers (faust's are set on the app)."""
     return {
@@ -89,11 +100,14 @@ def producer_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def as_client(kafka: Kafka) -> dict[str, Any]:
-    """Client keyword arguments from either form of ``Kafka``."""
+def as_client(kafka: Kafka, consumer: bool = False) -> dict[str, Any]:
+    """Client keyword arguments from either form of ``Kafka``; consumer-only ones (from
+    ``consumer_options``) are kept for a consumer and left out for anything else."""
     if isinstance(kafka, str):
         return {"bootstrap_servers": kafka}
-    return dict(kafka)
+    if consumer:
+        return dict(kafka)
+    return {key: value for key, value in kafka.items() if key not in CONSUMER_ONLY}
 
 
 def faust_credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredentials | None:

@@ -287,6 +287,45 @@ class JailSimulator:
             events.insert(rng.randint(1, len(events)), self._bad(facility, booking_id, now))
         return events
 
+    def flagged(
+        self, release_at: datetime, facility: Facility | None = None, agency: str = "dhs-ice"
+    ) -> list[Outgoing]:
+        """One flagged booking whose release is scheduled at ``release_at``: the booking, its
+        release, then the agency's request (the event that makes the deadline). For
+        benchmarks and the fault suite, where what must happen is known in advance."""
+        facility = facility or FACILITIES[0]
+        now = self.clock()
+        booking_id = f"{now.year}-f{self.number:07d}"
+        self.number += 1
+        tz = ZoneInfo(facility.timezone)
+        person = {
+            "person_id": f"{facility.id}-p{self.random.randint(10000, 99999)}",
+            "first_name": self.random.choice(FIRST_NAMES),
+            "last_name": self.random.choice(LAST_NAMES),
+            "date_of_birth": "1980-01-01",
+        }
+        opened = {
+            "facility": {"id": facility.id, "name": facility.name, "timezone": facility.timezone},
+            "person": person,
+            "booked_at": now.astimezone(tz).isoformat(),
+            "charges": [self._charge(facility, 1)],
+        }
+        scheduled = {"release_at": release_at.astimezone(tz).isoformat(), "basis": "court_order"}
+        request = {
+            "request_id": f"{agency}-{booking_id}",
+            "agency": agency,
+            "form": "I-247A",
+            "contact": {"office": "ERO", "phone": "+1-802-872-6020", "email": "x@example.invalid"},
+        }
+        jail, requests = JAIL_BOOKING.name, AGENCY_REQUESTS.name
+        return [
+            self._event(jail, facility, booking_id, "booking.opened", opened, now, 1),
+            self._event(jail, facility, booking_id, "release.scheduled", scheduled, now, 2),
+            self._event(
+                requests, facility, booking_id, "notice_request.received", request, now, None
+            ),
+        ]
+
     # ------------------------------------------------------------------ pieces
     def _release_time(self, now: datetime, flagged: bool) -> datetime:
         rng, window = self.random, timedelta(hours=self.config.window_hours)

@@ -17,6 +17,7 @@ from services.runtime.security import (
     SecurityConfigError,
     as_client,
     client_options,
+    consumer_options,
     faust_credentials,
     producer_options,
 )
@@ -186,3 +187,25 @@ def test_registry_names_the_changelogs_faust_really_uses(tmp_path: Path) -> None
         names |= {table.changelog_topic.get_topic_name() for table in app.tables.values()}
     assert names <= {topic.name for topic in faust_topics()}
     assert len(names) == 2
+
+
+def test_consumers_wait_briefly_on_the_embedded_broker_only() -> None:
+    tansu = settings(broker_flavor="tansu")
+    assert consumer_options(tansu)["fetch_max_wait_ms"] == 50
+    assert "fetch_max_wait_ms" not in consumer_options(settings())  # Apache: client default
+    assert "fetch_max_wait_ms" not in client_options(tansu)  # producers refuse the key
+    options = consumer_options(tansu)
+    assert "fetch_max_wait_ms" not in as_client(options)
+    assert as_client(options, consumer=True)["fetch_max_wait_ms"] == 50
+
+
+async def test_faust_worker_consumer_gets_the_short_wait(tmp_path: Path) -> None:
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    app = create_app("notification", settings(broker_flavor="tansu", data_dir=tmp_path), 18084)
+    thread = AIOKafkaConsumerThread(app.consumer)
+    consumer = thread._create_worker_consumer(app.transport)  # built, not started
+    assert consumer._fetch_max_wait_ms == 50
+    apache = create_app("booking", settings(data_dir=tmp_path), 18085)
+    default = AIOKafkaConsumerThread(apache.consumer)._create_worker_consumer(apache.transport)
+    assert default._fetch_max_wait_ms == 1500  # faust's own, fine where fetches are woken
