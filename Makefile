@@ -4,9 +4,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 BROWSER := $(VENV)/.chromium
+BENCHKIT := $(VENV)/.bench
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test unit integration lint schemas bench stress clean lock
+.PHONY: run test unit integration lint schemas bench chaos profile stress clean lock
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,9 +45,22 @@ lint: $(STAMP)
 schemas: $(STAMP)
 	$(BIN)/python -m schemas.generate
 
-## make bench: benchmarks that print figures and ratios to an in-process baseline
-bench: $(STAMP)
+$(BENCHKIT): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	touch $(BENCHKIT)
+
+## make bench: benchmarks that print figures and ratios to an in-process baseline, and
+## write bench/results/*.json and *.png
+bench: $(BENCHKIT)
 	$(BIN)/python -m bench
+
+## make chaos: kill -9 random workers during a 50,000-event replay; check nothing is lost
+chaos: $(STAMP)
+	$(BIN)/python -m bench.chaos
+
+## make profile: py-spy on one booking worker working off a backlog (top functions)
+profile: $(BENCHKIT)
+	$(BIN)/python -m bench.tools.profile_worker booking 40000
 
 ## make stress: restart a booking worker 16 times on a backlog; report any lost event
 stress: $(STAMP)
@@ -55,7 +69,7 @@ stress: $(STAMP)
 ## make lock: re-pin constraints.txt from a clean resolve (run after changing pyproject)
 lock:
 	rm -rf /tmp/releasewatch-lock && $(PYTHON) -m venv /tmp/releasewatch-lock
-	/tmp/releasewatch-lock/bin/pip install --quiet '.[dev]'
+	/tmp/releasewatch-lock/bin/pip install --quiet '.[dev,bench]'
 	/tmp/releasewatch-lock/bin/pip freeze --exclude releasewatch > constraints.txt
 
 clean:

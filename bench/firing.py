@@ -1,0 +1,180 @@
+"""Deadlines in a real scheduling worker: ARMED flagged bookings armed, SAME_SECOND of them
+falling due within the same second. Prints the worker's resident memory, the firing
+precision (``emitted_at - due_at`` of their alerts, p50/p99), and the time to rebuild
+everything after a restart. Asserts nothing.
+
+    .venv/bin/python -m bench.firing [ARMED] [SAME_SECOND]
+
+The bookings go in as production gets them: jail events and notice requests through the
+booking and scheduling workers (one each). The in-process figures for the index itself
+(memory, scan, rebuild) are in bench/deadlines.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.harness import (
+    PARTITIONS,
+    Collector,
+    Message,
+    Worker,
+    all_ready,
+    log_events,
+    percentile,
+    publish,
+    total,
+    until,
+    worker_env,
+)
+from services.runtime.broker import EmbeddedBroker
+from services.runtime.topics import ensure_topics
+from services.simulator.generator import JailSimulator, SimulatorConfig
+
+LOAD_RATE_GUESS = 1_000  # events/s through booking + scheduling on 2 cores, to place due_at
+WINDOW = timedelta(hours=48)
+
+
+def bookings(count: int, due: datetime | None, seed: int) -> list[Message]:
+    """``count`` flagged bookings: due within [due, due + 1 s) if ``due`` is given, else
+    released weeks from now (armed, not due)."""
+    now = datetime.now(UTC)
+    # Booking numbers from seed * 10,000,000: the two batches never share a booking.
+    simulator = JailSimulator(SimulatorConfig(seed=seed, start_number=seed * 10**7), lambda: now)
+    messages: list[Message] = []
+    for number in range(count):
+        if due is not None:
+            release = due + WINDOW + timedelta(seconds=number / count)
+        else:
+            release = now + WINDOW + timedelta(days=20 + number % 30)
+        messages.extend((o.topic, o.key, o.value) for o in simulator.flagged(release))
+    return messages
+
+
+def armed_now(worker: Worker) -> float:
+    return total(worker.metrics(), "releasewatch_deadlines_armed")
+
+
+async def run(armed: int = 200_000, same_second: int = 10_000) -> dict[str, Any]:
+    """First the bookings that stay armed, then the ones that fall due together, placed
+    far enough ahead that they are all armed before their second comes."""
+    background = bookings(armed - same_second, None, seed=1)
+    print(
+        f"firing: {armed:,} armed deadlines in one scheduling worker, {same_second:,} of them "
+        f"due within the same second ({(armed * 3):,} events to load)"
+    )
+    result: dict[str, Any] = {"armed": armed, "same_second": same_second}
+    with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as folder:
+        await ensure_topics(broker.bootstrap, PARTITIONS)
+        data = Path(folder)
+
+        def worker(name: str) -> Worker:
+            return Worker(name, worker_env(broker.url, data / name), data / f"{name}.log")
+
+        booking, scheduling = worker("booking").start(), worker("scheduling").start()
+        try:
+            await all_ready([booking, scheduling])
+            async with Collector(broker.bootstrap, r"^notice\.alerts\.v1$") as alerts:
+                started = time.perf_counter()
+                await publish(broker.bootstrap, background)
+                await until(
+                    lambda: armed_now(scheduling) >= armed - same_second,
+                    len(background) / 100 + 300,
+                    "the background armed",
+                )
+                lead = same_second * 3 / LOAD_RATE_GUESS + 30
+                due = datetime.now(UTC) + timedelta(seconds=lead)
+                burst = bookings(same_second, due, seed=2)
+                await publish(broker.bootstrap, burst)
+                loaded = await until(lambda: armed_now(scheduling) >= armed, lead, "all armed")
+                result["load_seconds"] = loaded - started
+                result["rss_bytes"] = scheduling.rss_bytes()
+                result["rss_bytes_per_booking"] = result["rss_bytes"] / armed
+                spare = (due - datetime.now(UTC)).total_seconds()
+                result["armed_before_due_s"] = spare
+                print(
+                    f"  loaded in {result['load_seconds']:.0f} s; scheduling worker resident "
+                    f"{result['rss_bytes'] / 2**20:,.0f} MiB "
+                    f"({result['rss_bytes_per_booking']:,.0f} B per armed booking); all armed "
+                    f"{spare:.0f} s before the {same_second:,} fall due at {due:%H:%M:%S} UTC"
+                )
+                due_keys = {m[1].decode() for m in burst if m[1]}
+
+                def fired() -> set[str]:
+                    return {
+                        r.key or ""
+                        for r in alerts.records
+                        if r.value and r.value["data"]["kind"] == "notice_due"
+                    } & due_keys
+
+                await until(lambda: len(fired()) >= len(due_keys), spare + 300, "fired")
+            first: dict[str, dict[str, Any]] = {}  # the first alert per booking (dedupe)
+            for record in alerts.records:
+                alert = record.value["data"] if record.value else None
+                if alert and alert["kind"] == "notice_due" and record.key in due_keys:
+                    first.setdefault(record.key or "", alert)
+            lateness = [
+                (
+                    datetime.fromisoformat(alert["emitted_at"])
+                    - datetime.fromisoformat(alert["due_at"])
+                ).total_seconds()
+                for alert in first.values()
+            ]
+            result["firing_s"] = {
+                "p50": percentile(lateness, 50),
+                "p99": percentile(lateness, 99),
+                "max": max(lateness),
+                "late_flags": sum(1 for alert in first.values() if alert["late"]),
+            }
+            firing = result["firing_s"]
+            print(
+                f"  {len(lateness):,} alerts due in the same second: emitted_at - due_at "
+                f"p50 {firing['p50'] * 1000:,.0f} ms, p99 {firing['p99'] * 1000:,.0f} ms, "
+                f"max {firing['max'] * 1000:,.0f} ms ({firing['late_flags']} marked late)"
+            )
+
+            before = armed_now(scheduling)
+            scheduling.stop()
+            restarted = time.perf_counter()
+            restarted_at = time.time()
+            scheduling.start()
+            await until(lambda: scheduling.get("/ready")[0] == 200, 900, "ready again")
+            rebuilt = await until(lambda: armed_now(scheduling) >= before, 900, "re-armed")
+            log = scheduling.log_path
+            joined = next(t for t, _ in log_events(log, "partitions_assigned") if t > restarted_at)
+            done, fields = next(
+                (t, f) for t, f in log_events(log, "deadlines_rebuilt") if t > restarted_at
+            )
+            result["restart"] = {
+                "rearmed": before,
+                "until_rearmed_s": rebuilt - restarted,
+                "group_join_s": joined - restarted_at,
+                "recovery_and_index_s": done - joined,
+                "index_rebuild_s": fields["seconds"],
+            }
+            restart = result["restart"]
+            print(
+                f"  restart: {before:,.0f} deadlines re-armed {restart['until_rearmed_s']:.1f} s "
+                f"after the worker started again: joining the group "
+                f"{restart['group_join_s']:.1f} s, table recovery + index "
+                f"{restart['recovery_and_index_s']:.1f} s (index alone "
+                f"{restart['index_rebuild_s'] * 1000:,.0f} ms)"
+            )
+        finally:
+            booking.stop()
+            scheduling.stop()
+    return result
+
+
+def main(armed: int = 200_000, same_second: int = 10_000) -> dict[str, Any]:
+    return asyncio.run(run(armed, same_second))
+
+
+if __name__ == "__main__":
+    main(*(int(a) for a in sys.argv[1:3]))

@@ -1,0 +1,115 @@
+"""Notice latency at a steady offered load: from the publish of the event that makes a
+notice due now to that notice on the agency's topic (its producer timestamp). Prints
+p50/p95/p99; asserts nothing.
+
+    .venv/bin/python -m bench.latency [RATE] [SECONDS]
+
+The load is the jail simulator at RATE events/s in total. Among it, every PROBE_EVERY
+seconds, a probe: a flagged booking (notices: all) released 10 h from now, whose notice
+request is published last: the notice is due the moment the request is in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.harness import (
+    PARTITIONS,
+    Collector,
+    Message,
+    Worker,
+    all_ready,
+    percentile,
+    publish,
+    until,
+    worker_env,
+)
+from services.runtime.broker import EmbeddedBroker
+from services.runtime.topics import ensure_topics
+from services.simulator.generator import JailSimulator, SimulatorConfig
+
+PROBE_EVERY = 0.25  # s
+SERVICES = ("booking", "scheduling", "notification")
+
+
+def offered_load(rate: float, seconds: float) -> tuple[list[Message], dict[int, str]]:
+    """The messages to publish in order at ``rate``, and which positions are probe triggers
+    (position -> booking key)."""
+    simulator = JailSimulator(SimulatorConfig(seed=17), lambda: datetime.now(UTC))
+    background = simulator.events()
+    messages: list[Message] = []
+    triggers: dict[int, str] = {}
+    probe_every = max(4, round(rate * PROBE_EVERY))
+    while len(messages) < rate * seconds:
+        if len(messages) % probe_every == 0:
+            probe = simulator.flagged(datetime.now(UTC) + timedelta(hours=10))
+            messages.extend((o.topic, o.key, o.value) for o in probe)
+            triggers[len(messages) - 1] = (probe[-1].key or b"").decode()
+        else:
+            outgoing = next(background)
+            messages.append((outgoing.topic, outgoing.key, outgoing.value))
+    return messages, triggers
+
+
+async def run(rate: float = 500, seconds: float = 60) -> dict[str, Any]:
+    messages, triggers = offered_load(rate, seconds)
+    print(
+        f"latency: {rate:,.0f} events/s offered for {seconds:.0f} s "
+        f"({len(messages):,} events, {len(triggers)} probes)"
+    )
+    with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as folder:
+        await ensure_topics(broker.bootstrap, PARTITIONS)
+        data = Path(folder)
+        workers = [
+            Worker(name, worker_env(broker.url, data / name), data / f"{name}.log").start()
+            for name in SERVICES
+        ]
+        try:
+            await all_ready(workers)
+            async with Collector(broker.bootstrap, r"^notices\.dhs-ice\.v1$") as notices:
+                sent = await publish(broker.bootstrap, messages, rate=rate)
+                wanted = set(triggers.values())
+
+                def all_noticed() -> bool:
+                    return wanted <= {r.key for r in notices.records}
+
+                await until(all_noticed, 120, "a notice for every probe")
+            first_notice: dict[str, float] = {}
+            for record in notices.records:
+                if record.key in wanted and record.key not in first_notice:
+                    first_notice[record.key] = record.timestamp
+            latencies = [first_notice[key] - sent[position] for position, key in triggers.items()]
+            achieved = len(messages) / (sent[-1] - sent[0])
+        finally:
+            for worker in workers:
+                worker.stop()
+    figures = {f"p{p}": percentile(latencies, p) * 1000 for p in (50, 95, 99)}
+    figures["max"] = max(latencies) * 1000
+    print(
+        f"  achieved offered rate {achieved:,.0f} events/s; notice latency "
+        + "  ".join(f"{name} {value:,.0f} ms" for name, value in figures.items())
+    )
+    return {
+        "offered_per_second": rate,
+        "achieved_per_second": achieved,
+        "seconds": seconds,
+        "probes": len(latencies),
+        "latency_ms": figures,
+        "samples_ms": sorted(latency * 1000 for latency in latencies),
+        "measured_at": time.time(),
+    }
+
+
+def main(rate: float = 500, seconds: float = 60) -> dict[str, Any]:
+    return asyncio.run(run(rate, seconds))
+
+
+if __name__ == "__main__":
+    arguments = [float(a) for a in sys.argv[1:3]]
+    main(*arguments)

@@ -1,0 +1,67 @@
+"""PNG plots of the benchmark results (matplotlib, headless)."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from bench.harness import RESULTS
+
+
+def latency(result: dict[str, Any], path: Path = RESULTS / "latency.png") -> Path:
+    samples = result["samples_ms"]
+    figure, (histogram, ordered) = plt.subplots(1, 2, figsize=(11, 4))
+    histogram.hist(samples, bins=40, color="#3b6ea5")
+    for name, color in (("p50", "#2a9d8f"), ("p95", "#e9c46a"), ("p99", "#e76f51")):
+        value = result["latency_ms"][name]
+        histogram.axvline(value, color=color, linestyle="--", label=f"{name} {value:,.0f} ms")
+    histogram.set_xlabel("publish of the request -> notice on notices.dhs-ice.v1 (ms)")
+    histogram.set_ylabel("probes")
+    histogram.legend()
+    ordered.plot(
+        [100 * (i + 1) / len(samples) for i in range(len(samples))], samples, color="#3b6ea5"
+    )
+    ordered.set_xlabel("percentile")
+    ordered.set_ylabel("ms")
+    ordered.set_yscale("log")
+    figure.suptitle(
+        f"Notice latency at {result['achieved_per_second']:,.0f} events/s offered "
+        f"({result['probes']} probes)"
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def throughput(result: dict[str, Any], path: Path = RESULTS / "throughput.png") -> Path:
+    series = result["end_to_end"]["series"]
+    figure, axis = plt.subplots(figsize=(9, 4))
+    for name in ("booking", "scheduling", "notification"):
+        points = [(row["t"], row[name]) for row in series]
+        rates = [
+            (t1, (c1 - c0) / (t1 - t0))
+            for (t0, c0), (t1, c1) in itertools.pairwise(points)
+            if t1 > t0
+        ]
+        axis.plot([t for t, _ in rates], [r for _, r in rates], label=f"{name} inputs/s")
+    axis.axhline(
+        result["end_to_end"]["per_second"],
+        color="black",
+        linestyle="--",
+        label=f"end to end {result['end_to_end']['per_second']:,.0f} events/s",
+    )
+    axis.set_xlabel("seconds since the first publish")
+    axis.set_ylabel("messages/s (0.5 s samples)")
+    axis.set_title(f"{result['events']:,} simulator events through the three services")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

@@ -1,0 +1,76 @@
+"""py-spy on one worker of one service working off a backlog; prints where its main
+thread spends its time (self and inclusive), busy samples only.
+
+    .venv/bin/python -m bench.tools.profile_worker booking|scheduling [EVENTS]
+
+py-spy needs ptrace rights over the worker (root, or kernel.yama.ptrace_scope = 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.harness import PARTITIONS, ROOT, Worker, publish, until, worker_env
+from bench.pipeline import taken, traffic
+from services.runtime.broker import EmbeddedBroker
+from services.runtime.topics import ensure_topics
+
+PY_SPY = Path(sys.executable).parent / "py-spy"
+
+
+def summarise(raw: Path, top: int = 30) -> None:
+    own: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
+    busy = idle = 0
+    for line in raw.read_text().splitlines():
+        stack, count_text = line.rsplit(" ", 1)
+        count = int(count_text)
+        frames = [frame.split(" (")[0] for frame in stack.split(";")]
+        if "MainThread" not in stack.split(";")[0]:
+            continue
+        if frames[-1] in ("EpollSelector.select", "select"):
+            idle += count
+            continue
+        busy += count
+        own[frames[-1]] += count
+        for name in set(frames[1:]):
+            inclusive[name] += count
+    print(f"main thread: {busy} busy samples, {idle} idle ({busy / max(1, busy + idle):.0%} busy)")
+    print("self:")
+    for name, count in own.most_common(top):
+        print(f"  {count / busy:6.1%}  {name}")
+    print("inclusive:")
+    for name, count in inclusive.most_common(top + 10)[10:]:
+        print(f"  {count / busy:6.1%}  {name}")
+
+
+async def profile(name: str, count: int, seconds: int = 12) -> None:
+    messages = traffic(count)
+    with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as folder:
+        data = Path(folder)
+        await ensure_topics(broker.bootstrap, PARTITIONS)
+        await publish(broker.bootstrap, messages)
+        jail = sum(1 for topic, _, _ in messages if topic == "jail.booking.v1")
+        if name != "booking":  # scheduling works off what booking made
+            booking = Worker("booking", worker_env(broker.url, data / "b"), data / "b.log")
+            booking.start()
+            await until(lambda: taken(booking) >= jail, 600, "booking done")
+            booking.stop()
+        worker = Worker(name, worker_env(broker.url, data / "w"), data / "w.log").start()
+        await until(lambda: worker.get("/ready")[0] == 200, 90, f"{name} ready")
+        raw = data / "profile.txt"
+        command = [str(PY_SPY), "record", "--pid", str(worker.pid), "--output", str(raw)]
+        command += ["--format", "raw", "--rate", "100", "--duration", str(seconds)]
+        command += ["--idle", "--threads", "--nonblocking"]
+        await asyncio.to_thread(subprocess.run, command, check=True, capture_output=True, cwd=ROOT)
+        worker.stop()
+        summarise(raw)
+
+
+if __name__ == "__main__":
+    asyncio.run(profile(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 40_000))
