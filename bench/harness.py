@@ -115,6 +115,9 @@ class Worker:
         except OSError:
             return 0, ""
 
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
     def metrics(self) -> dict[str, float]:
         status, text = self.get("/metrics")
         return parse_metrics(text) if status == 200 else {}

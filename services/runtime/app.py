@@ -208,6 +208,30 @@ async def reroute_if_misplaced(raw: RawMessage, key: str, topic: Output, partiti
 Handler = Callable[[RawMessage], Awaitable[None]]
 
 
+_ASKED_BROKER_AT: dict[int, float] = {}
+ASK_BROKER_EVERY = 30.0  # s
+
+
+async def high_watermarks(consumer: Any, partitions: list[Any]) -> dict[Any, int | None]:
+    """Each partition's high watermark as the last fetch response gave it (no request).
+    Only partitions the fetcher has not reached yet are asked of the broker, at most every
+    ASK_BROKER_EVERY s: on Tansu a ListOffsets costs 0.2-0.7 s per call once topics hold a
+    few GB (measured), and asking every second for every partition slowed every worker."""
+    fetcher: Any = consumer._thread._ensure_consumer()
+    ends: dict[Any, int | None] = {}
+    for tp in partitions:
+        try:
+            ends[tp] = fetcher.highwater(tp)
+        except Exception:  # no longer assigned (a rebalance under way): unknown
+            ends[tp] = None
+    unknown = [tp for tp, end in ends.items() if end is None]
+    now = time.monotonic()
+    if unknown and now - _ASKED_BROKER_AT.get(id(consumer), -ASK_BROKER_EVERY) >= ASK_BROKER_EVERY:
+        _ASKED_BROKER_AT[id(consumer)] = now
+        ends.update(await consumer.highwaters(*unknown))
+    return ends
+
+
 def consume(
     app: faust.App,
     service: str,
@@ -243,8 +267,7 @@ def consume(
         ]
         if not inputs:
             return
-        # Ask the broker: a partition the fetcher never reached has no local high watermark.
-        ends = await consumer.highwaters(*inputs)
+        ends = await high_watermarks(consumer, inputs)
         positions = {tp: (consumer._committed_offset.get(tp), ends.get(tp)) for tp in inputs}
         metrics.record_positions(
             {(tp.topic, tp.partition): position for tp, position in positions.items()}

@@ -6,16 +6,14 @@ Every process started here is stopped here; waits are on conditions with deadlin
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from services.runtime.broker import EmbeddedBroker, free_port
+from bench.harness import Worker as ServiceProcess  # one worker, started as production does
+from services.runtime.broker import EmbeddedBroker
 from services.runtime.topics import ensure_topics_sync
 from tests.integration.kafka import KafkaHelper
 
@@ -47,53 +45,6 @@ def service_env(broker: EmbeddedBroker, data_dir: Path, **extra: str) -> dict[st
     )
     env.update(extra)
     return env
-
-
-class ServiceProcess:
-    """One worker of one service, started as production starts it: `releasewatch service`."""
-
-    def __init__(self, name: str, env: dict[str, str], log_path: Path) -> None:
-        self.name = name
-        self.env = env
-        self.log_path = log_path
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> ServiceProcess:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "services.cli",
-                    "service",
-                    self.name,
-                    "--port",
-                    str(self.port),
-                ],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-            )
-        return self
-
-    def kill(self) -> None:
-        """kill -9: no shutdown, no commit, no flush."""
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
 @pytest.fixture

@@ -190,11 +190,13 @@ async def test_unacknowledged_notices_are_resent_then_escalated(
     [escalation] = await stack[ESCALATIONS.name].wait_for_unique(
         lambda r: r.key == key and r.value["data"]["reason"] == "not_acknowledged", 1, 90
     )
-    attempts = sorted(
-        {r.value["data"]["attempt"] for r in stack["notices.dhs-ice.v1"].matching(of(key))}
-    )
-    assert attempts == [1, 2]
+    # The notices and the ledger are other topics, read by other consumers: wait for them too.
+    sent = await stack["notices.dhs-ice.v1"].wait_for_unique(of(key), 2, 30)
+    assert sorted(r.value["data"]["attempt"] for r in sent) == [1, 2]
     assert escalation.value["data"]["notice_id"].startswith("notice|")
+    await stack[AUDIT.name].wait_for_unique(
+        lambda r: r.key == key and r.value["data"]["step"] == "escalated", 1, 30
+    )
     assert steps(stack[AUDIT.name], key)[-3:] == ["issued", "resent", "escalated"]
 
 
