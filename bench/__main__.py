@@ -1,5 +1,5 @@
 """`make bench`: every benchmark; figures printed with their in-process baselines, results
-in bench/results/*.json, plots in bench/results/*.png.
+in bench/results/*.json (each as soon as it is measured), plots in bench/results/*.png.
 
     .venv/bin/python -m bench [--quick]
 
@@ -10,17 +10,18 @@ import sys
 import time
 
 from bench import deadlines, firing, latency, pipeline, plots
-from bench.harness import RESULTS, machine, save
+from bench.harness import machine, save
 
 if __name__ == "__main__":
     quick = "--quick" in sys.argv[1:]
     started = time.time()
-    figures = {"machine": machine(), "quick": quick}
-    figures["deadlines_in_process"] = deadlines.main()
-    figures["pipeline"] = pipeline.main(20_000 if quick else 50_000)
-    figures["latency"] = latency.main(500, 20 if quick else 60)
-    figures["firing"] = firing.main(20_000 if quick else 200_000, 10_000)
-    figures["seconds"] = time.time() - started
-    path = save("bench", figures)
-    pictures = [plots.throughput(figures["pipeline"]), plots.latency(figures["latency"])]
-    print(f"results: {path}; plots: {', '.join(str(p) for p in pictures)} in {RESULTS}")
+    context = {"machine": machine(), "quick": quick, "measured_at": started}
+    save("deadlines", {**context, **deadlines.main()})
+    throughput = pipeline.main(20_000 if quick else 50_000)
+    save("pipeline", {**context, **throughput})
+    print(f"  plot: {plots.throughput(throughput)}")
+    notices = latency.main(500, 20 if quick else 60)
+    save("latency", {**context, **notices})
+    print(f"  plot: {plots.latency(notices)}")
+    save("firing", {**context, **firing.main(20_000 if quick else 200_000, 10_000)})
+    print(f"bench: done in {(time.time() - started) / 60:.0f} min; results in bench/results/")
