@@ -1,7 +1,7 @@
 """The fault suite (`make chaos`): kill -9 workers during a replay and check the promise.
 
 Two workers of each service run on the embedded broker. While EVENTS events are published
-at RATE events/s (the jail simulator's traffic, bad messages included, plus PROBES flagged
+at RATE events/s (the jail simulator's traffic, bad messages included, plus flagged probe
 bookings whose deadlines fall due all through the run), a random worker of a random
 service is killed with SIGKILL every few seconds and started again. Then the outputs are
 checked against an independent model of what must have happened:
@@ -26,12 +26,10 @@ import asyncio
 import contextlib
 import random
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -45,6 +43,7 @@ from bench.harness import (
     Worker,
     all_ready,
     save,
+    total,
     until,
     worker_env,
 )
@@ -57,7 +56,7 @@ WORKERS_PER_SERVICE = 2
 WINDOW = timedelta(hours=48)
 LATE_AFTER = 60.0  # s, SPEC 3.4
 KILL_EVERY = (3.0, 7.0)  # s, uniform
-PROBE_SHARE = 0.06  # of the events: 3,000 flagged probe bookings in 50,000 events
+PROBE_SHARE = 0.06  # of the positions: ~2,700 flagged probe bookings in 50,000 events
 IMMEDIATE_SHARE = 0.1  # probes released inside the window already: a late notice at once
 
 
@@ -203,9 +202,10 @@ async def run(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> dict[
         f"per service; kill -9 every {KILL_EVERY[0]:.0f}-{KILL_EVERY[1]:.0f} s"
     )
     faults: list[Fault] = []
-    with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as folder:
+    data = ROOT / "test-artifacts" / f"chaos-{int(time.time())}"  # worker logs, kept
+    data.mkdir(parents=True, exist_ok=True)
+    with EmbeddedBroker(log_file=data / "broker.log") as broker:
         await ensure_topics(broker.bootstrap, PARTITIONS)
-        data = Path(folder)
         workers = {
             name: [
                 Worker(name, worker_env(broker.url, data / f"{name}-{n}"), data / f"{name}.log")
@@ -242,14 +242,28 @@ async def run(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> dict[
                     noticed = {r.key for r in notices.records} & expected_notices
                     return alerted == probe_keys and noticed == expected_notices
 
-                with contextlib.suppress(TimeoutError):  # what is missing is reported below
-                    await until(settled, 300, "every expected alert and notice", every=1.0)
+                live = [w for group in workers.values() for w in group]
+
+                def backlog() -> float:
+                    return sum(total(w.metrics(), "releasewatch_consumer_lag") for w in live)
+
+                def caught_up() -> bool:
+                    return settled() or backlog() == 0
+
+                # Wait for the expected outputs, or for every worker to have consumed all
+                # its input (then what is missing is lost, not late).
+                with contextlib.suppress(TimeoutError):
+                    await until(caught_up, 600, "expected outputs or no backlog", every=2.0)
+                if not settled():  # backlog 0 once may be a commit in flight: look again
+                    with contextlib.suppress(TimeoutError):
+                        await until(settled, 30, "expected outputs", every=1.0)
+                backlog_left = backlog()
                 await asyncio.sleep(3)  # late repeats and dead letters
         finally:
             for group in workers.values():
                 for worker in group:
                     worker.stop()
-    return verify(
+    outcome = verify(
         probes,
         bad,
         placed,
@@ -261,6 +275,10 @@ async def run(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> dict[
         events,
         rate,
     )
+    outcome["backlog_at_verification"] = backlog_left
+    outcome["logs"] = str(data)
+    print(f"  input backlog at verification: {backlog_left:,.0f}; worker logs: {data}")
+    return outcome
 
 
 def verify(
@@ -313,6 +331,12 @@ def verify(
         for d in (r.value or {} for r in deadletter_records)
     }
     missing_dead = [placed[i] for i in bad if placed[i] not in dead]
+    for probe in lost_alerts[:10]:
+        print(f"  lost alert: {probe.key} due {probe.due_at:%H:%M:%S.%f} ({probe.jurisdiction})")
+    for probe in lost_notices[:10]:
+        print(f"  lost notice: {probe.key} due {probe.due_at:%H:%M:%S.%f}")
+    for topic, partition, offset in missing_dead[:10]:
+        print(f"  bad message not dead-lettered: {topic}[{partition}]@{offset}")
     outcome = {
         "events": events,
         "rate": rate,

@@ -146,7 +146,7 @@ async def run(armed: int = 200_000, same_second: int = 10_000) -> dict[str, Any]
             restarted_at = time.time()
             scheduling.start()
             try:
-                await until(lambda: scheduling.get("/ready")[0] == 200, 1800, "ready again")
+                await until(lambda: scheduling.get("/ready")[0] == 200, 300, "ready again")
                 rebuilt = await until(lambda: armed_now(scheduling) >= before, 300, "re-armed")
             except TimeoutError as exc:
                 result["restart"] = {"rearmed": before, "failed": str(exc)}

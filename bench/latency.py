@@ -85,6 +85,10 @@ async def run(rate: float = 500, seconds: float = 60) -> dict[str, Any]:
                 if record.key in wanted and record.key not in first_notice:
                     first_notice[record.key] = record.timestamp
             latencies = [first_notice[key] - sent[position] for position, key in triggers.items()]
+            over_time = [  # (s since the first publish, latency ms), in publish order
+                (sent[position] - sent[0], (first_notice[key] - sent[position]) * 1000)
+                for position, key in sorted(triggers.items())
+            ]
             achieved = len(messages) / (sent[-1] - sent[0])
         finally:
             for worker in workers:
@@ -102,6 +106,7 @@ async def run(rate: float = 500, seconds: float = 60) -> dict[str, Any]:
         "probes": len(latencies),
         "latency_ms": figures,
         "samples_ms": sorted(latency * 1000 for latency in latencies),
+        "over_time": over_time,
         "measured_at": time.time(),
     }
 

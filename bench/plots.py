@@ -24,11 +24,10 @@ def latency(result: dict[str, Any], path: Path = RESULTS / "latency.png") -> Pat
     histogram.set_xlabel("publish of the request -> notice on notices.dhs-ice.v1 (ms)")
     histogram.set_ylabel("probes")
     histogram.legend()
-    ordered.plot(
-        [100 * (i + 1) / len(samples) for i in range(len(samples))], samples, color="#3b6ea5"
-    )
-    ordered.set_xlabel("percentile")
-    ordered.set_ylabel("ms")
+    times = [t for t, _ in result["over_time"]]
+    ordered.plot(times, [ms for _, ms in result["over_time"]], ".", color="#3b6ea5")
+    ordered.set_xlabel("seconds since the first publish (probe sent)")
+    ordered.set_ylabel("latency, ms")
     ordered.set_yscale("log")
     figure.suptitle(
         f"Notice latency at {result['achieved_per_second']:,.0f} events/s offered "
