@@ -81,7 +81,7 @@ class Metrics:
         self, positions: dict[tuple[str, int], tuple[int | None, int | None]]
     ) -> None:
         """(topic, partition) -> (committed offset, high watermark), read from the broker
-        about once a second by the input watchdog."""
+        every few seconds by the input watchdog."""
         self._positions = positions
 
     def _lag(self) -> dict[tuple[str, int], int]:
