@@ -99,6 +99,21 @@ def _create_worker_consumer(self: Any, transport: Any) -> Any:
     return consumer
 
 
+_original_new_offset = faust_consumer.Consumer._new_offset
+
+
+def _new_offset(self: Any, tp: Any) -> int | None:
+    """faust lets a commit jump one missing message at the head of the acked offsets: its
+    check is ``min(acked) - committed > 1`` where ``committed`` is the next offset to read,
+    so with committed 10 and acked 11.. it commits 12, skipping 10 for good. Refuse any
+    head gap: nothing is committed until the missing offset is processed."""
+    acked = self._acked[tp]
+    committed = self._committed_offset[tp]
+    if acked and committed is not None and min(acked) > committed:
+        return None
+    return _original_new_offset(self, tp)
+
+
 def apply() -> None:
     global _applied
     if _applied:
@@ -106,6 +121,7 @@ def apply() -> None:
     faust_aiokafka.AIOKafkaConsumerThread.seek_to_committed = _seek_to_committed_or_beginning  # type: ignore[method-assign]
     faust_consumer.Consumer._add_gap = _no_gap_fill  # type: ignore[method-assign]
     faust_consumer.Consumer.__init__ = _consumer_init  # type: ignore[method-assign]
+    faust_consumer.Consumer._new_offset = _new_offset  # type: ignore[method-assign]
     faust_aiokafka.Producer._settings_extra = _settings_extra  # type: ignore[method-assign]
     faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer  # type: ignore[method-assign]
     _applied = True

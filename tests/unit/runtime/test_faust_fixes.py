@@ -1,0 +1,31 @@
+"""The faust commit fix: no commit may jump a missing offset at the head of what was done."""
+
+from collections import defaultdict
+from types import SimpleNamespace
+from typing import Any
+
+from services.runtime import faust_fixes
+
+TP = ("jail.booking.v1", 2)
+
+
+def consumer(committed: int | None, acked: list[int]) -> Any:
+    return SimpleNamespace(
+        _acked=defaultdict(list, {TP: list(acked)}),
+        _acked_index=defaultdict(set, {TP: set(acked)}),
+        _committed_offset=defaultdict(lambda: None, {TP: committed}),
+        _gap=defaultdict(lambda: None),
+    )
+
+
+def test_a_single_missing_offset_at_the_head_blocks_the_commit() -> None:
+    # committed is the next offset to read: 10 was never done, so nothing may be committed.
+    assert faust_fixes._new_offset(consumer(10, [11, 12, 13]), TP) is None
+
+
+def test_a_larger_head_gap_blocks_the_commit() -> None:
+    assert faust_fixes._new_offset(consumer(2356, [2550, 2551]), TP) is None
+
+
+def test_contiguous_work_is_committed_up_to_its_end() -> None:
+    assert faust_fixes._new_offset(consumer(10, [10, 11, 12, 14]), TP) == 13
