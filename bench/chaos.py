@@ -10,8 +10,10 @@ checked against an independent model of what must have happened:
 - every probe in a jurisdiction whose policy allows notices has its notice on
   notices.dhs-ice.v1, and no probe in a `notices: none` jurisdiction has one;
 - the number of repeated alert_ids and notice_ids (allowed: at-least-once; consumers dedupe);
-- no `late` flag that disagrees with emitted_at - due_at, and no late alert that a
-  scheduling worker's downtime does not explain;
+- no `late` flag that disagrees with emitted_at - due_at, and no late alert that nothing
+  explains: either the deadline was armed too late to be met (scheduling had the booking's
+  schedule and request, as its release.schedule.v1 and ledger records show, only after
+  due_at + 60 s: its input was behind) or a scheduling worker was down or rejoining then;
 - every injected bad message is on deadletter.v1 (by source partition and offset).
 
 The model reads the policy file itself (YAML) and knows what it published; it shares no
@@ -183,6 +185,23 @@ def first_by(records: list[Any], field: str) -> tuple[dict[str, Any], Counter[st
     return firsts, counts
 
 
+def armed_at(schedule_records: list[Any], audit_records: list[Any]) -> dict[str, float]:
+    """When scheduling had each booking's deadline armed: it needs the release (its first
+    ``scheduled`` release.schedule.v1 record) and the request (its ledger record of it),
+    whichever it wrote later. Unix time, by the records' CreateTime (stamped when sent)."""
+    scheduled: dict[str, float] = {}
+    for record in schedule_records:
+        data = (record.value or {}).get("data") or {}
+        if record.key and data.get("status") == "scheduled":
+            scheduled.setdefault(record.key, record.timestamp)
+    requested: dict[str, float] = {}
+    for record in audit_records:
+        data = (record.value or {}).get("data") or {}
+        if record.key and data.get("step") == "request_received":
+            requested.setdefault(record.key, record.timestamp)
+    return {key: max(at, requested[key]) for key, at in scheduled.items() if key in requested}
+
+
 def downtime_explains(due: float, faults: list[Fault]) -> bool:
     """A scheduling worker was down or rejoining around ``due`` (s since start)."""
     for fault in faults:
@@ -222,6 +241,8 @@ async def run(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> dict[
                 Collector(broker.bootstrap, r"^notice\.alerts\.v1$") as alerts,
                 Collector(broker.bootstrap, r"^notices\.dhs-ice\.v1$") as notices,
                 Collector(broker.bootstrap, r"^deadletter\.v1$") as deadletters,
+                Collector(broker.bootstrap, r"^release\.schedule\.v1$") as schedules,
+                Collector(broker.bootstrap, r"^notice\.audit\.v1$") as ledger,
             ):
                 started = time.perf_counter()
                 clock_start = time.time()
@@ -270,6 +291,7 @@ async def run(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> dict[
         alerts.records,
         notices.records,
         deadletters.records,
+        armed_at(schedules.records, ledger.records),
         faults,
         clock_start,
         events,
@@ -288,6 +310,7 @@ def verify(
     alert_records: list[Any],
     notice_records: list[Any],
     deadletter_records: list[Any],
+    armed: dict[str, float],
     faults: list[Fault],
     clock_start: float,
     events: int,
@@ -310,7 +333,7 @@ def verify(
     ]
     lost_notices = [p for p in probes if p.notice_expected and p.key not in noticed]
     forbidden_notices = [p for p in probes if not p.notice_expected and p.key in noticed]
-    wrong_flag = unexplained_late = explained_late = 0
+    wrong_flag = unexplained_late = explained_late = armed_late = 0
     for probe in probes:
         alert = due_alerts.get(probe.key)
         if not alert:
@@ -322,10 +345,18 @@ def verify(
             wrong_flag += 1
         due_in_run = probe.due_at.timestamp() - clock_start
         if alert["late"] and due_in_run > 0:
-            if downtime_explains(due_in_run, faults):
+            if armed.get(probe.key, 0.0) > probe.due_at.timestamp() + LATE_AFTER:
+                armed_late += 1
+            elif downtime_explains(due_in_run, faults):
                 explained_late += 1
             else:
                 unexplained_late += 1
+                print(
+                    f"  late, unexplained: {probe.key} due {probe.due_at:%H:%M:%S} "
+                    f"(+{due_in_run:.0f} s), emitted {lateness:.0f} s after, armed "
+                    f"{armed.get(probe.key, float('nan')) - probe.due_at.timestamp():+.0f} s "
+                    "from due_at"
+                )
     dead = {
         (d.get("source_topic"), d.get("source_partition"), d.get("source_offset"))
         for d in (r.value or {} for r in deadletter_records)
@@ -354,6 +385,7 @@ def verify(
         "notice_ids_repeated": sum(1 for c in notice_counts.values() if c > 1),
         "notice_repeats": sum(c - 1 for c in notice_counts.values()),
         "late_flag_wrong": wrong_flag,
+        "late_armed_after_due": armed_late,
         "late_explained_by_downtime": explained_late,
         "late_unexplained": unexplained_late,
         "bad_injected": len(bad),
@@ -393,6 +425,7 @@ def print_table(outcome: dict[str, Any], faults: list[Fault]) -> None:
             outcome["notice_repeats"],
         ),
         ("late flag disagreeing with times", outcome["late_flag_wrong"], ""),
+        ("late: armed only after due (input behind)", outcome["late_armed_after_due"], ""),
         (
             "late: downtime explains / not",
             outcome["late_explained_by_downtime"],
@@ -406,7 +439,7 @@ def print_table(outcome: dict[str, Any], faults: list[Fault]) -> None:
     ]
     print("\n  outcome")
     for label, first, second in rows:
-        print(f"    {label:<36} {first!s:>8}  {second!s}")
+        print(f"    {label:<44} {first!s:>8}  {second!s}")
     print(f"\n  {'PASSED: nothing lost' if outcome['passed'] else 'FAILED'}")
 
 

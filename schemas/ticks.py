@@ -3,6 +3,9 @@
 The scheduling service's timer sends one; the agent that owns the booking's partition
 handles it in order with the booking's other events. A tick is only a prompt: the decision
 is made from the booking's state, so a repeated or misdirected tick does nothing.
+
+``published`` names the outputs the timer already published for this deadline (acknowledged
+by the broker): the agent records them in the booking's state without publishing them again.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ class DeadlineTick(BaseModel):
     key: str
     due_at: Instant
     sent_at: Instant
+    published: tuple[str, ...] = ()  # output ids the timer already published (acknowledged)
 
 
 DEADLINE_TICK = TypeAdapter(DeadlineTick)

@@ -152,8 +152,9 @@ class Output:
 
     async def send(
         self, key: bytes | None, value: BaseModel | bytes | None, *, wait: bool = False
-    ) -> None:
-        """Publish; with ``wait``, return only once the broker has acknowledged it."""
+    ) -> Awaitable[Any]:
+        """Publish; with ``wait``, return only once the broker has acknowledged it. Returns
+        the delivery future (await it to know the broker has the message)."""
         payload = encode(value) if isinstance(value, BaseModel) else value
         # Stamp it now: faust may flush a buffered message after a later one sent with wait,
         # and readers (trace, the board) order by timestamp.
@@ -165,6 +166,7 @@ class Output:
         if wait:
             await future
         self.metrics.messages_out.labels(self.metrics.service, self.name).inc()
+        return future
 
 
 def raw_topic(app: faust.App, *specs: TopicSpec) -> Any:

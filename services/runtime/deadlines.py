@@ -6,16 +6,22 @@ The truth is the ``next_due`` kept in each booking's record in the changelog-bac
 this index is rebuilt from it whenever the worker's partitions change, so a deadline moves
 with its partition and survives a crash. Due bookings are handed out once and then held
 "in flight" until the agent has checked them (``set`` clears that), or handed out again if
-nothing came back within ``resend_after`` seconds (a tick lost in a rebalance).
+nothing came back within ``resend_after`` seconds (a tick lost in a rebalance). While in
+flight, the index also remembers which outputs the timer already published for the
+deadline (``note_published``), so a tick handed out again does not publish them again.
 """
 
 from __future__ import annotations
 
 import heapq
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
+
+# The timer's fast path: given the keys just fallen due and the time, publish what is owed
+# now and return, per key, the ids of the outputs the broker acknowledged.
+FireEarly = Callable[[list[str], datetime], Awaitable[dict[str, tuple[str, ...]]]]
 
 
 class DeadlineIndex:
@@ -24,6 +30,7 @@ class DeadlineIndex:
         self._heap: list[tuple[float, str]] = []
         self._due: dict[str, float] = {}
         self._in_flight: dict[str, tuple[float, float]] = {}  # key -> (due, handed out at)
+        self._published: dict[str, tuple[str, ...]] = {}  # in flight: ids the timer sent
         self.generation: int | None = None
 
     def __len__(self) -> int:
@@ -37,6 +44,7 @@ class DeadlineIndex:
     def set(self, key: str, due: datetime | None) -> None:
         """The booking's earliest armed deadline is now ``due`` (None: nothing armed)."""
         self._in_flight.pop(key, None)
+        self._published.pop(key, None)
         if due is None:
             self._due.pop(key, None)
             return
@@ -51,7 +59,18 @@ class DeadlineIndex:
         self._heap = [(stamp, key) for key, stamp in self._due.items()]
         heapq.heapify(self._heap)
         self._in_flight.clear()
+        self._published.clear()
         self.generation = generation
+
+    def note_published(self, key: str, ids: tuple[str, ...]) -> None:
+        """The timer published ``ids`` for ``key``'s deadline in flight (ignored once the
+        agent has answered: its state already records them)."""
+        if key in self._in_flight:
+            self._published[key] = ids
+
+    def published(self, key: str) -> tuple[str, ...] | None:
+        """What the timer published for ``key``'s deadline in flight (None: not tried)."""
+        return self._published.get(key)
 
     def take_due(self, now: datetime) -> list[tuple[str, datetime]]:
         """Bookings whose deadline is at or before ``now``, each handed out once."""
@@ -91,11 +110,22 @@ def armed_in(items: Iterable[tuple[str, Any]]) -> list[tuple[str, datetime | Non
 
 
 def install_deadline_timer(
-    app: Any, index: DeadlineIndex, table: Any, ticks: Any, clock: Any, interval: float, log: Any
+    app: Any,
+    index: DeadlineIndex,
+    table: Any,
+    ticks: Any,
+    clock: Any,
+    interval: float,
+    log: Any,
+    fire_early: FireEarly | None = None,
 ) -> None:
     """The timer half of durable deadlines: after every rebalance, rebuild the index from the
     table once it has recovered; then hand each due booking to its partition's agent as a
     tick (``DeadlineTick``) on the service's own ticks topic. The agent decides from state.
+
+    With ``fire_early``, the timer first publishes what is owed itself (acknowledged by the
+    broker) and the tick names it, so the agent only records it: a burst of deadlines then
+    waits for one round of acknowledgements, not for one agent step each.
     Also publishes the armed count and the deadline lag as metrics."""
     from schemas.ticks import DeadlineTick
 
@@ -118,6 +148,14 @@ def install_deadline_timer(
                 seconds=round(time.perf_counter() - started, 3),
             )
         now = clock.now()
-        for key, due_at in index.take_due(now):
-            tick = DeadlineTick(key=key, due_at=due_at, sent_at=now)
+        due = index.take_due(now)
+        if not due:
+            return
+        if fire_early is not None:
+            fresh = [key for key, _ in due if index.published(key) is None]
+            for key, ids in (await fire_early(fresh, now)).items():
+                index.note_published(key, ids)
+        for key, due_at in due:
+            published = index.published(key) or ()
+            tick = DeadlineTick(key=key, due_at=due_at, sent_at=now, published=published)
             await ticks.send(key.encode(), tick)

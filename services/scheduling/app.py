@@ -2,17 +2,25 @@
 -> release.schedule.v1, notice.alerts.v1, ops.escalations.v1, deadletter.v1.
 
 One agent reads the three co-partitioned topics, so everything about a booking is decided
-in order by one writer; the timer only prompts it (``scheduling.ticks.v1``). The rules are in
+in order by one writer; the timer prompts it (``scheduling.ticks.v1``). When deadlines fall
+due, the timer publishes their alerts itself first (decided by the same rule from the stored
+record) and the tick tells the agent, which writes the state recording them. The rules are in
 ``services.scheduling.domain``; what is armed, and the timer, in ``services.runtime.deadlines``.
 """
 
 from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
 
 import faust
 from pydantic import TypeAdapter
 
 from schemas.agency_requests import AGENCY_REQUEST, AGENCY_REQUEST_TYPES
 from schemas.booking_state import BookingState
+from schemas.notice_alerts import NoticeAlert
 from schemas.ticks import DEADLINE_TICK
 from schemas.topics import (
     AGENCY_REQUESTS,
@@ -62,10 +70,27 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
     records = RecordTable(app, "bookings", domain.SchedulingRecord, settings.partitions, index)
     load = records.get
 
-    async def publish(key: str, outcome: domain.Outcome) -> None:
+    def alert_sent(alert: NoticeAlert) -> None:
+        data = alert.data
+        metrics.alerts.labels(data.kind.value, str(data.late).lower()).inc()
+        log.info(
+            "alert_emitted",
+            alert_id=data.alert_id,
+            kind=data.kind.value,
+            request_id=data.request_id,
+            agency=data.agency,
+            lead_hours=data.lead_hours,
+            late=data.late,
+            cause_event_id=data.cause_event_id,
+        )
+
+    async def publish(
+        key: str, outcome: domain.Outcome, sent: frozenset[str] = frozenset()
+    ) -> None:
         """The schedule change first (readers see cause before effect), then alerts and
         escalations, acknowledged by the broker before the state that says they were sent
-        is written: a crash in between repeats them (same ids), never loses them."""
+        is written: a crash in between repeats them (same ids), never loses them. Alerts in
+        ``sent`` were published by the timer already."""
         raw_key = key.encode()
         if outcome.schedule is not None:
             await schedules.send(raw_key, outcome.schedule)
@@ -76,19 +101,9 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
                     status=outcome.schedule.data.status.value,
                 )
         for alert in outcome.alerts:
-            await alerts.send(raw_key, alert, wait=True)
-            data = alert.data
-            metrics.alerts.labels(data.kind.value, str(data.late).lower()).inc()
-            log.info(
-                "alert_emitted",
-                alert_id=data.alert_id,
-                kind=data.kind.value,
-                request_id=data.request_id,
-                agency=data.agency,
-                lead_hours=data.lead_hours,
-                late=data.late,
-                cause_event_id=data.cause_event_id,
-            )
+            if alert.data.alert_id not in sent:
+                await alerts.send(raw_key, alert, wait=True)
+                alert_sent(alert)
         for escalation in outcome.escalations:
             await escalations.send(raw_key, escalation, wait=True)
             metrics.escalations.labels(escalation.data.reason.value).inc()
@@ -144,8 +159,37 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
             index.set(tick.key, None)
             return
         outcome = domain.on_tick(record, clock.now())
-        await publish(tick.key, outcome)
+        await publish(tick.key, outcome, frozenset(tick.published))
         remember(tick.key, outcome)
+        recorded = [a.data.alert_id for a in outcome.alerts if a.data.alert_id in tick.published]
+        if recorded:  # the timer sent them; the state written above says so
+            log.info("alerts_recorded", alert_ids=recorded)
+
+    async def fire_early(keys: list[str], now: datetime) -> dict[str, tuple[str, ...]]:
+        """The timer's fast path: the alerts owed now for bookings just fallen due, decided
+        from each stored record by the agent's own rule, published together and awaited
+        together. What the broker acknowledged is returned for the ticks to name; anything
+        else is left to the agent. Until the agent writes the state, the stored record
+        still owes them: a crash fires them again (same alert_ids), never loses them."""
+        sending: list[tuple[str, NoticeAlert, Any]] = []
+        for key in keys:
+            try:
+                record = load(key)
+                owed = domain.on_tick(record, clock.now()).alerts if record else ()
+            except Exception as exc:  # the agent meets the same record and reports it
+                log.warning("fire_early_skipped", error=type(exc).__name__)
+                continue
+            for alert in owed:
+                sending.append((key, alert, await alerts.send(key.encode(), alert)))
+        results = await asyncio.gather(*(future for *_, future in sending), return_exceptions=True)
+        published: dict[str, list[str]] = defaultdict(list)
+        for (key, alert, _), result in zip(sending, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("alert_not_acknowledged", error=type(result).__name__)
+                continue
+            published[key].append(alert.data.alert_id)
+            alert_sent(alert)
+        return {key: tuple(ids) for key, ids in published.items()}
 
     handlers = {
         BOOKING_STATE.name: on_booking_state,
@@ -153,7 +197,9 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         DEADLINE_TICKS.name: on_tick,
     }
     route_inputs(app, SERVICE, inputs, handlers, deadletters.send_internal_error)
-    install_deadline_timer(app, index, records, ticks, clock, settings.deadline_scan_interval, log)
+    install_deadline_timer(
+        app, index, records, ticks, clock, settings.deadline_scan_interval, log, fire_early
+    )
 
     app.deadline_index = index  # type: ignore[attr-defined] # for /ready and metrics
     return app

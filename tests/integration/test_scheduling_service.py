@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 
+from bench.harness import log_events, until
 from schemas.topics import (
     AGENCY_REQUESTS,
     AUDIT,
     DEADLETTER,
+    DEADLINE_TICKS,
     ESCALATIONS,
     JAIL_BOOKING,
     NOTICE_ALERTS,
@@ -287,3 +289,36 @@ async def test_killing_one_of_two_workers_moves_its_deadlines_without_loss(
     assert all(r.value["data"]["kind"] == "notice_due" for r in found)
     # Repeats are allowed only with the same id: one distinct alert per booking.
     assert len({r.value["data"]["alert_id"] for r in alerts.matching(ours)}) == len(bookings)
+
+
+async def test_an_alert_the_timer_fired_is_recorded_by_the_agent_and_not_sent_again(
+    start_service: Any, kafka: KafkaHelper
+) -> None:
+    start_service("booking")
+    worker = start_service("scheduling")
+    alerts = await kafka.watch(NOTICE_ALERTS.name)
+    ticks = await kafka.watch(DEADLINE_TICKS.name)
+    booking = Booking(kafka)
+    await booking.open()
+    await booking.request("ice-1")
+    await booking.schedule(now() + 48 * H + 8 * S)
+    [alert] = await alerts.wait_for_unique(booking.mine, 1, 60)
+    alert_id = alert.value["data"]["alert_id"]
+    # The timer published it and the tick it then sent names it for the agent.
+    await ticks.wait_for(lambda r: booking.mine(r) and alert_id in r.value["published"], 1, 30)
+
+    def recorded() -> bool:
+        return any(
+            alert_id in fields["alert_ids"]
+            for _, fields in log_events(worker.log_path, "alerts_recorded")
+        )
+
+    await until(recorded, 30, "the agent records the alert")
+    # A second request makes the agent reconcile every request of the booking: had the state
+    # not recorded ice-1's alert, it would be sent again now.
+    await booking.request("ice-2")
+    await alerts.wait_for(
+        lambda r: booking.mine(r) and r.value["data"]["request_id"] == "ice-2", 1, 60
+    )
+    sent = [r for r in alerts.matching(booking.mine) if r.value["data"]["alert_id"] == alert_id]
+    assert len(sent) == 1

@@ -57,3 +57,43 @@ def test_rebuild_replaces_everything_and_overdue_fire_at_once() -> None:
     assert len(index) == 2
     assert index.oldest_overdue(T0) == 600.0
     assert index.take_due(T0) == [("x", T0 - 600 * S)]
+
+
+def test_what_the_timer_published_is_kept_while_the_deadline_is_in_flight() -> None:
+    index = DeadlineIndex(resend_after=5)
+    index.set("a", T0)
+    assert index.take_due(T0) == [("a", T0)]
+    assert index.published("a") is None  # not tried yet
+    index.note_published("a", ("alert-1",))
+    assert index.take_due(T0 + 5 * S) == [("a", T0)]  # handed out again, with what was sent
+    assert index.published("a") == ("alert-1",)
+
+
+def test_the_agents_answer_forgets_what_the_timer_published() -> None:
+    index = DeadlineIndex()
+    index.set("a", T0)
+    index.take_due(T0)
+    index.note_published("a", ("alert-1",))
+    index.set("a", T0 + 60 * S)  # the agent recorded the alert; the next deadline is armed
+    assert index.published("a") is None
+    assert index.take_due(T0 + 60 * S) == [("a", T0 + 60 * S)]
+    assert index.published("a") is None
+
+
+def test_a_late_note_for_an_answered_deadline_is_ignored() -> None:
+    index = DeadlineIndex()
+    index.set("a", T0)
+    index.take_due(T0)
+    index.set("a", None)  # the agent answered while the timer's sends were in flight
+    index.note_published("a", ("alert-1",))
+    assert index.published("a") is None
+
+
+def test_rebuild_forgets_what_the_timer_published() -> None:
+    index = DeadlineIndex()
+    index.set("a", T0)
+    index.take_due(T0)
+    index.note_published("a", ("alert-1",))
+    index.rebuild([("a", T0)], generation=2)  # partitions moved: decide again from the table
+    assert index.published("a") is None
+    assert index.take_due(T0) == [("a", T0)]
