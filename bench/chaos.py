@@ -19,7 +19,10 @@ checked against an independent model of what must have happened:
 The model reads the policy file itself (YAML) and knows what it published; it shares no
 code with the services. Prints a table of faults and outcomes; exits 1 if anything was lost.
 
-    .venv/bin/python -m bench.chaos [EVENTS] [RATE]
+    .venv/bin/python -m bench.chaos [EVENTS] [RATE] [SEED]
+
+SEED (default 1) picks the traffic, the probes and the kill schedule; results go to
+bench/results/chaos.json (seed 1) or chaos-seed<SEED>.json.
 """
 
 from __future__ import annotations
@@ -143,9 +146,13 @@ async def publish_tracked(
 
 
 async def inject_faults(
-    workers: dict[str, list[Worker]], faults: list[Fault], started: float, stop: asyncio.Event
+    workers: dict[str, list[Worker]],
+    faults: list[Fault],
+    started: float,
+    stop: asyncio.Event,
+    seed: int,
 ) -> None:
-    rng = random.Random(7)
+    rng = random.Random(seed + 6)  # seed 1: the schedule of the first published runs
     watchers: list[asyncio.Task[None]] = []
     while not stop.is_set():
         await asyncio.sleep(rng.uniform(*KILL_EVERY))
@@ -247,7 +254,7 @@ async def run(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> dict[
                 started = time.perf_counter()
                 clock_start = time.time()
                 stop = asyncio.Event()
-                chaos = asyncio.create_task(inject_faults(workers, faults, started, stop))
+                chaos = asyncio.create_task(inject_faults(workers, faults, started, stop, seed))
                 placed = await publish_tracked(broker.bootstrap, messages, rate)
                 last_due = max(p.due_at for p in probes)
                 wait = (last_due - datetime.now(UTC)).total_seconds()
@@ -443,12 +450,14 @@ def print_table(outcome: dict[str, Any], faults: list[Fault]) -> None:
     print(f"\n  {'PASSED: nothing lost' if outcome['passed'] else 'FAILED'}")
 
 
-def main(events: int = 50_000, rate: float = 400.0) -> int:
-    outcome = asyncio.run(run(events, rate))
-    path = save("chaos", outcome)
+def main(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> int:
+    outcome = asyncio.run(run(events, rate, seed))
+    outcome["seed"] = seed
+    path = save("chaos" if seed == 1 else f"chaos-seed{seed}", outcome)
     print(f"  results: {path.relative_to(ROOT)}")
     return 0 if outcome["passed"] else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main(*(float(a) if i else int(a) for i, a in enumerate(sys.argv[1:3]))))
+    kinds = (int, float, int)  # events, rate, seed
+    sys.exit(main(*(kind(a) for kind, a in zip(kinds, sys.argv[1:4], strict=False))))

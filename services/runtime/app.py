@@ -10,7 +10,8 @@ import asyncio
 import contextlib
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import faust
@@ -148,6 +149,7 @@ class Output:
         self.name = spec.name
         self.topic = raw_topic(app, spec)  # declared, so faust creates it where allowed
         self.producer = app.producer
+        self.partitions: int = app.conf.topic_partitions
         self.metrics = metrics
 
     async def send(
@@ -167,6 +169,33 @@ class Output:
             await future
         self.metrics.messages_out.labels(self.metrics.service, self.name).inc()
         return future
+
+    async def send_all(
+        self, messages: Sequence[tuple[bytes, BaseModel | bytes]]
+    ) -> list[asyncio.Future[Any]]:
+        """Publish many keyed messages: each partition's in the order given, the partitions
+        side by side. The producer holds one batch per partition (with one record each on
+        the embedded broker), so a single sender waits on whichever partition it hits next
+        and each produce request carries a few records; one sender per partition fills
+        them all. Returns the delivery futures, in the order given (a send that failed
+        holds its exception)."""
+        by_partition: dict[int, list[int]] = defaultdict(list)
+        for number, (key, _) in enumerate(messages):
+            by_partition[partition_of(key, self.partitions)].append(number)
+        futures: list[asyncio.Future[Any]] = [asyncio.Future() for _ in messages]
+
+        async def send_in_order(numbers: list[int]) -> None:
+            for number in numbers:
+                key, value = messages[number]
+                try:
+                    delivery = await self.send(key, value)
+                except Exception as exc:
+                    futures[number].set_exception(exc)
+                    continue
+                futures[number] = asyncio.ensure_future(delivery)
+
+        await asyncio.gather(*(send_in_order(numbers) for numbers in by_partition.values()))
+        return futures
 
 
 def raw_topic(app: faust.App, *specs: TopicSpec) -> Any:
@@ -190,7 +219,11 @@ def bind_event(event: Any) -> None:
 
 def partition_for(key: str, partitions: int) -> int:
     """The partition the Java and aiokafka default partitioner puts ``key`` on."""
-    return (murmur2(key.encode("utf-8")) & 0x7FFFFFFF) % partitions
+    return partition_of(key.encode("utf-8"), partitions)
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 async def reroute_if_misplaced(raw: RawMessage, key: str, topic: Output, partitions: int) -> bool:

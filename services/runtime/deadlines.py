@@ -155,7 +155,14 @@ def install_deadline_timer(
             fresh = [key for key, _ in due if index.published(key) is None]
             for key, ids in (await fire_early(fresh, now)).items():
                 index.note_published(key, ids)
-        for key, due_at in due:
-            published = index.published(key) or ()
-            tick = DeadlineTick(key=key, due_at=due_at, sent_at=now, published=published)
-            await ticks.send(key.encode(), tick)
+        await ticks.send_all(
+            [
+                (
+                    key.encode(),
+                    DeadlineTick(
+                        key=key, due_at=due_at, sent_at=now, published=index.published(key) or ()
+                    ),
+                )
+                for key, due_at in due
+            ]
+        )

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from datetime import datetime
-from typing import Any
 
 import faust
 from pydantic import TypeAdapter
@@ -171,19 +170,19 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         together. What the broker acknowledged is returned for the ticks to name; anything
         else is left to the agent. Until the agent writes the state, the stored record
         still owes them: a crash fires them again (same alert_ids), never loses them."""
-        sending: list[tuple[str, NoticeAlert, Any]] = []
+        owed: list[tuple[str, NoticeAlert]] = []
         for key in keys:
             try:
                 record = load(key)
-                owed = domain.on_tick(record, clock.now()).alerts if record else ()
+                outcome = domain.on_tick(record, clock.now()) if record else None
             except Exception as exc:  # the agent meets the same record and reports it
                 log.warning("fire_early_skipped", error=type(exc).__name__)
                 continue
-            for alert in owed:
-                sending.append((key, alert, await alerts.send(key.encode(), alert)))
-        results = await asyncio.gather(*(future for *_, future in sending), return_exceptions=True)
+            owed.extend((key, alert) for alert in (outcome.alerts if outcome else ()))
+        futures = await alerts.send_all([(key.encode(), alert) for key, alert in owed])
+        results = await asyncio.gather(*futures, return_exceptions=True)
         published: dict[str, list[str]] = defaultdict(list)
-        for (key, alert, _), result in zip(sending, results, strict=True):
+        for (key, alert), result in zip(owed, results, strict=True):
             if isinstance(result, BaseException):
                 log.warning("alert_not_acknowledged", error=type(result).__name__)
                 continue

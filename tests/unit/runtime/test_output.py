@@ -1,0 +1,65 @@
+"""Output.send_all: many keyed messages, each partition's in order, partitions side by side."""
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from schemas.topics import NOTICE_ALERTS
+from services.runtime.app import Output, partition_for
+from services.runtime.metrics import Metrics
+
+
+class Producer:
+    """Holds one message per partition until the test lets it go, like a producer with
+    one-record batches; records the order messages reached each partition."""
+
+    def __init__(self, partitions: int, fail_key: bytes | None = None) -> None:
+        self.partitions = partitions
+        self.fail_key = fail_key
+        self.order: dict[int, list[bytes]] = {p: [] for p in range(partitions)}
+
+    async def send(self, topic: str, key: bytes, value: bytes, *_: Any) -> asyncio.Future[Any]:
+        if key == self.fail_key:
+            raise RuntimeError("broker refused")
+        partition = partition_for(key.decode(), self.partitions)
+        self.order[partition].append(key)
+        await asyncio.sleep(0)  # the batch slot frees on the next turn of the loop
+        delivered: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        delivered.set_result((partition, len(self.order[partition]) - 1))
+        return delivered
+
+
+def output(producer: Producer) -> Output:
+    app = SimpleNamespace(
+        topic=lambda *_, **__: None,
+        producer=producer,
+        conf=SimpleNamespace(topic_partitions=producer.partitions),
+    )
+    return Output(app, NOTICE_ALERTS, Metrics("test"))  # type: ignore[arg-type]
+
+
+KEYS = [f"us-mn-hennepin/b-{n}".encode() for n in range(40)]
+
+
+async def test_every_partition_gets_its_messages_in_the_order_given() -> None:
+    producer = Producer(4)
+    futures = await output(producer).send_all([(key, b"v") for key in KEYS])
+    assert len(futures) == len(KEYS)
+    for partition, keys in producer.order.items():
+        assert keys == [k for k in KEYS if partition_for(k.decode(), 4) == partition]
+    # The futures come back in the order the messages were given.
+    for key, future in zip(KEYS, futures, strict=True):
+        partition, position = await future
+        assert producer.order[partition][position] == key
+
+
+async def test_a_refused_send_fails_its_own_future_only() -> None:
+    producer = Producer(4, fail_key=KEYS[3])
+    futures = await output(producer).send_all([(key, b"v") for key in KEYS])
+    with pytest.raises(RuntimeError, match="refused"):
+        await futures[3]
+    results = await asyncio.gather(*futures, return_exceptions=True)
+    assert sum(isinstance(r, BaseException) for r in results) == 1
+    assert sum(len(keys) for keys in producer.order.values()) == len(KEYS) - 1
