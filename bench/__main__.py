@@ -24,4 +24,5 @@ if __name__ == "__main__":
     save("latency", {**context, **notices})
     print(f"  plot: {plots.latency(notices)}")
     save("firing", {**context, **firing.main(20_000 if quick else 200_000, 10_000)})
+    save("firing_batching", {**context, **firing.batching(20_000 if quick else 30_000)})
     print(f"bench: done in {(time.time() - started) / 60:.0f} min; results in bench/results/")

@@ -4,6 +4,7 @@ precision (``emitted_at - due_at`` of their alerts, p50/p99), and the time to re
 everything after a restart. Asserts nothing.
 
     .venv/bin/python -m bench.firing [ARMED] [SAME_SECOND]
+    .venv/bin/python -m bench.firing --batching   # the same burst, batches on vs off
 
 The bookings go in as production gets them: jail events and notice requests through the
 booking and scheduling workers (one each). The in-process figures for the index itself
@@ -61,9 +62,12 @@ def armed_now(worker: Worker) -> float:
     return total(worker.metrics(), "releasewatch_deadlines_armed")
 
 
-async def run(armed: int = 200_000, same_second: int = 10_000) -> dict[str, Any]:
+async def run(
+    armed: int = 200_000, same_second: int = 10_000, one_record_batches: bool = True
+) -> dict[str, Any]:
     """First the bookings that stay armed, then the ones that fall due together, placed
-    far enough ahead that they are all armed before their second comes."""
+    far enough ahead that they are all armed before their second comes. Then a restart,
+    unless ``one_record_batches`` is off (table recovery on this broker needs it)."""
     background = bookings(armed - same_second, None, seed=1)
     print(
         f"firing: {armed:,} armed deadlines in one scheduling worker, {same_second:,} of them "
@@ -74,8 +78,11 @@ async def run(armed: int = 200_000, same_second: int = 10_000) -> dict[str, Any]
         await ensure_topics(broker.bootstrap, PARTITIONS)
         data = Path(folder)
 
+        batches = {"RELEASEWATCH_ONE_RECORD_BATCHES": str(one_record_batches).lower()}
+
         def worker(name: str) -> Worker:
-            return Worker(name, worker_env(broker.url, data / name), data / f"{name}.log")
+            env = worker_env(broker.url, data / name, **batches)
+            return Worker(name, env, data / f"{name}.log")
 
         booking, scheduling = worker("booking").start(), worker("scheduling").start()
         try:
@@ -145,6 +152,8 @@ async def run(armed: int = 200_000, same_second: int = 10_000) -> dict[str, Any]
                 f"p99 {result['seen_s']['p99'] * 1000:,.0f} ms after due_at"
             )
 
+            if not one_record_batches:
+                return result
             # The alerts are out before the agent records them: restart only once it has
             # (the fired deadlines disarmed), or the restart would count them as lost.
             await until(
@@ -192,5 +201,26 @@ def main(armed: int = 200_000, same_second: int = 10_000) -> dict[str, Any]:
     return asyncio.run(run(armed, same_second))
 
 
+def batching(armed: int = 30_000, same_second: int = 10_000) -> dict[str, Any]:
+    """The same burst with one record per producer batch (the embedded broker's recovery
+    workaround, the baseline here) and with batches as Apache Kafka gets them: how much of
+    the firing time is the workaround's."""
+    print("firing, batches as on Apache Kafka vs one record per batch (the Tansu workaround):")
+    one = asyncio.run(run(armed, same_second, one_record_batches=True))
+    many = asyncio.run(run(armed, same_second, one_record_batches=False))
+    result = {"one_record_batches": one, "batched": many}
+    for figure in ("firing_s", "seen_s"):
+        ratio = many[figure]["p99"] / one[figure]["p99"]
+        result[f"{figure}_p99_ratio"] = ratio
+        print(
+            f"  {figure[:-2]} p99: batched {many[figure]['p99'] * 1000:,.0f} ms vs one record "
+            f"per batch {one[figure]['p99'] * 1000:,.0f} ms (x{ratio:.2f})"
+        )
+    return result
+
+
 if __name__ == "__main__":
-    main(*(int(a) for a in sys.argv[1:3]))
+    if "--batching" in sys.argv[1:]:
+        batching()
+    else:
+        main(*(int(a) for a in sys.argv[1:3]))

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     deadline_scan_interval: float = Field(
         default=0.2, gt=0, le=5, description="how often the deadline timer looks, s"
     )
+    one_record_batches: bool | None = Field(
+        default=None,
+        description="one record per producer batch; unset: on for the embedded broker only. "
+        "Off on the embedded broker, table recovery loses updates: for measurements only.",
+    )
     session_timeout: float = Field(default=8.0, gt=1, description="consumer session timeout, s")
     heartbeat_interval: float = Field(default=1.0, gt=0)
     web_port: int | None = Field(
@@ -147,6 +152,8 @@ class Settings(BaseSettings):
     def single_record_batches(self) -> bool:
         """Tansu's ListOffsets is wrong after multi-record batches; faust table recovery then
         loses updates. One record per batch keeps recovery right. Off for Apache Kafka."""
+        if self.one_record_batches is not None:
+            return self.one_record_batches
         return self.broker_flavor is BrokerFlavor.TANSU
 
     @property

@@ -162,6 +162,13 @@ def test_faust_app_gets_credentials_acks_and_guarantee(tmp_path: Path) -> None:
     assert tansu.conf.producer_acks == -1
 
 
+def test_one_record_batches_follow_the_broker_unless_set() -> None:
+    assert settings(broker_flavor="tansu").single_record_batches
+    assert not settings().single_record_batches
+    assert not settings(broker_flavor="tansu", one_record_batches=False).single_record_batches
+    assert settings(one_record_batches=True).single_record_batches
+
+
 def test_topic_plan_carries_retention_replication_and_min_isr() -> None:
     plans = {p.name: p for p in plan([JAIL_BOOKING, AUDIT, *faust_topics()], 8, 3, 2)}
     assert plans["jail.booking.v1"].config == {
