@@ -57,7 +57,8 @@ def offered_load(rate: float, seconds: float) -> tuple[list[Message], dict[int, 
     return messages, triggers
 
 
-async def run(rate: float = 500, seconds: float = 60) -> dict[str, Any]:
+async def run(rate: float = 500, seconds: float = 60, **settings: str) -> dict[str, Any]:
+    """``settings``: RELEASEWATCH_* variables for the workers (to compare a setting)."""
     messages, triggers = offered_load(rate, seconds)
     print(
         f"latency: {rate:,.0f} events/s offered for {seconds:.0f} s "
@@ -67,7 +68,9 @@ async def run(rate: float = 500, seconds: float = 60) -> dict[str, Any]:
         await ensure_topics(broker.bootstrap, PARTITIONS)
         data = Path(folder)
         workers = [
-            Worker(name, worker_env(broker.url, data / name), data / f"{name}.log").start()
+            Worker(
+                name, worker_env(broker.url, data / name, **settings), data / f"{name}.log"
+            ).start()
             for name in SERVICES
         ]
         try:

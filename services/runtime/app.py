@@ -91,6 +91,7 @@ def create_app(service: str, settings: Settings, web_port: int) -> faust.App:
     # faust turns producer idempotence on only inside transactions; faust_fixes reads this.
     app.releasewatch_idempotent = settings.producer_idempotence  # type: ignore[attr-defined]
     app.releasewatch_fetch_max_wait_ms = settings.fetch_max_wait_ms  # type: ignore[attr-defined]
+    app.releasewatch_watch_interval = settings.input_watch_interval  # type: ignore[attr-defined]
     app.releasewatch_exactly_once = (  # type: ignore[attr-defined]
         settings.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE
     )
@@ -268,7 +269,7 @@ def consume(
     # fetcher has not reached has none locally. On Tansu a call costs 0.2-0.7 s per topic
     # once topics hold a few GB, which slows long runs; reading them from fetch responses
     # instead left partitions waiting in a fresh-clone test run, so it was withdrawn.
-    @app.timer(interval=1.0)
+    @app.timer(interval=getattr(app, "releasewatch_watch_interval", 1.0))
     async def unstick_partitions() -> None:
         """A hole at the end of a partition shows no later offset: watch the high watermark."""
         if app.rebalancing or not app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
@@ -299,8 +300,14 @@ def consume(
             async for event in stream.events():
                 message = event.message
                 follow_generation()
-                # faust's own record of the committed offset (set by its seek and commits).
+                # faust's own record of the committed offset (set by its seek and commits);
+                # where it has none, the broker's, before a partition's first message.
                 committed = app.consumer._committed_offset.get(message.tp)  # type: ignore[attr-defined]
+                if committed is None and not guard.expects(message.tp):
+                    committed = await committed_on_broker(app, message.tp)
+                    if committed is None:  # not known now: read this message again later
+                        await app.consumer.seek(message.tp, message.offset)
+                        continue
                 verdict = guard.check(message.tp, message.offset, committed, time.monotonic())
                 metrics.messages_in.labels(service, message.topic).inc()
                 if isinstance(verdict, Hold):
@@ -344,6 +351,33 @@ def consume(
         return agent
 
     return wrap
+
+
+async def committed_on_broker(app: faust.App, tp: Any) -> int | None:
+    """The partition's committed offset as the broker has it (its first offset if nothing is
+    committed), put on faust's record, which its commits are checked against (faust_fixes).
+    faust has none on record when it did not seek the partition after an assignment; it
+    would then commit whatever it processed first, however far past the real commit."""
+    thread: Any = app.consumer._thread  # type: ignore[attr-defined]
+    try:
+        consumer = thread._ensure_consumer()
+        offset = await thread.call_thread(consumer.committed, tp)
+        if offset is None or offset < 0:
+            offset = (await thread.call_thread(consumer.beginning_offsets, [tp])).get(tp)
+    except Exception as exc:  # rebalancing, or the broker away: ask again on the next message
+        log.warning(
+            "committed_offset_unknown",
+            topic=tp.topic,
+            partition=tp.partition,
+            error=type(exc).__name__,
+        )
+        return None
+    if offset is not None:
+        app.consumer._committed_offset[tp] = offset  # type: ignore[attr-defined]
+        log.info(
+            "committed_offset_from_broker", topic=tp.topic, partition=tp.partition, offset=offset
+        )
+    return offset
 
 
 def route_inputs(

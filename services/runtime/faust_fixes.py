@@ -109,7 +109,11 @@ def _new_offset(self: Any, tp: Any) -> int | None:
     head gap: nothing is committed until the missing offset is processed."""
     acked = self._acked[tp]
     committed = self._committed_offset[tp]
-    if acked and committed is not None and min(acked) > committed:
+    if acked and (committed is None or min(acked) > committed):
+        # With no committed offset on record faust would commit whatever it processed,
+        # however far past the real commit (seen under kill -9: a partition processed from
+        # 5560 after a rebalance, 2931-5559 lost). services.runtime.app puts the broker's
+        # committed offset on record before processing a partition's first message.
         return None
     return _original_new_offset(self, tp)
 

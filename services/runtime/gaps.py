@@ -57,6 +57,11 @@ class GapGuard:
         self._holding.clear()
         self._progress.clear()
 
+    def expects(self, tp: Hashable) -> bool:
+        """The guard knows which offset of ``tp`` comes next (it has seen the partition since
+        the last reset)."""
+        return tp in self._expected
+
     def stalled(
         self,
         positions: dict[Hashable, tuple[int | None, int | None]],

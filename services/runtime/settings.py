@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     deadline_scan_interval: float = Field(
         default=0.2, gt=0, le=5, description="how often the deadline timer looks, s"
     )
+    input_watch_interval: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="how often each worker asks the broker for its inputs' high watermarks "
+        "(consumer lag metric; a hole at the end of a partition is found from them), s",
+    )
     one_record_batches: bool | None = Field(
         default=None,
         description="one record per producer batch; unset: on for the embedded broker only. "

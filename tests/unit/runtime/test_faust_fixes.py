@@ -29,3 +29,13 @@ def test_a_larger_head_gap_blocks_the_commit() -> None:
 
 def test_contiguous_work_is_committed_up_to_its_end() -> None:
     assert faust_fixes._new_offset(consumer(10, [10, 11, 12, 14]), TP) == 13
+
+
+def test_nothing_is_committed_while_the_committed_offset_is_unknown() -> None:
+    # faust itself would commit 5561 here, whatever the partition's real commit was.
+    assert faust_fixes._new_offset(consumer(None, [5560]), TP) is None
+
+
+def test_a_committed_offset_of_zero_still_guards() -> None:
+    assert faust_fixes._new_offset(consumer(0, [3, 4]), TP) is None
+    assert faust_fixes._new_offset(consumer(0, [0, 1]), TP) == 2

@@ -89,3 +89,12 @@ def test_progress_clears_the_stall_clock() -> None:
     guard.stalled({TP: (0, 3)}, 0.0)
     guard.check(TP, 1, 0, 4.0)
     assert guard.stalled({TP: (0, 3)}, 6.0) == []
+
+
+def test_the_guard_says_whether_it_knows_what_comes_next() -> None:
+    guard = GapGuard()
+    assert not guard.expects("p0")
+    guard.check("p0", 5, 5, 0.0)
+    assert guard.expects("p0")
+    guard.reset()
+    assert not guard.expects("p0")
