@@ -306,11 +306,13 @@ def consume(
                 if committed is None and not guard.expects(message.tp):
                     committed = await committed_on_broker(app, message.tp)
                     if committed is None:  # not known now: read this message again later
+                        faust_fixes.withhold_ack(app.consumer, message)
                         await app.consumer.seek(message.tp, message.offset)
                         continue
                 verdict = guard.check(message.tp, message.offset, committed, time.monotonic())
                 metrics.messages_in.labels(service, message.topic).inc()
                 if isinstance(verdict, Hold):
+                    faust_fixes.withhold_ack(app.consumer, message)  # read again, not done
                     if verdict.seek_to is not None:
                         log.warning(
                             "input_gap_seek_back",

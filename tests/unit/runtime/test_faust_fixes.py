@@ -39,3 +39,21 @@ def test_nothing_is_committed_while_the_committed_offset_is_unknown() -> None:
 def test_a_committed_offset_of_zero_still_guards() -> None:
     assert faust_fixes._new_offset(consumer(0, [3, 4]), TP) is None
     assert faust_fixes._new_offset(consumer(0, [0, 1]), TP) == 2
+
+
+def test_a_withheld_message_never_reaches_the_commit() -> None:
+    from faust.types.tuples import ConsumerMessage
+
+    acks: list[int] = []
+    unacked: set[Any] = set()
+    held_consumer = SimpleNamespace(
+        ack=lambda message: acks.append(message.offset) or True, _unacked_messages=unacked
+    )
+    held = ConsumerMessage("jail.booking.v1", 2, 3000, 0.0, None, None, b"k", b"v", None)
+    done = ConsumerMessage("jail.booking.v1", 2, 2917, 0.0, None, None, b"k", b"v", None)
+    unacked.update({held, done})
+    faust_fixes.withhold_ack(held_consumer, held)
+    held.ack(held_consumer)  # what faust does when the agent moves past it
+    done.ack(held_consumer)
+    assert acks == [2917]
+    assert held not in unacked  # nothing waits for it at a rebalance
