@@ -28,8 +28,10 @@ from bench.harness import (
     Worker,
     all_ready,
     log_events,
+    machine,
     percentile,
     publish,
+    save,
     total,
     until,
     worker_env,
@@ -220,7 +222,8 @@ def batching(armed: int = 30_000, same_second: int = 10_000) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    context = {"machine": machine(), "measured_at": time.time()}
     if "--batching" in sys.argv[1:]:
-        batching()
+        print(f"  results: {save('firing_batching', {**context, **batching()})}")
     else:
-        main(*(int(a) for a in sys.argv[1:3]))
+        print(f"  results: {save('firing', {**context, **main(*(int(a) for a in sys.argv[1:3]))})}")
