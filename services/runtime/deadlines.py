@@ -19,9 +19,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-# The timer's fast path: given the keys just fallen due and the time, publish what is owed
-# now and return, per key, the ids of the outputs the broker acknowledged.
-FireEarly = Callable[[list[str], datetime], Awaitable[dict[str, tuple[str, ...]]]]
+# The timer's fast path: given the keys just fallen due, publish what is owed now and
+# return, per key, the ids of the outputs the broker acknowledged.
+FireEarly = Callable[[list[str]], Awaitable[dict[str, tuple[str, ...]]]]
 
 
 class DeadlineIndex:
@@ -153,7 +153,7 @@ def install_deadline_timer(
             return
         if fire_early is not None:
             fresh = [key for key, _ in due if index.published(key) is None]
-            for key, ids in (await fire_early(fresh, now)).items():
+            for key, ids in (await fire_early(fresh)).items():
                 index.note_published(key, ids)
         await ticks.send_all(
             [

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from datetime import datetime
 
 import faust
 from pydantic import TypeAdapter
@@ -164,7 +163,7 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         if recorded:  # the timer sent them; the state written above says so
             log.info("alerts_recorded", alert_ids=recorded)
 
-    async def fire_early(keys: list[str], now: datetime) -> dict[str, tuple[str, ...]]:
+    async def fire_early(keys: list[str]) -> dict[str, tuple[str, ...]]:
         """The timer's fast path: the alerts owed now for bookings just fallen due, decided
         from each stored record by the agent's own rule, published together and awaited
         together. What the broker acknowledged is returned for the ticks to name; anything
