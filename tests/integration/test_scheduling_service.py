@@ -303,10 +303,18 @@ async def test_an_alert_the_timer_fired_is_recorded_by_the_agent_and_not_sent_ag
     worker = start_service("scheduling")
     alerts = await kafka.watch(NOTICE_ALERTS.name)
     ticks = await kafka.watch(DEADLINE_TICKS.name)
+    schedules = await kafka.watch(RELEASE_SCHEDULE.name)
     booking = Booking(kafka)
     await booking.open()
     await booking.request("ice-1")
-    await booking.schedule(now() + 48 * H + 8 * S)
+    await booking.schedule(now() + 5 * 24 * H)
+    # Only once the worker is warm (it has this booking's schedule) is the release moved
+    # to just outside the window: the deadline is then armed before it falls due, so the
+    # timer fires it (an input read after due_at would have the agent send it at once).
+    await schedules.wait_for_unique(
+        lambda r: booking.mine(r) and r.value["data"]["status"] == "scheduled", 1, 60
+    )
+    await booking.schedule(now() + 48 * H + 10 * S)
     [alert] = await alerts.wait_for_unique(booking.mine, 1, 60)
     alert_id = alert.value["data"]["alert_id"]
     # The timer published it and the tick it then sent names it for the agent.
