@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from schemas.topics import TopicSpec
 from services.runtime import faust_fixes
 from services.runtime.codec import RawMessage, encode
-from services.runtime.gaps import AcceptHole, GapGuard, Hold
+from services.runtime.gaps import AcceptHole, GapGuard, Hold, Repeat
 from services.runtime.logging import get_logger, message_context
 from services.runtime.metrics import CONTENT_TYPE, Metrics
 from services.runtime.security import faust_credentials
@@ -288,7 +288,8 @@ def consume(
         metrics.record_positions(
             {(tp.topic, tp.partition): position for tp, position in positions.items()}
         )
-        stalled: list[tuple[Any, int]] = guard.stalled(positions, time.monotonic())
+        fetched = faust_fixes.fetched_offsets(consumer, inputs)
+        stalled: list[tuple[Any, int]] = guard.stalled(positions, time.monotonic(), fetched)
         for tp, offset in stalled:
             log.warning(
                 "input_stalled_seek_back", topic=tp.topic, partition=tp.partition, seek_to=offset
@@ -310,6 +311,8 @@ def consume(
                         await app.consumer.seek(message.tp, message.offset)
                         continue
                 verdict = guard.check(message.tp, message.offset, committed, time.monotonic())
+                if isinstance(verdict, Repeat):  # handled already, read again after a seek
+                    continue
                 metrics.messages_in.labels(service, message.topic).inc()
                 if isinstance(verdict, Hold):
                     faust_fixes.withhold_ack(app.consumer, message)  # read again, not done
@@ -348,6 +351,7 @@ def consume(
                         await on_error(raw, exc)
                     finally:
                         structlog.contextvars.unbind_contextvars("event_id", "type", "jurisdiction")
+                    guard.handled(message.tp, message.offset)  # processed or dead-lettered
 
         agent.__name__ = f"{service}_{handler.__name__}"
         return agent

@@ -24,6 +24,11 @@ Held messages are not acked (``withhold_ack``, called by the agents)
     faust acks every event an agent moves past, processed or not; a message the gap guard
     holds back must stay out of the commit until it is read again and processed.
 
+What the client has fetched (``fetched_offsets``, read by the stall watchdog)
+    Not a fix, a view: per partition, how far aiokafka has fetched (handed to faust, or
+    held), so the gap guard can tell a partition waiting behind others from one with a
+    hole at its end.
+
 No gap filling
     When faust sees offsets jump it records the missing ones as if processed, so its
     commit moves past them. On our topics offsets are contiguous (no compaction, no
@@ -36,6 +41,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from aiokafka.consumer.fetcher import FetchResult
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
@@ -80,6 +86,31 @@ _original_consumer_init = faust_consumer.Consumer.__init__
 def _consumer_init(self: Any, *args: Any, **kwargs: Any) -> None:
     _original_consumer_init(self, *args, **kwargs)
     self._read_offset = _NoReadOffsets()
+
+
+def fetched_offsets(consumer: Any, tps: Any) -> dict[Any, int]:
+    """tp -> the offset after the last message of ``tp`` aiokafka has fetched: its position
+    (everything before it was handed to faust), plus one when it holds fetched records
+    from there on. faust may still drop what it was handed (around a rebalance), so this
+    says where messages should be, not that they will come. Read from the worker's loop
+    while aiokafka runs in faust's consumer thread: single lookups only, a snapshot good
+    enough for a watchdog."""
+    client = getattr(consumer._thread, "_consumer", None)
+    if client is None:
+        return {}
+    assignment = getattr(client._subscription.subscription, "assignment", None)
+    if assignment is None:
+        return {}
+    buffered: Mapping[Any, Any] = client._fetcher._records
+    fetched: dict[Any, int] = {}
+    for tp in tps:
+        state = assignment.state_value(tp)
+        if state is None or not state.has_valid_position:
+            continue
+        result = buffered.get(tp)
+        holds = isinstance(result, FetchResult) and result.has_more()
+        fetched[tp] = state.position + (1 if holds else 0)
+    return fetched
 
 
 _original_settings_extra = faust_aiokafka.Producer._settings_extra

@@ -8,12 +8,23 @@ until the next rebalance either. The guard notices the hole from the offsets alo
 for a seek back to the first missing offset, and holds later messages until it arrives:
 processing stays in offset order. If the missing offsets never come (deleted by
 retention), the hole is accepted after ``give_up_after`` seconds, with a warning.
+A message this worker already handled since the last reset (read again after any seek back)
+is a ``Repeat``: skipped, not processed twice.
+
+A hole at the very end of a partition shows no later offset; ``stalled`` finds it from the
+high watermark. A partition can also sit still because its messages wait behind other
+partitions' (seen loading 200,000 bookings: a fetch of requests kept the agent busy for
+minutes, booking.state partitions waited over 5 s, and every seek back threw their
+fetched messages away, so they hardly moved: 26,000 of 200,000 armed after 200 s). A
+partition the client has fetched past, while the agent is busy with other partitions, is
+given ``stall_after_busy`` seconds instead: faust may have dropped what it fetched (that is
+the hole this watchdog exists for), so the wait is bounded, not skipped.
 Pure: offsets and times in, a verdict out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 
 
@@ -31,31 +42,56 @@ class Hold:
 
 
 @dataclass(frozen=True)
+class Repeat:
+    """Already handled since the last reset (read again after a seek back): skip it."""
+
+
+@dataclass(frozen=True)
 class AcceptHole:
     """The missing offsets did not come: process this message and go on."""
 
     missing_from: int
 
 
-Verdict = Process | Hold | AcceptHole
+Verdict = Process | Hold | AcceptHole | Repeat
 
 
 class GapGuard:
     def __init__(
-        self, give_up_after: float = 30.0, reseek_every: float = 3.0, stall_after: float = 5.0
+        self,
+        give_up_after: float = 30.0,
+        reseek_every: float = 3.0,
+        stall_after: float = 5.0,
+        stall_after_busy: float = 60.0,
     ) -> None:
         self.give_up_after = give_up_after
         self.reseek_every = reseek_every
         self.stall_after = stall_after
+        self.stall_after_busy = stall_after_busy
+        self._moved_at = float("-inf")  # when any partition last moved
         self._expected: dict[Hashable, int] = {}
         self._holding: dict[Hashable, tuple[int, float, float]] = {}  # from, since, last seek
         self._progress: dict[Hashable, float] = {}  # when a partition last moved (or was sought)
+        # Offsets [first, next) handled in a row, without a hole between them.
+        self._handled: dict[Hashable, tuple[int, int]] = {}
 
     def reset(self) -> None:
         """Partitions were reassigned: start again from the committed offsets."""
         self._expected.clear()
         self._holding.clear()
         self._progress.clear()
+        self._handled.clear()
+
+    def handled(self, tp: Hashable, offset: int) -> None:
+        """The message at ``offset`` was processed (or dead-lettered): a later copy of it is
+        a ``Repeat``. Called after the handler, so a message cut short is processed again.
+        After a jump (an accepted hole) the run starts again, so a message from the hole that
+        turns up late is still processed."""
+        first, after = self._handled.get(tp, (offset, offset))
+        if offset == after:
+            self._handled[tp] = (first, offset + 1)
+        elif offset > after:
+            self._handled[tp] = (offset, offset + 1)
 
     def expects(self, tp: Hashable) -> bool:
         """The guard knows which offset of ``tp`` comes next (it has seen the partition since
@@ -66,24 +102,34 @@ class GapGuard:
         self,
         positions: dict[Hashable, tuple[int | None, int | None]],
         now: float,
+        fetched: Mapping[Hashable, int] | None = None,
     ) -> list[tuple[Hashable, int]]:
         """Partitions with messages waiting (high watermark above the next expected offset)
         that have not moved for ``stall_after`` seconds: a hole at the end of a partition,
-        which no later message can reveal. ``positions``: tp -> (committed, high watermark).
-        Returns (tp, offset to seek to); each is re-armed for another ``stall_after``."""
+        which no later message can reveal. ``positions``: tp -> (committed, high watermark);
+        ``fetched``: tp -> the offset after the last message the client has fetched (a
+        partition whose next message is among them, while others move, waits
+        ``stall_after_busy``). Returns (tp, offset to seek to); each is re-armed for another
+        wait."""
         found = []
+        busy = now - self._moved_at < self.stall_after
         for tp, (committed, highwater) in positions.items():
             expected = self._expected.get(tp, committed)
             if expected is None or highwater is None or highwater <= expected:
                 self._progress.pop(tp, None)
                 continue
+            waiting_its_turn = busy and fetched is not None and fetched.get(tp, -1) > expected
+            limit = self.stall_after_busy if waiting_its_turn else self.stall_after
             since = self._progress.setdefault(tp, now)
-            if now - since >= self.stall_after:
+            if now - since >= limit:
                 self._progress[tp] = now
                 found.append((tp, expected))
         return found
 
     def check(self, tp: Hashable, offset: int, committed: int | None, now: float) -> Verdict:
+        first, after = self._handled.get(tp, (0, 0))
+        if first <= offset < after:
+            return Repeat()
         expected = self._expected.get(tp)
         if expected is None and committed is not None and committed >= 0:
             expected = committed
@@ -91,7 +137,7 @@ class GapGuard:
             # The first message with nothing to compare, the next one, or a repeat.
             if expected is None or offset == expected:
                 self._holding.pop(tp, None)
-                self._progress[tp] = now
+                self._progress[tp] = self._moved_at = now
             self._expected[tp] = max(expected or 0, offset + 1)
             return Process()
         holding = self._holding.get(tp)
@@ -102,7 +148,7 @@ class GapGuard:
         if now - since >= self.give_up_after:
             self._holding.pop(tp, None)
             self._expected[tp] = offset + 1
-            self._progress[tp] = now
+            self._progress[tp] = self._moved_at = now
             return AcceptHole(missing_from=start)
         if now - last_seek >= self.reseek_every:
             self._holding[tp] = (start, since, now)

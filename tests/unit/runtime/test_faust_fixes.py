@@ -57,3 +57,46 @@ def test_a_withheld_message_never_reaches_the_commit() -> None:
     done.ack(held_consumer)
     assert acks == [2917]
     assert held not in unacked  # nothing waits for it at a rebalance
+
+
+def fetching(positions: dict[Any, int], buffered: dict[Any, Any]) -> Any:
+    """A faust consumer as fetched_offsets reads it: aiokafka's positions and buffer."""
+    states = {
+        tp: SimpleNamespace(has_valid_position=True, position=position)
+        for tp, position in positions.items()
+    }
+    assignment = SimpleNamespace(state_value=states.get)
+    client = SimpleNamespace(
+        _subscription=SimpleNamespace(subscription=SimpleNamespace(assignment=assignment)),
+        _fetcher=SimpleNamespace(_records=buffered),
+    )
+    return SimpleNamespace(_thread=SimpleNamespace(_consumer=client))
+
+
+def holding(position: int) -> Any:
+    """aiokafka holding fetched records of TP from ``position`` on."""
+    from aiokafka.consumer.fetcher import FetchResult
+
+    state = SimpleNamespace(has_valid_position=True, position=position)
+    assignment = SimpleNamespace(active=True, state_value=lambda tp: state)
+    return FetchResult(TP, assignment=assignment, partition_records=object(), backoff=0)
+
+
+def test_fetched_is_what_aiokafka_handed_to_faust() -> None:
+    assert faust_fixes.fetched_offsets(fetching({TP: 121}, {}), [TP]) == {TP: 121}
+
+
+def test_fetched_includes_what_aiokafka_holds() -> None:
+    consumer = fetching({TP: 300}, {TP: holding(300)})
+    assert faust_fixes.fetched_offsets(consumer, [TP]) == {TP: 301}
+
+
+def test_nothing_fetched_nothing_reported() -> None:
+    other = ("booking.state.v1", 0)
+    assert faust_fixes.fetched_offsets(fetching({other: 9}, {}), [TP]) == {}
+    no_client = fetching({}, {})
+    no_client._thread = SimpleNamespace()  # before the consumer thread has its client
+    assert faust_fixes.fetched_offsets(no_client, [TP]) == {}
+    unassigned = fetching({}, {})
+    unassigned._thread._consumer._subscription.subscription = None
+    assert faust_fixes.fetched_offsets(unassigned, [TP]) == {}

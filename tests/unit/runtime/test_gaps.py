@@ -1,4 +1,4 @@
-from services.runtime.gaps import AcceptHole, GapGuard, Hold, Process
+from services.runtime.gaps import AcceptHole, GapGuard, Hold, Process, Repeat
 
 TP = ("jail.booking.v1", 1)
 
@@ -25,12 +25,49 @@ def test_a_hole_in_the_middle_of_a_run() -> None:
     assert guard.check(TP, 7, None, 0.0) == Hold(missing_from=5, seek_to=5)
 
 
-def test_repeats_below_the_expected_offset_are_processed() -> None:
+def handle(guard: GapGuard, offsets: range | tuple[int, ...], committed: int | None) -> None:
+    for offset in offsets:
+        assert guard.check(TP, offset, committed, 0.0) in (Process(), AcceptHole(offset - 1))
+        guard.handled(TP, offset)
+
+
+def test_messages_read_again_after_they_were_handled_are_repeats() -> None:
     guard = GapGuard()
-    for offset in (10, 11, 12):
-        guard.check(TP, offset, 10, 0.0)
-    assert guard.check(TP, 11, 10, 0.0) == Process()
+    handle(guard, (10, 11, 12), 10)
+    assert [guard.check(TP, offset, 10, 0.0) for offset in (10, 11, 12)] == [Repeat()] * 3
     assert guard.check(TP, 13, 10, 0.0) == Process()
+
+
+def test_a_message_whose_handling_was_cut_short_is_processed_when_read_again() -> None:
+    guard = GapGuard()
+    handle(guard, (10, 11), 10)
+    assert guard.check(TP, 12, 10, 0.0) == Process()  # the handler never finished
+    assert guard.check(TP, 12, 10, 0.0) == Process()
+    assert guard.check(TP, 11, 10, 0.0) == Repeat()
+
+
+def test_repeats_from_before_the_guard_saw_the_partition_are_processed() -> None:
+    guard = GapGuard()
+    handle(guard, (10, 11), 10)
+    assert guard.check(TP, 9, 10, 0.0) == Process()
+
+
+def test_a_late_message_from_an_accepted_hole_is_still_processed() -> None:
+    guard = GapGuard(give_up_after=0.0)
+    handle(guard, (3, 4), 3)
+    assert guard.check(TP, 7, 3, 0.0) == Hold(5, 5)
+    assert guard.check(TP, 7, 3, 0.1) == AcceptHole(5)
+    guard.handled(TP, 7)
+    assert guard.check(TP, 5, 3, 0.2) == Process()  # from the hole: never handled
+    assert guard.check(TP, 4, 3, 0.2) == Process()  # before the hole: the run started again
+    assert guard.check(TP, 7, 3, 0.2) == Repeat()
+
+
+def test_reset_forgets_what_was_handled() -> None:
+    guard = GapGuard()
+    handle(guard, (0, 1), 0)
+    guard.reset()
+    assert guard.check(TP, 0, 0, 0.0) == Process()
 
 
 def test_the_seek_is_repeated_then_the_hole_accepted() -> None:
@@ -98,3 +135,46 @@ def test_the_guard_says_whether_it_knows_what_comes_next() -> None:
     assert guard.expects("p0")
     guard.reset()
     assert not guard.expects("p0")
+
+
+OTHER = ("agency.requests.v1", 1)
+
+
+def test_a_fetched_partition_waits_longer_while_others_move() -> None:
+    guard = GapGuard(stall_after=5, stall_after_busy=60)
+    guard.check(TP, 2, 2, 0.0)  # expected is now 3; the client has fetched up to 9
+    guard.check(OTHER, 0, 0, 0.0)
+    for now in range(60):
+        guard.check(OTHER, now + 1, 0, float(now))  # the agent is busy with another partition
+        assert guard.stalled({TP: (2, 12)}, float(now), fetched={TP: 10}) == []
+    guard.check(OTHER, 61, 0, 60.0)
+    assert guard.stalled({TP: (2, 12)}, 60.0, fetched={TP: 10}) == [(TP, 3)]
+
+
+def test_a_fetched_partition_of_an_idle_agent_is_stalled_soon() -> None:
+    # faust dropped what the client fetched (seen right after a worker started): nothing
+    # else moves, so nothing explains the wait.
+    guard = GapGuard(stall_after=5, stall_after_busy=60)
+    guard.check(TP, 4, 4, 0.0)
+    assert guard.stalled({TP: (4, 8)}, 0.0, fetched={TP: 8}) == []
+    assert guard.stalled({TP: (4, 8)}, 5.0, fetched={TP: 8}) == [(TP, 5)]
+
+
+def test_fetched_messages_before_the_expected_one_do_not_count() -> None:
+    guard = GapGuard(stall_after=5, stall_after_busy=60)
+    guard.check(TP, 2, 2, 0.0)
+    for now in (0.0, 4.0):
+        guard.check(OTHER, int(now), 0, now)
+    assert guard.stalled({TP: (2, 12)}, 0.0, fetched={TP: 3}) == []
+    assert guard.stalled({TP: (2, 12)}, 5.0, fetched={TP: 3}) == [(TP, 3)]
+
+
+def test_the_clock_runs_from_the_last_move_whatever_was_fetched() -> None:
+    guard = GapGuard(stall_after=5, stall_after_busy=60)
+    guard.check(TP, 2, 2, 0.0)
+    guard.check(OTHER, 0, 0, 0.0)
+    assert guard.stalled({TP: (2, 12)}, 0.0, fetched={TP: 10}) == []
+    guard.check(OTHER, 1, 0, 29.0)
+    assert guard.stalled({TP: (2, 12)}, 30.0, fetched={TP: 10}) == []
+    # The agent went idle: the short wait, counted from the partition's last move.
+    assert guard.stalled({TP: (2, 12)}, 34.0, fetched={TP: 10}) == [(TP, 3)]
