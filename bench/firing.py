@@ -145,6 +145,16 @@ async def run(
             # The reader's view: when a consumer of notice.alerts.v1 had it (the collector
             # reads with a 50 ms fetch wait), minus due_at.
             result["seen_s"] = {"p50": percentile(seen, 50), "p99": percentile(seen, 99)}
+            # The worker's view: when the broker acknowledged each alert (its alert_emitted
+            # log line is written then), minus due_at.
+            due_of = {a["alert_id"]: datetime.fromisoformat(a["due_at"]) for a, _ in first.values()}
+            acked = [
+                stamp - due_of[fields["alert_id"]].timestamp()
+                for stamp, fields in log_events(scheduling.log_path, "alert_emitted")
+                if fields.get("alert_id") in due_of
+            ]
+            if acked:
+                result["acked_s"] = {"p50": percentile(acked, 50), "p99": percentile(acked, 99)}
             firing = result["firing_s"]
             print(
                 f"  {len(lateness):,} alerts due in the same second: emitted_at - due_at "
@@ -153,6 +163,11 @@ async def run(
                 f"read by a consumer p50 {result['seen_s']['p50'] * 1000:,.0f} ms, "
                 f"p99 {result['seen_s']['p99'] * 1000:,.0f} ms after due_at"
             )
+            if acked:
+                print(
+                    f"  acknowledged by the broker p50 {result['acked_s']['p50'] * 1000:,.0f} ms, "
+                    f"p99 {result['acked_s']['p99'] * 1000:,.0f} ms after due_at"
+                )
 
             if not one_record_batches:
                 return result

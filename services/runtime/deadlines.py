@@ -13,6 +13,7 @@ deadline (``note_published``), so a tick handed out again does not publish them 
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -151,18 +152,37 @@ def install_deadline_timer(
         due = index.take_due(now)
         if not due:
             return
-        if fire_early is not None:
-            fresh = [key for key, _ in due if index.published(key) is None]
-            for key, ids in (await fire_early(fresh)).items():
-                index.note_published(key, ids)
-        await ticks.send_all(
-            [
-                (
-                    key.encode(),
-                    DeadlineTick(
-                        key=key, due_at=due_at, sent_at=now, published=index.published(key) or ()
-                    ),
-                )
-                for key, due_at in due
-            ]
-        )
+        # Published in the background: the next scan does not wait for this one's
+        # acknowledgements (a burst of 10,000 deadlines in one second otherwise waits a scan
+        # behind each round of them). What is in flight is not handed out again until
+        # ``resend_after``, so two rounds never carry the same deadline.
+        task = asyncio.ensure_future(publish_due(due, now))
+        in_progress.add(task)
+        task.add_done_callback(in_progress.discard)
+
+    in_progress: set[asyncio.Task[None]] = set()
+
+    async def publish_due(due: list[tuple[str, datetime]], now: datetime) -> None:
+        try:
+            if fire_early is not None:
+                fresh = [key for key, _ in due if index.published(key) is None]
+                for key, ids in (await fire_early(fresh)).items():
+                    index.note_published(key, ids)
+            await ticks.send_all(
+                [
+                    (
+                        key.encode(),
+                        DeadlineTick(
+                            key=key,
+                            due_at=due_at,
+                            sent_at=now,
+                            published=index.published(key) or (),
+                        ),
+                    )
+                    for key, due_at in due
+                ]
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # handed out again after resend_after
+            log.error("deadlines_not_published", due=len(due), error=type(exc).__name__)
