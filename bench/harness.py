@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from services.runtime.broker import die_with_parent_preexec, free_port
 
@@ -45,6 +46,16 @@ def worker_env(broker_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+async def create_topics(bootstrap: str, names: Iterable[str]) -> None:
+    """Plain topics for a baseline, PARTITIONS each."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, PARTITIONS, 1) for name in names])
+    finally:
+        await admin.close()
 
 
 @dataclass

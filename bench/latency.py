@@ -1,8 +1,13 @@
 """Notice latency at a steady offered load: from the publish of the event that makes a
 notice due now to that notice on the agency's topic (its producer timestamp). Prints
-p50/p95/p99; asserts nothing.
+p50/p95/p99 and their ratio to a baseline; asserts nothing.
 
     .venv/bin/python -m bench.latency [RATE] [SECONDS]
+
+The baseline, on its own fresh embedded broker in the same run: the same messages at the
+same rate through three bare aiokafka consume -> produce relays (one per service), read as
+the services' consumers read (50 ms fetch wait); its latency is from the publish of each
+probe's trigger to that message on the third relay's topic.
 
 The load is the jail simulator at RATE events/s in total. Among it, every PROBE_EVERY
 seconds, a probe: a flagged booking (notices: all) released 10 h from now, whose notice
@@ -12,12 +17,16 @@ request is published last: the notice is due the moment the request is in.
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.harness import (
     PARTITIONS,
@@ -25,6 +34,7 @@ from bench.harness import (
     Message,
     Worker,
     all_ready,
+    create_topics,
     percentile,
     publish,
     until,
@@ -35,6 +45,9 @@ from services.runtime.topics import ensure_topics
 from services.simulator.generator import JailSimulator, SimulatorConfig
 
 PROBE_EVERY = 0.25  # s
+HOPS = [
+    f"bench.hop{number}" for number in range(len(("booking", "scheduling", "notification")) + 1)
+]
 SERVICES = ("booking", "scheduling", "notification")
 
 
@@ -57,12 +70,81 @@ def offered_load(rate: float, seconds: float) -> tuple[list[Message], dict[int, 
     return messages, triggers
 
 
+async def relay(bootstrap: str, source: str, target: str) -> None:
+    """Bare aiokafka: every message of ``source`` to ``target``, same key, until cancelled."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_wait_ms=50,  # as the services read on Tansu
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, linger_ms=0)
+    await consumer.start()
+    await producer.start()
+    consumer.assign([TopicPartition(source, number) for number in range(PARTITIONS)])
+    try:
+        while True:
+            batches = await consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                for record in records:
+                    await producer.send(target, key=record.key, value=record.value)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def baseline(
+    messages: list[Message], triggers: dict[int, str], rate: float
+) -> dict[str, float]:
+    """The same messages at the same rate through bare relays, one per service: latency
+    percentiles (ms) of the probe triggers, from publish to the last relay's topic."""
+    with EmbeddedBroker() as broker:
+        await ensure_topics(broker.bootstrap, PARTITIONS)
+        await create_topics(broker.bootstrap, HOPS)
+        relays = [
+            asyncio.create_task(relay(broker.bootstrap, source, target))
+            for source, target in pairwise(HOPS)
+        ]
+        try:
+            async with Collector(broker.bootstrap, f"^{HOPS[-1]}$") as arrived:
+                hop = [(HOPS[0], key, value) for _, key, value in messages]
+                sent = await publish(broker.bootstrap, hop, rate=rate)
+                wanted = {messages[position][2] for position in triggers}
+                ids = {json.loads(value)["event_id"] for value in wanted}
+
+                def all_relayed() -> bool:
+                    return ids <= {r.value["event_id"] for r in arrived.records if r.value}
+
+                await until(all_relayed, 120, "every probe relayed")
+            at = {}
+            for record in arrived.records:
+                if record.value:
+                    at.setdefault(record.value["event_id"], record.timestamp)
+        finally:
+            for task in relays:
+                task.cancel()
+            await asyncio.gather(*relays, return_exceptions=True)
+    latencies = [
+        at[json.loads(messages[position][2])["event_id"]] - sent[position] for position in triggers
+    ]
+    figures = {f"p{p}": percentile(latencies, p) * 1000 for p in (50, 95, 99)}
+    figures["max"] = max(latencies) * 1000
+    return figures
+
+
 async def run(rate: float = 500, seconds: float = 60, **settings: str) -> dict[str, Any]:
     """``settings``: RELEASEWATCH_* variables for the workers (to compare a setting)."""
     messages, triggers = offered_load(rate, seconds)
     print(
         f"latency: {rate:,.0f} events/s offered for {seconds:.0f} s "
         f"({len(messages):,} events, {len(triggers)} probes)"
+    )
+    bare = await baseline(messages, triggers, rate)
+    print(
+        "  baseline: three bare aiokafka relays "
+        + "  ".join(f"{name} {value:,.0f} ms" for name, value in bare.items())
     )
     with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as folder:
         await ensure_topics(broker.bootstrap, PARTITIONS)
@@ -100,9 +182,12 @@ async def run(rate: float = 500, seconds: float = 60, **settings: str) -> dict[s
     figures["max"] = max(latencies) * 1000
     print(
         f"  achieved offered rate {achieved:,.0f} events/s; notice latency "
-        + "  ".join(f"{name} {value:,.0f} ms" for name, value in figures.items())
+        + "  ".join(
+            f"{name} {value:,.0f} ms (x{value / bare[name]:.1f})" for name, value in figures.items()
+        )
     )
     return {
+        "baseline_ms": bare,
         "offered_per_second": rate,
         "achieved_per_second": achieved,
         "seconds": seconds,

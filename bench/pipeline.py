@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.harness import (
     PARTITIONS,
@@ -35,6 +34,7 @@ from bench.harness import (
     Message,
     Worker,
     all_ready,
+    create_topics,
     publish,
     total,
     until,
@@ -59,10 +59,7 @@ def traffic(count: int, seed: int = 5) -> list[Message]:
 
 async def baseline(bootstrap: str, messages: list[Message]) -> float:
     """Bare aiokafka: read every message of one topic, write it to another. events/s."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    await admin.create_topics([NewTopic(n, PARTITIONS, 1) for n in ("bench.in", "bench.out")])
-    await admin.close()
+    await create_topics(bootstrap, ("bench.in", "bench.out"))
     await publish(bootstrap, [("bench.in", key, value) for _, key, value in messages])
     consumer = AIOKafkaConsumer(
         "bench.in",
