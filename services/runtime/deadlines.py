@@ -6,9 +6,10 @@ The truth is the ``next_due`` kept in each booking's record in the changelog-bac
 this index is rebuilt from it whenever the worker's partitions change, so a deadline moves
 with its partition and survives a crash. Due bookings are handed out once and then held
 "in flight" until the agent has checked them (``set`` clears that), or handed out again if
-nothing came back within ``resend_after`` seconds (a tick lost in a rebalance). While in
-flight, the index also remembers which outputs the timer already published for the
-deadline (``note_published``), so a tick handed out again does not publish them again.
+nothing came back within ``resend_after`` seconds of its tick being sent (a tick lost in a
+rebalance); never while the timer is still publishing it. While in flight, the index also
+remembers which outputs the timer already published for the deadline
+(``note_published``), so a tick handed out again does not publish them again.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class DeadlineIndex:
         self._due: dict[str, float] = {}
         self._in_flight: dict[str, tuple[float, float]] = {}  # key -> (due, handed out at)
         self._published: dict[str, tuple[str, ...]] = {}  # in flight: ids the timer sent
+        self._publishing: set[str] = set()  # handed out, the timer still sending
         self.generation: int | None = None
 
     def __len__(self) -> int:
@@ -69,6 +71,20 @@ class DeadlineIndex:
         if key in self._in_flight:
             self._published[key] = ids
 
+    def publishing(self, keys: Iterable[str]) -> None:
+        """The timer is sending these keys' alerts and ticks: not handed out again meanwhile
+        (a slow round of acknowledgements would otherwise publish them a second time)."""
+        self._publishing.update(keys)
+
+    def sent(self, keys: Iterable[str], now: datetime) -> None:
+        """The timer is done with these keys (sent, or given up): ``resend_after`` counts
+        from now."""
+        stamp_now = now.timestamp()
+        for key in keys:
+            self._publishing.discard(key)
+            if key in self._in_flight:
+                self._in_flight[key] = (self._in_flight[key][0], stamp_now)
+
     def published(self, key: str) -> tuple[str, ...] | None:
         """What the timer published for ``key``'s deadline in flight (None: not tried)."""
         return self._published.get(key)
@@ -85,6 +101,8 @@ class DeadlineIndex:
             self._in_flight[key] = (stamp, stamp_now)
             taken.append((key, _instant(stamp)))
         for key, (stamp, handed_at) in list(self._in_flight.items()):
+            if key in self._publishing:
+                continue
             if stamp_now - handed_at >= self.resend_after and self._due.get(key) == stamp:
                 self._in_flight[key] = (stamp, stamp_now)
                 taken.append((key, _instant(stamp)))
@@ -163,6 +181,8 @@ def install_deadline_timer(
     in_progress: set[asyncio.Task[None]] = set()
 
     async def publish_due(due: list[tuple[str, datetime]], now: datetime) -> None:
+        keys = [key for key, _ in due]
+        index.publishing(keys)
         try:
             if fire_early is not None:
                 fresh = [key for key, _ in due if index.published(key) is None]
@@ -186,3 +206,5 @@ def install_deadline_timer(
             raise
         except Exception as exc:  # handed out again after resend_after
             log.error("deadlines_not_published", due=len(due), error=type(exc).__name__)
+        finally:
+            index.sent(keys, clock.now())

@@ -41,6 +41,29 @@ def test_a_tick_with_no_answer_is_handed_out_again() -> None:
     assert index.take_due(T0 + 5 * S) == [("a", T0)]
 
 
+def test_nothing_is_handed_out_again_while_the_timer_still_publishes_it() -> None:
+    index = DeadlineIndex(resend_after=5)
+    index.set("a", T0)
+    index.set("b", T0)
+    assert sorted(index.take_due(T0)) == [("a", T0), ("b", T0)]
+    index.publishing(["a"])  # a slow round of acknowledgements for "a"
+    assert index.take_due(T0 + 30 * S) == [("b", T0)]
+    index.set("b", None)  # the agent answered "b"
+    index.sent(["a"], T0 + 40 * S)  # resend_after counts from when its tick went out
+    assert index.take_due(T0 + 44 * S) == []
+    assert index.take_due(T0 + 45 * S) == [("a", T0)]
+
+
+def test_a_deadline_answered_while_publishing_is_not_handed_out_again() -> None:
+    index = DeadlineIndex(resend_after=5)
+    index.set("a", T0)
+    index.take_due(T0)
+    index.publishing(["a"])
+    index.set("a", None)  # the agent recorded it before the timer's round ended
+    index.sent(["a"], T0 + S)
+    assert index.take_due(T0 + 60 * S) == []
+
+
 def test_an_answer_clears_the_in_flight_state() -> None:
     index = DeadlineIndex(resend_after=5)
     index.set("a", T0)
