@@ -40,7 +40,6 @@ from services.runtime.broker import EmbeddedBroker
 from services.runtime.topics import ensure_topics
 from services.simulator.generator import JailSimulator, SimulatorConfig
 
-LOAD_RATE_GUESS = 1_000  # events/s through booking + scheduling on 2 cores, to place due_at
 WINDOW = timedelta(hours=48)
 
 
@@ -97,7 +96,10 @@ async def run(
                     len(background) / 100 + 300,
                     "the background armed",
                 )
-                lead = same_second * 3 / LOAD_RATE_GUESS + 30
+                # Place the burst by the rate the background went in at, with room to spare:
+                # the broker (and so the worker) gets slower as it fills.
+                rate = len(background) / (time.perf_counter() - started)
+                lead = 3 * (same_second * 3) / rate + 30
                 due = datetime.now(UTC) + timedelta(seconds=lead)
                 burst = bookings(same_second, due, seed=2)
                 await publish(broker.bootstrap, burst)
