@@ -1,7 +1,9 @@
 """Deadlines in a real scheduling worker: ARMED flagged bookings armed, SAME_SECOND of them
 falling due within the same second. Prints the worker's resident memory, the firing
-precision (``emitted_at - due_at`` of their alerts, p50/p99), and the time to rebuild
-everything after a restart. Asserts nothing.
+precision (``emitted_at - due_at`` of their alerts, p50/p99; also when the broker had
+acknowledged them and when a consumer had them), and the time to rebuild everything after
+a restart. Asserts nothing. The baseline, on the same broker in the same run: the same
+alerts sent at once by a bare aiokafka producer, and when a consumer had them.
 
     .venv/bin/python -m bench.firing [ARMED] [SAME_SECOND]
     .venv/bin/python -m bench.firing --batching   # the same burst, batches on vs off
@@ -14,6 +16,7 @@ booking and scheduling workers (one each). The in-process figures for the index 
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import tempfile
 import time
@@ -21,12 +24,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
+
 from bench.harness import (
     PARTITIONS,
     Collector,
     Message,
     Worker,
     all_ready,
+    create_topics,
     log_events,
     machine,
     percentile,
@@ -36,6 +42,7 @@ from bench.harness import (
     until,
     worker_env,
 )
+from services.runtime.app import partition_of
 from services.runtime.broker import EmbeddedBroker
 from services.runtime.topics import ensure_topics
 from services.simulator.generator import JailSimulator, SimulatorConfig
@@ -127,9 +134,12 @@ async def run(
 
                 await until(lambda: len(fired()) >= len(due_keys), spare + 300, "fired")
             first: dict[str, tuple[dict[str, Any], float]] = {}  # first alert per booking
+            payloads: list[tuple[bytes, bytes]] = []  # the same alerts, for the baseline
             for record in alerts.records:
                 alert = record.value["data"] if record.value else None
                 if alert and alert["kind"] == "notice_due" and record.key in due_keys:
+                    if record.key not in first:
+                        payloads.append((record.key.encode(), json.dumps(record.value).encode()))
                     first.setdefault(record.key or "", (alert, record.received))
             lateness, seen = [], []
             for alert, received in first.values():
@@ -170,6 +180,15 @@ async def run(
                     f"  acknowledged by the broker p50 {result['acked_s']['p50'] * 1000:,.0f} ms, "
                     f"p99 {result['acked_s']['p99'] * 1000:,.0f} ms after due_at"
                 )
+
+            bare = await bare_burst(broker.bootstrap, payloads, one_record_batches)
+            result["baseline_seen_s"] = bare
+            print(
+                f"  baseline: the same {len(payloads):,} alerts sent at once by a bare aiokafka "
+                f"producer, read by a consumer p50 {bare['p50'] * 1000:,.0f} ms, "
+                f"p99 {bare['p99'] * 1000:,.0f} ms after the send began (services: "
+                f"x{result['seen_s']['p99'] / bare['p99']:.1f} at p99)"
+            )
 
             if not one_record_batches:
                 return result
@@ -214,6 +233,44 @@ async def run(
             booking.stop()
             scheduling.stop()
     return result
+
+
+async def bare_burst(
+    bootstrap: str, payloads: list[tuple[bytes, bytes]], one_record_batches: bool
+) -> dict[str, float]:
+    """The baseline for the burst: the same records sent at once by a bare aiokafka producer
+    (one sender per partition, batches as the workers have them), on the same broker, read
+    by a consumer: p50/p99 of when it had each, from the start of the send. The floor for
+    delivering that many records here, with no deciding and no bookkeeping."""
+    topic = "bench.burst"
+    await create_topics(bootstrap, [topic])
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        enable_idempotence=False,
+        linger_ms=0,
+        max_batch_size=16 if one_record_batches else 16384,
+        max_request_size=8 * 1024 * 1024,
+    )
+    await producer.start()
+    try:
+        async with Collector(bootstrap, rf"^{topic}$") as burst:
+            await producer.send_and_wait(topic, key=b"warm-up", value=b"{}")
+            await until(lambda: len(burst.records) >= 1, 60, "the warm-up record")
+            by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
+            for key, value in payloads:
+                by_partition.setdefault(partition_of(key, PARTITIONS), []).append((key, value))
+
+            async def send_in_order(messages: list[tuple[bytes, bytes]]) -> list[Any]:
+                return [await producer.send(topic, key=k, value=v) for k, v in messages]
+
+            started = time.time()
+            sent = await asyncio.gather(*(send_in_order(m) for m in by_partition.values()))
+            await asyncio.gather(*(future for futures in sent for future in futures))
+            await until(lambda: len(burst.records) > len(payloads), 300, "the burst read back")
+            seen = [r.received - started for r in burst.records if r.key != "warm-up"]
+    finally:
+        await producer.stop()
+    return {"p50": percentile(seen, 50), "p99": percentile(seen, 99)}
 
 
 def main(armed: int = 200_000, same_second: int = 10_000) -> dict[str, Any]:
