@@ -305,7 +305,7 @@ def consume(
                 # where it has none, the broker's, before a partition's first message.
                 committed = app.consumer._committed_offset.get(message.tp)  # type: ignore[attr-defined]
                 if committed is None and not guard.expects(message.tp):
-                    committed = await committed_on_broker(app, message.tp)
+                    committed = await faust_fixes.committed_on_broker(app, message.tp)
                     if committed is None:  # not known now: read this message again later
                         faust_fixes.withhold_ack(app.consumer, message)
                         await app.consumer.seek(message.tp, message.offset)
@@ -357,33 +357,6 @@ def consume(
         return agent
 
     return wrap
-
-
-async def committed_on_broker(app: faust.App, tp: Any) -> int | None:
-    """The partition's committed offset as the broker has it (its first offset if nothing is
-    committed), put on faust's record, which its commits are checked against (faust_fixes).
-    faust has none on record when it did not seek the partition after an assignment; it
-    would then commit whatever it processed first, however far past the real commit."""
-    thread: Any = app.consumer._thread  # type: ignore[attr-defined]
-    try:
-        consumer = thread._ensure_consumer()
-        offset = await thread.call_thread(consumer.committed, tp)
-        if offset is None or offset < 0:
-            offset = (await thread.call_thread(consumer.beginning_offsets, [tp])).get(tp)
-    except Exception as exc:  # rebalancing, or the broker away: ask again on the next message
-        log.warning(
-            "committed_offset_unknown",
-            topic=tp.topic,
-            partition=tp.partition,
-            error=type(exc).__name__,
-        )
-        return None
-    if offset is not None:
-        app.consumer._committed_offset[tp] = offset  # type: ignore[attr-defined]
-        log.info(
-            "committed_offset_from_broker", topic=tp.topic, partition=tp.partition, offset=offset
-        )
-    return offset
 
 
 def route_inputs(

@@ -150,6 +150,8 @@ def install_deadline_timer(
 
     app.metrics.watch_deadlines(lambda: len(index), lambda: index.oldest_overdue(clock.now()))
 
+    in_progress: set[asyncio.Task[None]] = set()
+
     @app.timer(interval=interval)
     async def fire_due_deadlines() -> None:
         recovered = app.tables.recovery.completed.is_set()
@@ -172,13 +174,11 @@ def install_deadline_timer(
             return
         # Published in the background: the next scan does not wait for this one's
         # acknowledgements (a burst of 10,000 deadlines in one second otherwise waits a scan
-        # behind each round of them). What is in flight is not handed out again until
-        # ``resend_after``, so two rounds never carry the same deadline.
+        # behind each round of them). What is in flight is not handed out again while it is
+        # published nor for ``resend_after`` after, so two rounds never carry the same one.
         task = asyncio.ensure_future(publish_due(due, now))
-        in_progress.add(task)
+        in_progress.add(task)  # held until done: the loop keeps only weak references
         task.add_done_callback(in_progress.discard)
-
-    in_progress: set[asyncio.Task[None]] = set()
 
     async def publish_due(due: list[tuple[str, datetime]], now: datetime) -> None:
         keys = [key for key, _ in due]

@@ -20,6 +20,10 @@ A short fetch wait on brokers that do not wake a waiting fetch (Tansu)
     message published 0.37 s into a 1.5 s wait is read 0.38 s later; with 100 ms, 10 ms).
     With the tansu flavor the wait is shortened (``Settings.fetch_max_wait_ms``).
 
+The committed offset on record before a partition's first message (``committed_on_broker``)
+    faust sometimes has none on record after an assignment and would then commit whatever
+    it processed first; the agents fill it from the broker first (see ``_new_offset``).
+
 Held messages are not acked (``withhold_ack``, called by the agents)
     faust acks every event an agent moves past, processed or not; a message the gap guard
     holds back must stay out of the commit until it is read again and processed.
@@ -45,6 +49,9 @@ from aiokafka.consumer.fetcher import FetchResult
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from services.runtime.logging import get_logger
+
+log = get_logger(__name__)
 _applied = False
 
 
@@ -151,6 +158,33 @@ def _new_offset(self: Any, tp: Any) -> int | None:
         # committed offset on record before processing a partition's first message.
         return None
     return _original_new_offset(self, tp)
+
+
+async def committed_on_broker(app: Any, tp: Any) -> int | None:
+    """The partition's committed offset as the broker has it (its first offset if nothing is
+    committed), put on faust's record, which its commits are checked against (_new_offset).
+    faust has none on record when it did not seek the partition after an assignment; it
+    would then commit whatever it processed first, however far past the real commit."""
+    thread: Any = app.consumer._thread
+    try:
+        consumer = thread._ensure_consumer()
+        offset = await thread.call_thread(consumer.committed, tp)
+        if offset is None or offset < 0:
+            offset = (await thread.call_thread(consumer.beginning_offsets, [tp])).get(tp)
+    except Exception as exc:  # rebalancing, or the broker away: ask again on the next message
+        log.warning(
+            "committed_offset_unknown",
+            topic=tp.topic,
+            partition=tp.partition,
+            error=type(exc).__name__,
+        )
+        return None
+    if offset is not None:
+        app.consumer._committed_offset[tp] = offset
+        log.info(
+            "committed_offset_from_broker", topic=tp.topic, partition=tp.partition, offset=offset
+        )
+    return offset
 
 
 def withhold_ack(consumer: Any, message: Any) -> None:
