@@ -259,6 +259,7 @@ def consume(
     guard = GapGuard(give_up_after=0.0) if exactly_once else GapGuard()
     metrics: Metrics = app.metrics  # type: ignore[attr-defined]
     generation: list[int | None] = [None]
+    buffer: list[Any] = []  # the agent's input buffer, once it runs
 
     def follow_generation() -> None:
         if app.consumer_generation_id != generation[0]:
@@ -289,7 +290,10 @@ def consume(
             {(tp.topic, tp.partition): position for tp, position in positions.items()}
         )
         fetched = faust_fixes.fetched_offsets(consumer, inputs)
-        stalled: list[tuple[Any, int]] = guard.stalled(positions, time.monotonic(), fetched)
+        backlog = buffer[0].qsize() if buffer else 0
+        stalled: list[tuple[Any, int]] = guard.stalled(
+            positions, time.monotonic(), fetched, backlog
+        )
         for tp, offset in stalled:
             log.warning(
                 "input_stalled_seek_back", topic=tp.topic, partition=tp.partition, seek_to=offset
@@ -298,6 +302,7 @@ def consume(
 
     def wrap(handler: Handler) -> Callable[[Any], Awaitable[None]]:
         async def agent(stream: Any) -> None:
+            buffer[:] = [stream.channel.queue]
             async for event in stream.events():
                 message = event.message
                 follow_generation()
