@@ -91,6 +91,7 @@ def create_app(service: str, settings: Settings, web_port: int) -> faust.App:
     # faust turns producer idempotence on only inside transactions; faust_fixes reads this.
     app.releasewatch_idempotent = settings.producer_idempotence  # type: ignore[attr-defined]
     app.releasewatch_fetch_max_wait_ms = settings.fetch_max_wait_ms  # type: ignore[attr-defined]
+    app.releasewatch_fetch_wait_ceiling_ms = settings.fetch_wait_ceiling_ms  # type: ignore[attr-defined]
     app.releasewatch_watch_interval = settings.input_watch_interval  # type: ignore[attr-defined]
     app.releasewatch_exactly_once = (  # type: ignore[attr-defined]
         settings.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE

@@ -18,7 +18,9 @@ A short fetch wait on brokers that do not wake a waiting fetch (Tansu)
     faust builds its consumer with ``fetch_max_wait_ms=1500``. Apache Kafka answers a
     waiting Fetch as soon as data arrives; Tansu 0.6 waits the full time (measured here: a
     message published 0.37 s into a 1.5 s wait is read 0.38 s later; with 100 ms, 10 ms).
-    With the tansu flavor the wait is shortened (``Settings.fetch_max_wait_ms``).
+    With the tansu flavor the wait is shortened (``Settings.fetch_max_wait_ms``), and adapts
+    (``services.runtime.fetchwait``): on long partitions Tansu needs more than a short wait
+    to find the fetch position and answers empty; each such answer doubles the wait.
 
 The committed offset on record before a partition's first message (``committed_on_broker``)
     faust sometimes has none on record after an assignment and would then commit whatever
@@ -45,10 +47,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aiokafka.consumer.fetcher import FetchResult
+from aiokafka.consumer.fetcher import Fetcher, FetchResult
+from aiokafka.structs import TopicPartition
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from services.runtime.fetchwait import FetchWait
 from services.runtime.logging import get_logger
 
 log = get_logger(__name__)
@@ -138,7 +142,39 @@ def _create_worker_consumer(self: Any, transport: Any) -> Any:
     wait = getattr(self.app, "releasewatch_fetch_max_wait_ms", None)
     if wait:
         consumer._fetch_max_wait_ms = wait  # read when the consumer starts its fetcher
+    ceiling = getattr(self.app, "releasewatch_fetch_wait_ceiling_ms", None)
+    if wait and ceiling:  # on the client: the fetcher is built at start and holds it
+        consumer._client._releasewatch_wait = FetchWait(wait, ceiling)
     return consumer
+
+
+_original_proc_fetch_request = Fetcher._proc_fetch_request
+
+
+async def _proc_fetch_request(self: Any, assignment: Any, node_id: Any, request: Any) -> Any:
+    """aiokafka's fetch, then the adaptive wait (``fetchwait``) told how it went: how many
+    partitions had data past the fetch position (the highwater in this answer) and how many
+    of those came back empty. Only on fetchers given a FetchWait (Tansu, worker consumers).
+    A partition aiokafka still holds records for is not fetched, so one held afterwards was
+    filled by this answer."""
+    needs_wakeup = await _original_proc_fetch_request(self, assignment, node_id, request)
+    wait: FetchWait | None = getattr(self._client, "_releasewatch_wait", None)
+    if wait is None or not assignment.active:
+        return needs_wakeup
+    behind = starved = 0
+    for topic, partitions in request.topics:
+        for partition, offset, _ in partitions:
+            tp = TopicPartition(topic, partition)
+            state = assignment.state_value(tp)
+            if state is None or state.highwater is None or state.highwater <= offset:
+                continue
+            behind += 1
+            starved += tp not in self._records
+    before = self._fetch_max_wait_ms
+    self._fetch_max_wait_ms = wait.after_fetch(behind, starved)
+    if self._fetch_max_wait_ms != before:
+        log.debug("fetch_wait_changed", wait_ms=self._fetch_max_wait_ms, starved=starved)
+    return needs_wakeup
 
 
 _original_new_offset = faust_consumer.Consumer._new_offset
@@ -208,4 +244,5 @@ def apply() -> None:
     faust_consumer.Consumer._new_offset = _new_offset  # type: ignore[method-assign]
     faust_aiokafka.Producer._settings_extra = _settings_extra  # type: ignore[method-assign]
     faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer  # type: ignore[method-assign]
+    Fetcher._proc_fetch_request = _proc_fetch_request
     _applied = True

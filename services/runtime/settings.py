@@ -169,6 +169,13 @@ class Settings(BaseSettings):
         keep the wait short there (latency), leave the clients' defaults for Apache Kafka."""
         return 50 if self.broker_flavor is BrokerFlavor.TANSU else None
 
+    @property
+    def fetch_wait_ceiling_ms(self) -> int | None:
+        """Tansu answers empty when it needs longer than the wait to find a fetch position on
+        a long partition: the workers' wait grows up to this (services.runtime.fetchwait).
+        None for Apache Kafka: the client's fixed wait."""
+        return 2000 if self.broker_flavor is BrokerFlavor.TANSU else None
+
 
 def bootstrap_servers(broker_url: str) -> str:
     hosts = []

@@ -100,3 +100,63 @@ def test_nothing_fetched_nothing_reported() -> None:
     unassigned = fetching({}, {})
     unassigned._thread._consumer._subscription.subscription = None
     assert faust_fixes.fetched_offsets(unassigned, [TP]) == {}
+
+
+def answered(
+    highwaters: dict[int, int], filled: set[int], wait: Any = None
+) -> tuple[Any, Any, Any, Any]:
+    """A fetcher, an assignment and a fetch request for partitions of one topic at offset
+    100; aiokafka's own handling is replaced by: ``filled`` partitions got records, every
+    partition's highwater is as given."""
+    from aiokafka.structs import TopicPartition
+
+    states = {
+        TopicPartition("booking.state.v1", p): SimpleNamespace(highwater=None) for p in highwaters
+    }
+    assignment = SimpleNamespace(active=True, state_value=states.get)
+    fetcher = SimpleNamespace(_records={}, _fetch_max_wait_ms=50, _client=SimpleNamespace())
+    if wait is not None:
+        fetcher._client._releasewatch_wait = wait
+    request = SimpleNamespace(
+        topics=[("booking.state.v1", [(p, 100, 8 << 20) for p in highwaters])]
+    )
+
+    async def aiokafka_fetch(self: Any, assignment: Any, node_id: Any, request: Any) -> bool:
+        for tp, state in states.items():
+            state.highwater = highwaters[tp.partition]
+            if tp.partition in filled:
+                self._records[tp] = "records"
+        return bool(filled)
+
+    return fetcher, assignment, request, aiokafka_fetch
+
+
+async def test_an_empty_answer_behind_the_highwater_lengthens_the_next_wait(
+    monkeypatch: Any,
+) -> None:
+    from services.runtime.fetchwait import FetchWait
+
+    fetcher, assignment, request, aiokafka_fetch = answered(
+        {0: 5000, 1: 100, 2: 9000}, filled={2}, wait=FetchWait(50, 2000)
+    )
+    monkeypatch.setattr(faust_fixes, "_original_proc_fetch_request", aiokafka_fetch)
+    assert await faust_fixes._proc_fetch_request(fetcher, assignment, 1, request) is True
+    assert fetcher._fetch_max_wait_ms == 100  # partition 0 had data and came back empty
+
+
+async def test_answers_that_serve_every_partition_behind_keep_the_wait(monkeypatch: Any) -> None:
+    from services.runtime.fetchwait import FetchWait
+
+    fetcher, assignment, request, aiokafka_fetch = answered(
+        {0: 5000, 1: 100}, filled={0}, wait=FetchWait(50, 2000)
+    )
+    monkeypatch.setattr(faust_fixes, "_original_proc_fetch_request", aiokafka_fetch)
+    await faust_fixes._proc_fetch_request(fetcher, assignment, 1, request)
+    assert fetcher._fetch_max_wait_ms == 50
+
+
+async def test_fetchers_without_an_adaptive_wait_are_left_alone(monkeypatch: Any) -> None:
+    fetcher, assignment, request, aiokafka_fetch = answered({0: 5000}, filled=set())
+    monkeypatch.setattr(faust_fixes, "_original_proc_fetch_request", aiokafka_fetch)
+    assert await faust_fixes._proc_fetch_request(fetcher, assignment, 1, request) is False
+    assert fetcher._fetch_max_wait_ms == 50

@@ -213,6 +213,8 @@ async def test_faust_worker_consumer_gets_the_short_wait(tmp_path: Path) -> None
     thread = AIOKafkaConsumerThread(app.consumer)
     consumer = thread._create_worker_consumer(app.transport)  # built, not started
     assert consumer._fetch_max_wait_ms == 50
+    assert consumer._client._releasewatch_wait.ceiling_ms == 2000  # adapts (fetchwait)
     apache = create_app("booking", settings(data_dir=tmp_path), 18085)
     default = AIOKafkaConsumerThread(apache.consumer)._create_worker_consumer(apache.transport)
     assert default._fetch_max_wait_ms == 1500  # faust's own, fine where fetches are woken
+    assert not hasattr(default._client, "_releasewatch_wait")
