@@ -38,7 +38,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import yaml
-from aiokafka import AIOKafkaProducer
 
 from bench.harness import (
     PARTITIONS,
@@ -47,6 +46,7 @@ from bench.harness import (
     Message,
     Worker,
     all_ready,
+    publish,
     save,
     total,
     until,
@@ -123,26 +123,6 @@ def plan(events: int, rate: float, seed: int) -> tuple[list[Message], list[Probe
             bad.add(position)
         messages.append((outgoing.topic, outgoing.key, outgoing.value))
     return messages, probes, bad
-
-
-async def publish_tracked(
-    bootstrap: str, messages: list[Message], rate: float
-) -> list[tuple[str, int, int]]:
-    """Publish at ``rate``; return each message's (topic, partition, offset)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, linger_ms=2)
-    await producer.start()
-    futures = []
-    try:
-        started = time.perf_counter()
-        for number, (topic, key, value) in enumerate(messages):
-            delay = started + number / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            futures.append(await producer.send(topic, key=key, value=value))
-        sent = await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
-    return [(m.topic, m.partition, m.offset) for m in sent]
 
 
 async def inject_faults(
@@ -255,7 +235,8 @@ async def run(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> dict[
                 clock_start = time.time()
                 stop = asyncio.Event()
                 chaos = asyncio.create_task(inject_faults(workers, faults, started, stop, seed))
-                placed = await publish_tracked(broker.bootstrap, messages, rate)
+                placed: list[tuple[str, int, int]] = []
+                await publish(broker.bootstrap, messages, rate, positions=placed)
                 last_due = max(p.due_at for p in probes)
                 wait = (last_due - datetime.now(UTC)).total_seconds()
                 if wait > 0:

@@ -178,12 +178,17 @@ async def all_ready(workers: Iterable[Worker], timeout: float = 90.0) -> None:
 
 
 async def publish(
-    bootstrap: str, messages: Sequence[Message], rate: float | None = None
+    bootstrap: str,
+    messages: Sequence[Message],
+    rate: float | None = None,
+    positions: list[tuple[str, int, int]] | None = None,
 ) -> list[float]:
-    """Publish in order (at ``rate`` per second if given); return each message's send time."""
+    """Publish in order (at ``rate`` per second if given); return each message's send time.
+    With ``positions``, each message's (topic, partition, offset) is appended to it, in order."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, linger_ms=2)
     await producer.start()
     sent: list[float] = []
+    deliveries: list[asyncio.Future[Any]] = []
     try:
         started = time.perf_counter()
         for number, (topic, key, value) in enumerate(messages):
@@ -192,8 +197,13 @@ async def publish(
                 if delay > 0:
                     await asyncio.sleep(delay)
             sent.append(time.time())
-            await producer.send(topic, key=key, value=value)
+            delivery = await producer.send(topic, key=key, value=value)
+            if positions is not None:
+                deliveries.append(delivery)
         await producer.flush()
+        if positions is not None:
+            placed = await asyncio.gather(*deliveries)
+            positions.extend((record.topic, record.partition, record.offset) for record in placed)
     finally:
         await producer.stop()
     return sent
