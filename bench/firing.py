@@ -42,9 +42,8 @@ from bench.harness import (
     until,
     worker_env,
 )
-from services.runtime.app import partition_of
 from services.runtime.broker import EmbeddedBroker
-from services.runtime.topics import ensure_topics
+from services.runtime.topics import ensure_topics, partition_of
 from services.simulator.generator import JailSimulator, SimulatorConfig
 
 WINDOW = timedelta(hours=48)

@@ -15,8 +15,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from services.runtime.app import partition_for
 from services.runtime.security import Kafka, as_client
+from services.runtime.topics import partition_for
 
 TRACED = re.compile(
     r"^(jail\.booking|agency\.requests|booking\.state|release\.schedule|notice\.alerts|"

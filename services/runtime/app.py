@@ -16,7 +16,6 @@ from typing import Any
 
 import faust
 import structlog
-from aiokafka.partitioner import murmur2
 from pydantic import BaseModel
 
 from schemas.topics import TopicSpec
@@ -27,6 +26,7 @@ from services.runtime.logging import get_logger, message_context
 from services.runtime.metrics import CONTENT_TYPE, Metrics
 from services.runtime.security import faust_credentials
 from services.runtime.settings import ProcessingGuarantee, Settings
+from services.runtime.topics import partition_for, partition_of
 
 log = get_logger(__name__)
 
@@ -217,15 +217,6 @@ def bind_event(event: Any) -> None:
     structlog.contextvars.bind_contextvars(
         event_id=event.event_id, type=event.type, jurisdiction=event.jurisdiction
     )
-
-
-def partition_for(key: str, partitions: int) -> int:
-    """The partition the Java and aiokafka default partitioner puts ``key`` on."""
-    return partition_of(key.encode("utf-8"), partitions)
-
-
-def partition_of(key: bytes, partitions: int) -> int:
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 async def reroute_if_misplaced(raw: RawMessage, key: str, topic: Output, partitions: int) -> bool:

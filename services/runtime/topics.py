@@ -14,6 +14,7 @@ from aiokafka.errors import (
     TopicAlreadyExistsError,
     for_code,
 )
+from aiokafka.partitioner import murmur2
 
 from schemas.topics import REGISTRY, FaustTopic, TopicSpec
 from services.runtime.logging import get_logger
@@ -137,3 +138,12 @@ def ensure_topics_sync(
             kafka, partitions, replication_factor, min_insync_replicas=min_insync_replicas
         )
     )
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """The partition the Java and aiokafka default partitioner puts ``key`` on."""
+    return partition_of(key.encode("utf-8"), partitions)
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    return (murmur2(key) & 0x7FFFFFFF) % partitions

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from schemas.topics import NOTICE_ALERTS
-from services.runtime.app import Output, partition_for
+from services.runtime.app import Output
 from services.runtime.metrics import Metrics
+from services.runtime.topics import partition_for
 
 
 class Producer:
