@@ -294,12 +294,20 @@ def route(document: str, topic: str | None) -> tuple[str, bytes | None]:
     raise ValueError(f"cannot tell the topic of type {kind!r}; give --topic")
 
 
+def no_broker(command: str, settings: Settings) -> bool:
+    """True (and says so) when ``command`` has no broker to talk to: the tools never start the
+    embedded one themselves, it would be empty."""
+    if settings.broker_url:
+        return False
+    print(f"{command}: set RELEASEWATCH_BROKER_URL (see `releasewatch up`)", file=sys.stderr)
+    return True
+
+
 def cmd_publish(args: argparse.Namespace) -> int:
     from aiokafka import AIOKafkaProducer
 
     settings = load()
-    if not settings.broker_url:
-        print("publish: set RELEASEWATCH_BROKER_URL (see `releasewatch up`)", file=sys.stderr)
+    if no_broker("publish", settings):
         return 2
     source: TextIO = sys.stdin if args.file == "-" else Path(args.file).open()  # noqa: SIM115
     with source:
@@ -354,8 +362,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
     from aiokafka import AIOKafkaConsumer
 
     settings = load()
-    if not settings.broker_url:
-        print("tail: set RELEASEWATCH_BROKER_URL (see `releasewatch up`)", file=sys.stderr)
+    if no_broker("tail", settings):
         return 2
 
     async def run() -> int:
@@ -397,8 +404,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from services.notification.report import compile_report, render
 
     settings = load()
-    if not settings.broker_url:
-        print("report: set RELEASEWATCH_BROKER_URL (see `releasewatch up`)", file=sys.stderr)
+    if no_broker("report", settings):
         return 2
     since = None
     if args.since:
@@ -460,8 +466,7 @@ def cmd_agency_listen(args: argparse.Namespace) -> int:
     from services.agency import listen
 
     settings = load()
-    if not settings.broker_url:
-        print("agency: set RELEASEWATCH_BROKER_URL (see `releasewatch up`)", file=sys.stderr)
+    if no_broker("agency", settings):
         return 2
     try:
         return asyncio.run(
@@ -481,8 +486,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     from services.trace import render, trace
 
     settings = load()
-    if not settings.broker_url:
-        print("trace: set RELEASEWATCH_BROKER_URL (see `releasewatch up`)", file=sys.stderr)
+    if no_broker("trace", settings):
         return 2
     if args.key.count("/") != 1:
         print("trace: give <jurisdiction>/<booking_id>", file=sys.stderr)
@@ -495,8 +499,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     from services.console import run_watch
 
     settings = load()
-    if not settings.broker_url:
-        print("watch: set RELEASEWATCH_BROKER_URL (see `releasewatch up`)", file=sys.stderr)
+    if no_broker("watch", settings):
         return 2
     return run_watch(consumer_options(settings))
 
@@ -523,8 +526,7 @@ def cmd_topics_create(args: argparse.Namespace) -> int:
 
     settings = load()
     rw_logging.configure("topics", settings.log_format, settings.log_level)
-    if not settings.broker_url:
-        print("topics: set RELEASEWATCH_BROKER_URL", file=sys.stderr)
+    if no_broker("topics", settings):
         return 2
     try:
         extra = [agency_notices(agency) for agency in args.agency]
