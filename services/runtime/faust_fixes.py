@@ -153,25 +153,28 @@ _original_proc_fetch_request = Fetcher._proc_fetch_request
 
 async def _proc_fetch_request(self: Any, assignment: Any, node_id: Any, request: Any) -> Any:
     """aiokafka's fetch, then the adaptive wait (``fetchwait``) told how it went: how many
-    partitions had data past the fetch position (the highwater in this answer) and how many
-    of those came back empty. Only on fetchers given a FetchWait (Tansu, worker consumers).
+    partitions had data past the fetch position when the fetch was sent (the highwater of
+    the answer before) and how many of those came back empty. Not this answer's highwater:
+    Tansu does not add what arrives during the wait, so at the head of a partition every
+    answer would look starved. Only on fetchers given a FetchWait (Tansu, worker consumers).
     A partition aiokafka still holds records for is not fetched, so one held afterwards was
     filled by this answer."""
-    needs_wakeup = await _original_proc_fetch_request(self, assignment, node_id, request)
     wait: FetchWait | None = getattr(self._client, "_releasewatch_wait", None)
-    if wait is None or not assignment.active:
-        return needs_wakeup
-    behind = starved = 0
+    if wait is None:
+        return await _original_proc_fetch_request(self, assignment, node_id, request)
+    known: dict[TopicPartition, tuple[int, int | None]] = {}
     for topic, partitions in request.topics:
         for partition, offset, _ in partitions:
             tp = TopicPartition(topic, partition)
             state = assignment.state_value(tp)
-            if state is None or state.highwater is None or state.highwater <= offset:
-                continue
-            behind += 1
-            starved += tp not in self._records
+            known[tp] = (offset, state.highwater if state is not None else None)
+    needs_wakeup = await _original_proc_fetch_request(self, assignment, node_id, request)
+    if not assignment.active:
+        return needs_wakeup
+    behind = [tp for tp, (offset, highwater) in known.items() if (highwater or 0) > offset]
+    starved = sum(1 for tp in behind if tp not in self._records)
     before = self._fetch_max_wait_ms
-    self._fetch_max_wait_ms = wait.after_fetch(behind, starved)
+    self._fetch_max_wait_ms = wait.after_fetch(len(behind), starved)
     if self._fetch_max_wait_ms != before:
         log.debug("fetch_wait_changed", wait_ms=self._fetch_max_wait_ms, starved=starved)
     return needs_wakeup

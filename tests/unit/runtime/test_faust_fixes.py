@@ -103,19 +103,22 @@ def test_nothing_fetched_nothing_reported() -> None:
 
 
 def answered(
-    highwaters: dict[int, int], filled: set[int], wait: Any = None
+    highwaters: dict[int, tuple[int | None, int]], filled: set[int], wait: Any = None
 ) -> tuple[Any, Any, Any, Any]:
     """A fetcher, an assignment and a fetch request for partitions of one topic at offset
-    100; aiokafka's own handling is replaced by: ``filled`` partitions got records, every
-    partition's highwater is as given."""
+    100; ``highwaters``: each partition's highwater before the fetch and in its answer.
+    aiokafka's own handling is replaced by: ``filled`` partitions got records, each
+    partition's highwater is the answer's."""
     from aiokafka.structs import TopicPartition
 
     states = {
-        TopicPartition("booking.state.v1", p): SimpleNamespace(highwater=None) for p in highwaters
+        TopicPartition("booking.state.v1", p): SimpleNamespace(highwater=before)
+        for p, (before, _) in highwaters.items()
     }
     assignment = SimpleNamespace(active=True, state_value=states.get)
     fetcher = SimpleNamespace(_records={}, _fetch_max_wait_ms=50, _client=SimpleNamespace())
     if wait is not None:
+        fetcher._fetch_max_wait_ms = wait.current_ms
         fetcher._client._releasewatch_wait = wait
     request = SimpleNamespace(
         topics=[("booking.state.v1", [(p, 100, 8 << 20) for p in highwaters])]
@@ -123,7 +126,7 @@ def answered(
 
     async def aiokafka_fetch(self: Any, assignment: Any, node_id: Any, request: Any) -> bool:
         for tp, state in states.items():
-            state.highwater = highwaters[tp.partition]
+            state.highwater = highwaters[tp.partition][1]
             if tp.partition in filled:
                 self._records[tp] = "records"
         return bool(filled)
@@ -137,7 +140,7 @@ async def test_an_empty_answer_behind_the_highwater_lengthens_the_next_wait(
     from services.runtime.fetchwait import FetchWait
 
     fetcher, assignment, request, aiokafka_fetch = answered(
-        {0: 5000, 1: 100, 2: 9000}, filled={2}, wait=FetchWait(50, 2000)
+        {0: (5000, 5000), 1: (100, 100), 2: (9000, 9001)}, filled={2}, wait=FetchWait(50, 2000)
     )
     monkeypatch.setattr(faust_fixes, "_original_proc_fetch_request", aiokafka_fetch)
     assert await faust_fixes._proc_fetch_request(fetcher, assignment, 1, request) is True
@@ -148,15 +151,31 @@ async def test_answers_that_serve_every_partition_behind_keep_the_wait(monkeypat
     from services.runtime.fetchwait import FetchWait
 
     fetcher, assignment, request, aiokafka_fetch = answered(
-        {0: 5000, 1: 100}, filled={0}, wait=FetchWait(50, 2000)
+        {0: (5000, 5000), 1: (100, 100)}, filled={0}, wait=FetchWait(50, 2000)
     )
     monkeypatch.setattr(faust_fixes, "_original_proc_fetch_request", aiokafka_fetch)
     await faust_fixes._proc_fetch_request(fetcher, assignment, 1, request)
     assert fetcher._fetch_max_wait_ms == 50
 
 
+async def test_data_that_arrived_during_the_wait_is_not_a_starved_fetch(monkeypatch: Any) -> None:
+    """Caught up when the fetch went out; Tansu answers empty at the end of the wait with a
+    highwater that includes what arrived meanwhile. That is a reader at the head of its
+    partitions: the wait shortens."""
+    from services.runtime.fetchwait import FetchWait
+
+    wait = FetchWait(50, 2000)
+    wait.current_ms = 400
+    fetcher, assignment, request, aiokafka_fetch = answered(
+        {0: (100, 103), 1: (None, 100)}, filled=set(), wait=wait
+    )
+    monkeypatch.setattr(faust_fixes, "_original_proc_fetch_request", aiokafka_fetch)
+    await faust_fixes._proc_fetch_request(fetcher, assignment, 1, request)
+    assert fetcher._fetch_max_wait_ms == 200
+
+
 async def test_fetchers_without_an_adaptive_wait_are_left_alone(monkeypatch: Any) -> None:
-    fetcher, assignment, request, aiokafka_fetch = answered({0: 5000}, filled=set())
+    fetcher, assignment, request, aiokafka_fetch = answered({0: (5000, 5000)}, filled=set())
     monkeypatch.setattr(faust_fixes, "_original_proc_fetch_request", aiokafka_fetch)
     assert await faust_fixes._proc_fetch_request(fetcher, assignment, 1, request) is False
     assert fetcher._fetch_max_wait_ms == 50
