@@ -19,7 +19,7 @@ import structlog
 from pydantic import BaseModel
 
 from schemas.topics import TopicSpec
-from services.runtime import faust_fixes
+from services.runtime import faust_fixes, gcwatch
 from services.runtime.codec import RawMessage, encode
 from services.runtime.gaps import AcceptHole, GapGuard, Hold, Repeat
 from services.runtime.logging import get_logger, message_context
@@ -105,7 +105,19 @@ def create_app(service: str, settings: Settings, web_port: int) -> faust.App:
         log.info("partitions_assigned", partitions=len(inputs))
 
     add_health(app, service, app.metrics)  # type: ignore[attr-defined]
+    watch_gc(app, service, app.metrics)  # type: ignore[attr-defined]
     return app
+
+
+def watch_gc(app: faust.App, service: str, metrics: Metrics) -> None:
+    pauses = gcwatch.install()
+
+    @app.timer(interval=1.0)
+    async def report_gc_pauses() -> None:
+        for generation, seconds in pauses.drain():
+            metrics.gc_pauses.labels(service, str(generation)).observe(seconds)
+            if seconds >= gcwatch.LOG_PAUSES_FROM:
+                log.info("gc_pause", generation=generation, ms=round(seconds * 1000))
 
 
 def add_health(app: faust.App, service: str, metrics: Metrics) -> None:

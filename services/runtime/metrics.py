@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -66,6 +66,14 @@ class Metrics:
             "releasewatch_deadline_lag_seconds",
             "Now minus the oldest deadline that is due but not yet checked",
             ["service"],
+            registry=self.registry,
+        )
+
+        self.gc_pauses = Histogram(
+            "releasewatch_gc_pause_seconds",
+            "Python garbage collections (the event loop stands still), per generation",
+            ["service", "generation"],
+            buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
             registry=self.registry,
         )
 

@@ -1,0 +1,44 @@
+import gc
+
+import pytest
+
+from services.runtime import gcwatch
+from services.runtime.gcwatch import GcPauses
+
+
+def test_each_collection_is_noted_with_its_generation_and_duration() -> None:
+    times = iter([10.0, 10.25, 20.0, 20.001])
+    pauses = GcPauses(clock=lambda: next(times))
+    pauses("start", {"generation": 2})
+    pauses("stop", {"generation": 2, "collected": 0})
+    pauses("start", {"generation": 0})
+    pauses("stop", {"generation": 0, "collected": 3})
+    assert pauses.drain() == [(2, pytest.approx(0.25)), (0, pytest.approx(0.001))]
+    assert pauses.drain() == []  # drained once
+
+
+def test_a_stop_without_its_start_is_ignored() -> None:
+    pauses = GcPauses(clock=lambda: 5.0)
+    pauses("stop", {"generation": 1})
+    assert pauses.drain() == []
+
+
+def test_only_the_latest_pauses_are_kept_between_drains() -> None:
+    ticks = iter(range(100))
+    pauses = GcPauses(clock=lambda: float(next(ticks)), keep=3)
+    for _ in range(5):
+        pauses("start", {"generation": 0})
+        pauses("stop", {"generation": 0})
+    assert len(pauses.drain()) == 3
+
+
+def test_installed_it_times_real_collections_and_a_second_install_replaces_it() -> None:
+    first = gcwatch.install()
+    second = gcwatch.install()
+    try:
+        assert first not in gc.callbacks
+        assert gc.callbacks.count(second) == 1
+        gc.collect()
+        assert any(generation == 2 and seconds >= 0 for generation, seconds in second.drain())
+    finally:
+        gc.callbacks.remove(second)
