@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import socket
 import time
 from collections import defaultdict
@@ -105,19 +106,27 @@ def create_app(service: str, settings: Settings, web_port: int) -> faust.App:
         log.info("partitions_assigned", partitions=len(inputs))
 
     add_health(app, service, app.metrics)  # type: ignore[attr-defined]
-    watch_gc(app, service, app.metrics)  # type: ignore[attr-defined]
+    watch_gc(app, service, app.metrics, settings.gc_freeze_every)  # type: ignore[attr-defined]
     return app
 
 
-def watch_gc(app: faust.App, service: str, metrics: Metrics) -> None:
+def watch_gc(app: faust.App, service: str, metrics: Metrics, freeze_every: float) -> None:
     pauses = gcwatch.install()
+    freezer = gcwatch.Freezer(freeze_every, time.monotonic()) if freeze_every else None
 
     @app.timer(interval=1.0)
     async def report_gc_pauses() -> None:
-        for generation, seconds in pauses.drain():
+        drained = pauses.drain()
+        for generation, seconds in drained:
             metrics.gc_pauses.labels(service, str(generation)).observe(seconds)
             if seconds >= gcwatch.LOG_PAUSES_FROM:
                 log.info("gc_pause", generation=generation, ms=round(seconds * 1000))
+        action = freezer.after(drained, time.monotonic()) if freezer else None
+        if action == "freeze":
+            gcwatch.freeze_survivors()
+        elif action == "unfreeze":
+            log.info("gc_unfreeze", frozen=gc.get_freeze_count())
+            gc.unfreeze()
 
 
 def add_health(app: faust.App, service: str, metrics: Metrics) -> None:

@@ -53,3 +53,32 @@ def install() -> GcPauses:
     _installed = GcPauses()
     gc.callbacks.append(_installed)
     return _installed
+
+
+class Freezer:
+    """When to move what survived a full collection out of the collector's sight
+    (``gc.freeze``), so the next full collection walks only what is newer: a worker's tables
+    are plain JSON values, freed by reference counting, never by the collector. What is
+    frozen and later becomes cyclic garbage is not collected, so everything is unfrozen
+    again every ``unfreeze_every`` seconds (the next full collection then walks it all once
+    and the survivors are frozen again): one long pause per period instead of one every few
+    seconds, and what that could leak is bounded by the period."""
+
+    def __init__(self, unfreeze_every: float, now: float) -> None:
+        self.unfreeze_every = unfreeze_every
+        self.unfrozen_at = now
+
+    def after(self, drained: list[tuple[int, float]], now: float) -> str | None:
+        """ "unfreeze", "freeze" or None, given the collections since the last call."""
+        if now - self.unfrozen_at >= self.unfreeze_every:
+            self.unfrozen_at = now
+            return "unfreeze"
+        if any(generation == 2 for generation, _ in drained):
+            return "freeze"
+        return None
+
+
+def freeze_survivors() -> None:
+    """Collect the young generations first (cheap), so little fresh garbage is frozen."""
+    gc.collect(1)
+    gc.freeze()

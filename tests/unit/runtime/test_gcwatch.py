@@ -42,3 +42,29 @@ def test_installed_it_times_real_collections_and_a_second_install_replaces_it() 
         assert any(generation == 2 and seconds >= 0 for generation, seconds in second.drain())
     finally:
         gc.callbacks.remove(second)
+
+
+def test_survivors_of_a_full_collection_are_frozen() -> None:
+    freezer = gcwatch.Freezer(unfreeze_every=3600, now=0.0)
+    assert freezer.after([(0, 0.001), (1, 0.002)], now=1.0) is None
+    assert freezer.after([(0, 0.001), (2, 0.6)], now=2.0) == "freeze"
+    assert freezer.after([], now=3.0) is None
+
+
+def test_everything_is_unfrozen_once_per_period() -> None:
+    freezer = gcwatch.Freezer(unfreeze_every=3600, now=0.0)
+    assert freezer.after([(2, 0.6)], now=3599.0) == "freeze"
+    assert freezer.after([(2, 0.6)], now=3600.0) == "unfreeze"  # the next full one walks all
+    assert freezer.after([(2, 0.9)], now=3601.0) == "freeze"
+    assert freezer.after([], now=7199.0) is None
+    assert freezer.after([], now=7200.0) == "unfreeze"
+
+
+def test_freezing_survivors_hides_them_from_the_collector() -> None:
+    kept = [{"booking": n} for n in range(1000)]
+    try:
+        gcwatch.freeze_survivors()
+        assert gc.get_freeze_count() >= len(kept)
+    finally:
+        gc.unfreeze()
+    assert gc.get_freeze_count() == 0
