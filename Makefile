@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 BROWSER := $(VENV)/.chromium
 BENCHKIT := $(VENV)/.bench
+KAFKA  := $(VENV)/.kafka
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test unit integration lint schemas bench chaos profile stress clean lock
@@ -22,18 +23,28 @@ $(BROWSER):
 	command -v chromium >/dev/null
 	touch $(BROWSER)
 
-## make run: embedded broker + every service + the demo simulator, until Ctrl-C
+# The embedded Apache Kafka needs Java 17+ and Maven (Debian's packages when missing); its
+# jars come from Maven Central through deploy/kafka/pom.xml, fetched once into ~/.m2.
+$(KAFKA): deploy/kafka/pom.xml | $(STAMP)
+	$(BIN)/python -m services.kafka.apache 2>/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq default-jre-headless maven >/dev/null; }
+	$(BIN)/python -m services.kafka.apache
+	touch $(KAFKA)
+
+## make run: embedded Apache Kafka + every service + the demo simulator, until Ctrl-C
+## (where Java or Maven cannot be installed, `up` falls back to Tansu and says so)
 run: $(STAMP)
+	-@$(MAKE) --no-print-directory $(KAFKA)
 	$(BIN)/releasewatch up --demo
 
-## make test: the whole suite (unit + integration on the embedded broker)
-test: $(STAMP) $(BROWSER)
+## make test: the whole suite (unit + integration on the embedded Apache Kafka)
+test: $(STAMP) $(BROWSER) $(KAFKA)
 	$(BIN)/python -m pytest
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
-integration: $(STAMP) $(BROWSER)
+integration: $(STAMP) $(BROWSER) $(KAFKA)
 	$(BIN)/python -m pytest tests/integration
 
 lint: $(STAMP)
@@ -51,19 +62,19 @@ $(BENCHKIT): $(STAMP)
 
 ## make bench: benchmarks that print figures and ratios to an in-process baseline, and
 ## write bench/results/*.json and *.png
-bench: $(BENCHKIT)
+bench: $(BENCHKIT) $(KAFKA)
 	$(BIN)/python -m bench
 
 ## make chaos: kill -9 random workers during a 50,000-event replay; check nothing is lost
-chaos: $(STAMP)
+chaos: $(STAMP) $(KAFKA)
 	$(BIN)/python -m bench.chaos
 
 ## make profile: py-spy on one booking worker working off a backlog (top functions)
-profile: $(BENCHKIT)
+profile: $(BENCHKIT) $(KAFKA)
 	$(BIN)/python -m bench.tools.profile_worker booking 40000
 
 ## make stress: restart a booking worker 16 times on a backlog; report any lost event
-stress: $(STAMP)
+stress: $(STAMP) $(KAFKA)
 	$(BIN)/python bench/tools/restart_stress.py 16
 
 ## make lock: re-pin constraints.txt from a clean resolve (run after changing pyproject)

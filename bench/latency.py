@@ -35,12 +35,12 @@ from bench.harness import (
     Worker,
     all_ready,
     create_topics,
+    embedded,
     percentile,
     publish,
     until,
     worker_env,
 )
-from services.runtime.broker import EmbeddedBroker
 from services.runtime.topics import ensure_topics
 from services.simulator.generator import JailSimulator, SimulatorConfig
 
@@ -100,7 +100,7 @@ async def baseline(
 ) -> dict[str, float]:
     """The same messages at the same rate through bare relays, one per service: latency
     percentiles (ms) of the probe triggers, from publish to the last relay's topic."""
-    with EmbeddedBroker() as broker:
+    with embedded() as broker:
         await ensure_topics(broker.bootstrap, PARTITIONS)
         await create_topics(broker.bootstrap, HOPS)
         relays = [
@@ -146,7 +146,7 @@ async def run(rate: float = 500, seconds: float = 60, **settings: str) -> dict[s
         "  baseline: three bare aiokafka relays "
         + "  ".join(f"{name} {value:,.0f} ms" for name, value in bare.items())
     )
-    with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as folder:
+    with embedded() as broker, tempfile.TemporaryDirectory() as folder:
         await ensure_topics(broker.bootstrap, PARTITIONS)
         data = Path(folder)
         workers = [

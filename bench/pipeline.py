@@ -35,12 +35,12 @@ from bench.harness import (
     Worker,
     all_ready,
     create_topics,
+    embedded,
     publish,
     total,
     until,
     worker_env,
 )
-from services.runtime.broker import EmbeddedBroker
 from services.runtime.topics import ensure_topics
 from services.simulator.generator import JailSimulator, SimulatorConfig
 
@@ -105,7 +105,7 @@ async def work_off(worker: Worker, expected: float, timeout: float = 900) -> dic
 
 async def per_service(messages: list[Message], data: Path) -> dict[str, dict[str, float]]:
     results = {}
-    with EmbeddedBroker() as broker:
+    with embedded() as broker:
         await ensure_topics(broker.bootstrap, PARTITIONS)
         await publish(broker.bootstrap, messages)
         outputs: dict[str, float] = {
@@ -154,7 +154,7 @@ async def alert_backlog(bootstrap: str, count: int) -> int:
 
 
 async def end_to_end(messages: list[Message], data: Path) -> dict[str, Any]:
-    with EmbeddedBroker() as broker:
+    with embedded() as broker:
         await ensure_topics(broker.bootstrap, PARTITIONS)
         workers = {
             name: Worker(name, worker_env(broker.url, data / f"e2e-{name}"), data / f"{name}.log")
@@ -217,7 +217,7 @@ async def run(count: int) -> dict[str, Any]:
         f"pipeline: {count:,} simulator events ({jail:,} jail events, "
         f"{count - jail:,} notice requests), {PARTITIONS} partitions, one worker per service"
     )
-    with EmbeddedBroker() as broker:
+    with embedded() as broker:
         rate = await baseline(broker.bootstrap, messages)
     print(f"  baseline: bare aiokafka consume->produce {rate:10,.0f} events/s")
     with tempfile.TemporaryDirectory() as folder:

@@ -15,9 +15,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from services.kafka.embedded import EmbeddedBroker, embedded_broker
+from services.kafka.process import BrokerStartError, die_with_parent_preexec
 from services.runtime import logging as rw_logging
 from services.runtime.app import SERVICE_PORT_OFFSETS
-from services.runtime.broker import EmbeddedBroker, die_with_parent_preexec
 from services.runtime.policy import PolicyFileError
 from services.runtime.security import (
     SecurityConfigError,
@@ -55,19 +56,29 @@ def _broker_for(settings: Settings) -> tuple[Settings, EmbeddedBroker | None]:
     """The settings to use, starting the embedded broker when no broker URL is configured."""
     if settings.broker_url:
         return settings, None
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    broker = EmbeddedBroker(
-        port=settings.embedded_broker_port, log_file=settings.data_dir / "broker.log"
-    )
-    broker.start()
-    try:  # validated again: some Apache-only switches are refused for the embedded broker
+    broker = _start_embedded(settings, nodes=1, port=settings.embedded_broker_port)
+    try:  # validated again: some Apache-only switches are refused on Tansu
         updated = Settings.model_validate(
-            {**dict(settings), "broker_url": broker.url, "broker_flavor": BrokerFlavor.TANSU}
+            {
+                **dict(settings),
+                "broker_url": broker.url,
+                "broker_flavor": BrokerFlavor(broker.flavor),
+            }
         )
     except ValueError as exc:
         broker.stop()
         raise SystemExit(f"releasewatch: invalid configuration: {exc}") from None
     return updated, broker
+
+
+def _start_embedded(settings: Settings, nodes: int, port: int) -> EmbeddedBroker:
+    broker = embedded_broker(settings.embedded_broker, settings.data_dir, nodes=nodes, port=port)
+    print(f"starting {broker.name} ...", file=sys.stderr, flush=True)
+    try:
+        broker.start()
+    except BrokerStartError as exc:
+        raise SystemExit(f"releasewatch: the embedded broker did not start: {exc}") from None
+    return broker
 
 
 def _service_app(name: str, settings: Settings, port: int) -> Any:
@@ -120,11 +131,14 @@ def cmd_service(args: argparse.Namespace) -> int:
 def cmd_broker(args: argparse.Namespace) -> int:
     settings = load()
     rw_logging.configure("broker", settings.log_format, settings.log_level)
-    broker = EmbeddedBroker(port=args.port or settings.embedded_broker_port)
-    broker.start()
+    broker = _start_embedded(
+        settings, nodes=args.nodes, port=args.port or settings.embedded_broker_port
+    )
     print(broker.url, flush=True)
+    flavor = "" if broker.flavor == "apache" else f" RELEASEWATCH_BROKER_FLAVOR={broker.flavor}"
     print(
-        f"export RELEASEWATCH_BROKER_URL={broker.url} RELEASEWATCH_BROKER_FLAVOR=tansu",
+        f"{broker.name} ready; its log: {broker.log_file}\n"
+        f"export RELEASEWATCH_BROKER_URL='{broker.url}'{flavor}",
         file=sys.stderr,
         flush=True,
     )
@@ -401,6 +415,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from schemas.topics import AUDIT
+    from services.kafka.metadata import partitions_of
     from services.notification.report import compile_report, render
 
     settings = load()
@@ -419,8 +434,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         await consumer.start()
         try:
             partitions = [
-                TopicPartition(AUDIT.name, p)
-                for p in sorted(consumer.partitions_for_topic(AUDIT.name) or [])
+                TopicPartition(AUDIT.name, p) for p in await partitions_of(consumer, AUDIT.name)
             ]
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
@@ -564,7 +578,8 @@ def cmd_topics_list(args: argparse.Namespace) -> int:
     )
     for topic in plans:
         config = " ".join(f"{key}={value}" for key, value in sorted(topic.config.items()))
-        print(f"{topic.name}\t{topic.partitions}\t{topic.replication_factor}\t{config}")
+        replicas = topic.replication_factor or "auto"
+        print(f"{topic.name}\t{topic.partitions}\t{replicas}\t{config}")
     return 0
 
 
@@ -629,6 +644,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     broker = commands.add_parser("broker", help="run the embedded broker alone; prints its URL")
     broker.add_argument("--port", type=int, default=0)
+    broker.add_argument(
+        "--nodes",
+        type=int,
+        choices=(1, 3),
+        default=1,
+        help="3: a three-node KRaft cluster (replication factor 3, min.insync.replicas 2)",
+    )
     broker.set_defaults(func=cmd_broker)
 
     publish = commands.add_parser("publish", help="publish one JSON event or JSON lines")

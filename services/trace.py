@@ -15,6 +15,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from services.kafka.metadata import partitions_of
 from services.runtime.security import Kafka, as_client
 from services.runtime.topics import partition_for
 
@@ -99,7 +100,7 @@ async def trace(kafka: Kafka, key: str) -> list[Step]:
         topics = sorted(t for t in await consumer.topics() if TRACED.match(t))
         partitions = []
         for topic in topics:
-            count = len(consumer.partitions_for_topic(topic) or ())
+            count = len(await partitions_of(consumer, topic))
             if count:
                 partitions.append(TopicPartition(topic, partition_for(key, count)))
         consumer.assign(partitions)

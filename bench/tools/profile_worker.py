@@ -15,9 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.harness import PARTITIONS, ROOT, Worker, publish, until, worker_env
+from bench.harness import PARTITIONS, ROOT, Worker, embedded, publish, until, worker_env
 from bench.pipeline import taken, traffic
-from services.runtime.broker import EmbeddedBroker
 from services.runtime.topics import ensure_topics
 
 PY_SPY = Path(sys.executable).parent / "py-spy"
@@ -51,7 +50,7 @@ def summarise(raw: Path, top: int = 30) -> None:
 
 async def profile(name: str, count: int, seconds: int = 12) -> None:
     messages = traffic(count)
-    with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as folder:
+    with embedded() as broker, tempfile.TemporaryDirectory() as folder:
         data = Path(folder)
         await ensure_topics(broker.bootstrap, PARTITIONS)
         await publish(broker.bootstrap, messages)

@@ -25,7 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from services.runtime.broker import EmbeddedBroker, free_port  # noqa: E402
+from bench.harness import RUNNING, embedded  # noqa: E402
+from services.kafka.embedded import EmbeddedBroker  # noqa: E402
+from services.kafka.process import free_port  # noqa: E402
 from services.runtime.topics import ensure_topics  # noqa: E402
 from tests import factories as f  # noqa: E402
 from tests.integration.kafka import KafkaHelper  # noqa: E402
@@ -38,7 +40,7 @@ def worker_env(broker: EmbeddedBroker) -> dict[str, str]:
     return {
         **os.environ,
         "RELEASEWATCH_BROKER_URL": broker.url,
-        "RELEASEWATCH_BROKER_FLAVOR": "tansu",
+        "RELEASEWATCH_BROKER_FLAVOR": RUNNING["flavor"],
         "RELEASEWATCH_PARTITIONS": str(PARTITIONS),
         "RELEASEWATCH_LOG_FORMAT": "json",
         "RELEASEWATCH_DATA_DIR": tempfile.mkdtemp(),
@@ -68,7 +70,7 @@ def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]
 
 
 async def run(rounds: int, logs: Path) -> int:
-    with EmbeddedBroker() as broker:
+    with embedded() as broker:
         await ensure_topics(broker.bootstrap, PARTITIONS)
         kafka = KafkaHelper(broker.bootstrap)
         await kafka.start()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import socket
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -20,6 +19,7 @@ import structlog
 from pydantic import BaseModel
 
 from schemas.topics import TopicSpec
+from services.kafka.process import port_is_free
 from services.runtime import faust_fixes, gcwatch
 from services.runtime.codec import RawMessage, encode
 from services.runtime.gaps import AcceptHole, GapGuard, Hold, Repeat
@@ -37,15 +37,6 @@ SERVICE_PORT_OFFSETS = {"booking": 0, "scheduling": 10, "notification": 20, "boa
 PORTS_PER_SERVICE = 10
 # A dead letter carries the refused message verbatim, and inputs may be over 1 MiB.
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
-
-
-def port_is_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-        return True
 
 
 def pick_web_port(settings: Settings, service: str) -> int:
@@ -70,7 +61,9 @@ def create_app(service: str, settings: Settings, web_port: int) -> faust.App:
         datadir=str(settings.data_dir / service),
         autodiscover=False,
         topic_partitions=settings.partitions,
-        topic_replication_factor=settings.replication_factor,
+        # Topics exist before the app starts (topics.ensure_topics picks the replicas when
+        # none are configured); faust creates none of its own with this.
+        topic_replication_factor=settings.replication_factor or 1,
         topic_allow_declare=True,
         processing_guarantee=settings.processing_guarantee.value,
         broker_credentials=faust_credentials(settings),

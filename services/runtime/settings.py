@@ -47,11 +47,22 @@ class Settings(BaseSettings):
         description="apache for Apache Kafka; tansu for the embedded broker (set automatically "
         "when releasewatch starts it).",
     )
+    embedded_broker: Literal["kafka", "tansu"] = Field(
+        default="kafka",
+        description="the broker started when no broker URL is given: kafka (Apache Kafka, "
+        "needs Java 17+ and Maven; Tansu with a warning where they are missing) or tansu",
+    )
     embedded_broker_port: int = Field(
         default=0, ge=0, le=65535, description="port of the embedded broker; 0 picks a free one"
     )
     partitions: int = Field(default=8, ge=1, le=1024, description="partitions of every topic")
-    replication_factor: int = Field(default=1, ge=1, le=7)
+    replication_factor: int | None = Field(
+        default=None,
+        ge=1,
+        le=7,
+        description="of the topics releasewatch creates; unset: 3 on a cluster of 3+ brokers "
+        "(as `releasewatch broker --nodes 3`), else 1",
+    )
     log_format: Literal["json", "console"] = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     data_dir: Path = Path(".releasewatch")
@@ -151,7 +162,11 @@ class Settings(BaseSettings):
             and self.producer_acks != "all"
         ):
             raise ValueError("exactly_once needs RELEASEWATCH_PRODUCER_ACKS=all")
-        if self.min_insync_replicas and self.min_insync_replicas > self.replication_factor:
+        if (
+            self.min_insync_replicas
+            and self.replication_factor
+            and self.min_insync_replicas > self.replication_factor
+        ):
             raise ValueError(
                 "RELEASEWATCH_MIN_INSYNC_REPLICAS cannot exceed RELEASEWATCH_REPLICATION_FACTOR"
             )

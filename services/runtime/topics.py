@@ -23,20 +23,29 @@ from services.runtime.security import Kafka, as_client
 log = get_logger(__name__)
 
 
+# Replicas of a topic when none is configured: Kafka's usual 3 where the cluster has that many.
+DEFAULT_REPLICAS = 3
+
+
 @dataclass(frozen=True)
 class TopicPlan:
-    """One topic as it should exist on the cluster."""
+    """One topic as it should exist on the cluster (replication None: from the cluster)."""
 
     name: str
     partitions: int
-    replication_factor: int
+    replication_factor: int | None
     config: dict[str, str]
+
+
+def replicas_for(brokers: int, configured: int | None) -> int:
+    """The replication factor to create topics with on a cluster of ``brokers``."""
+    return configured or min(DEFAULT_REPLICAS, max(1, brokers))
 
 
 def plan(
     specs: Iterable[TopicSpec | FaustTopic],
     partitions: int,
-    replication_factor: int = 1,
+    replication_factor: int | None = None,
     min_insync_replicas: int | None = None,
 ) -> list[TopicPlan]:
     plans = []
@@ -69,14 +78,16 @@ class TopicCreateError(RuntimeError):
     """The cluster refused a topic (wrong replication, configuration or permission)."""
 
 
-async def _create(admin: AIOKafkaAdminClient, topic: TopicPlan, deadline: float) -> bool:
+async def _create(
+    admin: AIOKafkaAdminClient, topic: TopicPlan, replicas: int, deadline: float
+) -> bool:
     """Create one topic; False if it already existed. The admin client reports refusals in
     the response rather than raising: each is read here. Too few brokers for the replication
     factor (a cluster still starting) is waited out until ``deadline``."""
     new = NewTopic(
         name=topic.name,
         num_partitions=topic.partitions,
-        replication_factor=topic.replication_factor,
+        replication_factor=replicas,
         topic_configs=topic.config,
     )
     while True:
@@ -103,7 +114,7 @@ async def _create(admin: AIOKafkaAdminClient, topic: TopicPlan, deadline: float)
 async def ensure_topics(
     kafka: Kafka,
     partitions: int,
-    replication_factor: int = 1,
+    replication_factor: int | None = None,
     specs: Iterable[TopicSpec | FaustTopic] = REGISTRY,
     timeout: float = 30.0,
     min_insync_replicas: int | None = None,
@@ -114,14 +125,22 @@ async def ensure_topics(
     admin = await _started_admin(kafka, timeout)
     try:
         existing = set(await admin.list_topics())
+        brokers = len(admin._client.cluster.brokers())
+        replicas = replicas_for(brokers, replication_factor)
+        if min_insync_replicas and min_insync_replicas > replicas:
+            raise TopicCreateError(
+                f"min.insync.replicas {min_insync_replicas} exceeds the {replicas} replica(s) "
+                f"a topic gets on this cluster of {brokers} broker(s): no write could succeed; "
+                "set RELEASEWATCH_MIN_INSYNC_REPLICAS lower or RELEASEWATCH_REPLICATION_FACTOR"
+            )
         created = []
         for topic in plans:
             if topic.name in existing:
                 continue
-            if await _create(admin, topic, deadline):
+            if await _create(admin, topic, replicas, deadline):
                 created.append(topic.name)
         if created:
-            log.info("topics_created", topics=created, partitions=partitions)
+            log.info("topics_created", topics=created, partitions=partitions, replicas=replicas)
         return created
     finally:
         await admin.close()
@@ -130,7 +149,7 @@ async def ensure_topics(
 def ensure_topics_sync(
     kafka: Kafka,
     partitions: int,
-    replication_factor: int = 1,
+    replication_factor: int | None = None,
     min_insync_replicas: int | None = None,
 ) -> list[str]:
     return asyncio.run(

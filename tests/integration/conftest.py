@@ -1,11 +1,14 @@
 """Integration fixtures: a real embedded broker and real service processes, on loopback.
 
-Every process started here is stopped here; waits are on conditions with deadlines.
+The broker is the embedded Apache Kafka (``RELEASEWATCH_EMBEDDED_BROKER=tansu`` runs the suite
+on Tansu instead); ``test_tansu_fallback.py`` keeps Tansu honest in every run. Every process
+started here is stopped here; waits are on conditions with deadlines.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from bench.harness import Worker as ServiceProcess  # one worker, started as production does
-from services.runtime.broker import EmbeddedBroker
+from services.kafka.apache import missing_toolchain
+from services.kafka.embedded import HOW_TO_GET_KAFKA, EmbeddedBroker, embedded_broker
 from services.runtime.topics import ensure_topics_sync
 from tests.integration.kafka import KafkaHelper
 
@@ -22,12 +26,35 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 
 
+BROKERS_USED: list[str] = []  # for the run's closing lines (tests/conftest.py)
+
+
+def wanted_broker() -> str:
+    return os.environ.get("RELEASEWATCH_EMBEDDED_BROKER", "kafka")
+
+
 @pytest.fixture(scope="session")
 def broker() -> Iterator[EmbeddedBroker]:
+    """The embedded broker every integration test shares: Apache Kafka, never a silent
+    fallback (a suite on Tansu says so by asking for it)."""
     ARTIFACTS.mkdir(exist_ok=True)
-    with EmbeddedBroker(log_file=ARTIFACTS / "broker.log") as running:
-        ensure_topics_sync(running.bootstrap, PARTITIONS)
-        yield running
+    wanted = wanted_broker()
+    reason = missing_toolchain() if wanted == "kafka" else None
+    if reason:
+        pytest.fail(f"the integration suite runs on Apache Kafka: {reason}; {HOW_TO_GET_KAFKA}")
+    with tempfile.TemporaryDirectory(prefix="releasewatch-broker-") as folder:
+        running = embedded_broker(wanted, Path(folder))
+        with running:
+            BROKERS_USED.append(f"{running.name} at {running.bootstrap}")
+            ensure_topics_sync(running.bootstrap, PARTITIONS)
+            yield running
+        _keep_log(running)
+
+
+def _keep_log(running: EmbeddedBroker) -> None:
+    """The broker's log outlives its temporary data dir, for a failed run's artifacts."""
+    if running.log_file and running.log_file.exists():
+        (ARTIFACTS / f"broker-{running.flavor}.log").write_bytes(running.log_file.read_bytes())
 
 
 def service_env(broker: EmbeddedBroker, data_dir: Path, **extra: str) -> dict[str, str]:
@@ -35,7 +62,7 @@ def service_env(broker: EmbeddedBroker, data_dir: Path, **extra: str) -> dict[st
     env.update(
         {
             "RELEASEWATCH_BROKER_URL": broker.url,
-            "RELEASEWATCH_BROKER_FLAVOR": "tansu",
+            "RELEASEWATCH_BROKER_FLAVOR": broker.flavor,
             "RELEASEWATCH_PARTITIONS": str(PARTITIONS),
             "RELEASEWATCH_LOG_FORMAT": "json",
             "RELEASEWATCH_DATA_DIR": str(data_dir),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import signal
@@ -12,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from services.kafka.process import metadata_answers
 from services.runtime.app import SERVICE_PORT_OFFSETS, port_is_free
-from services.runtime.broker import metadata_answers
 from tests.integration.conftest import ROOT
 from tests.integration.processes import (
     alive,
@@ -60,10 +61,11 @@ def launched() -> Iterator[list[subprocess.Popen[str]]]:
             process.wait(10)
 
 
-def start_up(tmp_path: Path, launched: list, base: int) -> subprocess.Popen[str]:
+def launch(launched: list, env: dict[str, str], *command: str) -> subprocess.Popen[str]:
+    """``releasewatch COMMAND...``, stopped (with every descendant) by the fixture."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "up"],
-        env=clean_env(tmp_path, RELEASEWATCH_WEB_PORT_BASE=str(base)),
+        [sys.executable, "-m", "services.cli", *command],
+        env=env,
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -71,6 +73,10 @@ def start_up(tmp_path: Path, launched: list, base: int) -> subprocess.Popen[str]
     )
     launched.append(process)
     return process
+
+
+def start_up(tmp_path: Path, launched: list, base: int) -> subprocess.Popen[str]:
+    return launch(launched, clean_env(tmp_path, RELEASEWATCH_WEB_PORT_BASE=str(base)), "up")
 
 
 def test_up_runs_the_stack_and_ctrl_c_stops_every_process(tmp_path: Path, launched: list) -> None:
@@ -85,7 +91,7 @@ def test_up_runs_the_stack_and_ctrl_c_stops_every_process(tmp_path: Path, launch
     wait_until(lambda: http_ok(health), 60, f"{health} answers")
     started = descendants(up.pid)
     names = " ".join(command_line(pid) for pid in started)
-    assert "tansu" in names
+    assert "kafka.Kafka" in names  # the embedded Apache Kafka, a JVM
     assert "service booking" in names
 
     up.send_signal(signal.SIGINT)
@@ -108,23 +114,148 @@ def test_up_stops_everything_and_names_a_service_that_died(tmp_path: Path, launc
 
 
 def test_the_broker_dies_with_its_parent_even_on_kill_9(tmp_path: Path, launched: list) -> None:
-    parent = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "broker"],
-        env=clean_env(tmp_path),
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    launched.append(parent)
+    parent = start_broker(clean_env(tmp_path), launched)
     assert parent.stdout is not None
     url = parent.stdout.readline().strip()
     assert url.startswith("kafka://127.0.0.1:")
     host, port = url.removeprefix("kafka://").split(":")
     assert metadata_answers(host, int(port))
     [broker] = descendants(parent.pid)
-    assert "tansu" in command_line(broker)
+    assert "kafka.Kafka" in command_line(broker)
     parent.send_signal(signal.SIGKILL)
     parent.wait(10)
     wait_until(lambda: not alive(broker), 10, "the orphaned broker is gone")
     assert not metadata_answers(host, int(port))
+
+
+def test_kill_9_of_up_leaves_no_jvm_and_no_service(tmp_path: Path, launched: list) -> None:
+    base = free_port_base()
+    up = start_up(tmp_path, launched, base)
+    health = f"http://127.0.0.1:{base + SERVICE_PORT_OFFSETS['scheduling']}/health"
+    wait_until(lambda: http_ok(health), 60, f"{health} answers")
+    started = descendants(up.pid)
+    assert any("kafka.Kafka" in command_line(pid) for pid in started)
+    up.send_signal(signal.SIGKILL)
+    up.wait(10)
+    gone = "every child, JVM included, gone"
+    wait_until(lambda: not any(alive(pid) for pid in started), 20, gone)
+
+
+def start_broker(env: dict[str, str], launched: list, *args: str) -> subprocess.Popen[str]:
+    return launch(launched, env, "broker", *args)
+
+
+def stop_with_ctrl_c(process: subprocess.Popen[str]) -> None:
+    children = descendants(process.pid)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(60) == 0
+    wait_until(lambda: not any(alive(pid) for pid in children), 20, "the broker's JVMs gone")
+
+
+async def _publish_and_read(bootstrap: str, value: bytes | None) -> list[bytes]:
+    """Publish ``value`` (unless None), then every value the topic holds."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+    if value is not None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+        await producer.start()
+        try:
+            await producer.send_and_wait("jail.booking.v1", key=b"us-test/1", value=value)
+        finally:
+            await producer.stop()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        tps = [TopicPartition("jail.booking.v1", p) for p in range(2)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        values: list[bytes] = []
+        for _ in range(30):  # 30 fetches of up to 1 s, far more than one message needs
+            positions = {tp: await consumer.position(tp) for tp in tps}
+            if all(positions[tp] >= ends[tp] for tp in tps):
+                break
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                values.extend(r.value for r in records)
+        return values
+    finally:
+        await consumer.stop()
+
+
+def _create_topics(env: dict[str, str], url: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli", "topics", "create", "--wait", "30"],
+        env={**env, "RELEASEWATCH_BROKER_URL": url},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_a_restarted_broker_keeps_its_topics_and_messages(tmp_path: Path, launched: list) -> None:
+    env = clean_env(tmp_path)
+    first = start_broker(env, launched)
+    assert first.stdout is not None
+    url = first.stdout.readline().strip()
+    _create_topics(env, url)
+    bootstrap = url.removeprefix("kafka://")
+    assert asyncio.run(_publish_and_read(bootstrap, b"kept")) == [b"kept"]
+    stop_with_ctrl_c(first)
+
+    second = start_broker(env, launched)
+    assert second.stdout is not None
+    assert second.stdout.readline().strip() == url  # same ports, from the data dir
+    assert asyncio.run(_publish_and_read(bootstrap, None)) == [b"kept"]
+    stop_with_ctrl_c(second)
+
+
+def test_three_nodes_replicate_every_topic_three_times(tmp_path: Path, launched: list) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    env = clean_env(tmp_path)
+    cluster = start_broker(env, launched, "--nodes", "3")
+    assert cluster.stdout is not None
+    url = cluster.stdout.readline().strip()
+    hosts = url.removeprefix("kafka://").split(";")
+    assert len(hosts) == 3
+    assert len(descendants(cluster.pid)) == 3  # one JVM per node
+    _create_topics(env, url)  # no replication setting: the cluster's size decides
+
+    async def describe() -> tuple[list[int], str]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=",".join(hosts))
+        await admin.start()
+        try:
+            [topic] = await admin.describe_topics(["notice.alerts.v1"])
+            replicas = sorted({len(p["replicas"]) for p in topic["partitions"]})
+            [configs] = await admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, "notice.alerts.v1")]
+            )
+            [(_, _, _, _, entries)] = configs.resources
+            min_isr = next(e[1] for e in entries if e[0] == "min.insync.replicas")
+            return replicas, min_isr
+        finally:
+            await admin.close()
+
+    assert asyncio.run(describe()) == ([3], "2")
+    stop_with_ctrl_c(cluster)
+
+
+def test_without_java_the_broker_falls_back_to_tansu_and_says_why(
+    tmp_path: Path, launched: list
+) -> None:
+    env = clean_env(tmp_path, PATH=str(Path(sys.executable).parent))
+    env.pop("JAVA_HOME", None)
+    fallback = start_broker(env, launched)
+    assert fallback.stdout is not None and fallback.stderr is not None
+    url = fallback.stdout.readline().strip()
+    host, port = url.removeprefix("kafka://").split(":")
+    assert metadata_answers(host, int(port))
+    [broker] = descendants(fallback.pid)
+    assert "tansu" in command_line(broker)
+    stop_with_ctrl_c(fallback)
+    said = fallback.stderr.read()
+    assert "no `java` on PATH" in said and "using the embedded Tansu broker" in said, said

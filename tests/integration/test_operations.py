@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from schemas.topics import JAIL_BOOKING, NOTICE_ALERTS
-from services.runtime.broker import free_port
+from services.kafka.process import free_port
 from services.simulator.generator import FIRST_NAMES, LAST_NAMES
 from tests.integration.conftest import ROOT, service_env
 from tests.integration.kafka import KafkaHelper

@@ -18,7 +18,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from services.runtime.broker import EmbeddedBroker
+from services.kafka.embedded import EmbeddedBroker
+from services.kafka.tansu import TansuBroker
 from services.runtime.security import client_options
 from services.runtime.settings import Settings
 from tests.integration.conftest import ARTIFACTS, service_env
@@ -27,9 +28,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def locked_broker() -> Iterator[EmbeddedBroker]:
+def locked_broker() -> Iterator[TansuBroker]:
     ARTIFACTS.mkdir(exist_ok=True)
-    with EmbeddedBroker(log_file=ARTIFACTS / "broker-auth.log", authentication=True) as running:
+    with TansuBroker(log_file=ARTIFACTS / "broker-auth.log", authentication=True) as running:
         yield running
 
 

