@@ -23,12 +23,17 @@ code with the services. Prints a table of faults and outcomes; exits 1 if anythi
 
 SEED (default 1) picks the traffic, the probes and the kill schedule; results go to
 bench/results/chaos.json (seed 1) or chaos-seed<SEED>.json.
+
+CHAOS_FIXES_OFF=name[,name] runs the workers with those faust fixes switched off
+(services.runtime.faust_fixes.SWITCHES), to prove each still needed; results then go to
+bench/results/chaos-off/<names>-seed<SEED>.json.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import sys
 import time
@@ -42,6 +47,7 @@ import yaml
 from bench.harness import (
     PARTITIONS,
     ROOT,
+    RUNNING,
     Collector,
     Message,
     Worker,
@@ -63,6 +69,7 @@ LATE_AFTER = 60.0  # s, SPEC 3.4
 KILL_EVERY = (3.0, 7.0)  # s, uniform
 PROBE_SHARE = 0.06  # of the positions: ~2,700 flagged probe bookings in 50,000 events
 IMMEDIATE_SHARE = 0.1  # probes released inside the window already: a late notice at once
+FIXES_OFF = os.environ.get("CHAOS_FIXES_OFF", "")
 
 
 @dataclass(frozen=True)
@@ -214,7 +221,15 @@ async def run(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> dict[
         await ensure_topics(broker.bootstrap, PARTITIONS)
         workers = {
             name: [
-                Worker(name, worker_env(broker.url, data / f"{name}-{n}"), data / f"{name}.log")
+                Worker(
+                    name,
+                    worker_env(
+                        broker.url,
+                        data / f"{name}-{n}",
+                        RELEASEWATCH_FAUST_FIXES_OFF=FIXES_OFF,
+                    ),
+                    data / f"{name}.log",
+                )
                 for n in range(WORKERS_PER_SERVICE)
             ]
             for name in SERVICES
@@ -434,7 +449,13 @@ def print_table(outcome: dict[str, Any], faults: list[Fault]) -> None:
 def main(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> int:
     outcome = asyncio.run(run(events, rate, seed))
     outcome["seed"] = seed
-    path = save("chaos" if seed == 1 else f"chaos-seed{seed}", outcome)
+    outcome["broker"] = RUNNING["name"]
+    outcome["fixes_off"] = FIXES_OFF
+    name = "chaos" if seed == 1 else f"chaos-seed{seed}"
+    if FIXES_OFF:
+        name = f"chaos-off/{FIXES_OFF.replace(',', '+')}-seed{seed}"
+        (ROOT / "bench" / "results" / "chaos-off").mkdir(parents=True, exist_ok=True)
+    path = save(name, outcome)
     print(f"  results: {path.relative_to(ROOT)}")
     return 0 if outcome["passed"] else 1
 

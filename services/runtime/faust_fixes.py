@@ -44,6 +44,7 @@ No gap filling
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -57,6 +58,25 @@ from services.runtime.logging import get_logger
 
 log = get_logger(__name__)
 _applied = False
+
+# The fixes the fault suite can switch off one at a time, to prove each is still needed
+# (RELEASEWATCH_FAUST_FIXES_OFF=name,name; never in production). gap_guard and
+# commit_check are switched off in services.runtime.app, where they act.
+SWITCHES = ("seek_beginning", "gap_fill", "read_offset_drop", "commit_check", "gap_guard")
+
+
+def switched_off() -> frozenset[str]:
+    names = {
+        name.strip()
+        for name in os.environ.get("RELEASEWATCH_FAUST_FIXES_OFF", "").split(",")
+        if name.strip()
+    }
+    unknown = names - set(SWITCHES)
+    if unknown:
+        raise ValueError(
+            f"RELEASEWATCH_FAUST_FIXES_OFF: unknown {sorted(unknown)}; known: {SWITCHES}"
+        )
+    return frozenset(names)
 
 
 async def _seek_to_committed_or_beginning(self: Any) -> Mapping[Any, int]:
@@ -241,10 +261,17 @@ def apply() -> None:
     global _applied
     if _applied:
         return
-    faust_aiokafka.AIOKafkaConsumerThread.seek_to_committed = _seek_to_committed_or_beginning  # type: ignore[method-assign]
-    faust_consumer.Consumer._add_gap = _no_gap_fill  # type: ignore[method-assign]
-    faust_consumer.Consumer.__init__ = _consumer_init  # type: ignore[method-assign]
-    faust_consumer.Consumer._new_offset = _new_offset  # type: ignore[method-assign]
+    off = switched_off()
+    if off:
+        log.warning("faust_fixes_switched_off", fixes=sorted(off))
+    if "seek_beginning" not in off:
+        faust_aiokafka.AIOKafkaConsumerThread.seek_to_committed = _seek_to_committed_or_beginning  # type: ignore[method-assign]
+    if "gap_fill" not in off:
+        faust_consumer.Consumer._add_gap = _no_gap_fill  # type: ignore[method-assign]
+    if "read_offset_drop" not in off:
+        faust_consumer.Consumer.__init__ = _consumer_init  # type: ignore[method-assign]
+    if "commit_check" not in off:
+        faust_consumer.Consumer._new_offset = _new_offset  # type: ignore[method-assign]
     faust_aiokafka.Producer._settings_extra = _settings_extra  # type: ignore[method-assign]
     faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer  # type: ignore[method-assign]
     Fetcher._proc_fetch_request = _proc_fetch_request
