@@ -1,7 +1,7 @@
 """The faust app factory and worker runner every service shares.
 
-Every workaround for the embedded broker hangs off ``Settings.broker_flavor`` and is off
-for Apache Kafka.
+Every workaround for Tansu, the fallback broker, is decided in ``services.kafka.tansu_quirks``
+(read here through ``Settings.quirks``) and is off for Apache Kafka.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def pick_web_port(settings: Settings, service: str) -> int:
 
 def create_app(service: str, settings: Settings, web_port: int) -> faust.App:
     faust_fixes.apply()
-    tansu = settings.single_record_batches
+    one_record_batches = settings.single_record_batches
     (settings.data_dir / service).mkdir(parents=True, exist_ok=True)
     app = faust.App(
         f"releasewatch-{service}",
@@ -71,11 +71,11 @@ def create_app(service: str, settings: Settings, web_port: int) -> faust.App:
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=settings.heartbeat_interval,
-        # Tansu: one record per batch, or table recovery stops early and loses updates.
-        producer_max_batch_size=16 if tansu else 16384,
+        # services.kafka.tansu_quirks: one record per batch on Tansu.
+        producer_max_batch_size=16 if one_record_batches else 16384,
         producer_max_request_size=MAX_REQUEST_BYTES,
         consumer_max_fetch_size=MAX_REQUEST_BYTES,
-        table_standby_replicas=0 if tansu else 1,
+        table_standby_replicas=settings.quirks.standby_replicas,
         web_enabled=True,
         web_bind=settings.web_host,
         web_host=settings.web_host,

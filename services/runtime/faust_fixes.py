@@ -19,7 +19,7 @@ A short fetch wait on brokers that do not wake a waiting fetch (Tansu)
     waiting Fetch as soon as data arrives; Tansu 0.6 waits the full time (measured here: a
     message published 0.37 s into a 1.5 s wait is read 0.38 s later; with 100 ms, 10 ms).
     With the tansu flavor the wait is shortened (``Settings.fetch_max_wait_ms``), and adapts
-    (``services.runtime.fetchwait``): on long partitions Tansu needs more than a short wait
+    (``services.kafka.tansu_quirks``): on long partitions Tansu needs more than a short wait
     to find the fetch position and answers empty; each such answer doubles the wait.
 
 The committed offset on record before a partition's first message (``committed_on_broker``)
@@ -53,7 +53,7 @@ from aiokafka.structs import TopicPartition
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from services.runtime.fetchwait import FetchWait
+from services.kafka.tansu_quirks import FetchWait
 from services.runtime.logging import get_logger
 
 log = get_logger(__name__)

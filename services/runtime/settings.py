@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.kafka.tansu_quirks import BrokerQuirks, quirks
+
 
 class BrokerFlavor(StrEnum):
     """Which broker we talk to. ``tansu`` switches on the embedded broker's workarounds."""
@@ -146,7 +148,7 @@ class Settings(BaseSettings):
             )
         if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
             raise ValueError("RELEASEWATCH_SSL_CERTFILE and RELEASEWATCH_SSL_KEYFILE go together")
-        if self.broker_flavor is BrokerFlavor.TANSU:
+        if not self.quirks.idempotence_and_transactions:
             unsupported = []
             if self.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE:
                 unsupported.append("RELEASEWATCH_PROCESSING_GUARANTEE=exactly_once")
@@ -180,25 +182,24 @@ class Settings(BaseSettings):
         return bootstrap_servers(self.broker_url)
 
     @property
+    def quirks(self) -> BrokerQuirks:
+        """The broker's workarounds (``services.kafka.tansu_quirks``): none on Apache Kafka."""
+        return quirks(self.broker_flavor.value)
+
+    @property
     def single_record_batches(self) -> bool:
-        """Tansu's ListOffsets is wrong after multi-record batches; faust table recovery then
-        loses updates. One record per batch keeps recovery right. Off for Apache Kafka."""
+        """One record per producer batch: the broker's quirk unless set (measurements)."""
         if self.one_record_batches is not None:
             return self.one_record_batches
-        return self.broker_flavor is BrokerFlavor.TANSU
+        return self.quirks.one_record_batches
 
     @property
     def fetch_max_wait_ms(self) -> int | None:
-        """Tansu does not answer a waiting Fetch when data arrives, only when the wait ends:
-        keep the wait short there (latency), leave the clients' defaults for Apache Kafka."""
-        return 50 if self.broker_flavor is BrokerFlavor.TANSU else None
+        return self.quirks.fetch_wait_ms
 
     @property
     def fetch_wait_ceiling_ms(self) -> int | None:
-        """Tansu answers empty when it needs longer than the wait to find a fetch position on
-        a long partition: the workers' wait grows up to this (services.runtime.fetchwait).
-        None for Apache Kafka: the client's fixed wait."""
-        return 2000 if self.broker_flavor is BrokerFlavor.TANSU else None
+        return self.quirks.fetch_wait_ceiling_ms
 
 
 def bootstrap_servers(broker_url: str) -> str:
