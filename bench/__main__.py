@@ -15,14 +15,18 @@ from bench.harness import machine, save
 if __name__ == "__main__":
     quick = "--quick" in sys.argv[1:]
     started = time.time()
-    context = {"machine": machine(), "quick": quick, "measured_at": started}
-    save("deadlines", {**context, **deadlines.main()})
+
+    def context() -> dict[str, object]:
+        """Asked after each benchmark: the machine, and the broker it ran on."""
+        return {"machine": machine(), "quick": quick, "measured_at": started}
+
+    save("deadlines", {**context(), **deadlines.main()})
     throughput = pipeline.main(20_000 if quick else 50_000)
-    save("pipeline", {**context, **throughput})
+    save("pipeline", {**context(), **throughput})
     print(f"  plot: {plots.throughput(throughput)}")
     notices = latency.main(500, 20 if quick else 60)
-    save("latency", {**context, **notices})
+    save("latency", {**context(), **notices})
     print(f"  plot: {plots.latency(notices)}")
-    save("firing", {**context, **firing.main(20_000 if quick else 200_000, 10_000)})
-    save("firing_batching", {**context, **firing.batching(20_000 if quick else 30_000)})
+    save("firing", {**context(), **firing.main(20_000 if quick else 200_000, 10_000)})
+    save("firing_batching", {**context(), **firing.batching(20_000 if quick else 30_000)})
     print(f"bench: done in {(time.time() - started) / 60:.0f} min; results in bench/results/")

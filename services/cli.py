@@ -90,7 +90,7 @@ def _service_app(name: str, settings: Settings, port: int) -> Any:
 
 def cmd_service(args: argparse.Namespace) -> int:
     from services.runtime.app import pick_web_port, run_worker
-    from services.runtime.topics import ensure_topics_sync
+    from services.runtime.topics import ensure_topics_sync, every_topic
 
     settings = load()
     config = rw_logging.configure(args.name, settings.log_format, settings.log_level)
@@ -104,6 +104,7 @@ def cmd_service(args: argparse.Namespace) -> int:
             settings.partitions,
             settings.replication_factor,
             settings.min_insync_replicas,
+            every_topic(),
         )
         port = args.port or settings.web_port or pick_web_port(settings, args.name)
         if args.name == "board":  # not a faust app: a page over a global view of the topics
@@ -164,7 +165,7 @@ class _StopFlag:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from services.runtime.topics import ensure_topics_sync
+    from services.runtime.topics import ensure_topics_sync, every_topic
 
     settings = load()
     rw_logging.configure("releasewatch", settings.log_format, settings.log_level)
@@ -182,6 +183,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             settings.partitions,
             settings.replication_factor,
             settings.min_insync_replicas,
+            every_topic(),
         )
         env = {
             **os.environ,

@@ -16,7 +16,7 @@ from aiokafka.errors import (
 )
 from aiokafka.partitioner import murmur2
 
-from schemas.topics import REGISTRY, FaustTopic, TopicSpec
+from schemas.topics import REGISTRY, FaustTopic, TopicSpec, faust_topics
 from services.runtime.logging import get_logger
 from services.runtime.security import Kafka, as_client
 
@@ -151,12 +151,23 @@ def ensure_topics_sync(
     partitions: int,
     replication_factor: int | None = None,
     min_insync_replicas: int | None = None,
+    specs: Iterable[TopicSpec | FaustTopic] = REGISTRY,
 ) -> list[str]:
     return asyncio.run(
         ensure_topics(
-            kafka, partitions, replication_factor, min_insync_replicas=min_insync_replicas
+            kafka,
+            partitions,
+            replication_factor,
+            specs,
+            min_insync_replicas=min_insync_replicas,
         )
     )
+
+
+def every_topic() -> list[TopicSpec | FaustTopic]:
+    """The registry's topics and faust's own (changelogs, assignor): a service creates them
+    all before faust starts, so faust never creates one with its single replica."""
+    return [*REGISTRY, *faust_topics()]
 
 
 def partition_for(key: str, partitions: int) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import signal
@@ -212,7 +213,12 @@ def test_a_restarted_broker_keeps_its_topics_and_messages(tmp_path: Path, launch
     stop_with_ctrl_c(second)
 
 
-def test_three_nodes_replicate_every_topic_three_times(tmp_path: Path, launched: list) -> None:
+TAIL = (sys.executable, "-m", "services.cli", "tail")
+
+
+def test_a_service_on_three_nodes_replicates_every_topic_three_times(
+    tmp_path: Path, launched: list
+) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
@@ -223,16 +229,39 @@ def test_three_nodes_replicate_every_topic_three_times(tmp_path: Path, launched:
     hosts = url.removeprefix("kafka://").split(";")
     assert len(hosts) == 3
     assert len(descendants(cluster.pid)) == 3  # one JVM per node
-    _create_topics(env, url)  # no replication setting: the cluster's size decides
+    # A booking worker as a user starts it: the URL alone, no replication setting.
+    service_env = {**env, "RELEASEWATCH_BROKER_URL": url}
+    port = free_port_base()
+    launch(launched, service_env, "service", "booking", "--port", str(port))
+    wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/ready"), 90, "booking ready")
+    published = subprocess.run(
+        [sys.executable, "-m", "services.cli", "publish", "examples/booking-opened.json"],
+        env=service_env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert published.returncode == 0, published.stderr
+    tail = subprocess.run(
+        [*TAIL, "booking.state.v1", "--from-beginning", "--limit", "1", "--timeout", "60"],
+        env=service_env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    [state] = [json.loads(line) for line in tail.stdout.splitlines()]
+    assert state["key"] == "us-mn-hennepin/2027-000123", state
 
-    async def describe() -> tuple[list[int], str]:
+    async def describe(topic_name: str) -> tuple[list[int], str]:
         admin = AIOKafkaAdminClient(bootstrap_servers=",".join(hosts))
         await admin.start()
         try:
-            [topic] = await admin.describe_topics(["notice.alerts.v1"])
+            [topic] = await admin.describe_topics([topic_name])
             replicas = sorted({len(p["replicas"]) for p in topic["partitions"]})
             [configs] = await admin.describe_configs(
-                [ConfigResource(ConfigResourceType.TOPIC, "notice.alerts.v1")]
+                [ConfigResource(ConfigResourceType.TOPIC, topic_name)]
             )
             [(_, _, _, _, entries)] = configs.resources
             min_isr = next(e[1] for e in entries if e[0] == "min.insync.replicas")
@@ -240,7 +269,8 @@ def test_three_nodes_replicate_every_topic_three_times(tmp_path: Path, launched:
         finally:
             await admin.close()
 
-    assert asyncio.run(describe()) == ([3], "2")
+    for topic_name in ("booking.state.v1", "releasewatch-booking-bookings-changelog"):
+        assert asyncio.run(describe(topic_name)) == ([3], "2"), topic_name
     stop_with_ctrl_c(cluster)
 
 
