@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from schemas.notice_acks import NoticeAck, NoticeAckData
 from schemas.topics import NOTICE_ACKS, agency_notices
+from services.kafka.clients import running
 from services.runtime.security import Kafka, as_client
 
 
@@ -28,11 +29,9 @@ async def listen(
         heartbeat_interval_ms=1000,
     )
     producer = AIOKafkaProducer(**as_client(kafka), enable_idempotence=False)
-    await consumer.start()
-    await producer.start()
     acknowledged: set[str] = set()  # a resend carries the same notice_id: ack it once
     seen = 0
-    try:
+    async with running(consumer), running(producer):
         while limit is None or seen < limit:
             batches = await consumer.getmany(timeout_ms=1000)
             for records in batches.values():
@@ -67,7 +66,4 @@ async def listen(
                         )
                         acknowledged.add(data["notice_id"])
             await consumer.commit()
-    finally:
-        await consumer.stop()
-        await producer.stop()
     return 0

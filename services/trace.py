@@ -15,6 +15,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from services.kafka.clients import running
 from services.kafka.metadata import partitions_of
 from services.runtime.security import Kafka, as_client
 from services.runtime.topics import partition_for
@@ -95,8 +96,7 @@ async def trace(kafka: Kafka, key: str) -> list[Step]:
     consumer = AIOKafkaConsumer(
         **as_client(kafka, consumer=True), group_id=None, enable_auto_commit=False
     )
-    await consumer.start()
-    try:
+    async with running(consumer):
         topics = sorted(t for t in await consumer.topics() if TRACED.match(t))
         partitions = []
         for topic in topics:
@@ -140,8 +140,6 @@ async def trace(kafka: Kafka, key: str) -> list[Step]:
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
         return sorted(steps, key=lambda step: (step.at, stage(step.topic), step.offset))
-    finally:
-        await consumer.stop()
 
 
 def render(steps: list[Step]) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from services.kafka.apache import EmbeddedKafka, missing_toolchain
+from services.kafka.process import BrokerStartError
 from services.kafka.tansu import TansuBroker
 
 EmbeddedBroker = EmbeddedKafka | TansuBroker
@@ -53,9 +54,9 @@ def embedded_broker(
     if choose(wanted, say) == "kafka":
         return EmbeddedKafka(data_dir / "kafka", nodes=nodes, port=port)
     if nodes != 1:
-        raise SystemExit(
-            f"releasewatch: the Tansu broker runs one node only; --nodes {nodes} needs "
-            f"Apache Kafka: {HOW_TO_GET_KAFKA}"
+        raise BrokerStartError(
+            f"the Tansu broker runs one node only; --nodes {nodes} needs Apache Kafka: "
+            f"{HOW_TO_GET_KAFKA}"
         )
     data_dir.mkdir(parents=True, exist_ok=True)
     return TansuBroker(port=port, log_file=data_dir / "broker.log")

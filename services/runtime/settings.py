@@ -6,7 +6,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.kafka.tansu_quirks import BrokerQuirks, quirks
@@ -135,6 +135,17 @@ class Settings(BaseSettings):
         description="min.insync.replicas of the topics `releasewatch topics create` makes",
     )
 
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_url(cls, value: str | None) -> str | None:
+        """``kafka://host:port[;host:port...]``, checked before anything connects."""
+        if value is None or not value.strip():
+            return None
+        problem = broker_url_problem(value.strip())
+        if problem:
+            raise ValueError(f"{value!r}: {problem}; give kafka://host:port[;host:port]")
+        return value.strip()
+
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         sasl = self.security_protocol in (
@@ -200,6 +211,23 @@ class Settings(BaseSettings):
     @property
     def fetch_wait_ceiling_ms(self) -> int | None:
         return self.quirks.fetch_wait_ceiling_ms
+
+
+def broker_url_problem(url: str) -> str | None:
+    """What is wrong with a broker URL, or None."""
+    if not url.startswith("kafka://"):
+        if "://" not in url:
+            return "no scheme: it must start with kafka://"
+        return f"the scheme must be kafka://, not {url.split('://', 1)[0]}://"
+    hosts = [part.strip() for part in url.replace(",", ";").split(";") if part.strip()]
+    for host in hosts:
+        address = host.removeprefix("kafka://").rstrip("/")
+        name, _, port = address.rpartition(":")
+        if not name or not port:
+            return f"{address!r} has no host:port"
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            return f"{address!r} has no valid port (1-65535)"
+    return None
 
 
 def bootstrap_servers(broker_url: str) -> str:

@@ -7,6 +7,7 @@ import time
 
 from aiokafka import AIOKafkaProducer
 
+from services.kafka.clients import running
 from services.runtime.clock import SystemClock
 from services.runtime.logging import get_logger
 from services.runtime.security import client_options, producer_options
@@ -24,10 +25,9 @@ async def publish(
     producer = AIOKafkaProducer(
         **client_options(settings), **producer_options(settings), linger_ms=5
     )
-    await producer.start()
     sent = 0
     started = time.monotonic()
-    try:
+    async with running(producer):
         for outgoing in simulator.events():
             if count is not None and sent >= count:
                 break
@@ -40,8 +40,6 @@ async def publish(
             if delay > 0:
                 await asyncio.sleep(delay)
         await producer.flush()
-    finally:
-        await producer.stop()
     log.info("simulator_done", sent=sent, seconds=round(time.monotonic() - started, 1))
     return sent
 
@@ -54,9 +52,6 @@ def run_simulator(
     demo: bool = False,
     flag_rate: float | None = None,
 ) -> int:
-    if not settings.broker_url:
-        print("simulate: set RELEASEWATCH_BROKER_URL (see `releasewatch up`)")
-        return 2
     config = SimulatorConfig(seed=seed, demo=demo)
     if flag_rate is not None:
         config.flag_rate = flag_rate

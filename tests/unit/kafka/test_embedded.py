@@ -9,6 +9,7 @@ import pytest
 
 from services.kafka import apache, embedded
 from services.kafka.apache import Node, new_cluster_id, parse_java_major, server_properties
+from services.kafka.process import BrokerStartError
 from services.runtime.topics import replicas_for
 
 
@@ -115,7 +116,7 @@ def test_tansu_asked_for_is_tansu_without_a_warning(monkeypatch: pytest.MonkeyPa
 
 
 def test_tansu_refuses_three_nodes(tmp_path: Path) -> None:
-    with pytest.raises(SystemExit, match="one node only"):
+    with pytest.raises(BrokerStartError, match="one node only"):
         embedded.embedded_broker("tansu", tmp_path, nodes=3)
 
 

@@ -1,0 +1,59 @@
+"""``releasewatch``: run the stack, one service, the broker; publish and tail topics; read the
+ledger; a deployment's jobs. One module per command group; ``failures`` is how each fails."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from services.cli import ledger, messages, operations, stack
+from services.cli.failures import CommandFailed
+from services.cli.stack import SERVICES
+
+__all__ = ["SERVICES", "build_parser", "main"]
+
+# Commands that run until stopped and configure their own logging.
+LONG_RUNNING = frozenset({"up", "service", "broker"})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="releasewatch", description=__doc__)
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the traceback of a failure (also RELEASEWATCH_LOG_LEVEL=debug)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    for group in (stack, messages, ledger, operations):
+        group.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    debug = args.debug or os.environ.get("RELEASEWATCH_LOG_LEVEL", "").lower() == "debug"
+    if args.command not in LONG_RUNNING and not debug:
+        # aiokafka logs each refused connection before raising; the one line below says it.
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    try:
+        return int(args.func(args))
+    except CommandFailed as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"releasewatch {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if debug:
+            raise
+        print(
+            f"releasewatch {args.command}: unexpected {type(exc).__name__}: {exc} "
+            "(run again with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1

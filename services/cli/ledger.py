@@ -1,0 +1,158 @@
+"""``report``, ``trace``, ``watch`` and ``agency listen``: reading what happened."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any
+
+from services.cli.failures import (
+    UsageError,
+    load_settings,
+    parse_since,
+    require_broker_url,
+    talking_to_broker,
+)
+from services.kafka.clients import running
+from services.runtime.security import consumer_options
+
+
+def register(commands: Any) -> None:
+    report = commands.add_parser("report", help="compliance figures per jurisdiction")
+    report.add_argument("--jurisdiction")
+    report.add_argument("--since", help="a date or date-time (UTC if no offset)")
+    report.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    report.set_defaults(func=cmd_report)
+
+    agency = commands.add_parser("agency", help="what an agency's integration does")
+    agency_commands = agency.add_subparsers(dest="agency_command", required=True)
+    listen = agency_commands.add_parser("listen", help="print notices and acknowledge them")
+    listen.add_argument("--agency", required=True, help="the agency slug, e.g. dhs-ice")
+    listen.add_argument("--by", default="integration", help="who acknowledges")
+    listen.add_argument("--no-ack", action="store_true", help="print only")
+    listen.add_argument("--limit", type=int, default=None, help="stop after N notices")
+    listen.set_defaults(func=cmd_agency_listen)
+
+    trace = commands.add_parser("trace", help="one booking's chain, jail event to notice")
+    trace.add_argument("key", help="<jurisdiction>/<booking_id>")
+    trace.set_defaults(func=cmd_trace)
+
+    watch = commands.add_parser(
+        "watch", help="print one line per alert, notice, escalation and dead letter"
+    )
+    watch.set_defaults(func=cmd_watch)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from schemas.topics import AUDIT
+    from services.kafka.metadata import partitions_of
+    from services.notification.report import compile_report, render
+
+    settings = load_settings()
+    since = parse_since(args.since)
+    require_broker_url(settings)
+
+    async def read_ledger() -> list[dict[str, Any]]:
+        """Every ledger record up to the end the topic had when we started."""
+        consumer = AIOKafkaConsumer(
+            **consumer_options(settings), group_id=None, enable_auto_commit=False
+        )
+        async with running(consumer):
+            partitions = [
+                TopicPartition(AUDIT.name, p) for p in await partitions_of(consumer, AUDIT.name)
+            ]
+            if not partitions:
+                return []  # no ledger yet: nothing has happened
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            ends = await consumer.end_offsets(partitions)
+            total = sum(ends.values())
+            records: list[dict[str, Any]] = []
+            read = 0
+
+            async def behind() -> bool:
+                for tp in partitions:
+                    if await consumer.position(tp) < ends[tp]:
+                        return True
+                return False
+
+            while await behind():
+                batches = await consumer.getmany(timeout_ms=500)
+                for batch in batches.values():
+                    for message in batch:
+                        read += 1
+                        try:
+                            records.append(json.loads(message.value))
+                        except (TypeError, ValueError):
+                            continue
+                if total > 10_000:
+                    print(
+                        f"\rread {read:,} of {total:,} ledger records",
+                        end="",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+            if total > 10_000:
+                print(file=sys.stderr)
+            return records
+
+    with talking_to_broker(settings):
+        ledger = asyncio.run(read_ledger())
+    print(render(compile_report(ledger, args.jurisdiction, since), args.format))
+    return 0
+
+
+def cmd_agency_listen(args: argparse.Namespace) -> int:
+    from schemas.topics import agency_notices
+    from services.agency import listen
+
+    settings = load_settings()
+    try:
+        agency_notices(args.agency)
+    except ValueError as exc:
+        raise UsageError(f"--agency {args.agency!r}: {exc}") from None
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f"--limit {args.limit}: give 1 or more")
+    require_broker_url(settings)
+    with talking_to_broker(settings):
+        try:
+            return asyncio.run(
+                listen(
+                    consumer_options(settings),
+                    args.agency,
+                    args.by,
+                    acknowledge=not args.no_ack,
+                    limit=args.limit,
+                )
+            )
+        except KeyboardInterrupt:
+            return 0
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from services.trace import render, trace
+
+    settings = load_settings()
+    jurisdiction, _, booking = args.key.partition("/")
+    if not jurisdiction or not booking or "/" in booking:
+        raise UsageError(
+            f"{args.key!r}: give <jurisdiction>/<booking_id>, e.g. us-tx-harris/2026-1"
+        )
+    require_broker_url(settings)
+    with talking_to_broker(settings):
+        steps = asyncio.run(trace(consumer_options(settings), args.key))
+    print(render(steps))
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from services.console import run_watch
+
+    settings = load_settings()
+    require_broker_url(settings)
+    with talking_to_broker(settings):
+        return run_watch(consumer_options(settings))

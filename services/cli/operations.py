@@ -1,0 +1,139 @@
+"""``topics``, ``k8s`` and ``health``: a deployment's jobs and checks."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import urllib.request
+from typing import Any
+
+from services.cli.failures import (
+    RunFailure,
+    UsageError,
+    load_settings,
+    require_broker_url,
+    talking_to_broker,
+)
+from services.runtime import logging as rw_logging
+from services.runtime.security import client_options
+
+
+def register(commands: Any) -> None:
+    topics = commands.add_parser("topics", help="the topics of the registry on the cluster")
+    topics_commands = topics.add_subparsers(dest="topics_command", required=True)
+    create = topics_commands.add_parser(
+        "create", help="create every topic (retention, replication); a deployment's first job"
+    )
+    create.add_argument(
+        "--agency", action="append", default=[], help="also notices.<agency>.v1 (repeatable)"
+    )
+    create.add_argument("--wait", type=float, default=120.0, help="seconds to wait for Kafka")
+    create.set_defaults(func=cmd_topics_create)
+    listing = topics_commands.add_parser("list", help="print the topics and their settings")
+    listing.set_defaults(func=cmd_topics_list)
+
+    k8s = commands.add_parser("k8s", help="print Strimzi resources generated from the registry")
+    k8s.add_argument("what", choices=("topics", "users"))
+    k8s.add_argument("--cluster", default="releasewatch", help="the Strimzi Kafka's name")
+    k8s.add_argument("--partitions", type=int, default=8)
+    k8s.add_argument("--replicas", type=int, default=3)
+    k8s.add_argument("--min-insync-replicas", type=int, default=2)
+    k8s.add_argument(
+        "--agency", action="append", default=[], help="a KafkaUser for this agency (repeatable)"
+    )
+    k8s.add_argument(
+        "--jail", action="append", default=[], help="a KafkaUser for this jail (repeatable)"
+    )
+    k8s.set_defaults(func=cmd_k8s)
+
+    health = commands.add_parser("health", help="exit 0 if the local service is healthy")
+    health.add_argument("--port", type=int, default=0, help="default: RELEASEWATCH_WEB_PORT")
+    health.add_argument("--ready", action="store_true", help="check /ready instead")
+    health.add_argument("--timeout", type=float, default=3.0)
+    health.set_defaults(func=cmd_health)
+
+
+def cmd_topics_create(args: argparse.Namespace) -> int:
+    """The one-shot job of a deployment: every topic, with its retention and replication."""
+    from schemas.topics import REGISTRY, FaustTopic, TopicSpec, agency_notices, faust_topics
+    from services.runtime.topics import TopicCreateError, ensure_topics
+
+    settings = load_settings()
+    rw_logging.configure("topics", settings.log_format, settings.log_level)
+    try:
+        extra = [agency_notices(agency) for agency in args.agency]
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    require_broker_url(settings)
+    specs: list[TopicSpec | FaustTopic] = [*REGISTRY, *extra, *faust_topics()]
+    try:
+        with talking_to_broker(settings):
+            created = asyncio.run(
+                ensure_topics(
+                    client_options(settings),
+                    settings.partitions,
+                    settings.replication_factor,
+                    specs,
+                    timeout=args.wait,
+                    min_insync_replicas=settings.min_insync_replicas,
+                )
+            )
+    except TopicCreateError as exc:
+        raise RunFailure(f"cannot create topics on {settings.broker_url}: {exc}") from None
+    print(f"topics: {len(created)} created, {len(specs) - len(created)} already there")
+    return 0
+
+
+def cmd_topics_list(args: argparse.Namespace) -> int:
+    from schemas.topics import REGISTRY, FaustTopic, TopicSpec, faust_topics
+    from services.runtime.topics import plan
+
+    settings = load_settings()
+    specs: list[TopicSpec | FaustTopic] = [*REGISTRY, *faust_topics()]
+    plans = plan(
+        specs, settings.partitions, settings.replication_factor, settings.min_insync_replicas
+    )
+    for topic in plans:
+        config = " ".join(f"{key}={value}" for key, value in sorted(topic.config.items()))
+        replicas = topic.replication_factor or "auto"
+        print(f"{topic.name}\t{topic.partitions}\t{replicas}\t{config}")
+    return 0
+
+
+def cmd_k8s(args: argparse.Namespace) -> int:
+    import yaml
+
+    from services import deployment
+
+    documents: list[Any]
+    if args.what == "topics":
+        documents = deployment.kafka_topics(
+            args.cluster, args.partitions, args.replicas, args.min_insync_replicas
+        )
+    else:
+        try:
+            documents = [
+                deployment.service_user(args.cluster),
+                *(deployment.jail_user(jail, args.cluster) for jail in args.jail),
+                *(deployment.agency_user(agency, args.cluster) for agency in args.agency),
+            ]
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    print(deployment.HEADER, end="")
+    print(yaml.safe_dump_all(documents, sort_keys=False, explicit_start=True), end="")
+    return 0
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    """For container health checks: exit 0 if this container's service answers /health."""
+    settings = load_settings()
+    port = args.port or settings.web_port
+    if not port:
+        raise UsageError("give --port or set RELEASEWATCH_WEB_PORT")
+    url = f"http://127.0.0.1:{port}/{'ready' if args.ready else 'health'}"
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as response:
+            ok = response.status == 200
+    except OSError as exc:
+        raise RunFailure(f"{url}: {getattr(exc, 'reason', exc)}") from None
+    return 0 if ok else 1
