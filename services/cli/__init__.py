@@ -33,13 +33,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_clients() -> None:
+    """aiokafka logs each refused connection before raising; a tool's one line says it.
+    Also after a tool configures its logging (which sets aiokafka to WARNING)."""
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    logging.getLogger("aiokafka").disabled = True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     debug = args.debug or os.environ.get("RELEASEWATCH_LOG_LEVEL", "").lower() == "debug"
-    if args.command not in LONG_RUNNING and not debug:
-        # aiokafka logs each refused connection before raising; the one line below says it.
-        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
+        if args.command not in LONG_RUNNING and not debug:
+            quiet_clients()
         return int(args.func(args))
     except CommandFailed as exc:
         if debug:

@@ -105,7 +105,7 @@ def parse_since(text: str | None) -> datetime | None:
 
 
 @contextlib.contextmanager
-def talking_to_broker(settings: Settings) -> Iterator[None]:
+def talking_to_broker(settings: Settings, doing: str = "") -> Iterator[None]:
     """Broker and login failures inside become one line naming the URL and the wait."""
     from aiokafka.errors import KafkaError
 
@@ -120,6 +120,7 @@ def talking_to_broker(settings: Settings) -> Iterator[None]:
     except failures as exc:
         waited = time.monotonic() - started
         raise RunFailure(
-            f"the broker at {settings.broker_url} did not answer as expected "
-            f"(gave up after {waited:.1f} s): {explain_failure(exc, settings)}"
+            f"{doing + ' ' if doing else ''}{settings.broker_url}: "
+            f"{explain_failure(exc, settings)} "
+            f"(gave up after {waited:.1f} s)"
         ) from exc

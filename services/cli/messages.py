@@ -139,9 +139,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from aiokafka import AIOKafkaProducer
 
     settings = load_settings()
-    require_broker_url(settings)
     source = "standard input" if args.file == "-" else args.file
     outgoing = plan(read_text(args.file), source, args.topic)
+    require_broker_url(settings)
 
     async def send() -> None:
         producer = AIOKafkaProducer(

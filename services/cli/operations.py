@@ -14,7 +14,6 @@ from services.cli.failures import (
     require_broker_url,
     talking_to_broker,
 )
-from services.runtime import logging as rw_logging
 from services.runtime.security import client_options
 
 
@@ -59,7 +58,6 @@ def cmd_topics_create(args: argparse.Namespace) -> int:
     from services.runtime.topics import TopicCreateError, ensure_topics
 
     settings = load_settings()
-    rw_logging.configure("topics", settings.log_format, settings.log_level)
     try:
         extra = [agency_notices(agency) for agency in args.agency]
     except ValueError as exc:
@@ -67,7 +65,7 @@ def cmd_topics_create(args: argparse.Namespace) -> int:
     require_broker_url(settings)
     specs: list[TopicSpec | FaustTopic] = [*REGISTRY, *extra, *faust_topics()]
     try:
-        with talking_to_broker(settings):
+        with talking_to_broker(settings, "cannot create topics on"):
             created = asyncio.run(
                 ensure_topics(
                     client_options(settings),

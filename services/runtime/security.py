@@ -126,6 +126,12 @@ def faust_credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCr
     return None
 
 
+def _reason(exc: BaseException) -> str:
+    """aiokafka's words without its tuples: 'Unable to bootstrap from [(host, port, ...)]'."""
+    text = str(exc).split(": ", 1)[-1]
+    return "nothing listens there" if text.startswith("Unable to bootstrap") else text
+
+
 def explain_failure(exc: BaseException, settings: Settings) -> str:
     """What an operator should check when a client could not start, in words."""
     from aiokafka.errors import KafkaConnectionError
@@ -142,5 +148,8 @@ def explain_failure(exc: BaseException, settings: Settings) -> str:
             if settings.security_protocol is SecurityProtocol.PLAINTEXT
             else "the credentials and TLS settings"
         )
-        return f"no connection ({exc}); check RELEASEWATCH_BROKER_URL, and {hint}"
+        return (
+            f"no broker answered ({_reason(exc)}); is it running? "
+            f"Check RELEASEWATCH_BROKER_URL, and {hint}"
+        )
     return f"{type(exc).__name__}: {exc}"
