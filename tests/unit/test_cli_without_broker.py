@@ -1,14 +1,18 @@
 """The CLI's tools talk to a running cluster; without a broker URL they say so and exit 2."""
 
+from pathlib import Path
+
 import pytest
 
 from services import cli
+
+EVENT = str(Path(__file__).resolve().parents[2] / "examples" / "booking-opened.json")
 
 
 @pytest.mark.parametrize(
     "argv",
     [
-        ["publish", "-"],
+        ["publish", EVENT],
         ["tail", "notice.alerts.v1"],
         ["report"],
         ["agency", "listen", "--agency", "dhs-ice"],
