@@ -25,7 +25,7 @@ SEED (default 1) picks the traffic, the probes and the kill schedule; results go
 bench/results/chaos.json (seed 1) or chaos-seed<SEED>.json.
 
 CHAOS_FIXES_OFF=name[,name] runs the workers with those faust fixes switched off
-(services.runtime.faust_fixes.SWITCHES), to prove each still needed; results then go to
+(services.kafka.faust_fixes.SWITCHES), to prove each still needed; results then go to
 bench/results/chaos-off/<names>-seed<SEED>.json.
 """
 
@@ -59,7 +59,7 @@ from bench.harness import (
     until,
     worker_env,
 )
-from services.runtime.topics import ensure_topics
+from services.kafka.topics import ensure_topics
 from services.simulator.generator import FACILITIES, JailSimulator, SimulatorConfig
 
 SERVICES = ("booking", "scheduling", "notification")

@@ -23,7 +23,7 @@ from typing import Any
 
 from schemas.agency_requests import AGENCY_REQUEST
 from services.booking import domain as booking_rules
-from services.runtime.deadlines import DeadlineIndex
+from services.core.deadlines import DeadlineIndex
 from services.scheduling import domain as rules
 from tests import factories as f
 

@@ -43,7 +43,7 @@ from bench.harness import (
     until,
     worker_env,
 )
-from services.runtime.topics import ensure_topics, partition_of
+from services.kafka.topics import ensure_topics, partition_of
 from services.simulator.generator import JailSimulator, SimulatorConfig
 
 WINDOW = timedelta(hours=48)

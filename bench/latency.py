@@ -41,7 +41,7 @@ from bench.harness import (
     until,
     worker_env,
 )
-from services.runtime.topics import ensure_topics
+from services.kafka.topics import ensure_topics
 from services.simulator.generator import JailSimulator, SimulatorConfig
 
 PROBE_EVERY = 0.25  # s

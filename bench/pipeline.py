@@ -41,7 +41,7 @@ from bench.harness import (
     until,
     worker_env,
 )
-from services.runtime.topics import ensure_topics
+from services.kafka.topics import ensure_topics
 from services.simulator.generator import JailSimulator, SimulatorConfig
 
 SERVICES = ("booking", "scheduling", "notification")

@@ -51,7 +51,7 @@ class TopicSpec:
     key_rule: str = KEY_RULE
     cleanup: Cleanup = Cleanup.DELETE
     # retention.ms; FOREVER keeps every message (compliance records). No topic a service
-    # consumes is compacted: the gap guard (services/runtime/gaps.py) relies on contiguous
+    # consumes is compacted: the gap guard (services/streams/gaps.py) relies on contiguous
     # offsets.
     retention_ms: int = 30 * DAY_MS
     is_input: bool = False  # published by systems outside releasewatch

@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from schemas.notice_acks import NoticeAck, NoticeAckData
 from schemas.topics import NOTICE_ACKS, agency_notices
 from services.kafka.clients import running
-from services.runtime.security import Kafka, as_client
+from services.kafka.security import Kafka, as_client
 
 
 async def listen(

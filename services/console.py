@@ -10,9 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from schemas.topics import DEADLETTER, ESCALATIONS, NOTICE_ALERTS, SUBJECT_COPIES
-from services.runtime.follow import follow
-from services.runtime.localtime import to_local
-from services.runtime.security import Kafka
+from services.core.localtime import to_local
+from services.kafka.follow import follow
+from services.kafka.security import Kafka
 
 AGENCY_TOPICS = re.compile(r"^notices\.[a-z0-9-]+\.v1$")
 

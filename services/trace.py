@@ -17,8 +17,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.kafka.clients import running
 from services.kafka.metadata import partitions_of
-from services.runtime.security import Kafka, as_client
-from services.runtime.topics import partition_for
+from services.kafka.security import Kafka, as_client
+from services.kafka.topics import partition_for
 
 TRACED = re.compile(
     r"^(jail\.booking|agency\.requests|booking\.state|release\.schedule|notice\.alerts|"

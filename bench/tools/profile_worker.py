@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench.harness import PARTITIONS, ROOT, Worker, embedded, publish, until, worker_env
 from bench.pipeline import taken, traffic
-from services.runtime.topics import ensure_topics
+from services.kafka.topics import ensure_topics
 
 PY_SPY = Path(sys.executable).parent / "py-spy"
 

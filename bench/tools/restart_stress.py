@@ -6,7 +6,7 @@ event became a ``booking.state.v1`` message, and stops the worker. Prints each r
 the number of rounds that lost anything.
 
 This found the faust read-offset and skip problems worked around in
-``services/runtime/faust_fixes.py`` and ``services/runtime/gaps.py``: 5 of 16 rounds lost
+``services/kafka/faust_fixes.py`` and ``services/streams/gaps.py``: 5 of 16 rounds lost
 events before them, 0 of 32 after. ``LVL=debug DEVLOG=1`` makes the workers' logs (kept in
 a temporary folder, printed at the end) show faust's own decisions.
 """
@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from bench.harness import RUNNING, embedded  # noqa: E402
 from services.kafka.embedded import EmbeddedBroker  # noqa: E402
 from services.kafka.process import free_port  # noqa: E402
-from services.runtime.topics import ensure_topics  # noqa: E402
+from services.kafka.topics import ensure_topics  # noqa: E402
 from tests import factories as f  # noqa: E402
 from tests.integration.kafka import KafkaHelper  # noqa: E402
 

@@ -16,10 +16,10 @@ from typing import Any
 from aiohttp import web
 
 from services.board.state import BoardState
-from services.runtime.follow import follow
-from services.runtime.logging import get_logger
-from services.runtime.security import consumer_options
-from services.runtime.settings import Settings
+from services.kafka.follow import follow
+from services.kafka.security import consumer_options
+from services.ops.logging import get_logger
+from services.settings import Settings
 
 log = get_logger(__name__)
 SHOWN = (

@@ -10,18 +10,18 @@ import faust
 from schemas.jail_booking import JAIL_EVENT, JAIL_EVENT_TYPES
 from schemas.topics import BOOKING_STATE, JAIL_BOOKING
 from services.booking import domain
-from services.runtime.app import (
+from services.core.clock import Clock, SystemClock
+from services.ops.logging import get_logger
+from services.settings import Settings
+from services.streams.app import (
     Output,
     consume,
     create_app,
     raw_topic,
     reroute_if_misplaced,
 )
-from services.runtime.clock import Clock, SystemClock
-from services.runtime.codec import RawMessage
-from services.runtime.deadletter import DeadLetterPublisher
-from services.runtime.logging import get_logger
-from services.runtime.settings import Settings
+from services.streams.codec import RawMessage
+from services.streams.deadletter import DeadLetterPublisher
 
 SERVICE = "booking"
 log = get_logger(__name__)

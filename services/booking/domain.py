@@ -32,7 +32,7 @@ from schemas.jail_booking import (
     ReleaseUnscheduled,
     SentenceImposed,
 )
-from services.runtime.localtime import NonexistentLocalTime, to_local, to_utc
+from services.core.localtime import NonexistentLocalTime, to_local, to_utc
 
 
 class BookingRecord(BaseModel):

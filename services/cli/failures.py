@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from services.runtime.settings import Settings
+from services.settings import Settings
 
 
 class CommandFailed(Exception):
@@ -40,8 +40,8 @@ def load_settings() -> Settings:
     """The settings from the environment; a wrong one is a usage error naming it."""
     from pydantic import ValidationError
 
-    from services.runtime.security import SecurityConfigError, client_options
-    from services.runtime.settings import load
+    from services.kafka.security import SecurityConfigError, client_options
+    from services.settings import load
 
     try:
         settings = load()
@@ -109,7 +109,7 @@ def talking_to_broker(settings: Settings, doing: str = "") -> Iterator[None]:
     """Broker and login failures inside become one line naming the URL and the wait."""
     from aiokafka.errors import KafkaError
 
-    from services.runtime.security import explain_failure, uses_sasl
+    from services.kafka.security import explain_failure, uses_sasl
 
     started = time.monotonic()
     failures: tuple[type[BaseException], ...] = (KafkaError, OSError)

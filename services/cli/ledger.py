@@ -16,7 +16,7 @@ from services.cli.failures import (
     talking_to_broker,
 )
 from services.kafka.clients import running
-from services.runtime.security import consumer_options
+from services.kafka.security import consumer_options
 
 
 def register(commands: Any) -> None:

@@ -18,7 +18,7 @@ from services.cli.failures import (
     talking_to_broker,
 )
 from services.kafka.clients import running
-from services.runtime.security import client_options, consumer_options, producer_options
+from services.kafka.security import client_options, consumer_options, producer_options
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
@@ -222,7 +222,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from services.runtime import logging as rw_logging
+    from services.ops import logging as rw_logging
     from services.simulator.run import run_simulator
 
     settings = load_settings()

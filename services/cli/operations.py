@@ -14,7 +14,7 @@ from services.cli.failures import (
     require_broker_url,
     talking_to_broker,
 )
-from services.runtime.security import client_options
+from services.kafka.security import client_options
 
 
 def register(commands: Any) -> None:
@@ -55,7 +55,7 @@ def register(commands: Any) -> None:
 def cmd_topics_create(args: argparse.Namespace) -> int:
     """The one-shot job of a deployment: every topic, with its retention and replication."""
     from schemas.topics import REGISTRY, FaustTopic, TopicSpec, agency_notices, faust_topics
-    from services.runtime.topics import TopicCreateError, ensure_topics
+    from services.kafka.topics import TopicCreateError, ensure_topics
 
     settings = load_settings()
     try:
@@ -84,7 +84,7 @@ def cmd_topics_create(args: argparse.Namespace) -> int:
 
 def cmd_topics_list(args: argparse.Namespace) -> int:
     from schemas.topics import REGISTRY, FaustTopic, TopicSpec, faust_topics
-    from services.runtime.topics import plan
+    from services.kafka.topics import plan
 
     settings = load_settings()
     specs: list[TopicSpec | FaustTopic] = [*REGISTRY, *faust_topics()]

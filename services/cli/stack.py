@@ -12,14 +12,14 @@ import time
 from typing import Any
 
 from services.cli.failures import RunFailure, UsageError, load_settings, talking_to_broker
+from services.core.policy import PolicyFileError
+from services.core.policy import load as load_policies
 from services.kafka.embedded import EmbeddedBroker, embedded_broker
 from services.kafka.process import BrokerStartError, die_with_parent_preexec
-from services.runtime import logging as rw_logging
-from services.runtime.app import SERVICE_PORT_OFFSETS
-from services.runtime.policy import PolicyFileError
-from services.runtime.policy import load as load_policies
-from services.runtime.security import client_options
-from services.runtime.settings import BrokerFlavor, Settings
+from services.kafka.security import client_options
+from services.ops import logging as rw_logging
+from services.settings import BrokerFlavor, Settings
+from services.streams.app import SERVICE_PORT_OFFSETS
 
 SERVICES = ("booking", "scheduling", "notification", "board")
 WITH_POLICIES = ("scheduling", "notification")
@@ -81,7 +81,7 @@ def _start_embedded(settings: Settings, nodes: int, port: int) -> EmbeddedBroker
 
 
 def _ensure_topics(settings: Settings) -> None:
-    from services.runtime.topics import ensure_topics_sync, every_topic
+    from services.kafka.topics import ensure_topics_sync, every_topic
 
     with talking_to_broker(settings):
         ensure_topics_sync(
@@ -102,7 +102,7 @@ def _check_policies(settings: Settings) -> None:
 
 
 def cmd_service(args: argparse.Namespace) -> int:
-    from services.runtime.app import pick_web_port, run_worker
+    from services.streams.app import pick_web_port, run_worker
 
     settings = load_settings()
     config = rw_logging.configure(args.name, settings.log_format, settings.log_level)

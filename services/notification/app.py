@@ -3,7 +3,7 @@ ticks) -> notices.<agency>.v1, notices.subject-copies.v1, notice.audit.v1,
 ops.escalations.v1, deadletter.v1.
 
 The rules are in ``services.notification.domain``; the durable ack timers are the same
-mechanism as the scheduling service's deadlines (``services.runtime.deadlines``).
+mechanism as the scheduling service's deadlines (``services.core.deadlines``).
 """
 
 from __future__ import annotations
@@ -24,24 +24,24 @@ from schemas.topics import (
     SUBJECT_COPIES,
     agency_notices,
 )
+from services.core import policy as policies
+from services.core.clock import Clock, SystemClock
+from services.core.deadlines import DeadlineIndex, install_deadline_timer
+from services.kafka.security import client_options
+from services.kafka.topics import ensure_topics
 from services.notification import domain
-from services.runtime import policy as policies
-from services.runtime.app import (
+from services.ops.logging import get_logger
+from services.settings import Settings
+from services.streams.app import (
     Output,
     create_app,
     raw_topic,
     reroute_if_misplaced,
     route_inputs,
 )
-from services.runtime.clock import Clock, SystemClock
-from services.runtime.codec import RawMessage
-from services.runtime.deadletter import DeadLetterPublisher
-from services.runtime.deadlines import DeadlineIndex, install_deadline_timer
-from services.runtime.logging import get_logger
-from services.runtime.records import RecordTable
-from services.runtime.security import client_options
-from services.runtime.settings import Settings
-from services.runtime.topics import ensure_topics
+from services.streams.codec import RawMessage
+from services.streams.deadletter import DeadLetterPublisher
+from services.streams.records import RecordTable
 
 SERVICE = "notification"
 NOTICE_ALERT = TypeAdapter(NoticeAlert)

@@ -17,8 +17,8 @@ from schemas.escalations import Escalation, EscalationData, EscalationReason
 from schemas.notice_acks import NoticeAck
 from schemas.notice_alerts import AlertKind, NoticeAlert
 from schemas.notices import Notice, NoticeData, Subject
-from services.runtime.localtime import to_local
-from services.runtime.policy import NoticeRule, Policy
+from services.core.localtime import to_local
+from services.core.policy import NoticeRule, Policy
 
 # An agency acknowledges what it must act on; a "released" notice only closes the file.
 NEEDS_ACK = frozenset(

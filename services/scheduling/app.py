@@ -5,7 +5,7 @@ One agent reads the three co-partitioned topics, so everything about a booking i
 in order by one writer; the timer prompts it (``scheduling.ticks.v1``). When deadlines fall
 due, the timer publishes their alerts itself first (decided by the same rule from the stored
 record) and the tick tells the agent, which writes the state recording them. The rules are in
-``services.scheduling.domain``; what is armed, and the timer, in ``services.runtime.deadlines``.
+``services.scheduling.domain``; what is armed, and the timer, in ``services.core.deadlines``.
 """
 
 from __future__ import annotations
@@ -29,22 +29,22 @@ from schemas.topics import (
     NOTICE_ALERTS,
     RELEASE_SCHEDULE,
 )
-from services.runtime import policy as policies
-from services.runtime.app import (
+from services.core import policy as policies
+from services.core.clock import Clock, SystemClock
+from services.core.deadlines import DeadlineIndex, install_deadline_timer
+from services.ops.logging import get_logger
+from services.scheduling import domain
+from services.settings import Settings
+from services.streams.app import (
     Output,
     create_app,
     raw_topic,
     reroute_if_misplaced,
     route_inputs,
 )
-from services.runtime.clock import Clock, SystemClock
-from services.runtime.codec import RawMessage
-from services.runtime.deadletter import DeadLetterPublisher
-from services.runtime.deadlines import DeadlineIndex, install_deadline_timer
-from services.runtime.logging import get_logger
-from services.runtime.records import RecordTable
-from services.runtime.settings import Settings
-from services.scheduling import domain
+from services.streams.codec import RawMessage
+from services.streams.deadletter import DeadLetterPublisher
+from services.streams.records import RecordTable
 
 SERVICE = "scheduling"
 BOOKING_STATE_MESSAGE = TypeAdapter(BookingState)

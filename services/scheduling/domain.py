@@ -36,7 +36,7 @@ from schemas.notice_alerts import (
     NoticeAlertData,
 )
 from schemas.release_schedule import ReleaseSchedule, ReleaseScheduleData, ScheduleStatus
-from services.runtime.localtime import NonexistentLocalTime, to_utc
+from services.core.localtime import NonexistentLocalTime, to_utc
 
 HOUR = 3600.0
 

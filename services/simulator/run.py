@@ -7,11 +7,11 @@ import time
 
 from aiokafka import AIOKafkaProducer
 
+from services.core.clock import SystemClock
 from services.kafka.clients import running
-from services.runtime.clock import SystemClock
-from services.runtime.logging import get_logger
-from services.runtime.security import client_options, producer_options
-from services.runtime.settings import Settings
+from services.kafka.security import client_options, producer_options
+from services.ops.logging import get_logger
+from services.settings import Settings
 from services.simulator.generator import JailSimulator, SimulatorConfig
 
 log = get_logger(__name__)

@@ -18,7 +18,7 @@ import pytest
 from bench.harness import Worker as ServiceProcess  # one worker, started as production does
 from services.kafka.apache import missing_toolchain
 from services.kafka.embedded import HOW_TO_GET_KAFKA, EmbeddedBroker, embedded_broker
-from services.runtime.topics import ensure_topics_sync
+from services.kafka.topics import ensure_topics_sync
 from tests.integration.kafka import KafkaHelper
 
 PARTITIONS = 4

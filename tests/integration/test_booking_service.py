@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from schemas.topics import BOOKING_STATE, DEADLETTER, JAIL_BOOKING, MAX_MESSAGE_BYTES
-from services.runtime.topics import partition_for
+from services.kafka.topics import partition_for
 from tests import factories as f
 from tests.integration.conftest import PARTITIONS, ROOT, service_env
 from tests.integration.kafka import KafkaHelper, Record

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from services.kafka.process import metadata_answers
-from services.runtime.app import SERVICE_PORT_OFFSETS, port_is_free
+from services.streams.app import SERVICE_PORT_OFFSETS, port_is_free
 from tests.integration.conftest import ROOT
 from tests.integration.processes import (
     alive,

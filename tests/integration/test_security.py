@@ -19,9 +19,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from services.kafka.embedded import EmbeddedBroker
+from services.kafka.security import client_options
 from services.kafka.tansu import TansuBroker
-from services.runtime.security import client_options
-from services.runtime.settings import Settings
+from services.settings import Settings
 from tests.integration.conftest import ARTIFACTS, service_env
 
 pytestmark = pytest.mark.integration

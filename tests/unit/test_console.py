@@ -1,8 +1,8 @@
 from datetime import timedelta
 
 from services.console import line
+from services.core.policy import Policy
 from services.notification import domain as notices
-from services.runtime.policy import Policy
 from tests.unit.scheduling.world import START, World
 
 

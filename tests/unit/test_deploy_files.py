@@ -14,7 +14,7 @@ import yaml
 from schemas.topics import REGISTRY, faust_topics
 from services import deployment
 from services.cli import SERVICES, build_parser
-from services.runtime.settings import Settings
+from services.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"

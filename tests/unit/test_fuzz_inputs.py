@@ -26,10 +26,10 @@ from schemas.notice_acks import NOTICE_ACK
 from schemas.notice_alerts import NoticeAlert
 from schemas.ticks import DeadlineTick
 from services.booking import domain as booking_rules
+from services.core.policy import Policy
 from services.notification import domain as notification_rules
-from services.runtime.codec import Decoded, Invalid, RawMessage, dead_letter, decode
-from services.runtime.policy import Policy
 from services.scheduling import domain as scheduling_rules
+from services.streams.codec import Decoded, Invalid, RawMessage, dead_letter, decode
 from tests import factories as f
 from tests.unit.scheduling.world import START, World
 

@@ -10,7 +10,7 @@ import pytest
 from services.kafka import apache, embedded
 from services.kafka.apache import Node, new_cluster_id, parse_java_major, server_properties
 from services.kafka.process import BrokerStartError
-from services.runtime.topics import replicas_for
+from services.kafka.topics import replicas_for
 
 
 def properties(text: str) -> dict[str, str]:

@@ -5,8 +5,8 @@ import pytest
 from schemas.audit import AuditStep
 from schemas.notice_acks import NoticeAck
 from schemas.notice_alerts import NoticeAlert
+from services.core.policy import NoticeRule, Policy
 from services.notification import domain as rules
-from services.runtime.policy import NoticeRule, Policy
 from tests.unit.scheduling.world import START, World
 
 H = timedelta(hours=1)

@@ -1,8 +1,8 @@
 from datetime import timedelta
 
+from services.core.policy import NoticeRule, Policy
 from services.notification import domain as rules
 from services.notification.report import compile_report, render
-from services.runtime.policy import NoticeRule, Policy
 from tests.unit.scheduling.world import START, World
 
 H = timedelta(hours=1)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from schemas.deadletter import RejectReason
 from schemas.jail_booking import JAIL_EVENT, JAIL_EVENT_TYPES, BookingOpened
 from schemas.topics import MAX_MESSAGE_BYTES
-from services.runtime.codec import Decoded, Invalid, RawMessage, dead_letter, decode
+from services.streams.codec import Decoded, Invalid, RawMessage, dead_letter, decode
 from tests import factories
 
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)

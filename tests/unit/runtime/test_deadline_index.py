@@ -1,6 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
-from services.runtime.deadlines import DeadlineIndex
+from services.core.deadlines import DeadlineIndex
 
 T0 = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
 S = timedelta(seconds=1)

@@ -4,7 +4,7 @@ from collections import defaultdict
 from types import SimpleNamespace
 from typing import Any
 
-from services.runtime import faust_fixes
+from services.kafka import faust_fixes
 
 TP = ("jail.booking.v1", 2)
 

@@ -1,4 +1,4 @@
-from services.runtime.gaps import AcceptHole, GapGuard, Hold, Process, Repeat
+from services.streams.gaps import AcceptHole, GapGuard, Hold, Process, Repeat
 
 TP = ("jail.booking.v1", 1)
 

@@ -2,8 +2,8 @@ import gc
 
 import pytest
 
-from services.runtime import gcwatch
-from services.runtime.gcwatch import GcPauses
+from services.ops import gcwatch
+from services.ops.gcwatch import GcPauses
 
 
 def test_each_collection_is_noted_with_its_generation_and_duration() -> None:

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.runtime.localtime import NonexistentLocalTime, to_local, to_utc
+from services.core.localtime import NonexistentLocalTime, to_local, to_utc
 
 
 @pytest.mark.parametrize(

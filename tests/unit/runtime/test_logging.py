@@ -5,7 +5,7 @@ import logging
 import structlog
 from structlog.testing import LogCapture
 
-from services.runtime import logging as rw_logging
+from services.ops import logging as rw_logging
 
 PERSON = {
     "person_id": "p-1",

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from schemas.topics import NOTICE_ALERTS
-from services.runtime.app import Output
-from services.runtime.metrics import Metrics
-from services.runtime.topics import partition_for
+from services.kafka.topics import partition_for
+from services.ops.metrics import Metrics
+from services.streams.app import Output
 
 
 class Producer:

@@ -1,6 +1,6 @@
 import pytest
 
-from services.runtime.policy import NoticeRule, PolicyFileError, load, parse
+from services.core.policy import NoticeRule, PolicyFileError, load, parse
 
 
 def test_the_shipped_policies_load_with_realistic_examples() -> None:

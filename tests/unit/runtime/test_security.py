@@ -12,8 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from schemas.topics import AUDIT, FOREVER, JAIL_BOOKING, faust_topics
-from services.runtime.app import create_app
-from services.runtime.security import (
+from services.kafka.security import (
     SecurityConfigError,
     as_client,
     client_options,
@@ -21,8 +20,9 @@ from services.runtime.security import (
     faust_credentials,
     producer_options,
 )
-from services.runtime.settings import Settings
-from services.runtime.topics import plan
+from services.kafka.topics import plan
+from services.settings import Settings
+from services.streams.app import create_app
 
 URL = "kafka://broker-1:9093;broker-2:9093"
 

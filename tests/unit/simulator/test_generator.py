@@ -6,8 +6,8 @@ from schemas.agency_requests import AGENCY_REQUEST, AGENCY_REQUEST_TYPES
 from schemas.jail_booking import JAIL_EVENT, JAIL_EVENT_TYPES
 from schemas.topics import JAIL_BOOKING
 from services.booking import domain as booking_rules
-from services.runtime.codec import Decoded, Invalid, RawMessage, decode
 from services.simulator.generator import JailSimulator, Outgoing, SimulatorConfig
+from services.streams.codec import Decoded, Invalid, RawMessage, decode
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import faust
 
-from services.runtime.settings import SecurityProtocol, Settings
+from services.settings import SecurityProtocol, Settings
 
 # What the helpers accept for "a Kafka cluster": a bootstrap string (plaintext, for tests and
 # benchmarks on the embedded broker) or the keyword arguments from ``client_options``.

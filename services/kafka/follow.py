@@ -9,7 +9,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from services.runtime.security import Kafka, as_client
+from services.kafka.security import Kafka, as_client
 
 
 async def follow(

@@ -19,15 +19,16 @@ import structlog
 from pydantic import BaseModel
 
 from schemas.topics import TopicSpec
+from services.kafka import faust_fixes
 from services.kafka.process import port_is_free
-from services.runtime import faust_fixes, gcwatch
-from services.runtime.codec import RawMessage, encode
-from services.runtime.gaps import AcceptHole, GapGuard, Hold, Process, Repeat
-from services.runtime.logging import get_logger, message_context
-from services.runtime.metrics import CONTENT_TYPE, Metrics
-from services.runtime.security import faust_credentials
-from services.runtime.settings import ProcessingGuarantee, Settings
-from services.runtime.topics import partition_for, partition_of
+from services.kafka.security import faust_credentials
+from services.kafka.topics import partition_for, partition_of
+from services.ops import gcwatch
+from services.ops.logging import get_logger, message_context
+from services.ops.metrics import CONTENT_TYPE, Metrics
+from services.settings import ProcessingGuarantee, Settings
+from services.streams.codec import RawMessage, encode
+from services.streams.gaps import AcceptHole, GapGuard, Hold, Process, Repeat
 
 log = get_logger(__name__)
 

@@ -17,8 +17,8 @@ from aiokafka.errors import (
 from aiokafka.partitioner import murmur2
 
 from schemas.topics import REGISTRY, FaustTopic, TopicSpec, faust_topics
-from services.runtime.logging import get_logger
-from services.runtime.security import Kafka, as_client
+from services.kafka.security import Kafka, as_client
+from services.ops.logging import get_logger
 
 log = get_logger(__name__)
 

@@ -10,11 +10,11 @@ from pydantic import TypeAdapter
 
 from schemas.deadletter import DeadLetter, FieldError, RejectReason
 from schemas.topics import DEADLETTER
-from services.runtime.app import Output, bind_event
-from services.runtime.clock import Clock
-from services.runtime.codec import Decoded, RawMessage, dead_letter, decode, error
-from services.runtime.logging import get_logger
-from services.runtime.metrics import Metrics
+from services.core.clock import Clock
+from services.ops.logging import get_logger
+from services.ops.metrics import Metrics
+from services.streams.app import Output, bind_event
+from services.streams.codec import Decoded, RawMessage, dead_letter, decode, error
 
 log = get_logger(__name__)
 T = TypeVar("T")

@@ -11,7 +11,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import faust
 from pydantic import BaseModel
 
-from services.runtime.deadlines import DeadlineIndex
+from services.core.deadlines import DeadlineIndex
 
 
 class Armed(Protocol):

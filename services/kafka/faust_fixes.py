@@ -39,7 +39,7 @@ No gap filling
     When faust sees offsets jump it records the missing ones as if processed, so its
     commit moves past them. On our topics offsets are contiguous (no compaction, no
     transaction markers), so a jump means faust skipped messages itself; we keep the
-    commit behind them and let ``services.runtime.gaps.GapGuard`` read them again.
+    commit behind them and let ``services.streams.gaps.GapGuard`` read them again.
 """
 
 from __future__ import annotations
@@ -54,14 +54,14 @@ from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from services.kafka.tansu_quirks import FetchWait
-from services.runtime.logging import get_logger
+from services.ops.logging import get_logger
 
 log = get_logger(__name__)
 _applied = False
 
 # The fixes the fault suite can switch off one at a time, to prove each is still needed
 # (RELEASEWATCH_FAUST_FIXES_OFF=name,name; never in production). gap_guard and
-# commit_check are switched off in services.runtime.app, where they act.
+# commit_check are switched off in services.streams.app, where they act.
 SWITCHES = ("seek_beginning", "gap_fill", "read_offset_drop", "commit_check", "gap_guard")
 
 
@@ -213,7 +213,7 @@ def _new_offset(self: Any, tp: Any) -> int | None:
     if acked and (committed is None or min(acked) > committed):
         # With no committed offset on record faust would commit whatever it processed,
         # however far past the real commit (seen under kill -9: a partition processed from
-        # 5560 after a rebalance, 2931-5559 lost). services.runtime.app puts the broker's
+        # 5560 after a rebalance, 2931-5559 lost). services.streams.app puts the broker's
         # committed offset on record before processing a partition's first message.
         return None
     return _original_new_offset(self, tp)

@@ -1,0 +1,3 @@
+"""Pure and shared: local time, the policy model, the deadline index, the clock.
+
+No faust, aiokafka, settings or logging setup here."""

@@ -1,0 +1,1 @@
+"""What operators see: logging, metrics, garbage-collector pauses."""

@@ -1,0 +1,1 @@
+"""The faust service skeleton: input admission and ordering, outputs, dead letters, records."""
