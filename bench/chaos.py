@@ -25,7 +25,7 @@ SEED (default 1) picks the traffic, the probes and the kill schedule; results go
 bench/results/chaos.json (seed 1) or chaos-seed<SEED>.json.
 
 CHAOS_FIXES_OFF=name[,name] runs the workers with those faust fixes switched off
-(services.kafka.faust_fixes.SWITCHES), to prove each still needed; results then go to
+(services.kafka.tuning.FIX_SWITCHES), to prove each still needed; results then go to
 bench/results/chaos-off/<names>-seed<SEED>.json.
 """
 

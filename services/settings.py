@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.kafka.tansu_quirks import BrokerQuirks, quirks
+from services.kafka.tuning import ClientTuning, parse_fixes_off
 
 
 class BrokerFlavor(StrEnum):
@@ -95,6 +96,11 @@ class Settings(BaseSettings):
         description="one record per producer batch; unset: on for the embedded broker only. "
         "Off on the embedded broker, table recovery loses updates: for measurements only.",
     )
+    faust_fixes_off: str = Field(
+        default="",
+        description="fault-suite experiments only: faust fixes to leave out, comma-separated "
+        "(services.kafka.tuning.FIX_SWITCHES)",
+    )
     session_timeout: float = Field(default=8.0, gt=1, description="consumer session timeout, s")
     heartbeat_interval: float = Field(default=1.0, gt=0)
     web_port: int | None = Field(
@@ -146,6 +152,12 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r}: {problem}; give kafka://host:port[;host:port]")
         return value.strip()
 
+    @field_validator("faust_fixes_off")
+    @classmethod
+    def _fixes_off(cls, value: str) -> str:
+        parse_fixes_off(value)
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         sasl = self.security_protocol in (
@@ -196,6 +208,17 @@ class Settings(BaseSettings):
     def quirks(self) -> BrokerQuirks:
         """The broker's workarounds (``services.kafka.tansu_quirks``): none on Apache Kafka."""
         return quirks(self.broker_flavor.value)
+
+    @property
+    def tuning(self) -> ClientTuning:
+        return ClientTuning(
+            idempotent=self.producer_idempotence,
+            fetch_wait_ms=self.fetch_max_wait_ms,
+            fetch_wait_ceiling_ms=self.fetch_wait_ceiling_ms,
+            watch_interval=self.input_watch_interval,
+            exactly_once=self.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE,
+            fixes_off=parse_fixes_off(self.faust_fixes_off),
+        )
 
     @property
     def single_record_batches(self) -> bool:

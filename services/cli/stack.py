@@ -121,6 +121,9 @@ def cmd_service(args: argparse.Namespace) -> int:
             print(f"board: http://{settings.web_host}:{port}/", flush=True)
             run_board(settings, port)
             return 0
+        from services.kafka import faust_fixes
+
+        faust_fixes.apply(settings.tuning.fixes_off)  # once, before any faust client exists
         module = importlib.import_module(f"services.{args.name}.app")
         app = module.build(settings, port)
         log.info(

@@ -44,7 +44,6 @@ No gap filling
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,29 +53,19 @@ from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from services.kafka.tansu_quirks import FetchWait
+from services.kafka.tuning import ClientTuning
 from services.ops.logging import get_logger
 
 log = get_logger(__name__)
 _applied = False
 
-# The fixes the fault suite can switch off one at a time, to prove each is still needed
-# (RELEASEWATCH_FAUST_FIXES_OFF=name,name; never in production). gap_guard and
-# commit_check are switched off in services.streams.app, where they act.
-SWITCHES = ("seek_beginning", "gap_fill", "read_offset_drop", "commit_check", "gap_guard")
+DEFAULT_TUNING = ClientTuning()
 
 
-def switched_off() -> frozenset[str]:
-    names = {
-        name.strip()
-        for name in os.environ.get("RELEASEWATCH_FAUST_FIXES_OFF", "").split(",")
-        if name.strip()
-    }
-    unknown = names - set(SWITCHES)
-    if unknown:
-        raise ValueError(
-            f"RELEASEWATCH_FAUST_FIXES_OFF: unknown {sorted(unknown)}; known: {SWITCHES}"
-        )
-    return frozenset(names)
+def tuning_of(app: Any) -> ClientTuning:
+    """The app's ``ClientTuning`` (``services.streams.app.ServiceApp``), else the defaults."""
+    tuning = getattr(app, "tuning", None)
+    return tuning if isinstance(tuning, ClientTuning) else DEFAULT_TUNING
 
 
 async def _seek_to_committed_or_beginning(self: Any) -> Mapping[Any, int]:
@@ -149,7 +138,7 @@ _original_settings_extra = faust_aiokafka.Producer._settings_extra
 
 def _settings_extra(self: Any) -> Mapping[str, Any]:
     extra = dict(_original_settings_extra(self))
-    if getattr(self.app, "releasewatch_idempotent", False):
+    if tuning_of(self.app).idempotent:
         extra.update(enable_idempotence=True, acks="all")
     return extra
 
@@ -159,10 +148,11 @@ _original_create_worker_consumer = faust_aiokafka.AIOKafkaConsumerThread._create
 
 def _create_worker_consumer(self: Any, transport: Any) -> Any:
     consumer = _original_create_worker_consumer(self, transport)
-    wait = getattr(self.app, "releasewatch_fetch_max_wait_ms", None)
+    tuning = tuning_of(self.app)
+    wait = tuning.fetch_wait_ms
     if wait:
         consumer._fetch_max_wait_ms = wait  # read when the consumer starts its fetcher
-    ceiling = getattr(self.app, "releasewatch_fetch_wait_ceiling_ms", None)
+    ceiling = tuning.fetch_wait_ceiling_ms
     if wait and ceiling:  # on the client: the fetcher is built at start and holds it
         consumer._client._releasewatch_wait = FetchWait(wait, ceiling)
     return consumer
@@ -257,11 +247,12 @@ def withhold_ack(consumer: Any, message: Any) -> None:
     consumer._unacked_messages.discard(message)
 
 
-def apply() -> None:
+def apply(off: frozenset[str] = frozenset()) -> None:
+    """Install the fixes, once per process, at a worker's start (``releasewatch service``);
+    ``off`` leaves some out (the fault suite's experiments, ``RELEASEWATCH_FAUST_FIXES_OFF``)."""
     global _applied
     if _applied:
         return
-    off = switched_off()
     if off:
         log.warning("faust_fixes_switched_off", fixes=sorted(off))
     if "seek_beginning" not in off:

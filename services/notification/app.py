@@ -26,7 +26,7 @@ from schemas.topics import (
 )
 from services.core import policy as policies
 from services.core.clock import Clock, SystemClock
-from services.core.deadlines import DeadlineIndex, install_deadline_timer
+from services.core.deadlines import DeadlineIndex
 from services.kafka.security import client_options
 from services.kafka.topics import ensure_topics
 from services.notification import domain
@@ -42,6 +42,7 @@ from services.streams.app import (
 from services.streams.codec import RawMessage
 from services.streams.deadletter import DeadLetterPublisher
 from services.streams.records import RecordTable
+from services.streams.timer import install_deadline_timer
 
 SERVICE = "notification"
 NOTICE_ALERT = TypeAdapter(NoticeAlert)
@@ -53,7 +54,7 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
     book = policies.load(settings.policy_file)
     app = create_app(SERVICE, settings, web_port)
     inputs = raw_topic(app, NOTICE_ALERTS, NOTICE_ACKS, NOTIFICATION_TICKS)
-    metrics = app.metrics  # type: ignore[attr-defined]
+    metrics = app.metrics
     acks_topic = Output(app, NOTICE_ACKS, metrics)
     ticks = Output(app, NOTIFICATION_TICKS, metrics)
     copies = Output(app, SUBJECT_COPIES, metrics)

@@ -31,7 +31,7 @@ from schemas.topics import (
 )
 from services.core import policy as policies
 from services.core.clock import Clock, SystemClock
-from services.core.deadlines import DeadlineIndex, install_deadline_timer
+from services.core.deadlines import DeadlineIndex
 from services.ops.logging import get_logger
 from services.scheduling import domain
 from services.settings import Settings
@@ -45,6 +45,7 @@ from services.streams.app import (
 from services.streams.codec import RawMessage
 from services.streams.deadletter import DeadLetterPublisher
 from services.streams.records import RecordTable
+from services.streams.timer import install_deadline_timer
 
 SERVICE = "scheduling"
 BOOKING_STATE_MESSAGE = TypeAdapter(BookingState)
@@ -56,7 +57,7 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
     book = policies.load(settings.policy_file)
     app = create_app(SERVICE, settings, web_port)
     inputs = raw_topic(app, BOOKING_STATE, AGENCY_REQUESTS, DEADLINE_TICKS)
-    metrics = app.metrics  # type: ignore[attr-defined]
+    metrics = app.metrics
     requests_topic = Output(app, AGENCY_REQUESTS, metrics)
     ticks = Output(app, DEADLINE_TICKS, metrics)
     schedules = Output(app, RELEASE_SCHEDULE, metrics)

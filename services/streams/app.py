@@ -23,10 +23,11 @@ from services.kafka import faust_fixes
 from services.kafka.process import port_is_free
 from services.kafka.security import faust_credentials
 from services.kafka.topics import partition_for, partition_of
+from services.kafka.tuning import ClientTuning
 from services.ops import gcwatch
 from services.ops.logging import get_logger, message_context
 from services.ops.metrics import CONTENT_TYPE, Metrics
-from services.settings import ProcessingGuarantee, Settings
+from services.settings import Settings
 from services.streams.codec import RawMessage, encode
 from services.streams.gaps import AcceptHole, GapGuard, Hold, Process, Repeat
 
@@ -51,11 +52,18 @@ def pick_web_port(settings: Settings, service: str) -> int:
     )
 
 
-def create_app(service: str, settings: Settings, web_port: int) -> faust.App:
-    faust_fixes.apply()
+class ServiceApp(faust.App):
+    """A faust app with what the skeleton and the fixes read from it, typed."""
+
+    tuning: ClientTuning
+    metrics: Metrics
+
+
+def create_app(service: str, settings: Settings, web_port: int) -> ServiceApp:
+    """The service's app; ``faust_fixes.apply`` is the caller's, once, at start-up."""
     one_record_batches = settings.single_record_batches
     (settings.data_dir / service).mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = ServiceApp(
         f"releasewatch-{service}",
         broker=settings.broker_url,
         store="memory://",  # tables are rebuilt from their changelog topics on assignment
@@ -84,14 +92,8 @@ def create_app(service: str, settings: Settings, web_port: int) -> faust.App:
         worker_redirect_stdouts=False,
     )
     # faust turns producer idempotence on only inside transactions; faust_fixes reads this.
-    app.releasewatch_idempotent = settings.producer_idempotence  # type: ignore[attr-defined]
-    app.releasewatch_fetch_max_wait_ms = settings.fetch_max_wait_ms  # type: ignore[attr-defined]
-    app.releasewatch_fetch_wait_ceiling_ms = settings.fetch_wait_ceiling_ms  # type: ignore[attr-defined]
-    app.releasewatch_watch_interval = settings.input_watch_interval  # type: ignore[attr-defined]
-    app.releasewatch_exactly_once = (  # type: ignore[attr-defined]
-        settings.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE
-    )
-    app.metrics = Metrics(service)  # type: ignore[attr-defined]
+    app.tuning = settings.tuning
+    app.metrics = Metrics(service)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def partitions_assigned(sender: Any, assigned: Any, **_: Any) -> None:
@@ -99,8 +101,8 @@ def create_app(service: str, settings: Settings, web_port: int) -> faust.App:
         inputs = [tp for tp in assigned if not tp.topic.startswith(app.conf.id)]
         log.info("partitions_assigned", partitions=len(inputs))
 
-    add_health(app, service, app.metrics)  # type: ignore[attr-defined]
-    watch_gc(app, service, app.metrics, settings.gc_freeze_every)  # type: ignore[attr-defined]
+    add_health(app, service, app.metrics)
+    watch_gc(app, service, app.metrics, settings.gc_freeze_every)
     return app
 
 
@@ -262,9 +264,9 @@ def consume(
 
     # Under exactly_once, transaction markers take offsets that consumers never see: such a
     # hole is accepted after one re-read instead of being held for give_up_after.
-    exactly_once = getattr(app, "releasewatch_exactly_once", False)
-    guard = GapGuard(give_up_after=0.0) if exactly_once else GapGuard()
-    off = faust_fixes.switched_off()  # the fault suite's experiments only
+    tuning = faust_fixes.tuning_of(app)
+    guard = GapGuard(give_up_after=0.0) if tuning.exactly_once else GapGuard()
+    off = tuning.fixes_off  # the fault suite's experiments only
     guarded, fill_committed = "gap_guard" not in off, "commit_check" not in off
     metrics: Metrics = app.metrics  # type: ignore[attr-defined]
     generation: list[int | None] = [None]
@@ -279,7 +281,7 @@ def consume(
     # fetcher has not reached has none locally. On Tansu a call costs 0.2-0.7 s per topic
     # once topics hold a few GB, which slows long runs; reading them from fetch responses
     # instead left partitions waiting in a fresh-clone test run, so it was withdrawn.
-    @app.timer(interval=getattr(app, "releasewatch_watch_interval", 1.0))
+    @app.timer(interval=tuning.watch_interval)
     async def unstick_partitions() -> None:
         """A hole at the end of a partition shows no later offset: watch the high watermark."""
         if app.rebalancing or not app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]

@@ -1,0 +1,40 @@
+"""The clients' tuning comes from the settings, typed; an unknown fix name stops the start."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from services.kafka.tuning import FIX_SWITCHES, parse_fixes_off
+from services.settings import Settings
+
+
+def settings(**values: object) -> Settings:
+    return Settings.model_validate({"broker_url": "kafka://127.0.0.1:9092", **values})
+
+
+def test_apache_kafka_keeps_the_clients_defaults() -> None:
+    tuning = settings().tuning
+    assert (tuning.fetch_wait_ms, tuning.fetch_wait_ceiling_ms) == (None, None)
+    assert not tuning.idempotent and not tuning.exactly_once and not tuning.fixes_off
+
+
+def test_tansu_gets_its_short_adaptive_wait() -> None:
+    tuning = settings(broker_flavor="tansu").tuning
+    assert (tuning.fetch_wait_ms, tuning.fetch_wait_ceiling_ms) == (50, 2000)
+
+
+def test_exactly_once_and_idempotence_reach_the_tuning() -> None:
+    tuning = settings(processing_guarantee="exactly_once", producer_idempotence=True).tuning
+    assert tuning.exactly_once and tuning.idempotent
+
+
+@pytest.mark.parametrize("name", FIX_SWITCHES)
+def test_each_fix_can_be_switched_off_by_name(name: str) -> None:
+    assert settings(faust_fixes_off=f" {name} ,").tuning.fixes_off == {name}
+
+
+def test_an_unknown_fix_name_is_refused_naming_the_known_ones() -> None:
+    with pytest.raises(ValidationError, match="unknown \\['gap_guards'\\]; known: seek_beginning"):
+        settings(faust_fixes_off="gap_guards")
+    assert parse_fixes_off("") == frozenset()
