@@ -199,6 +199,4 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
     install_deadline_timer(
         app, index, records, ticks, clock, settings.deadline_scan_interval, log, fire_early
     )
-
-    app.deadline_index = index  # type: ignore[attr-defined] # for /ready and metrics
     return app

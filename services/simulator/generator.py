@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -128,11 +128,6 @@ class SimulatorConfig:
     demo: bool = False
     window_hours: int = 48
     start_number: int = 1
-
-
-@dataclass
-class _Story:
-    events: list[Outgoing] = field(default_factory=list)
 
 
 class JailSimulator:

@@ -6,17 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 import faust
 from pydantic import BaseModel
 
 from services.core.deadlines import DeadlineIndex
-
-
-class Armed(Protocol):
-    next_due: datetime | None
-
 
 M = TypeVar("M", bound=BaseModel)
 
