@@ -19,17 +19,16 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.harness import (
     PARTITIONS,
+    ROOT,
     Collector,
     Message,
     Worker,
@@ -146,9 +145,10 @@ async def run(rate: float = 500, seconds: float = 60, **settings: str) -> dict[s
         "  baseline: three bare aiokafka relays "
         + "  ".join(f"{name} {value:,.0f} ms" for name, value in bare.items())
     )
-    with embedded() as broker, tempfile.TemporaryDirectory() as folder:
+    data = ROOT / "test-artifacts" / f"latency-{int(time.time())}"  # worker logs, kept
+    data.mkdir(parents=True, exist_ok=True)
+    with embedded() as broker:
         await ensure_topics(broker.bootstrap, PARTITIONS)
-        data = Path(folder)
         workers = [
             Worker(
                 name, worker_env(broker.url, data / name, **settings), data / f"{name}.log"
@@ -164,7 +164,12 @@ async def run(rate: float = 500, seconds: float = 60, **settings: str) -> dict[s
                 def all_noticed() -> bool:
                     return wanted <= {r.key for r in notices.records}
 
-                await until(all_noticed, 120, "a notice for every probe")
+                try:
+                    await until(all_noticed, 120, "a notice for every probe")
+                except TimeoutError:
+                    missing = sorted(wanted - {r.key for r in notices.records})
+                    print(f"  no notice within 120 s for {missing}; worker logs: {data}")
+                    raise
             first_notice: dict[str, float] = {}
             for record in notices.records:
                 if record.key in wanted and record.key not in first_notice:
