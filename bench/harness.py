@@ -33,7 +33,7 @@ RESULTS = ROOT / "bench" / "results"
 PARTITIONS = 8
 Message = tuple[str, bytes | None, bytes]  # topic, key, value
 # The broker of the run, as `embedded()` started it: named in every result.
-RUNNING: dict[str, str] = {"flavor": "apache", "name": "(none started)"}
+RUNNING: dict[str, str] = {"flavor": "apache", "name": "none (in process)"}
 
 
 @contextlib.contextmanager
