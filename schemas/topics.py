@@ -156,6 +156,23 @@ def agency_notices(agency: str) -> TopicSpec:
     )
 
 
+# Every agency's notices topic (notices.<slug>.v1), as a regular expression; the subject
+# copies topic matches the same shape and is told apart with is_agency_topic.
+AGENCY_TOPICS_REGEX = r"notices\.[a-z0-9][a-z0-9-]*\.v1"
+
+
+def is_agency_topic(name: str) -> bool:
+    return re.fullmatch(AGENCY_TOPICS_REGEX, name) is not None and name != SUBJECT_COPIES.name
+
+
+def pattern_of(*specs: TopicSpec, agencies: bool = False) -> str:
+    """A subscription pattern for these topics (and every agency's notices)."""
+    names = [re.escape(spec.name) for spec in specs]
+    if agencies:
+        names.append(AGENCY_TOPICS_REGEX)
+    return "^(" + "|".join(names) + ")$"
+
+
 # Agencies whose topic exists from the start; others are created when a request names them.
 KNOWN_AGENCIES = ("dhs-ice",)
 

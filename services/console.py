@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from datetime import datetime
 from typing import Any
 
-from schemas.topics import DEADLETTER, ESCALATIONS, NOTICE_ALERTS, SUBJECT_COPIES
+from schemas.topics import (
+    DEADLETTER,
+    ESCALATIONS,
+    NOTICE_ALERTS,
+    SUBJECT_COPIES,
+    is_agency_topic,
+    pattern_of,
+)
 from services.core.localtime import to_local
 from services.kafka.follow import follow
 from services.kafka.security import Kafka
-
-AGENCY_TOPICS = re.compile(r"^notices\.[a-z0-9-]+\.v1$")
 
 
 def _local(instant: str | None, timezone: str | None) -> str:
@@ -60,7 +64,7 @@ def line(topic: str, key: str | None, value: Any) -> str | None:
             f"COPY   {data.get('kind'):<17} {key}  to the person and their attorney "
             f"(notice {data.get('notice_id')})"
         )
-    if AGENCY_TOPICS.match(topic):
+    if is_agency_topic(topic):
         zone = (data.get("facility") or {}).get("timezone")
         return (
             f"NOTICE {data.get('kind'):<17} {key}  to {data.get('agency')}  release "
@@ -69,7 +73,7 @@ def line(topic: str, key: str | None, value: Any) -> str | None:
     return None
 
 
-WATCHED_PATTERN = r"^(notice\.alerts|ops\.escalations|deadletter|notices\.[a-z0-9-]+)\.v1$"
+WATCHED_PATTERN = pattern_of(NOTICE_ALERTS, ESCALATIONS, DEADLETTER, agencies=True)
 
 
 def _print_line(topic: str, key: str | None, value: Any) -> None:

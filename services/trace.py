@@ -15,29 +15,51 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from schemas.topics import (
+    AGENCY_REQUESTS,
+    AUDIT,
+    BOOKING_STATE,
+    DEADLETTER,
+    ESCALATIONS,
+    JAIL_BOOKING,
+    NOTICE_ACKS,
+    NOTICE_ALERTS,
+    RELEASE_SCHEDULE,
+    SUBJECT_COPIES,
+    pattern_of,
+)
 from services.kafka.clients import running
 from services.kafka.metadata import partitions_of
 from services.kafka.security import Kafka, as_client
 from services.kafka.topics import partition_for
 
-TRACED = re.compile(
-    r"^(jail\.booking|agency\.requests|booking\.state|release\.schedule|notice\.alerts|"
-    r"notice\.acks|notice\.audit|ops\.escalations|deadletter|notices\.[a-z0-9-]+)\.v1$"
-)
-
-
 # Within one millisecond, the order in which the pipeline produces them.
 STAGE = {
-    "jail.booking.v1": 0,
-    "agency.requests.v1": 0,
-    "booking.state.v1": 1,
-    "release.schedule.v1": 2,
-    "notice.alerts.v1": 3,
-    "notice.acks.v1": 5,
-    "notice.audit.v1": 6,
-    "ops.escalations.v1": 7,
-    "deadletter.v1": 8,
+    JAIL_BOOKING.name: 0,
+    AGENCY_REQUESTS.name: 0,
+    BOOKING_STATE.name: 1,
+    RELEASE_SCHEDULE.name: 2,
+    NOTICE_ALERTS.name: 3,
+    NOTICE_ACKS.name: 5,
+    AUDIT.name: 6,
+    ESCALATIONS.name: 7,
+    DEADLETTER.name: 8,
 }
+TRACED = re.compile(
+    pattern_of(
+        JAIL_BOOKING,
+        AGENCY_REQUESTS,
+        BOOKING_STATE,
+        RELEASE_SCHEDULE,
+        NOTICE_ALERTS,
+        NOTICE_ACKS,
+        AUDIT,
+        ESCALATIONS,
+        DEADLETTER,
+        SUBJECT_COPIES,
+        agencies=True,
+    )
+)
 
 
 def stage(topic: str) -> int:
@@ -57,37 +79,37 @@ def describe(topic: str, value: Any) -> str:
     if not isinstance(value, dict):
         return "(not JSON)"
     data: dict[str, Any] = value["data"] if isinstance(value.get("data"), dict) else {}
-    if topic == "deadletter.v1":
+    if topic == DEADLETTER.name:
         return f"dead letter {value.get('reason')}: {value.get('event_id') or '-'}"
-    if topic == "booking.state.v1":
+    if topic == BOOKING_STATE.name:
         cause = data.get("cause") or {}
         return (
             f"state r{data.get('revision')} {data.get('status')} "
             f"<- {cause.get('type')} {cause.get('event_id')}"
         )
-    if topic == "release.schedule.v1":
+    if topic == RELEASE_SCHEDULE.name:
         return (
             f"schedule r{data.get('revision')} {data.get('status')} "
             f"{data.get('release_at') or '-'} <- {data.get('cause_event_id')}"
         )
-    if topic == "notice.alerts.v1":
+    if topic == NOTICE_ALERTS.name:
         late = " LATE" if data.get("late") else ""
         return (
             f"alert {data.get('kind')} {data.get('agency')} lead {data.get('lead_hours')} h"
             f"{late} [{data.get('alert_id')}] <- {data.get('cause_event_id')}"
         )
-    if topic == "notice.audit.v1":
+    if topic == AUDIT.name:
         rule = f" rule={data.get('rule')}" if data.get("rule") else ""
         agency, notice = data.get("agency") or "", data.get("notice_id") or ""
         return f"ledger {data.get('step')} {agency} {notice}{rule}"
-    if topic == "ops.escalations.v1":
+    if topic == ESCALATIONS.name:
         return f"escalation {data.get('reason')} {data.get('agency')} {data.get('notice_id') or ''}"
-    if topic.startswith("notices."):
+    if topic.startswith("notices."):  # an agency's notices or the subject copies
         return (
             f"notice {data.get('kind')} to {data.get('agency')} attempt {data.get('attempt')} "
             f"local {data.get('release_at_local') or '-'} [{data.get('notice_id')}]"
         )
-    if topic == "notice.acks.v1":
+    if topic == NOTICE_ACKS.name:
         return f"ack {data.get('notice_id')} by {data.get('agency')}"
     return f"{value.get('type')} {value.get('event_id')}"
 

@@ -15,6 +15,16 @@ from typing import Any
 
 from aiohttp import web
 
+from schemas.topics import (
+    AGENCY_REQUESTS,
+    AUDIT,
+    BOOKING_STATE,
+    DEADLETTER,
+    ESCALATIONS,
+    NOTICE_ALERTS,
+    RELEASE_SCHEDULE,
+    pattern_of,
+)
 from services.board.state import BoardState
 from services.kafka.follow import follow
 from services.kafka.security import consumer_options
@@ -22,9 +32,15 @@ from services.ops.logging import get_logger
 from services.settings import Settings
 
 log = get_logger(__name__)
-SHOWN = (
-    r"^(booking\.state|release\.schedule|agency\.requests|notice\.alerts|notice\.audit|"
-    r"ops\.escalations|deadletter|notices\.[a-z0-9-]+)\.v1$"
+SHOWN = pattern_of(
+    BOOKING_STATE,
+    RELEASE_SCHEDULE,
+    AGENCY_REQUESTS,
+    NOTICE_ALERTS,
+    AUDIT,
+    ESCALATIONS,
+    DEADLETTER,
+    agencies=True,
 )
 
 

@@ -11,6 +11,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from schemas.topics import (
+    AGENCY_REQUESTS,
+    AUDIT,
+    BOOKING_STATE,
+    DEADLETTER,
+    ESCALATIONS,
+    NOTICE_ALERTS,
+    RELEASE_SCHEDULE,
+    is_agency_topic,
+)
+
 UPCOMING = timedelta(days=7)
 DEFAULT_WINDOW_HOURS = 48
 
@@ -59,7 +70,7 @@ class BoardState:
         if not isinstance(value, dict):
             return
         data: dict[str, Any] = value["data"] if isinstance(value.get("data"), dict) else {}
-        if topic == "deadletter.v1":
+        if topic == DEADLETTER.name:
             ident = str(value.get("deadletter_id"))
             if ident not in self._seen_dead:
                 self._seen_dead.add(ident)
@@ -67,19 +78,19 @@ class BoardState:
             return
         if not key:
             return
-        if topic == "booking.state.v1":
+        if topic == BOOKING_STATE.name:
             facility = data.get("facility") or {}
             booking = self.booking(key)
             booking.facility_id = facility.get("id", "")
             booking.facility_name = facility.get("name", "")
             booking.timezone = facility.get("timezone", "UTC")
-        elif topic == "release.schedule.v1":
+        elif topic == RELEASE_SCHEDULE.name:
             booking = self.booking(key)
             booking.status = data.get("status", booking.status)
             release = data.get("release_at")
             booking.release_at = datetime.fromisoformat(release) if release else None
             booking.timezone = data.get("facility_timezone") or booking.timezone
-        elif topic == "agency.requests.v1":
+        elif topic == AGENCY_REQUESTS.name:
             booking = self.booking(key)
             request_id = data.get("request_id")
             if value.get("type") == "notice_request.received" and request_id:
@@ -89,11 +100,11 @@ class BoardState:
                 }
             elif value.get("type") == "notice_request.withdrawn":
                 booking.requests.pop(str(request_id), None)
-        elif topic == "notice.alerts.v1":
+        elif topic == NOTICE_ALERTS.name:
             request = self.booking(key).requests.get(str(data.get("request_id")))
             if request is not None and data.get("window_hours"):
                 request["window_hours"] = data["window_hours"]  # the policy's, when defaulted
-        elif topic.startswith("notices.") and topic != "notices.subject-copies.v1":
+        elif is_agency_topic(topic):
             notice_id = data.get("notice_id")
             if not notice_id:
                 return
@@ -114,11 +125,11 @@ class BoardState:
                     "lead_hours": data.get("lead_hours"),
                     "issued_at": data.get("issued_at"),
                 }
-        elif topic == "notice.audit.v1":
+        elif topic == AUDIT.name:
             if data.get("step") in ("acknowledged", "escalated") and data.get("notice_id"):
                 self.awaiting.pop(data["notice_id"], None)
                 self.closed.add(data["notice_id"])
-        elif topic == "ops.escalations.v1":
+        elif topic == ESCALATIONS.name:
             self.escalations[str(data.get("escalation_id"))] = {
                 "key": key,
                 "reason": data.get("reason"),

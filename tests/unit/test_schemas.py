@@ -40,3 +40,25 @@ def test_topics_are_found_by_name() -> None:
     assert by_name("notices.cbp.v1").name == "notices.cbp.v1"
     with pytest.raises(KeyError):
         by_name("nope.v1")
+
+
+def test_patterns_from_the_registry_match_what_the_readers_follow() -> None:
+    import re
+
+    from schemas.topics import (
+        DEADLETTER,
+        NOTICE_ALERTS,
+        SUBJECT_COPIES,
+        agency_notices,
+        is_agency_topic,
+        pattern_of,
+    )
+
+    watched = re.compile(pattern_of(NOTICE_ALERTS, DEADLETTER, agencies=True))
+    for name in ("notice.alerts.v1", "deadletter.v1", "notices.dhs-ice.v1", "notices.cbp.v1"):
+        assert watched.match(name), name
+    for name in ("notice.alertsXv1", "jail.booking.v1", "notices..v1", "notices.dhs-ice.v2"):
+        assert not watched.match(name), name
+    assert is_agency_topic(agency_notices("dhs-ice").name)
+    assert not is_agency_topic(SUBJECT_COPIES.name)
+    assert not is_agency_topic(NOTICE_ALERTS.name)
