@@ -1,5 +1,10 @@
 """Narrow fixes to faust-streaming 0.15 behaviour that would lose messages. Each is a
-workaround for a library bug, valid on every broker, applied once by ``create_app``.
+workaround for a library bug, valid on every broker, applied once at a worker's start
+(``apply``, called by ``releasewatch service``). Each was switched off alone in the fault
+suite and the restart stress on Apache Kafka 4.1.1, and is here because that lost messages
+(README, "Benchmarks and the fault suite"); two earlier ones, found on Tansu, lost nothing
+switched off on Kafka (three seeds, 48 restarts) and were removed: turning off faust's drop
+of re-read messages below its read offset, and its gap filling.
 
 Seek to the beginning where nothing is committed
     After a rebalance faust skips (and acks) messages it prefetched, then relies on
@@ -34,12 +39,6 @@ What the client has fetched (``fetched_offsets``, read by the stall watchdog)
     Not a fix, a view: per partition, how far aiokafka has fetched (handed to faust, or
     held), so the gap guard can tell a partition waiting behind others from one with a
     hole at its end.
-
-No gap filling
-    When faust sees offsets jump it records the missing ones as if processed, so its
-    commit moves past them. On our topics offsets are contiguous (no compaction, no
-    transaction markers), so a jump means faust skipped messages itself; we keep the
-    commit behind them and let ``services.streams.gaps.GapGuard`` read them again.
 """
 
 from __future__ import annotations
@@ -80,32 +79,6 @@ async def _seek_to_committed_or_beginning(self: Any) -> Mapping[Any, int]:
     if uncommitted:
         await self.call_thread(consumer.seek_to_beginning, *uncommitted)
     return committed  # type: ignore[return-value]
-
-
-async def _no_gap_fill(self: Any, tp: Any, offset_from: int, offset_to: int) -> None:
-    """Offsets of our (non-compacted, non-transactional) topics are contiguous: a "gap"
-    is a message faust skipped, and must not count as processed."""
-    return
-
-
-class _NoReadOffsets(dict):
-    """faust keeps, per partition, the offset it last handed out and drops any message below
-    it. A seek back (its own after recovery, or GapGuard's) does lower that offset, but a
-    batch fetched before the seek is still being handed out and raises it again, so the
-    re-read messages are dropped: seen as "DROPPED MESSAGE ROFF 22" right after a seek to 22.
-    Reading it as "unknown" disables that drop (and the gap filling that hangs off it);
-    repeats are then delivered, and GapGuard keeps processing in offset order."""
-
-    def __getitem__(self, key: Any) -> None:
-        return None
-
-
-_original_consumer_init = faust_consumer.Consumer.__init__
-
-
-def _consumer_init(self: Any, *args: Any, **kwargs: Any) -> None:
-    _original_consumer_init(self, *args, **kwargs)
-    self._read_offset = _NoReadOffsets()
 
 
 def fetched_offsets(consumer: Any, tps: Any) -> dict[Any, int]:
@@ -257,10 +230,6 @@ def apply(off: frozenset[str] = frozenset()) -> None:
         log.warning("faust_fixes_switched_off", fixes=sorted(off))
     if "seek_beginning" not in off:
         faust_aiokafka.AIOKafkaConsumerThread.seek_to_committed = _seek_to_committed_or_beginning  # type: ignore[method-assign]
-    if "gap_fill" not in off:
-        faust_consumer.Consumer._add_gap = _no_gap_fill  # type: ignore[method-assign]
-    if "read_offset_drop" not in off:
-        faust_consumer.Consumer.__init__ = _consumer_init  # type: ignore[method-assign]
     if "commit_check" not in off:
         faust_consumer.Consumer._new_offset = _new_offset  # type: ignore[method-assign]
     faust_aiokafka.Producer._settings_extra = _settings_extra  # type: ignore[method-assign]
