@@ -49,10 +49,12 @@ def embedded_broker(
     port: int = 0,
     say: Callable[[str], None] = _say,
 ) -> EmbeddedBroker:
-    """An embedded broker, not yet started. Kafka keeps its data in ``data_dir/kafka``;
-    Tansu keeps none and logs to ``data_dir/broker.log``."""
+    """An embedded broker, not yet started. Kafka keeps its data in ``data_dir/kafka`` (one
+    node) or ``data_dir/kafka-3-nodes``: a cluster's nodes share one cluster id, so the two
+    never share a folder. Tansu keeps none and logs to ``data_dir/broker.log``."""
     if choose(wanted, say) == "kafka":
-        return EmbeddedKafka(data_dir / "kafka", nodes=nodes, port=port)
+        folder = data_dir / ("kafka" if nodes == 1 else f"kafka-{nodes}-nodes")
+        return EmbeddedKafka(folder, nodes=nodes, port=port)
     if nodes != 1:
         raise BrokerStartError(
             f"the Tansu broker runs one node only; --nodes {nodes} needs Apache Kafka: "

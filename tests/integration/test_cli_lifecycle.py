@@ -212,6 +212,12 @@ def test_a_restarted_broker_keeps_its_topics_and_messages(tmp_path: Path, launch
     assert asyncio.run(_publish_and_read(bootstrap, None)) == [b"kept"]
     stop_with_ctrl_c(second)
 
+    # A three-node cluster in the same data dir is a cluster of its own, not a mix of ids.
+    cluster = start_broker(env, launched, "--nodes", "3")
+    assert cluster.stdout is not None
+    assert len(cluster.stdout.readline().strip().split(";")) == 3
+    stop_with_ctrl_c(cluster)
+
 
 TAIL = (sys.executable, "-m", "services.cli", "tail")
 
