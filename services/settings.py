@@ -213,8 +213,8 @@ class Settings(BaseSettings):
     def tuning(self) -> ClientTuning:
         return ClientTuning(
             idempotent=self.producer_idempotence,
-            fetch_wait_ms=self.fetch_max_wait_ms,
-            fetch_wait_ceiling_ms=self.fetch_wait_ceiling_ms,
+            fetch_wait_ms=self.quirks.fetch_wait_ms,
+            fetch_wait_ceiling_ms=self.quirks.fetch_wait_ceiling_ms,
             watch_interval=self.input_watch_interval,
             exactly_once=self.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE,
             fixes_off=parse_fixes_off(self.faust_fixes_off),
@@ -226,14 +226,6 @@ class Settings(BaseSettings):
         if self.one_record_batches is not None:
             return self.one_record_batches
         return self.quirks.one_record_batches
-
-    @property
-    def fetch_max_wait_ms(self) -> int | None:
-        return self.quirks.fetch_wait_ms
-
-    @property
-    def fetch_wait_ceiling_ms(self) -> int | None:
-        return self.quirks.fetch_wait_ceiling_ms
 
 
 def broker_url_problem(url: str) -> str | None:

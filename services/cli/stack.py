@@ -15,7 +15,7 @@ from services.cli.failures import RunFailure, UsageError, load_settings, talking
 from services.core.policy import PolicyFileError
 from services.core.policy import load as load_policies
 from services.kafka.embedded import EmbeddedBroker, embedded_broker
-from services.kafka.process import BrokerStartError, die_with_parent_preexec
+from services.kafka.process import BrokerStartError, die_with_parent_preexec, stop_processes
 from services.kafka.security import client_options
 from services.ops import logging as rw_logging
 from services.settings import BrokerFlavor, Settings
@@ -252,14 +252,4 @@ def _start_demo(args: argparse.Namespace, env: dict[str, str]) -> subprocess.Pop
 
 
 def _stop_all(children: dict[str, subprocess.Popen[bytes]], timeout: float = 20.0) -> None:
-    for child in children.values():
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    for child in children.values():
-        remaining = max(0.1, deadline - time.monotonic())
-        try:
-            child.wait(remaining)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait(5)
+    stop_processes(children.values(), timeout)

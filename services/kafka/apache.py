@@ -35,6 +35,7 @@ from services.kafka.process import (
     free_port,
     metadata_brokers,
     port_is_free,
+    stop_processes,
 )
 
 KAFKA_DIR = Path(__file__).resolve().parents[2] / "deploy" / "kafka"
@@ -381,19 +382,7 @@ class EmbeddedKafka(Started):
 
     def stop(self, timeout: float = 15.0) -> None:
         """A controlled shutdown (SIGTERM) of every node, then SIGKILL for any still up."""
-        running = [n for n in self.nodes if n.alive()]
-        for node in running:
-            node.process.terminate()  # type: ignore[union-attr]
-        deadline = time.monotonic() + timeout
-        for node in running:
-            process = node.process
-            assert process is not None
-            try:
-                process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(5)
+        stop_processes([n.process for n in self.nodes if n.process is not None], timeout)
 
     def alive(self) -> bool:
         return bool(self.nodes) and all(node.alive() for node in self.nodes)

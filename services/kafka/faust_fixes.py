@@ -23,7 +23,7 @@ A short fetch wait on brokers that do not wake a waiting fetch (Tansu)
     faust builds its consumer with ``fetch_max_wait_ms=1500``. Apache Kafka answers a
     waiting Fetch as soon as data arrives; Tansu 0.6 waits the full time (measured here: a
     message published 0.37 s into a 1.5 s wait is read 0.38 s later; with 100 ms, 10 ms).
-    With the tansu flavor the wait is shortened (``Settings.fetch_max_wait_ms``), and adapts
+    With the tansu flavor the wait is shortened (``ClientTuning.fetch_wait_ms``), and adapts
     (``services.kafka.tansu_quirks``): on long partitions Tansu needs more than a short wait
     to find the fetch position and answers empty; each such answer doubles the wait.
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import abc
+import contextlib
 import ctypes
 import os
 import signal
 import socket
 import struct
+import subprocess
+import time
+from collections.abc import Iterable
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 PR_SET_PDEATHSIG = 1
 
@@ -17,14 +22,14 @@ class BrokerStartError(RuntimeError):
     """An embedded broker did not become ready; the message carries the end of its log."""
 
 
-class Started:
+class Started(abc.ABC):
     """``with broker:`` starts it and stops it, whatever happens inside."""
 
-    def start(self) -> str:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def start(self) -> str: ...
 
-    def stop(self) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def stop(self) -> None: ...
 
     def __enter__(self) -> Self:
         self.start()
@@ -37,6 +42,22 @@ class Started:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def stop_processes(processes: Iterable[subprocess.Popen[Any]], timeout: float) -> None:
+    """SIGTERM to every process still running, then SIGKILL to any not gone within
+    ``timeout`` seconds in all."""
+    running = [p for p in processes if p.poll() is None]
+    for process in running:
+        process.terminate()
+    deadline = time.monotonic() + timeout
+    for process in running:
+        try:
+            process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(5)
 
 
 def die_with_parent_preexec() -> None:

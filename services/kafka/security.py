@@ -87,8 +87,8 @@ CONSUMER_ONLY = frozenset({"fetch_max_wait_ms"})
 def consumer_options(settings: Settings) -> dict[str, Any]:
     """``client_options`` plus what only consumers take (aiokafka producers refuse it)."""
     options = client_options(settings)
-    if settings.fetch_max_wait_ms:
-        options["fetch_max_wait_ms"] = settings.fetch_max_wait_ms
+    if settings.quirks.fetch_wait_ms:
+        options["fetch_max_wait_ms"] = settings.quirks.fetch_wait_ms
     return options
 
 

