@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from schemas.notice_acks import NoticeAck, NoticeAckData
 from schemas.topics import NOTICE_ACKS, agency_notices
+from services.kafka import read
 from services.kafka.clients import running
 from services.kafka.security import Kafka, as_client
 
@@ -32,38 +34,41 @@ async def listen(
     acknowledged: set[str] = set()  # a resend carries the same notice_id: ack it once
     seen = 0
     async with running(consumer), running(producer):
-        while limit is None or seen < limit:
-            batches = await consumer.getmany(timeout_ms=1000)
-            for records in batches.values():
-                for record in records:
-                    notice = json.loads(record.value)
-                    data = notice["data"]
-                    seen += 1
-                    subject = data["subject"]
-                    print(
-                        f"{data['kind']:<17} {notice['jurisdiction']}/{notice['booking_id']} "
-                        f"{subject['last_name']}, {subject['first_name']} "
-                        f"release {data.get('release_at_local') or '-'} "
-                        f"(lead {data.get('lead_hours')} h, attempt {data['attempt']})",
-                        flush=True,
+        async for record in read.each(consumer, wait_ms=1000):
+            if record is not None:
+                notice = json.loads(record.value)
+                data = notice["data"]
+                seen += 1
+                print(describe(notice), flush=True)
+                if acknowledge and data["notice_id"] not in acknowledged:
+                    ack = acknowledgement(notice, agency, by, datetime.now(UTC))
+                    await producer.send_and_wait(
+                        NOTICE_ACKS.name, key=record.key, value=ack.model_dump_json().encode()
                     )
-                    if acknowledge and data["notice_id"] not in acknowledged:
-                        now = datetime.now(UTC)
-                        ack = NoticeAck(
-                            event_id=f"{agency}:ack:{data['notice_id']}",
-                            occurred_at=now,
-                            jurisdiction=notice["jurisdiction"],
-                            booking_id=notice["booking_id"],
-                            data=NoticeAckData(
-                                notice_id=data["notice_id"],
-                                agency=agency,
-                                acknowledged_at=now,
-                                by=by,
-                            ),
-                        )
-                        await producer.send_and_wait(
-                            NOTICE_ACKS.name, key=record.key, value=ack.model_dump_json().encode()
-                        )
-                        acknowledged.add(data["notice_id"])
+                    acknowledged.add(data["notice_id"])
             await consumer.commit()
+            if limit is not None and seen >= limit:
+                break
     return 0
+
+
+def describe(notice: dict[str, Any]) -> str:
+    """The line an agency's desk reads: the person is theirs to know, so named here."""
+    data, subject = notice["data"], notice["data"]["subject"]
+    return (
+        f"{data['kind']:<17} {notice['jurisdiction']}/{notice['booking_id']} "
+        f"{subject['last_name']}, {subject['first_name']} "
+        f"release {data.get('release_at_local') or '-'} "
+        f"(lead {data.get('lead_hours')} h, attempt {data['attempt']})"
+    )
+
+
+def acknowledgement(notice: dict[str, Any], agency: str, by: str, now: datetime) -> NoticeAck:
+    notice_id = notice["data"]["notice_id"]
+    return NoticeAck(
+        event_id=f"{agency}:ack:{notice_id}",
+        occurred_at=now,
+        jurisdiction=notice["jurisdiction"],
+        booking_id=notice["booking_id"],
+        data=NoticeAckData(notice_id=notice_id, agency=agency, acknowledged_at=now, by=by),
+    )

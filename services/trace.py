@@ -7,7 +7,6 @@ so only that partition is read. No names or dates of birth are printed.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ from schemas.topics import (
     SUBJECT_COPIES,
     pattern_of,
 )
+from services.kafka import read
 from services.kafka.clients import running
 from services.kafka.metadata import partitions_of
 from services.kafka.security import Kafka, as_client
@@ -125,42 +125,21 @@ async def trace(kafka: Kafka, key: str) -> list[Step]:
             count = len(await partitions_of(consumer, topic))
             if count:
                 partitions.append(TopicPartition(topic, partition_for(key, count)))
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
         steps: list[Step] = []
         seen: set[tuple[str, str]] = set()
-        remaining = {tp for tp in partitions if ends[tp] > 0}
-        while remaining:
-            batches = await consumer.getmany(*remaining, timeout_ms=500)
-            for tp, records in batches.items():
-                for record in records:
-                    if record.key and record.key.decode(errors="replace") == key:
-                        try:
-                            value = json.loads(record.value)
-                        except (TypeError, ValueError):
-                            value = None
-                        ident = (
-                            tp.topic,
-                            str(
-                                (value or {}).get("event_id")
-                                or (value or {}).get("deadletter_id")
-                                or record.offset
-                            ),
-                        )
-                        if ident not in seen:  # repeats after a rebalance carry the same id
-                            seen.add(ident)
-                            steps.append(
-                                Step(
-                                    datetime.fromtimestamp(record.timestamp / 1000, UTC),
-                                    tp.topic,
-                                    record.offset,
-                                    describe(tp.topic, value),
-                                )
-                            )
-            for tp in list(remaining):
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
+        async for record in read.to_end(consumer, partitions):
+            if read.text_key(record) != key:
+                continue
+            value = read.json_value(record)
+            found = value if isinstance(value, dict) else {}
+            ident = (
+                record.topic,
+                str(found.get("event_id") or found.get("deadletter_id") or record.offset),
+            )
+            if ident not in seen:  # repeats after a rebalance carry the same id
+                seen.add(ident)
+                at = datetime.fromtimestamp(record.timestamp / 1000, UTC)
+                steps.append(Step(at, record.topic, record.offset, describe(record.topic, value)))
         return sorted(steps, key=lambda step: (step.at, stage(step.topic), step.offset))
 
 

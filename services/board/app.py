@@ -28,6 +28,7 @@ from schemas.topics import (
 from services.board.state import BoardState
 from services.kafka.follow import follow
 from services.kafka.security import consumer_options
+from services.ops import events
 from services.ops.logging import get_logger
 from services.settings import Settings
 
@@ -81,7 +82,7 @@ async def serve(settings: Settings, port: int) -> None:
     runner = web.AppRunner(make_app(state, connected), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.web_host, port).start()
-    log.info("board_serving", url=f"http://{settings.web_host}:{port}/")
+    log.info(events.BOARD_SERVING, url=f"http://{settings.web_host}:{port}/")
     follower = asyncio.create_task(
         follow(
             consumer_options(settings),

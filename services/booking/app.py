@@ -11,17 +11,15 @@ from schemas.jail_booking import JAIL_EVENT, JAIL_EVENT_TYPES
 from schemas.topics import BOOKING_STATE, JAIL_BOOKING
 from services.booking import domain
 from services.core.clock import Clock, SystemClock
+from services.core.outcomes import Rejected
+from services.ops import events
 from services.ops.logging import get_logger
 from services.settings import Settings
-from services.streams.app import (
-    Output,
-    consume,
-    create_app,
-    raw_topic,
-    reroute_if_misplaced,
-)
+from services.streams.app import create_app
 from services.streams.codec import RawMessage
+from services.streams.consume import consume
 from services.streams.deadletter import DeadLetterPublisher
+from services.streams.output import Output, raw_topic, reroute_if_misplaced
 
 SERVICE = "booking"
 log = get_logger(__name__)
@@ -57,18 +55,18 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
                 await states.send(key.encode(), message)
                 bookings[key] = new_record.model_dump(mode="json")
                 log.info(
-                    "booking_state_emitted",
+                    events.BOOKING_STATE_EMITTED,
                     revision=message.data.revision,
                     status=message.data.status.value,
                 )
             case domain.Duplicate(redelivery=True, current=current):
                 await states.send(key.encode(), current)
-                log.info("booking_state_resent", revision=current.data.revision)
+                log.info(events.BOOKING_STATE_RESENT, revision=current.data.revision)
             case domain.Duplicate():
-                log.debug("duplicate_dropped")
+                log.debug(events.DUPLICATE_DROPPED)
             case domain.Stale(sequence=sequence, last_sequence=last):
-                log.info("stale_event_dropped", sequence=sequence, last_sequence=last)
-            case domain.Rejected(errors=errors):
+                log.info(events.STALE_EVENT_DROPPED, sequence=sequence, last_sequence=last)
+            case Rejected(errors=errors):
                 await deadletters.refuse(raw, errors, event)
 
     app.agent(jail_events, name="booking.jail_events")(

@@ -33,6 +33,7 @@ from schemas.jail_booking import (
     SentenceImposed,
 )
 from services.core.localtime import NonexistentLocalTime, to_local, to_utc
+from services.core.outcomes import Rejected
 
 
 class BookingRecord(BaseModel):
@@ -69,11 +70,6 @@ class Duplicate:
 class Stale:
     sequence: int
     last_sequence: int
-
-
-@dataclass(frozen=True)
-class Rejected:
-    errors: tuple[FieldError, ...]
 
 
 Decision = Accepted | Duplicate | Stale | Rejected

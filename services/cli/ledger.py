@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from typing import Any
 
@@ -49,6 +48,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from schemas.topics import AUDIT
+    from services.kafka import read
     from services.kafka.metadata import partitions_of
     from services.notification.report import compile_report, render
 
@@ -65,38 +65,23 @@ def cmd_report(args: argparse.Namespace) -> int:
             partitions = [
                 TopicPartition(AUDIT.name, p) for p in await partitions_of(consumer, AUDIT.name)
             ]
-            if not partitions:
-                return []  # no ledger yet: nothing has happened
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            ends = await consumer.end_offsets(partitions)
-            total = sum(ends.values())
             records: list[dict[str, Any]] = []
-            read = 0
+            shown = [0]
 
-            async def behind() -> bool:
-                for tp in partitions:
-                    if await consumer.position(tp) < ends[tp]:
-                        return True
-                return False
-
-            while await behind():
-                batches = await consumer.getmany(timeout_ms=500)
-                for batch in batches.values():
-                    for message in batch:
-                        read += 1
-                        try:
-                            records.append(json.loads(message.value))
-                        except (TypeError, ValueError):
-                            continue
+            def progress(read_so_far: int, total: int) -> None:
                 if total > 10_000:
+                    shown[0] = total
                     print(
-                        f"\rread {read:,} of {total:,} ledger records",
+                        f"\rread {read_so_far:,} of {total:,} ledger records",
                         end="",
                         file=sys.stderr,
                         flush=True,
                     )
-            if total > 10_000:
+
+            async for message in read.to_end(consumer, partitions, progress):
+                if (value := read.json_value(message)) is not None:
+                    records.append(value)
+            if shown[0]:
                 print(file=sys.stderr)
             return records
 

@@ -183,6 +183,7 @@ def render_record(record: Any) -> str:
 def cmd_tail(args: argparse.Namespace) -> int:
     from aiokafka import AIOKafkaConsumer
 
+    from services.kafka import read
     from services.kafka.metadata import partitions_of
 
     settings = load_settings()
@@ -206,15 +207,14 @@ def cmd_tail(args: argparse.Namespace) -> int:
             consumer.subscribe([args.topic])
             seen = 0
             deadline = time.monotonic() + args.timeout if args.timeout else None
-            while args.limit is None or seen < args.limit:
+            async for record in read.each(consumer):
                 if deadline and time.monotonic() > deadline:
                     break
-                batches = await consumer.getmany(timeout_ms=500)
-                for record in (r for records in batches.values() for r in records):
-                    if args.limit is not None and seen >= args.limit:
-                        break
+                if record is not None:
                     print(render_record(record), flush=True)
                     seen += 1
+                if args.limit is not None and seen >= args.limit:
+                    break
 
     with talking_to_broker(settings), contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())

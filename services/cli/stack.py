@@ -17,6 +17,7 @@ from services.core.policy import load as load_policies
 from services.kafka.embedded import EmbeddedBroker, embedded_broker
 from services.kafka.process import BrokerStartError, die_with_parent_preexec, stop_processes
 from services.kafka.security import client_options
+from services.ops import events
 from services.ops import logging as rw_logging
 from services.settings import BrokerFlavor, Settings
 from services.streams.app import SERVICE_PORT_OFFSETS
@@ -111,7 +112,7 @@ def cmd_service(args: argparse.Namespace) -> int:
         _check_policies(settings)
     settings, broker = _broker_for(settings)
     if broker:
-        log.info("embedded_broker_started", url=broker.url)
+        log.info(events.EMBEDDED_BROKER_STARTED, url=broker.url)
     try:
         _ensure_topics(settings)
         port = args.port or settings.web_port or pick_web_port(settings, args.name)
@@ -127,7 +128,9 @@ def cmd_service(args: argparse.Namespace) -> int:
         module = importlib.import_module(f"services.{args.name}.app")
         app = module.build(settings, port)
         log.info(
-            "service_starting", web=f"http://{settings.web_host}:{port}", broker=settings.broker_url
+            events.SERVICE_STARTING,
+            web=f"http://{settings.web_host}:{port}",
+            broker=settings.broker_url,
         )
         run_worker(app, config, settings.log_level)
     finally:
@@ -184,7 +187,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     failed: str | None = None
     try:
         if broker:
-            log.info("embedded_broker_started", url=broker.url)
+            log.info(events.EMBEDDED_BROKER_STARTED, url=broker.url)
             print(f"broker: {broker.url}", flush=True)
         _ensure_topics(settings)
         env = {
@@ -240,9 +243,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         if broker:
             broker.stop()
     if failed:
-        log.error("service_died", detail=failed)
+        log.error(events.SERVICE_DIED, detail=failed)
         raise RunFailure(f"{failed}; stopped everything (its log: {log_dir}/<service>.log)")
-    log.info("stopped")
+    log.info(events.STOPPED)
     return 0
 
 

@@ -53,6 +53,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from services.kafka.tansu_quirks import FetchWait
 from services.kafka.tuning import ClientTuning
+from services.ops import events
 from services.ops.logging import get_logger
 
 log = get_logger(__name__)
@@ -159,7 +160,7 @@ async def _proc_fetch_request(self: Any, assignment: Any, node_id: Any, request:
     before = self._fetch_max_wait_ms
     self._fetch_max_wait_ms = wait.after_fetch(len(behind), starved)
     if self._fetch_max_wait_ms != before:
-        log.debug("fetch_wait_changed", wait_ms=self._fetch_max_wait_ms, starved=starved)
+        log.debug(events.FETCH_WAIT_CHANGED, wait_ms=self._fetch_max_wait_ms, starved=starved)
     return needs_wakeup
 
 
@@ -195,7 +196,7 @@ async def committed_on_broker(app: Any, tp: Any) -> int | None:
             offset = (await thread.call_thread(consumer.beginning_offsets, [tp])).get(tp)
     except Exception as exc:  # rebalancing, or the broker away: ask again on the next message
         log.warning(
-            "committed_offset_unknown",
+            events.COMMITTED_OFFSET_UNKNOWN,
             topic=tp.topic,
             partition=tp.partition,
             error=type(exc).__name__,
@@ -204,7 +205,10 @@ async def committed_on_broker(app: Any, tp: Any) -> int | None:
     if offset is not None:
         app.consumer._committed_offset[tp] = offset
         log.info(
-            "committed_offset_from_broker", topic=tp.topic, partition=tp.partition, offset=offset
+            events.COMMITTED_OFFSET_FROM_BROKER,
+            topic=tp.topic,
+            partition=tp.partition,
+            offset=offset,
         )
     return offset
 
@@ -227,7 +231,7 @@ def apply(off: frozenset[str] = frozenset()) -> None:
     if _applied:
         return
     if off:
-        log.warning("faust_fixes_switched_off", fixes=sorted(off))
+        log.warning(events.FAUST_FIXES_SWITCHED_OFF, fixes=sorted(off))
     if "seek_beginning" not in off:
         faust_aiokafka.AIOKafkaConsumerThread.seek_to_committed = _seek_to_committed_or_beginning  # type: ignore[method-assign]
     if "commit_check" not in off:

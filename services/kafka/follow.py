@@ -3,12 +3,12 @@ views of the whole system (the demo console, the board) rather than for processi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
+from services.kafka import read
 from services.kafka.security import Kafka, as_client
 
 
@@ -33,15 +33,9 @@ async def follow(
         consumer.subscribe(pattern=pattern)
         if on_connected:
             on_connected()
-        while True:
-            batches = await consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                for record in records:
-                    try:
-                        value = json.loads(record.value) if record.value else None
-                    except ValueError:
-                        continue
-                    key = record.key.decode(errors="replace") if record.key else None
-                    on_message(record.topic, key, value)
+        async for record in read.each(consumer):
+            if record is None or (record.value and read.json_value(record) is None):
+                continue
+            on_message(record.topic, read.text_key(record), read.json_value(record))
     finally:
         await consumer.stop()

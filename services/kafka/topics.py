@@ -18,6 +18,7 @@ from aiokafka.partitioner import murmur2
 
 from schemas.topics import REGISTRY, FaustTopic, TopicSpec, faust_topics
 from services.kafka.security import Kafka, as_client
+from services.ops import events
 from services.ops.logging import get_logger
 
 log = get_logger(__name__)
@@ -105,7 +106,7 @@ async def _create(
         refusal = f"{for_code(code).__name__}: {message or 'refused'}"
         starting = for_code(code) is InvalidReplicationFactorError
         if starting and asyncio.get_running_loop().time() < deadline:
-            log.info("topic_waiting_for_brokers", topic=topic.name, detail=refusal)
+            log.info(events.TOPIC_WAITING_FOR_BROKERS, topic=topic.name, detail=refusal)
             await asyncio.sleep(2.0)
             continue
         raise TopicCreateError(f"topic {topic.name}: {refusal}")
@@ -140,7 +141,9 @@ async def ensure_topics(
             if await _create(admin, topic, replicas, deadline):
                 created.append(topic.name)
         if created:
-            log.info("topics_created", topics=created, partitions=partitions, replicas=replicas)
+            log.info(
+                events.TOPICS_CREATED, topics=created, partitions=partitions, replicas=replicas
+            )
         return created
     finally:
         await admin.close()

@@ -18,6 +18,7 @@ from schemas.notice_acks import NoticeAck
 from schemas.notice_alerts import AlertKind, NoticeAlert
 from schemas.notices import Notice, NoticeData, Subject
 from services.core.localtime import to_local
+from services.core.outcomes import Duplicate, Rejected
 from services.core.policy import NoticeRule, Policy
 
 # An agency acknowledges what it must act on; a "released" notice only closes the file.
@@ -81,12 +82,6 @@ class Outcome:
     copies: tuple[Notice, ...] = ()  # to notices.subject-copies.v1
     audit: tuple[AuditRecord, ...] = ()
     escalations: tuple[Escalation, ...] = ()
-    note: str = "applied"
-
-
-@dataclass(frozen=True)
-class Rejected:
-    errors: tuple[FieldError, ...]
 
 
 def notice_id_for(alert_id: str) -> str:
@@ -129,13 +124,13 @@ def render(alert: NoticeAlert, notice_id: str, attempt: int, now: datetime) -> N
 
 def on_alert(
     record: NotificationRecord | None, alert: NoticeAlert, policy: Policy, now: datetime
-) -> Outcome:
+) -> Outcome | Duplicate:
     record = record or NotificationRecord(
         jurisdiction=alert.jurisdiction, booking_id=alert.booking_id
     )
     notice_id = notice_id_for(alert.data.alert_id)
     if notice_id in record.notices:
-        return Outcome(record, note="duplicate")
+        return Duplicate()
     decision = decide(policy, alert)
     data = alert.data
     state = NoticeState(
@@ -158,7 +153,7 @@ def on_alert(
     }
     if not decision.allowed:
         suppressed = _ledger(record, state, AuditStep.SUPPRESSED, now, detail, rule=decision.rule)
-        return Outcome(_with(record, state), audit=(suppressed,), note="suppressed")
+        return Outcome(_with(record, state), audit=(suppressed,))
     notice = render(alert, notice_id, 1, now)
     if data.kind in NEEDS_ACK:
         state = state.model_copy(update={"ack_due_at": now + policy.ack_timeout, "last": notice})
@@ -167,12 +162,12 @@ def on_alert(
     if policy.subject_copy:
         copies = (notice,)
         audit.append(_ledger(record, state, AuditStep.SUBJECT_COPY, now, {}, rule=decision.rule))
-    return Outcome(
-        _with(record, state), notices=(notice,), copies=copies, audit=tuple(audit), note="issued"
-    )
+    return Outcome(_with(record, state), notices=(notice,), copies=copies, audit=tuple(audit))
 
 
-def on_ack(record: NotificationRecord | None, ack: NoticeAck, now: datetime) -> Outcome | Rejected:
+def on_ack(
+    record: NotificationRecord | None, ack: NoticeAck, now: datetime
+) -> Outcome | Duplicate | Rejected:
     notice_id = ack.data.notice_id
     state = record.notices.get(notice_id) if record else None
     if record is None or state is None or state.suppressed_rule is not None:
@@ -197,7 +192,7 @@ def on_ack(record: NotificationRecord | None, ack: NoticeAck, now: datetime) -> 
             )
         )
     if state.acknowledged_at is not None:
-        return Outcome(record, note="duplicate")
+        return Duplicate()
     within = state.ack_due_at is None or ack.data.acknowledged_at <= state.ack_due_at
     acknowledged = state.model_copy(
         update={
@@ -220,7 +215,7 @@ def on_ack(record: NotificationRecord | None, ack: NoticeAck, now: datetime) -> 
         },
         at=ack.data.acknowledged_at,
     )
-    return Outcome(_with(record, acknowledged), audit=(audit,), note="acknowledged")
+    return Outcome(_with(record, acknowledged), audit=(audit,))
 
 
 def on_tick(record: NotificationRecord, policy: Policy, now: datetime) -> Outcome:
@@ -297,7 +292,6 @@ def on_tick(record: NotificationRecord, policy: Policy, now: datetime) -> Outcom
         notices=tuple(notices),
         audit=tuple(audit),
         escalations=tuple(escalations),
-        note="resent" if notices or escalations else "nothing_due",
     )
 
 

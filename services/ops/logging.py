@@ -138,3 +138,15 @@ def message_context(**fields: Any) -> Iterator[None]:
         yield
     finally:
         structlog.contextvars.reset_contextvars(**tokens)
+
+
+EVENT_FIELDS = ("event_id", "type", "jurisdiction")
+
+
+def bind_event(event: Any) -> None:
+    """Add the decoded event's id, type and jurisdiction to every log line about it."""
+    structlog.contextvars.bind_contextvars(**{name: getattr(event, name) for name in EVENT_FIELDS})
+
+
+def unbind_event() -> None:
+    structlog.contextvars.unbind_contextvars(*EVENT_FIELDS)

@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaProducer
 from services.core.clock import SystemClock
 from services.kafka.clients import running
 from services.kafka.security import client_options, producer_options
+from services.ops import events
 from services.ops.logging import get_logger
 from services.settings import Settings
 from services.simulator.generator import JailSimulator, SimulatorConfig
@@ -34,13 +35,13 @@ async def publish(
             await producer.send(outgoing.topic, key=outgoing.key, value=outgoing.value)
             sent += 1
             if sent % 500 == 0:
-                log.info("simulator_progress", sent=sent)
+                log.info(events.SIMULATOR_PROGRESS, sent=sent)
             # Pace to the rate: sleep until this event's slot.
             delay = started + sent / rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
         await producer.flush()
-    log.info("simulator_done", sent=sent, seconds=round(time.monotonic() - started, 1))
+    log.info(events.SIMULATOR_DONE, sent=sent, seconds=round(time.monotonic() - started, 1))
     return sent
 
 

@@ -11,10 +11,11 @@ from pydantic import TypeAdapter
 from schemas.deadletter import DeadLetter, FieldError, RejectReason
 from schemas.topics import DEADLETTER
 from services.core.clock import Clock
-from services.ops.logging import get_logger
+from services.ops import events
+from services.ops.logging import bind_event, get_logger
 from services.ops.metrics import Metrics
-from services.streams.app import Output, bind_event
 from services.streams.codec import Decoded, RawMessage, dead_letter, decode, error
+from services.streams.output import Output
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -37,7 +38,7 @@ class DeadLetterPublisher:
         await self.topic.send(raw.key, letter)
         self.metrics.dead_lettered.labels(self.service, letter.reason.value).inc()
         log.warning(
-            "event_dead_lettered",
+            events.EVENT_DEAD_LETTERED,
             reason=letter.reason.value,
             errors=[f"{e.path or '<message>'}: {e.message}" for e in letter.errors],
             **{k: v for k, v in (hint or {}).items() if k in ("event_id", "type", "jurisdiction")},

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from services.core.deadlines import DeadlineIndex, armed_in
+from services.ops import events
 
 # The timer's fast path: given the keys just fallen due, publish what is owed now and
 # return, per key, the ids of the outputs the broker acknowledged.
@@ -55,7 +56,7 @@ def install_deadline_timer(
             started = time.perf_counter()
             index.rebuild(armed_in(table.items()), generation)
             log.info(
-                "deadlines_rebuilt",
+                events.DEADLINES_REBUILT,
                 armed=len(index),
                 generation=generation,
                 seconds=round(time.perf_counter() - started, 3),
@@ -97,6 +98,6 @@ def install_deadline_timer(
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # handed out again after resend_after
-            log.error("deadlines_not_published", due=len(due), error=type(exc).__name__)
+            log.error(events.DEADLINES_NOT_PUBLISHED, due=len(due), error=type(exc).__name__)
         finally:
             index.sent(keys, clock.now())

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from services.kafka.process import metadata_answers
-from services.streams.app import SERVICE_PORT_OFFSETS, port_is_free
+from services.kafka.process import metadata_answers, port_is_free
+from services.streams.app import SERVICE_PORT_OFFSETS
 from tests.integration.conftest import ROOT
 from tests.integration.processes import (
     alive,

@@ -9,7 +9,7 @@ import pytest
 from schemas.topics import NOTICE_ALERTS
 from services.kafka.topics import partition_for
 from services.ops.metrics import Metrics
-from services.streams.app import Output
+from services.streams.output import Output
 
 
 class Producer:

@@ -293,7 +293,8 @@ def test_a_repeated_booking_state_resends_the_schedule_and_alerts_nothing() -> N
 
     again = message_for(world.booking, (world.record.jurisdiction, world.record.booking_id))
     outcome = rules.on_booking_state(world.record, again, 9, world.now + H)
-    assert outcome.note == "duplicate"
+    assert isinstance(outcome, rules.Outcome)
+    assert not outcome.schedule_changed  # the same schedule, sent again
     assert outcome.alerts == ()
     assert outcome.schedule is not None and outcome.schedule.data.revision == 2
 
@@ -304,8 +305,7 @@ def test_a_repeated_request_event_is_a_duplicate() -> None:
     world.request(event_id="ice:1")
     world.schedule(START + 10 * H)
     outcome = world.request(event_id="ice:1")
-    assert isinstance(outcome, rules.Outcome)
-    assert outcome.note == "duplicate"
+    assert isinstance(outcome, rules.Duplicate)
     assert world.kinds() == ["notice_due"]
 
 
@@ -323,7 +323,7 @@ def test_a_request_after_release_is_recorded_without_alerts() -> None:
     world.release()
     outcome = world.request()
     assert isinstance(outcome, rules.Outcome)
-    assert outcome.note == "request_received_after_release"
+    assert outcome.audit[0].data.detail["received_after_release"] is True
     assert outcome.alerts == ()
     assert world.record is not None and "r1" in world.record.requests
 

@@ -16,6 +16,9 @@ from tests import factories as f
 START = datetime(2027, 3, 2, 0, 0, tzinfo=UTC)  # the booking opened on 2027-03-01
 
 
+Decision = rules.Outcome | rules.Duplicate | rules.Rejected | rules.Stale
+
+
 class World:
     def __init__(self, booking_id: str = "2027-000123", release_hour: int = 9) -> None:
         self.booking_id = booking_id
@@ -27,7 +30,7 @@ class World:
         self.alerts: list[NoticeAlert] = []
         self.escalations: list[Escalation] = []
         self.schedules: list[Any] = []
-        self.outcomes: list[rules.Outcome | rules.Rejected] = []
+        self.outcomes: list[Decision] = []
 
     # -- inputs
     def jail(self, document: dict[str, Any]) -> rules.Outcome:
@@ -38,6 +41,7 @@ class World:
         assert isinstance(decision, booking_rules.Accepted), decision
         self.booking = decision.record
         outcome = rules.on_booking_state(self.record, decision.message, self.release_hour, self.now)
+        assert isinstance(outcome, rules.Outcome), outcome
         self._take(outcome)
         return outcome
 
@@ -63,7 +67,7 @@ class World:
         agency: str = "dhs-ice",
         hours: int | None = None,
         event_id: str | None = None,
-    ) -> rules.Outcome | rules.Rejected:
+    ) -> Decision:
         data: dict[str, Any] = {"request_id": request_id, "agency": agency, "form": "I-247A"}
         if hours is not None:
             data["notice_hours"] = hours
@@ -76,7 +80,7 @@ class World:
         )
         return self._request(document)
 
-    def withdraw(self, request_id: str = "r1") -> rules.Outcome | rules.Rejected:
+    def withdraw(self, request_id: str = "r1") -> Decision:
         document = f.envelope(
             "notice_request.withdrawn",
             {"request_id": request_id, "reason": "no longer sought"},
@@ -85,7 +89,7 @@ class World:
         )
         return self._request(document)
 
-    def _request(self, document: dict[str, Any]) -> rules.Outcome | rules.Rejected:
+    def _request(self, document: dict[str, Any]) -> Decision:
         self.offset += 1
         event = AGENCY_REQUEST.validate_python(document)
         outcome = rules.on_request(

@@ -1,0 +1,67 @@
+"""Every log event name the services write, in one place.
+
+Operators search, count and alert on these names, so a log call names a constant from here,
+never a string of its own (``tests/unit/test_log_events.py`` reads every call to check).
+A log line never carries a person's name or date of birth, whatever its event.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- booking: jail.booking.v1 -> booking.state.v1
+BOOKING_STATE_EMITTED: Final = "booking_state_emitted"
+BOOKING_STATE_RESENT: Final = "booking_state_resent"  # the same message again after a crash
+STALE_EVENT_DROPPED: Final = "stale_event_dropped"  # an older sequence than the one applied
+
+# --- scheduling: booking state + agency requests -> schedules, alerts
+SCHEDULE_CHANGED: Final = "schedule_changed"
+STALE_STATE_DROPPED: Final = "stale_state_dropped"  # an older booking revision
+REQUEST_RECEIVED: Final = "request_received"
+REQUEST_RECEIVED_AFTER_RELEASE: Final = "request_received_after_release"
+REQUEST_WITHDRAWN: Final = "request_withdrawn"
+DEADLINE_ARMED: Final = "deadline_armed"
+ALERT_EMITTED: Final = "alert_emitted"
+ALERT_NOT_ACKNOWLEDGED: Final = "alert_not_acknowledged"  # by the broker; the agent sends it
+ALERTS_RECORDED: Final = "alerts_recorded"  # the timer sent them, the agent wrote the state
+FIRE_EARLY_SKIPPED: Final = "fire_early_skipped"
+
+# --- notification: alerts + acks -> notices, ledger
+NOTICE_ISSUED: Final = "notice_issued"
+NOTICE_RESENT: Final = "notice_resent"
+NOTICE_SUPPRESSED: Final = "notice_suppressed"  # by the jurisdiction's policy
+NOTICE_ACKNOWLEDGED: Final = "notice_acknowledged"
+
+# --- scheduling and notification
+ESCALATION_RAISED: Final = "escalation_raised"
+DEADLINES_REBUILT: Final = "deadlines_rebuilt"
+DEADLINES_NOT_PUBLISHED: Final = "deadlines_not_published"
+
+# --- every service: input, output, bad input
+DUPLICATE_DROPPED: Final = "duplicate_dropped"
+EVENT_REROUTED: Final = "event_rerouted"  # published without its key: moved to its partition
+EVENT_DEAD_LETTERED: Final = "event_dead_lettered"
+MESSAGE_FAILED: Final = "message_failed"  # an unexpected error: dead-lettered, partition goes on
+INPUT_GAP_SEEK_BACK: Final = "input_gap_seek_back"
+INPUT_GAP_ACCEPTED: Final = "input_gap_accepted"
+INPUT_STALLED_SEEK_BACK: Final = "input_stalled_seek_back"
+PARTITIONS_ASSIGNED: Final = "partitions_assigned"
+GC_PAUSE: Final = "gc_pause"
+GC_UNFREEZE: Final = "gc_unfreeze"
+
+# --- Kafka clients and topics
+COMMITTED_OFFSET_FROM_BROKER: Final = "committed_offset_from_broker"
+COMMITTED_OFFSET_UNKNOWN: Final = "committed_offset_unknown"
+FAUST_FIXES_SWITCHED_OFF: Final = "faust_fixes_switched_off"
+FETCH_WAIT_CHANGED: Final = "fetch_wait_changed"
+TOPICS_CREATED: Final = "topics_created"
+TOPIC_WAITING_FOR_BROKERS: Final = "topic_waiting_for_brokers"
+
+# --- the process supervisor (releasewatch up), the board, the simulator
+EMBEDDED_BROKER_STARTED: Final = "embedded_broker_started"
+SERVICE_STARTING: Final = "service_starting"
+SERVICE_DIED: Final = "service_died"
+STOPPED: Final = "stopped"
+BOARD_SERVING: Final = "board_serving"
+SIMULATOR_PROGRESS: Final = "simulator_progress"
+SIMULATOR_DONE: Final = "simulator_done"

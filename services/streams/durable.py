@@ -1,0 +1,185 @@
+"""The skeleton of a service that keeps one record per booking and acts on its deadlines:
+scheduling and notification are each an instance of it.
+
+Inputs are declared once (``on``), one decide function per input topic; every input goes the
+same way: admitted or dead-lettered at the edge, moved if it is on the wrong partition, then
+decided from the booking's stored record. What the decision says is matched here by type:
+``Rejected`` is dead-lettered, ``Duplicate`` and ``Stale`` are dropped, anything else is an
+outcome whose outputs the service publishes (acknowledged by the broker) before its new
+record is stored. A crash in between repeats outputs (same ids), never loses them.
+The deadline ticks are the same path, written once here (``start``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+from pydantic import BaseModel, TypeAdapter
+
+from schemas.escalations import Escalation
+from schemas.ticks import DEADLINE_TICK
+from schemas.topics import AUDIT, ESCALATIONS, TopicSpec
+from services.core.clock import Clock
+from services.core.deadlines import DeadlineIndex
+from services.core.outcomes import Duplicate, Rejected, Stale
+from services.ops import events
+from services.ops.logging import get_logger
+from services.settings import Settings
+from services.streams.app import ServiceApp, create_app
+from services.streams.codec import RawMessage
+from services.streams.consume import route_inputs
+from services.streams.deadletter import DeadLetterPublisher
+from services.streams.output import Output, raw_topic, reroute_if_misplaced
+from services.streams.records import RecordTable
+from services.streams.timer import FireEarly, install_deadline_timer
+
+log = get_logger(__name__)
+
+R = TypeVar("R", bound=BaseModel)
+E = TypeVar("E")
+
+
+class Outcome(Protocol):
+    """What a domain decided when something changed: the record to store, and outputs."""
+
+    @property
+    def record(self) -> Any: ...
+
+
+Decision = Outcome | Duplicate | Stale | Rejected
+# (the admitted event, the booking's record if any, where the event was read) -> decision
+Decide = Callable[[Any, R | None, str], Decision]
+# (key, outcome, ids of the alerts the timer already published) -> None, once acknowledged
+Publish = Callable[[str, Any, frozenset[str]], Awaitable[None]]
+
+
+class DurableService(Generic[R]):
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        web_port: int,
+        clock: Clock,
+        *,
+        table: str,
+        record: type[R],
+        ticks: TopicSpec,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.clock = clock
+        self.app: ServiceApp = create_app(name, settings, web_port)
+        self.metrics = self.app.metrics
+        self.deadletters = DeadLetterPublisher(self.app, name, clock)
+        self.index = DeadlineIndex()
+        self.records = RecordTable(self.app, table, record, settings.partitions, self.index)
+        self.ticks_topic = ticks
+        self.ticks = self.output(ticks)
+        self.escalations = self.output(ESCALATIONS)
+        self.ledger = self.output(AUDIT)
+        self._inputs: list[TopicSpec] = []
+        self._handlers: dict[str, Callable[[RawMessage], Awaitable[None]]] = {}
+
+    def output(self, spec: TopicSpec) -> Output:
+        return Output(self.app, spec, self.metrics)
+
+    def on(
+        self,
+        spec: TopicSpec,
+        adapter: TypeAdapter[E],
+        types: Collection[str],
+        *,
+        reroute: bool = False,
+    ) -> Callable[[Decide[R]], Decide[R]]:
+        """Declare an input topic and the function deciding its events. With ``reroute``, an
+        event published without its booking's key is moved to the right partition first."""
+        moved = self.output(spec) if reroute else None
+
+        def declare(decide: Decide[R]) -> Decide[R]:
+            async def handle(raw: RawMessage) -> None:
+                event: Any = await self.deadletters.accept(raw, adapter, types)
+                if event is None:
+                    return
+                key: str = event.key
+                partitions = self.settings.partitions
+                if moved is not None and await reroute_if_misplaced(raw, key, moved, partitions):
+                    return
+                decision = decide(event, self.records.get(key), raw.position)
+                await self._settle(raw, event, key, decision)
+
+            self._inputs.append(spec)
+            self._handlers[spec.name] = handle
+            return decide
+
+        return declare
+
+    def start(
+        self,
+        publish: Publish,
+        on_tick: Callable[[R, datetime], Outcome],
+        fire_early: FireEarly | None = None,
+    ) -> ServiceApp:
+        """Wire the inputs, the ticks and the deadline timer; the app is ready to run.
+        ``on_tick`` decides what a booking's fallen-due deadline means from its record."""
+        self._publish = publish
+
+        async def handle_tick(raw: RawMessage) -> None:
+            tick = await self.deadletters.accept(raw, DEADLINE_TICK, ("deadline.tick",))
+            if tick is None:
+                return
+            record = self.records.get(tick.key)
+            if record is None:  # nothing stored any more: nothing is due
+                self.index.set(tick.key, None)
+                return
+            decision = on_tick(record, self.clock.now())
+            await self._settle(raw, tick, tick.key, decision, frozenset(tick.published))
+
+        self._inputs.append(self.ticks_topic)
+        self._handlers[self.ticks_topic.name] = handle_tick
+        route_inputs(
+            self.app,
+            self.name,
+            raw_topic(self.app, *self._inputs),
+            self._handlers,
+            self.deadletters.send_internal_error,
+        )
+        interval = self.settings.deadline_scan_interval
+        install_deadline_timer(
+            self.app, self.index, self.records, self.ticks, self.clock, interval, log, fire_early
+        )
+        return self.app
+
+    async def _settle(
+        self,
+        raw: RawMessage,
+        event: Any,
+        key: str,
+        decision: Decision,
+        sent: frozenset[str] = frozenset(),
+    ) -> None:
+        match decision:
+            case Rejected(errors=errors):
+                await self.deadletters.refuse(raw, errors, event)
+            case Duplicate():
+                log.debug(events.DUPLICATE_DROPPED)
+            case Stale(revision=revision, last_revision=last):
+                log.info(events.STALE_STATE_DROPPED, revision=revision, last_revision=last)
+            case outcome:
+                await self._publish(key, outcome, sent)
+                if self.records.put(key, outcome.record):
+                    log.info(events.DEADLINE_ARMED, due_at=str(outcome.record.next_due))
+
+    async def escalate(self, key: bytes, escalation: Escalation) -> None:
+        """Raise one escalation (acknowledged by the broker), counted and logged."""
+        await self.escalations.send(key, escalation, wait=True)
+        data = escalation.data
+        self.metrics.escalations.labels(data.reason.value).inc()
+        log.warning(
+            events.ESCALATION_RAISED,
+            reason=data.reason.value,
+            request_id=data.request_id,
+            notice_id=data.notice_id,
+            agency=data.agency,
+        )
