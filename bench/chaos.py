@@ -44,23 +44,12 @@ from typing import Any
 
 import yaml
 
-from bench.harness import (
-    PARTITIONS,
-    ROOT,
-    RUNNING,
-    Collector,
-    Message,
-    Worker,
-    all_ready,
-    embedded,
-    publish,
-    save,
-    total,
-    until,
-    worker_env,
-)
+from bench.harness import PARTITIONS, ROOT, RUNNING, Message, embedded, publish, save, worker_env
 from services.kafka.topics import ensure_topics
 from services.simulator.generator import FACILITIES, JailSimulator, SimulatorConfig
+from tests.support.poll import until
+from tests.support.topics import Watch
+from tests.support.workers import Worker, all_ready, total
 
 SERVICES = ("booking", "scheduling", "notification")
 WORKERS_PER_SERVICE = 2
@@ -240,11 +229,11 @@ async def run(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> dict[
         try:
             await all_ready([w for group in workers.values() for w in group], 120)
             async with (
-                Collector(broker.bootstrap, r"^notice\.alerts\.v1$") as alerts,
-                Collector(broker.bootstrap, r"^notices\.dhs-ice\.v1$") as notices,
-                Collector(broker.bootstrap, r"^deadletter\.v1$") as deadletters,
-                Collector(broker.bootstrap, r"^release\.schedule\.v1$") as schedules,
-                Collector(broker.bootstrap, r"^notice\.audit\.v1$") as ledger,
+                Watch(broker.bootstrap, pattern=r"^notice\.alerts\.v1$") as alerts,
+                Watch(broker.bootstrap, pattern=r"^notices\.dhs-ice\.v1$") as notices,
+                Watch(broker.bootstrap, pattern=r"^deadletter\.v1$") as deadletters,
+                Watch(broker.bootstrap, pattern=r"^release\.schedule\.v1$") as schedules,
+                Watch(broker.bootstrap, pattern=r"^notice\.audit\.v1$") as ledger,
             ):
                 started = time.perf_counter()
                 clock_start = time.time()

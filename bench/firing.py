@@ -28,23 +28,20 @@ from aiokafka import AIOKafkaProducer
 
 from bench.harness import (
     PARTITIONS,
-    Collector,
     Message,
-    Worker,
-    all_ready,
     create_topics,
     embedded,
-    log_events,
     machine,
     percentile,
     publish,
     save,
-    total,
-    until,
     worker_env,
 )
 from services.kafka.topics import ensure_topics, partition_of
 from services.simulator.generator import JailSimulator, SimulatorConfig
+from tests.support.poll import until
+from tests.support.topics import Watch
+from tests.support.workers import Worker, all_ready, log_events, total
 
 WINDOW = timedelta(hours=48)
 
@@ -94,7 +91,7 @@ async def run(
         booking, scheduling = worker("booking").start(), worker("scheduling").start()
         try:
             await all_ready([booking, scheduling])
-            async with Collector(broker.bootstrap, r"^notice\.alerts\.v1$") as alerts:
+            async with Watch(broker.bootstrap, pattern=r"^notice\.alerts\.v1$") as alerts:
                 started = time.perf_counter()
                 await publish(broker.bootstrap, background)
                 await until(
@@ -252,7 +249,7 @@ async def bare_burst(
     )
     await producer.start()
     try:
-        async with Collector(bootstrap, rf"^{topic}$") as burst:
+        async with Watch(bootstrap, pattern=rf"^{topic}$") as burst:
             await producer.send_and_wait(topic, key=b"warm-up", value=b"{}")
             await until(lambda: len(burst.records) >= 1, 60, "the warm-up record")
             by_partition: dict[int, list[tuple[bytes, bytes]]] = {}

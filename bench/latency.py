@@ -29,19 +29,18 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from bench.harness import (
     PARTITIONS,
     ROOT,
-    Collector,
     Message,
-    Worker,
-    all_ready,
     create_topics,
     embedded,
     percentile,
     publish,
-    until,
     worker_env,
 )
 from services.kafka.topics import ensure_topics
 from services.simulator.generator import JailSimulator, SimulatorConfig
+from tests.support.poll import until
+from tests.support.topics import Watch
+from tests.support.workers import Worker, all_ready
 
 PROBE_EVERY = 0.25  # s
 HOPS = [
@@ -107,7 +106,7 @@ async def baseline(
             for source, target in pairwise(HOPS)
         ]
         try:
-            async with Collector(broker.bootstrap, f"^{HOPS[-1]}$") as arrived:
+            async with Watch(broker.bootstrap, pattern=f"^{HOPS[-1]}$") as arrived:
                 hop = [(HOPS[0], key, value) for _, key, value in messages]
                 sent = await publish(broker.bootstrap, hop, rate=rate)
                 wanted = {messages[position][2] for position in triggers}
@@ -157,7 +156,7 @@ async def run(rate: float = 500, seconds: float = 60, **settings: str) -> dict[s
         ]
         try:
             await all_ready(workers)
-            async with Collector(broker.bootstrap, r"^notices\.dhs-ice\.v1$") as notices:
+            async with Watch(broker.bootstrap, pattern=r"^notices\.dhs-ice\.v1$") as notices:
                 sent = await publish(broker.bootstrap, messages, rate=rate)
                 wanted = set(triggers.values())
 

@@ -28,21 +28,12 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench.harness import (
-    PARTITIONS,
-    Collector,
-    Message,
-    Worker,
-    all_ready,
-    create_topics,
-    embedded,
-    publish,
-    total,
-    until,
-    worker_env,
-)
+from bench.harness import PARTITIONS, Message, create_topics, embedded, publish, worker_env
 from services.kafka.topics import ensure_topics
 from services.simulator.generator import JailSimulator, SimulatorConfig
+from tests.support.poll import until
+from tests.support.topics import Watch
+from tests.support.workers import Worker, all_ready, total
 
 SERVICES = ("booking", "scheduling", "notification")
 INPUTS = {
@@ -137,7 +128,7 @@ ALERTS = 5_000
 async def alert_backlog(bootstrap: str, count: int) -> int:
     """``count`` copies of a real alert from the scheduling stage, each for its own booking
     (the same jurisdiction, so the same policy), so notification has a backlog to work off."""
-    async with Collector(bootstrap, r"^notice\.alerts\.v1$") as alerts:
+    async with Watch(bootstrap, pattern=r"^notice\.alerts\.v1$") as alerts:
         await until(lambda: any(r.value for r in alerts.records), 30, "an alert to copy")
     found = [r.value for r in alerts.records if r.value]
     template = next((v for v in found if v["data"]["kind"] == "notice_due"), found[0])
@@ -167,7 +158,7 @@ async def end_to_end(messages: list[Message], data: Path) -> dict[str, Any]:
             jail = sum(1 for t, _, _ in messages if t == "jail.booking.v1")
             requests = len(messages) - jail
             series: list[dict[str, float]] = []
-            async with Collector(broker.bootstrap, r"^notices\..*\.v1$") as notices:
+            async with Watch(broker.bootstrap, pattern=r"^notices\..*\.v1$") as notices:
                 started = time.time()
                 sampler = asyncio.create_task(sample(workers, started, series))
                 sent = await publish(broker.bootstrap, messages)

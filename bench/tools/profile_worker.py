@@ -15,9 +15,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.harness import PARTITIONS, ROOT, Worker, embedded, publish, until, worker_env
+from bench.harness import PARTITIONS, ROOT, embedded, publish, worker_env
 from bench.pipeline import taken, traffic
 from services.kafka.topics import ensure_topics
+from tests.support.poll import until
+from tests.support.workers import Worker
 
 PY_SPY = Path(sys.executable).parent / "py-spy"
 

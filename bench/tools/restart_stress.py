@@ -30,7 +30,7 @@ from services.kafka.embedded import EmbeddedBroker  # noqa: E402
 from services.kafka.process import free_port  # noqa: E402
 from services.kafka.topics import ensure_topics  # noqa: E402
 from tests import factories as f  # noqa: E402
-from tests.integration.kafka import KafkaHelper  # noqa: E402
+from tests.support.topics import KafkaHelper  # noqa: E402
 
 PARTITIONS = 4
 ROUND_TIMEOUT = 40.0

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.harness import Worker as ServiceProcess  # one worker, started as production does
 from services.kafka.apache import missing_toolchain
 from services.kafka.embedded import HOW_TO_GET_KAFKA, EmbeddedBroker, embedded_broker
 from services.kafka.topics import ensure_topics_sync
-from tests.integration.kafka import KafkaHelper
+from tests.support.topics import KafkaHelper
+from tests.support.workers import Worker as ServiceProcess  # started as production does
 
 PARTITIONS = 4
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,8 +19,8 @@ import pytest
 from schemas.topics import AUDIT, NOTICE_ACKS
 from tests import factories as f
 from tests.integration.conftest import ARTIFACTS
-from tests.integration.kafka import KafkaHelper
 from tests.integration.test_notification_service import flagged_booking
+from tests.support.topics import KafkaHelper
 
 pytestmark = pytest.mark.integration
 H = timedelta(hours=1)

@@ -14,7 +14,7 @@ from schemas.topics import BOOKING_STATE, DEADLETTER, JAIL_BOOKING, MAX_MESSAGE_
 from services.kafka.topics import partition_for
 from tests import factories as f
 from tests.integration.conftest import PARTITIONS, ROOT, service_env
-from tests.integration.kafka import KafkaHelper, Record
+from tests.support.topics import KafkaHelper, Record
 
 pytestmark = pytest.mark.integration
 

@@ -17,13 +17,8 @@ import pytest
 from services.kafka.process import metadata_answers, port_is_free
 from services.streams.app import SERVICE_PORT_OFFSETS
 from tests.integration.conftest import ROOT
-from tests.integration.processes import (
-    alive,
-    command_line,
-    descendants,
-    http_ok,
-    wait_until,
-)
+from tests.support.poll import wait_until
+from tests.support.processes import alive, command_line, descendants, http_ok
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ from schemas.topics import (
     SUBJECT_COPIES,
 )
 from tests import factories as f
-from tests.integration.kafka import KafkaHelper, Watch
+from tests.support.topics import KafkaHelper, Watch
 
 pytestmark = pytest.mark.integration
 H = timedelta(hours=1)

@@ -17,9 +17,9 @@ from schemas.topics import JAIL_BOOKING, NOTICE_ALERTS
 from services.kafka.process import free_port
 from services.simulator.generator import FIRST_NAMES, LAST_NAMES
 from tests.integration.conftest import ROOT, service_env
-from tests.integration.kafka import KafkaHelper
-from tests.integration.processes import wait_until
 from tests.integration.test_notification_service import flagged_booking
+from tests.support.poll import wait_until
+from tests.support.topics import KafkaHelper
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from bench.harness import log_events, until
 from schemas.topics import (
     AGENCY_REQUESTS,
     AUDIT,
@@ -21,7 +20,9 @@ from schemas.topics import (
     RELEASE_SCHEDULE,
 )
 from tests import factories as f
-from tests.integration.kafka import KafkaHelper, Record, Watch
+from tests.support.poll import until
+from tests.support.topics import KafkaHelper, Record, Watch
+from tests.support.workers import log_events
 
 pytestmark = pytest.mark.integration
 H = timedelta(hours=1)

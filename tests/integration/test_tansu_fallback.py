@@ -15,8 +15,8 @@ from schemas.topics import JAIL_BOOKING
 from services.kafka.tansu import TansuBroker
 from services.kafka.topics import ensure_topics_sync
 from tests.integration.conftest import ARTIFACTS, BROKERS_USED, PARTITIONS
-from tests.integration.kafka import KafkaHelper
 from tests.integration.test_notification_service import flagged_booking
+from tests.support.topics import KafkaHelper
 
 pytestmark = pytest.mark.integration
 

@@ -1,14 +1,21 @@
-"""Publish to and watch real topics, waiting on conditions with deadlines."""
+"""Publish to and read real topics: the one topic reader of the tests and the benchmarks."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from services.kafka import read
+from services.kafka.metadata import partitions_of
+from tests.support.poll import until
 
 
 @dataclass(frozen=True)
@@ -18,65 +25,85 @@ class Record:
     offset: int
     key: str | None
     raw_value: bytes | None
+    timestamp: float = 0.0  # the producer's CreateTime, s
+    received: float = 0.0  # when the reader had it, s
 
     def jurisdiction_is(self, jurisdiction: str) -> bool:
         return bool(self.key) and self.key.split("/", 1)[0] == jurisdiction  # type: ignore[union-attr]
 
-    @property
+    @cached_property
     def value(self) -> Any:
-        return json.loads(self.raw_value) if self.raw_value else None
+        """The JSON value (None when there is none or it is not JSON)."""
+        try:
+            return json.loads(self.raw_value) if self.raw_value else None
+        except ValueError:
+            return None
 
 
 class Watch:
-    """Everything a topic carries from the beginning, collected in the background."""
+    """Everything a topic (or every topic matching ``pattern``) carries from the beginning,
+    collected in the background, without a consumer group. Use ``start``/``stop`` or
+    ``async with``."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.topic = topic
+    def __init__(self, bootstrap: str, topic: str | None = None, *, pattern: str = "") -> None:
+        assert bool(topic) != bool(pattern), "a topic or a pattern"
+        self.topic = topic or pattern
+        self.pattern = pattern
         self.records: list[Record] = []
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
             enable_auto_commit=False,
             group_id=None,
             auto_offset_reset="earliest",
-            fetch_max_wait_ms=100,
+            metadata_max_age_ms=2000,  # a pattern meets topics created later
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+            fetch_max_wait_ms=50,  # Tansu answers a waiting fetch only when the wait ends
         )
         self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
+    async def start(self) -> Watch:
         await self._consumer.start()
-        partitions = self._consumer.partitions_for_topic(self.topic)
-        for _ in range(50):
-            if partitions:
-                break
-            await asyncio.sleep(0.1)
-            await self._consumer._client.force_metadata_update()
-            partitions = self._consumer.partitions_for_topic(self.topic)
-        assert partitions, f"topic {self.topic} does not exist"
-        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-        self._consumer.assign(tps)
-        await self._consumer.seek_to_beginning(*tps)
+        if self.pattern:
+            self._consumer.subscribe(pattern=self.pattern)
+        else:
+            found: list[int] = []
+
+            async def exists() -> bool:
+                found[:] = await partitions_of(self._consumer, self.topic)
+                return bool(found)
+
+            with contextlib.suppress(TimeoutError):
+                await until(exists, 5, f"topic {self.topic}", every=0.1)
+            assert found, f"topic {self.topic} does not exist"
+            tps = [TopicPartition(self.topic, p) for p in found]
+            self._consumer.assign(tps)
+            await self._consumer.seek_to_beginning(*tps)
         self._task = asyncio.create_task(self._collect())
+        return self
 
     async def _collect(self) -> None:
-        while True:
-            batches = await self._consumer.getmany(timeout_ms=200)
-            for records in batches.values():
-                for r in records:
-                    self.records.append(
-                        Record(
-                            r.topic,
-                            r.partition,
-                            r.offset,
-                            r.key.decode() if r.key else None,
-                            r.value,
-                        )
-                    )
+        async for r in read.each(self._consumer, wait_ms=200):
+            if r is not None:
+                key = r.key.decode(errors="replace") if r.key else None
+                stamp = r.timestamp / 1000
+                self.records.append(
+                    Record(r.topic, r.partition, r.offset, key, r.value, stamp, time.time())
+                )
 
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self._consumer.stop()
+
+    async def __aenter__(self) -> Watch:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def on(self, topic_prefix: str) -> list[Record]:
+        return [r for r in self.records if r.topic.startswith(topic_prefix)]
 
     def matching(self, predicate: Callable[[Record], bool]) -> list[Record]:
         return [record for record in self.records if predicate(record)]
@@ -99,18 +126,18 @@ class Watch:
         id_field: str = "event_id",
         what: str = "",
     ) -> list[Record]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
+        async def enough() -> bool:
+            return len(self.unique(predicate, id_field)) >= count
+
+        try:
+            await until(enough, timeout, what, every=0.1)
+        except TimeoutError:
             found = self.unique(predicate, id_field)
-            if len(found) >= count:
-                return found
-            await asyncio.sleep(0.1)
-        found = self.unique(predicate, id_field)
-        raise AssertionError(
-            f"waited {timeout}s on {self.topic} for {count} distinct {what or 'matching'} "
-            f"record(s); {len(found)} arrived: {[r.value.get(id_field) for r in found]}"
-        )
+            raise AssertionError(
+                f"waited {timeout}s on {self.topic} for {count} distinct {what or 'matching'} "
+                f"record(s); {len(found)} arrived: {[r.value.get(id_field) for r in found]}"
+            ) from None
+        return self.unique(predicate, id_field)
 
     async def wait_for(
         self,
@@ -120,22 +147,25 @@ class Watch:
         what: str = "",
     ) -> list[Record]:
         """At least ``count`` matching records, or fail showing what did arrive."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
+
+        async def enough() -> bool:
+            return len(self.matching(predicate)) >= count
+
+        try:
+            await until(enough, timeout, what, every=0.1)
+        except TimeoutError:
             found = self.matching(predicate)
-            if len(found) >= count:
-                return found
-            await asyncio.sleep(0.1)
-        found = self.matching(predicate)
-        tail = [r.raw_value[:300] if r.raw_value else None for r in self.records[-10:]]
-        raise AssertionError(
-            f"waited {timeout}s on {self.topic} for {count} {what or 'matching'} record(s); "
-            f"{len(found)} matched, {len(self.records)} arrived; last ones: {tail}"
-        )
+            tail = [r.raw_value[:300] if r.raw_value else None for r in self.records[-10:]]
+            raise AssertionError(
+                f"waited {timeout}s on {self.topic} for {count} {what or 'matching'} record(s); "
+                f"{len(found)} matched, {len(self.records)} arrived; last ones: {tail}"
+            ) from None
+        return self.matching(predicate)
 
 
 class KafkaHelper:
+    """A producer for test inputs, and watches that stop with it."""
+
     def __init__(self, bootstrap: str) -> None:
         self.bootstrap = bootstrap
         self.producer = AIOKafkaProducer(
@@ -154,8 +184,7 @@ class KafkaHelper:
         await self.producer.stop()
 
     async def watch(self, topic: str) -> Watch:
-        watch = Watch(self.bootstrap, topic)
-        await watch.start()
+        watch = await Watch(self.bootstrap, topic).start()
         self.watches.append(watch)
         return watch
 
