@@ -26,9 +26,9 @@ $(BROWSER):
 # The embedded Apache Kafka needs Java 17+ and Maven (Debian's packages when missing); its
 # jars come from Maven Central through deploy/kafka/pom.xml, fetched once into ~/.m2.
 $(KAFKA): deploy/kafka/pom.xml | $(STAMP)
-	$(BIN)/python -m services.kafka.apache 2>/dev/null || { $(SUDO) apt-get update -qq && \
+	$(BIN)/python -m services.kafka.toolchain 2>/dev/null || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq default-jre-headless maven >/dev/null; }
-	$(BIN)/python -m services.kafka.apache
+	$(BIN)/python -m services.kafka.toolchain
 	touch $(KAFKA)
 
 ## make run: embedded Apache Kafka + every service + the demo simulator, until Ctrl-C

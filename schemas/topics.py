@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import get_args
 
 from pydantic import BaseModel
 
@@ -56,6 +57,18 @@ class TopicSpec:
     retention_ms: int = 30 * DAY_MS
     is_input: bool = False  # published by systems outside releasewatch
     internal: bool = False  # between workers of one service; not part of the public contract
+
+    @property
+    def event_types(self) -> tuple[str, ...]:
+        """The ``type`` of every event the topic carries (the envelope's discriminator)."""
+        types: list[str] = []
+        for model in self.messages:
+            field = model.model_fields.get("type")
+            if field is not None:  # a Literal, with or without its default
+                types.extend(
+                    value for value in get_args(field.annotation) if isinstance(value, str)
+                )
+        return tuple(types)
 
 
 JAIL_BOOKING = TopicSpec(
@@ -220,6 +233,14 @@ def faust_topics() -> tuple[FaustTopic, ...]:
         )
         topics.append(FaustTopic(f"{app_id}-__assignor-__leader", Cleanup.DELETE, True))
     return tuple(topics)
+
+
+def input_topic_for(event_type: str) -> TopicSpec | None:
+    """The public input topic (published by jails and agencies) that carries ``event_type``."""
+    for spec in REGISTRY:
+        if spec.is_input and event_type in spec.event_types:
+            return spec
+    return None
 
 
 def by_name(name: str) -> TopicSpec:

@@ -6,9 +6,9 @@ from typing import Any
 
 
 def pytest_report_header(config: Any) -> str:
-    from services.kafka import apache
+    from services.kafka import toolchain
 
-    return f"embedded broker: {apache.name()} (deploy/kafka/pom.xml)"
+    return f"embedded broker: {toolchain.name()} (deploy/kafka/pom.xml)"
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

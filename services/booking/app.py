@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import faust
 
-from schemas.jail_booking import JAIL_EVENT, JAIL_EVENT_TYPES
+from schemas.jail_booking import JAIL_EVENT
 from schemas.topics import BOOKING_STATE, JAIL_BOOKING
 from services.booking import domain
 from services.core.clock import Clock, SystemClock
@@ -41,7 +41,7 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
     )
 
     async def on_jail_event(raw: RawMessage) -> None:
-        event = await deadletters.accept(raw, JAIL_EVENT, JAIL_EVENT_TYPES)
+        event = await deadletters.accept(raw, JAIL_EVENT, JAIL_BOOKING.event_types)
         if event is None:
             return
         key = event.key
@@ -70,6 +70,6 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
                 await deadletters.refuse(raw, errors, event)
 
     app.agent(jail_events, name="booking.jail_events")(
-        consume(app, SERVICE, deadletters.send_internal_error)(on_jail_event)
+        consume(app, SERVICE, settings.tuning, deadletters.send_internal_error)(on_jail_event)
     )
     return app

@@ -79,10 +79,8 @@ def route(document: str, topic: str | None) -> Outgoing:
     """Where one document goes: the topic from its type, the key from its envelope. With
     ``topic`` given, the document goes there exactly as it is (even invalid JSON), keyed
     from its envelope when it has one."""
-    from schemas.agency_requests import AGENCY_REQUEST_TYPES
     from schemas.envelope import booking_key
-    from schemas.jail_booking import JAIL_EVENT_TYPES
-    from schemas.topics import AGENCY_REQUESTS, JAIL_BOOKING, NOTICE_ACKS
+    from schemas.topics import input_topic_for
 
     value = document.encode()
     try:
@@ -111,12 +109,9 @@ def route(document: str, topic: str | None) -> Outgoing:
     kind = parsed.get("type")
     if not isinstance(kind, str):
         raise ValueError('no type: give the event\'s "type", or --topic')
-    if kind in JAIL_EVENT_TYPES:
-        return Outgoing(JAIL_BOOKING.name, key, value)
-    if kind in AGENCY_REQUEST_TYPES:
-        return Outgoing(AGENCY_REQUESTS.name, key, value)
-    if kind == "notice.acknowledged":
-        return Outgoing(NOTICE_ACKS.name, key, value)
+    spec = input_topic_for(kind)
+    if spec is not None:
+        return Outgoing(spec.name, key, value)
     raise ValueError(f"cannot tell the topic of type {kind!r}; give --topic")
 
 

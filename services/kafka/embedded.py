@@ -11,9 +11,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from services.kafka.apache import EmbeddedKafka, missing_toolchain
+from services.kafka.apache import EmbeddedKafka
 from services.kafka.process import BrokerStartError
 from services.kafka.tansu import TansuBroker
+from services.kafka.toolchain import missing_toolchain
 
 EmbeddedBroker = EmbeddedKafka | TansuBroker
 

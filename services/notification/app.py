@@ -57,12 +57,12 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
     copies = service.output(SUBJECT_COPIES)
     agency_topics: dict[str, Output] = {}
 
-    @service.on(NOTICE_ALERTS, NOTICE_ALERT, ("notice.alert",))
+    @service.on(NOTICE_ALERTS, NOTICE_ALERT)
     def on_alert(alert: NoticeAlert, record: NotificationRecord | None, position: str) -> Decision:
         policy = book.for_jurisdiction(alert.jurisdiction)
         return domain.on_alert(record, alert, policy, clock.now())
 
-    @service.on(NOTICE_ACKS, NOTICE_ACK, ("notice.acknowledged",), reroute=True)
+    @service.on(NOTICE_ACKS, NOTICE_ACK, reroute=True)
     def on_ack(ack: NoticeAck, record: NotificationRecord | None, position: str) -> Decision:
         return domain.on_ack(record, ack, clock.now())
 

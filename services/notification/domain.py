@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
-
 from schemas.audit import AuditRecord, AuditRecordData, AuditStep
 from schemas.deadletter import FieldError, RejectReason
 from schemas.escalations import Escalation, EscalationData, EscalationReason
@@ -20,6 +18,7 @@ from schemas.notices import Notice, NoticeData, Subject
 from services.core.localtime import to_local
 from services.core.outcomes import Duplicate, Rejected
 from services.core.policy import NoticeRule, Policy
+from services.notification.records import NoticeState, NotificationRecord, Outcome
 
 # An agency acknowledges what it must act on; a "released" notice only closes the file.
 NEEDS_ACK = frozenset(
@@ -45,43 +44,6 @@ def decide(policy: Policy, alert: NoticeAlert) -> Decision:
             return Decision(False, f"listed_offenses: no charge under a listed statute{basis}")
         return Decision(True, f"listed_offenses: {', '.join(listed)}")
     return Decision(True, "notices: all")
-
-
-class NoticeState(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    notice_id: str
-    alert_id: str
-    kind: AlertKind
-    agency: str
-    request_id: str
-    suppressed_rule: str | None = None
-    attempt: int = 1
-    issued_at: datetime
-    ack_due_at: datetime | None = None
-    acknowledged_at: datetime | None = None
-    acknowledged_by: str | None = None
-    escalated: bool = False
-    # The last message sent, to resend it with attempt + 1.
-    last: Notice | None = None
-
-
-class NotificationRecord(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    jurisdiction: str
-    booking_id: str
-    notices: dict[str, NoticeState] = {}
-    next_due: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Outcome:
-    record: NotificationRecord
-    notices: tuple[Notice, ...] = ()  # to notices.<agency>.v1
-    copies: tuple[Notice, ...] = ()  # to notices.subject-copies.v1
-    audit: tuple[AuditRecord, ...] = ()
-    escalations: tuple[Escalation, ...] = ()
 
 
 def notice_id_for(alert_id: str) -> str:

@@ -17,7 +17,7 @@ from collections import defaultdict
 import faust
 from pydantic import TypeAdapter
 
-from schemas.agency_requests import AGENCY_REQUEST, AGENCY_REQUEST_TYPES, AgencyRequest
+from schemas.agency_requests import AGENCY_REQUEST, AgencyRequest
 from schemas.audit import AuditStep
 from schemas.booking_state import BookingState
 from schemas.notice_alerts import NoticeAlert
@@ -58,14 +58,14 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
     schedules = service.output(RELEASE_SCHEDULE)
     alerts = service.output(NOTICE_ALERTS)
 
-    @service.on(BOOKING_STATE, BOOKING_STATE_MESSAGE, ("booking.state",))
+    @service.on(BOOKING_STATE, BOOKING_STATE_MESSAGE)
     def on_booking_state(
         message: BookingState, record: SchedulingRecord | None, position: str
     ) -> Decision:
         release_hour = book.for_jurisdiction(message.jurisdiction).release_hour
         return domain.on_booking_state(record, message, release_hour, clock.now())
 
-    @service.on(AGENCY_REQUESTS, AGENCY_REQUEST, AGENCY_REQUEST_TYPES, reroute=True)
+    @service.on(AGENCY_REQUESTS, AGENCY_REQUEST, reroute=True)
     def on_agency_request(
         event: AgencyRequest, record: SchedulingRecord | None, position: str
     ) -> Decision:

@@ -15,109 +15,22 @@ import json
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from schemas.envelope import booking_key
 from schemas.topics import AGENCY_REQUESTS, JAIL_BOOKING
-
-
-@dataclass(frozen=True)
-class Facility:
-    jurisdiction: str
-    id: str
-    name: str
-    timezone: str
-    statutes: tuple[str, ...]
-
-
-FACILITIES = (
-    Facility(
-        "us-mn-hennepin",
-        "hcadc",
-        "Hennepin County Adult Detention Center",
-        "America/Chicago",
-        ("609.52", "609.2231", "169A.20", "152.025", "609.582"),
-    ),
-    Facility(
-        "us-ca-los-angeles",
-        "mcj",
-        "Men's Central Jail",
-        "America/Los_Angeles",
-        ("PC 211", "PC 459", "PC 484", "PC 245(a)(1)", "VC 23152"),
-    ),
-    Facility(
-        "us-il-cook",
-        "ccdoc",
-        "Cook County Jail",
-        "America/Chicago",
-        ("720 ILCS 5/16-1", "720 ILCS 5/12-3.05", "625 ILCS 5/11-501"),
-    ),
-    Facility(
-        "us-or-multnomah",
-        "mcdc",
-        "Multnomah County Detention Center",
-        "America/Los_Angeles",
-        ("ORS 164.055", "ORS 163.160", "ORS 813.010"),
-    ),
-    Facility(
-        "us-az-maricopa",
-        "lbj",
-        "Lower Buckeye Jail",
-        "America/Phoenix",
-        ("ARS 13-1802", "ARS 13-1203", "ARS 28-1381"),
-    ),
-    Facility(
-        "us-fl-miami-dade",
-        "tgk",
-        "Turner Guilford Knight Correctional Center",
-        "America/New_York",
-        ("FS 812.014", "FS 784.03", "FS 316.193"),
-    ),
+from services.simulator import bad
+from services.simulator.bad import Outgoing
+from services.simulator.places import (
+    AGENCIES,
+    FACILITIES,
+    FIRST_NAMES,
+    LAST_NAMES,
+    LEVELS,
+    Facility,
 )
-FIRST_NAMES = (
-    "Avery",
-    "Jordan",
-    "Riley",
-    "Morgan",
-    "Casey",
-    "Quinn",
-    "Rowan",
-    "Emerson",
-    "Sage",
-    "Parker",
-    "Reese",
-    "Skyler",
-    "Dakota",
-    "Hayden",
-    "Marlowe",
-    "Ellis",
-)
-LAST_NAMES = (
-    "Almanza",
-    "Brightwater",
-    "Castellano",
-    "Dunmore",
-    "Everhart",
-    "Fairbairn",
-    "Galloway",
-    "Holloway",
-    "Ibarra",
-    "Jessup",
-    "Kettering",
-    "Lindqvist",
-)
-AGENCIES = (("dhs-ice", 0.92), ("usms", 0.08))
-LEVELS = ("felony", "misdemeanor", "misdemeanor", "infraction")
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    topic: str
-    key: bytes | None
-    value: bytes
-    kind: str  # the event type, or "bad:<reason>"
 
 
 @dataclass
@@ -372,60 +285,10 @@ class JailSimulator:
         return Outgoing(topic, key, json.dumps(document).encode(), kind)
 
     def _bad(self, facility: Facility, booking_id: str, now: datetime) -> Outgoing:
-        key = booking_key(facility.jurisdiction, booking_id).encode()
-        choice = self.random.choice(
-            ["invalid_json", "unknown_type", "unknown_timezone", "nonexistent_local_time", "schema"]
-        )
+        choice = self.random.choice(bad.KINDS)
         if choice == "invalid_json":
-            return Outgoing(
-                JAIL_BOOKING.name, key, b'{"event_id": "sim-broken", "type": ', "bad:invalid_json"
-            )
-        base = json.loads(
-            self._event(
-                JAIL_BOOKING.name,
-                facility,
-                booking_id,
-                "charges.updated",
-                {"charges": []},
-                now,
-                None,
-            ).value
+            return bad.broken_json(booking_key(facility.jurisdiction, booking_id).encode())
+        base = self._event(
+            JAIL_BOOKING.name, facility, booking_id, "charges.updated", {"charges": []}, now, None
         )
-        if choice == "unknown_type":
-            base["type"] = "booking.escaped"
-        elif choice == "unknown_timezone":
-            base["type"] = "booking.opened"
-            base["data"] = {
-                "facility": {"id": "x", "name": "x", "timezone": "America/Gotham"},
-                "person": {
-                    "person_id": "p",
-                    "first_name": "A",
-                    "last_name": "B",
-                    "date_of_birth": "1990-01-01",
-                },
-                "booked_at": now.isoformat(),
-                "charges": [],
-            }
-        elif choice == "nonexistent_local_time":
-            base["type"] = "release.scheduled"
-            gap = _next_spring_forward_gap(now, facility.timezone)
-            base["data"] = {
-                "release_at": gap.isoformat() if gap else "not-a-time",
-                "basis": "court_order",
-            }
-        else:
-            base["data"] = {"charges": [{"charge_id": "c1"}]}  # statute and level missing
-        return Outgoing(JAIL_BOOKING.name, key, json.dumps(base).encode(), f"bad:{choice}")
-
-
-def _next_spring_forward_gap(now: datetime, timezone: str) -> datetime | None:
-    """A local wall-clock time that does not exist (in the next spring-forward gap)."""
-    zone = ZoneInfo(timezone)
-    probe = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    for _ in range(24 * 400):
-        probe += timedelta(hours=1)
-        before, after = probe.astimezone(zone), (probe + timedelta(hours=1)).astimezone(zone)
-        if after.utcoffset() != before.utcoffset() and after.utcoffset() > before.utcoffset():  # type: ignore[operator]
-            wall = (before + timedelta(hours=1)).replace(tzinfo=None)
-            return wall.replace(minute=30)
-    return None
+        return bad.spoil(base, choice, facility.timezone, now)

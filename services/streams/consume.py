@@ -8,12 +8,11 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-import faust
-
 from services.kafka import faust_fixes
+from services.kafka.tuning import ClientTuning
 from services.ops import events
 from services.ops.logging import get_logger, message_context, unbind_event
-from services.ops.metrics import Metrics
+from services.streams.app import ServiceApp
 from services.streams.codec import RawMessage
 from services.streams.gaps import AcceptHole, GapGuard, Hold, Process, Repeat
 
@@ -24,21 +23,21 @@ Handler = Callable[[RawMessage], Awaitable[None]]
 
 
 def consume(
-    app: faust.App,
+    app: ServiceApp,
     service: str,
+    tuning: ClientTuning,
     on_error: Callable[[RawMessage, BaseException], Awaitable[object]],
 ) -> Callable[[Handler], Callable[[Any], Awaitable[None]]]:
     """Wrap a per-message handler as a faust agent body: read each partition without holes
     (``GapGuard``), bind the log context, and never let one message stop the partition (an
-    unexpected error goes to ``on_error``)."""
+    unexpected error goes to ``on_error``). ``tuning``: the settings' client tuning."""
 
     # Under exactly_once, transaction markers take offsets that consumers never see: such a
     # hole is accepted after one re-read instead of being held for give_up_after.
-    tuning = faust_fixes.tuning_of(app)
     guard = GapGuard(give_up_after=0.0) if tuning.exactly_once else GapGuard()
     off = tuning.fixes_off  # the fault suite's experiments only
     guarded, fill_committed = "gap_guard" not in off, "commit_check" not in off
-    metrics: Metrics = app.metrics  # type: ignore[attr-defined]
+    metrics = app.metrics
     generation: list[int | None] = [None]
     buffer: list[Any] = []  # the agent's input buffer, once it runs
 
@@ -153,8 +152,9 @@ def consume(
 
 
 def route_inputs(
-    app: faust.App,
+    app: ServiceApp,
     service: str,
+    tuning: ClientTuning,
     inputs: Any,
     handlers: Mapping[str, Handler],
     on_error: Callable[[RawMessage, BaseException], Awaitable[object]],
@@ -165,4 +165,6 @@ def route_inputs(
     async def inputs_handler(raw: RawMessage) -> None:
         await handlers[raw.topic](raw)
 
-    app.agent(inputs, name=f"{service}.inputs")(consume(app, service, on_error)(inputs_handler))
+    app.agent(inputs, name=f"{service}.inputs")(
+        consume(app, service, tuning, on_error)(inputs_handler)
+    )

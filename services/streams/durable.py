@@ -12,7 +12,7 @@ The deadline ticks are the same path, written once here (``start``).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -86,15 +86,12 @@ class DurableService(Generic[R]):
         return Output(self.app, spec, self.metrics)
 
     def on(
-        self,
-        spec: TopicSpec,
-        adapter: TypeAdapter[E],
-        types: Collection[str],
-        *,
-        reroute: bool = False,
+        self, spec: TopicSpec, adapter: TypeAdapter[E], *, reroute: bool = False
     ) -> Callable[[Decide[R]], Decide[R]]:
-        """Declare an input topic and the function deciding its events. With ``reroute``, an
-        event published without its booking's key is moved to the right partition first."""
+        """Declare an input topic and the function deciding its events (of the types the
+        registry names for it). With ``reroute``, an event published without its booking's
+        key is moved to the right partition first."""
+        types = spec.event_types
         moved = self.output(spec) if reroute else None
 
         def declare(decide: Decide[R]) -> Decide[R]:
@@ -126,7 +123,7 @@ class DurableService(Generic[R]):
         self._publish = publish
 
         async def handle_tick(raw: RawMessage) -> None:
-            tick = await self.deadletters.accept(raw, DEADLINE_TICK, ("deadline.tick",))
+            tick = await self.deadletters.accept(raw, DEADLINE_TICK, self.ticks_topic.event_types)
             if tick is None:
                 return
             record = self.records.get(tick.key)
@@ -141,6 +138,7 @@ class DurableService(Generic[R]):
         route_inputs(
             self.app,
             self.name,
+            self.settings.tuning,
             raw_topic(self.app, *self._inputs),
             self._handlers,
             self.deadletters.send_internal_error,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from services.kafka.apache import missing_toolchain
 from services.kafka.embedded import HOW_TO_GET_KAFKA, EmbeddedBroker, embedded_broker
+from services.kafka.toolchain import missing_toolchain
 from services.kafka.topics import ensure_topics_sync
 from tests.support.topics import KafkaHelper
 from tests.support.workers import Worker as ServiceProcess  # started as production does

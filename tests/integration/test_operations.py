@@ -15,7 +15,7 @@ import pytest
 
 from schemas.topics import JAIL_BOOKING, NOTICE_ALERTS
 from services.kafka.process import free_port
-from services.simulator.generator import FIRST_NAMES, LAST_NAMES
+from services.simulator.places import FIRST_NAMES, LAST_NAMES
 from tests.integration.conftest import ROOT, service_env
 from tests.integration.test_notification_service import flagged_booking
 from tests.support.poll import wait_until

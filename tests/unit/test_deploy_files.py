@@ -171,7 +171,7 @@ def test_kustomization_lists_files_that_exist() -> None:
 def test_every_service_has_probes_resources_a_pdb_and_real_settings(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    docs = k8s_documents("services.yaml")
+    docs = [d for path in sorted(K8S.glob("service-*.yaml")) for d in k8s_documents(path.name)]
     config = k8s_documents("config.yaml")[0]
     config_maps = {
         config["metadata"]["name"],

@@ -62,3 +62,33 @@ def test_patterns_from_the_registry_match_what_the_readers_follow() -> None:
     assert is_agency_topic(agency_notices("dhs-ice").name)
     assert not is_agency_topic(SUBJECT_COPIES.name)
     assert not is_agency_topic(NOTICE_ALERTS.name)
+
+
+def test_each_topic_names_the_event_types_it_carries() -> None:
+    from schemas.agency_requests import AGENCY_REQUEST_TYPES
+    from schemas.jail_booking import JAIL_EVENT_TYPES
+    from schemas.topics import AGENCY_REQUESTS, DEADLINE_TICKS, JAIL_BOOKING, NOTICE_ACKS
+
+    assert JAIL_BOOKING.event_types == tuple(JAIL_EVENT_TYPES)
+    assert AGENCY_REQUESTS.event_types == tuple(AGENCY_REQUEST_TYPES)
+    assert NOTICE_ACKS.event_types == ("notice.acknowledged",)
+    assert DEADLINE_TICKS.event_types == ("deadline.tick",)
+
+
+@pytest.mark.parametrize(
+    ("event_type", "topic"),
+    [
+        ("booking.opened", "jail.booking.v1"),
+        ("inmate.transferred", "jail.booking.v1"),
+        ("notice_request.withdrawn", "agency.requests.v1"),
+        ("notice.acknowledged", "notice.acks.v1"),
+        ("notice.alert", None),  # the services' own output: nobody outside publishes it
+        ("deadline.tick", None),
+        ("booking.escaped", None),
+    ],
+)
+def test_an_event_type_routes_to_its_input_topic(event_type: str, topic: str | None) -> None:
+    from schemas.topics import input_topic_for
+
+    spec = input_topic_for(event_type)
+    assert (spec.name if spec else None) == topic

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from services.kafka import apache, embedded
-from services.kafka.apache import Node, new_cluster_id, parse_java_major, server_properties
+from services.kafka import embedded, toolchain
+from services.kafka.apache import Node, new_cluster_id, server_properties
 from services.kafka.process import BrokerStartError
+from services.kafka.toolchain import parse_java_major
 from services.kafka.topics import replicas_for
 
 
@@ -87,8 +88,8 @@ def test_the_java_version_is_read_from_its_banner(output: str, major: int | None
 
 
 def test_the_pinned_kafka_version_is_4x() -> None:
-    assert apache.version().startswith("4.")
-    assert apache.name().startswith("Apache Kafka 4.")
+    assert toolchain.version().startswith("4.")
+    assert toolchain.name().startswith("Apache Kafka 4.")
 
 
 def test_kafka_is_chosen_where_java_and_maven_are_there(monkeypatch: pytest.MonkeyPatch) -> None:

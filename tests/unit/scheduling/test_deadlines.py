@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
-import pytest
+from datetime import timedelta
 
 from schemas.escalations import EscalationReason
 from schemas.release_schedule import ScheduleStatus
-from services.scheduling import domain as rules
-from tests import factories as f
-from tests.unit.scheduling.world import START, World
+from tests.unit.scheduling.world import START, World, flagged
 
 H = timedelta(hours=1)
 S = timedelta(seconds=1)
-
-
-def flagged(hours: int | None = None) -> World:
-    world = World()
-    world.open()
-    world.request(hours=hours)
-    return world
 
 
 def test_an_on_time_notice_fires_at_due_at_and_not_before() -> None:
@@ -228,152 +217,3 @@ def test_several_agencies_are_tracked_independently() -> None:
     assert [(a.data.agency, a.data.window_hours) for a in second] == [("dhs-ice", 48)]
     released = world.release(release_at).alerts
     assert {a.data.agency for a in released} == {"dhs-ice", "usms"}
-
-
-def test_the_window_is_48_real_hours_across_a_dst_change() -> None:
-    world = World()
-    world.open()
-    world.request()
-    # 09:00 CDT on 2027-03-15 is 14:00Z; two calendar days earlier at 09:00 would be
-    # 15:00Z (CST), but 48 real hours before is 14:00Z = 08:00 CST.
-    world.schedule("2027-03-15T09:00:00")
-    assert world.record is not None
-    assert world.record.next_due == datetime(2027, 3, 13, 14, 0, tzinfo=UTC)
-
-
-def test_an_ambiguous_release_time_gives_the_earlier_instant_and_more_notice() -> None:
-    world = flagged()
-    world.schedule("2027-11-07T01:30:00")  # CDT reading: 06:30Z (CST would be 07:30Z)
-    assert world.record is not None
-    assert world.record.next_due == datetime(2027, 11, 5, 6, 30, tzinfo=UTC)
-
-
-@pytest.mark.parametrize(
-    ("release_hour", "expected"),
-    [(9, datetime(2027, 4, 1, 14, 0, tzinfo=UTC)), (17, datetime(2027, 4, 1, 22, 0, tzinfo=UTC))],
-)
-def test_a_sentence_projects_the_release_at_the_facility_release_hour(
-    release_hour: int, expected: datetime
-) -> None:
-    world = World(release_hour=release_hour)
-    world.open()
-    # 2027-03-02 + 40 days - 10 credit = 2027-04-01, at the release hour, Chicago (CDT).
-    world.jail(f.sentence("2027-03-02", 40, credit_days=10, booking_id=world.booking_id))
-    assert world.record is not None and world.record.schedule is not None
-    assert world.record.schedule.release_at == expected
-
-
-def test_a_projection_into_the_spring_forward_gap_moves_past_it() -> None:
-    from schemas.booking_state import ProjectedRelease
-
-    plan = ProjectedRelease(starts_on=datetime(2027, 3, 4).date(), term_days=10)
-    assert rules.projected_release(plan, "America/Chicago", 2) == datetime(
-        2027, 3, 14, 8, 0, tzinfo=UTC
-    )
-
-
-def test_each_schedule_change_is_one_message_with_the_next_revision() -> None:
-    world = flagged()
-    world.schedule(START + 5 * 24 * H)
-    world.jail(f.charges("1", booking_id=world.booking_id))
-    world.schedule(START + 6 * 24 * H)
-    world.unschedule()
-    revisions = [(m.data.revision, m.data.status.value) for m in world.schedules]
-    assert revisions == [(1, "unscheduled"), (2, "scheduled"), (3, "scheduled"), (4, "unscheduled")]
-    assert (
-        world.schedules[1].data.cause_event_id == world.outcomes[2].record.schedule.cause_event_id
-    )  # type: ignore[union-attr]
-
-
-def test_a_repeated_booking_state_resends_the_schedule_and_alerts_nothing() -> None:
-    world = flagged()
-    world.schedule(START + 20 * H)
-    assert world.booking is not None and world.record is not None
-    from services.booking.domain import message_for
-
-    again = message_for(world.booking, (world.record.jurisdiction, world.record.booking_id))
-    outcome = rules.on_booking_state(world.record, again, 9, world.now + H)
-    assert isinstance(outcome, rules.Outcome)
-    assert not outcome.schedule_changed  # the same schedule, sent again
-    assert outcome.alerts == ()
-    assert outcome.schedule is not None and outcome.schedule.data.revision == 2
-
-
-def test_a_repeated_request_event_is_a_duplicate() -> None:
-    world = World()
-    world.open()
-    world.request(event_id="ice:1")
-    world.schedule(START + 10 * H)
-    outcome = world.request(event_id="ice:1")
-    assert isinstance(outcome, rules.Duplicate)
-    assert world.kinds() == ["notice_due"]
-
-
-def test_withdrawing_an_unknown_request_is_refused() -> None:
-    world = World()
-    world.open()
-    outcome = world.withdraw("nope")
-    assert isinstance(outcome, rules.Rejected)
-    assert outcome.errors[0].path == "data.request_id"
-
-
-def test_a_request_after_release_is_recorded_without_alerts() -> None:
-    world = World()
-    world.open()
-    world.release()
-    outcome = world.request()
-    assert isinstance(outcome, rules.Outcome)
-    assert outcome.audit[0].data.detail["received_after_release"] is True
-    assert outcome.alerts == ()
-    assert world.record is not None and "r1" in world.record.requests
-
-
-def test_alert_ids_are_the_same_for_the_same_situation() -> None:
-    def run() -> list[str]:
-        world = flagged()
-        world.schedule(START + 30 * H)
-        world.schedule(START + 10 * 24 * H)
-        world.advance(9 * 24 * H)
-        world.release()
-        return [a.data.alert_id for a in world.alerts]
-
-    first, second = run(), run()
-    assert first == second
-    assert len(set(first)) == len(first) == 4
-
-
-def test_a_tick_before_the_deadline_and_a_repeated_tick_owe_nothing() -> None:
-    world = flagged()
-    world.schedule(START + 5 * 24 * H)
-    assert world.record is not None
-    assert rules.on_tick(world.record, START + H).alerts == ()
-    world.advance(3 * 24 * H)
-    assert len(world.alerts) == 1
-    assert rules.on_tick(world.record, world.now + 2 * H).alerts == ()
-
-
-def test_a_deadline_missed_while_down_fires_late_when_back() -> None:
-    world = flagged()
-    release_at = START + 5 * 24 * H
-    world.schedule(release_at)
-    assert world.record is not None
-    # The service was down from before due_at until 10 minutes after it.
-    outcome = rules.on_tick(world.record, release_at - 48 * H + 10 * 60 * S)
-    [alert] = outcome.alerts
-    assert alert.data.late is True
-    assert alert.data.due_at == release_at - 48 * H
-
-
-def test_every_request_filed_or_withdrawn_is_a_ledger_record() -> None:
-    world = World()
-    world.open()
-    filed = world.request(hours=72)
-    withdrawn = world.withdraw()
-    assert isinstance(filed, rules.Outcome)
-    assert isinstance(withdrawn, rules.Outcome)
-    [received] = filed.audit
-    [gone] = withdrawn.audit
-    assert (received.data.step, gone.data.step) == ("request_received", "request_withdrawn")
-    assert received.data.detail["window_hours"] == 72
-    assert gone.data.detail["reason"] == "no longer sought"
-    assert received.event_id != gone.event_id

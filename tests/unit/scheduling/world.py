@@ -131,3 +131,10 @@ class World:
 
     def of_kind(self, kind: str) -> list[NoticeAlert]:
         return [a for a in self.alerts if a.data.kind.value == kind]
+
+
+def flagged(hours: int | None = None) -> World:
+    world = World()
+    world.open()
+    world.request(hours=hours)
+    return world

@@ -4,7 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 from schemas.agency_requests import AGENCY_REQUEST, AGENCY_REQUEST_TYPES
 from schemas.jail_booking import JAIL_EVENT, JAIL_EVENT_TYPES
-from services.simulator.generator import FACILITIES, JailSimulator, SimulatorConfig
+from services.simulator.generator import JailSimulator, SimulatorConfig
+from services.simulator.places import FACILITIES
 from services.streams.codec import Decoded, RawMessage, decode
 
 NOW = datetime(2027, 3, 2, 12, 0, tzinfo=UTC)

@@ -1,0 +1,128 @@
+"""The architecture, read from the import graph of every module (tests and bench included):
+the pure core and the domain rules import no infrastructure, the infrastructure imports no
+domain, tests do not import the benchmarks, and no two modules import each other in a ring."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("schemas", "services", "tests", "bench")
+DOMAINS = ("booking", "scheduling", "notification")
+PURE_DOMAIN_FILES = ("domain", "records", "rules", "report")
+CLIENTS = ("faust", "aiokafka", "mode", "structlog")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every module ``path`` imports, anywhere in it (a late import is still a dependency)."""
+    found: set[str] = set()
+    tree = ast.parse(path.read_text(), str(path))
+    package = module_name(path).rsplit(".", 1)[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(
+                    [*package.split(".")[: len(package.split(".")) - node.level + 1], base]
+                )
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return found
+
+
+GRAPH = {
+    module_name(path): imports_of(path)
+    for package in PACKAGES
+    for path in sorted((ROOT / package).rglob("*.py"))
+}
+MODULES = set(GRAPH)
+
+
+def internal(imported: set[str]) -> set[str]:
+    return {name for name in imported if name in MODULES}
+
+
+def is_pure(module: str) -> bool:
+    parts = module.split(".")
+    if module.startswith(("schemas", "services.core")):
+        return True
+    return (
+        len(parts) == 3
+        and parts[0] == "services"
+        and parts[1] in DOMAINS
+        and parts[2] in PURE_DOMAIN_FILES
+    )
+
+
+def test_the_graph_is_read() -> None:
+    assert "services.streams.durable" in MODULES and "services.core.outcomes" in MODULES
+    assert "services.core.outcomes" in internal(GRAPH["services.scheduling.domain"])
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if is_pure(m)))
+def test_pure_modules_import_only_schemas_and_the_core(module: str) -> None:
+    wrong = {
+        name
+        for name in GRAPH[module]
+        if name.split(".")[0] in CLIENTS or (name in MODULES and not is_pure(name))
+    }
+    assert wrong == set()
+
+
+@pytest.mark.parametrize(
+    "module",
+    sorted(
+        m
+        for m in MODULES
+        if m.split(".")[:2] in (["services", "streams"], ["services", "kafka"], ["services", "ops"])
+    ),
+)
+def test_the_infrastructure_imports_no_domain(module: str) -> None:
+    wrong = {
+        name
+        for name in internal(GRAPH[module])
+        if name.split(".")[:2] in [["services", domain] for domain in DOMAINS]
+    }
+    assert wrong == set()
+
+
+def test_tests_do_not_import_the_benchmarks() -> None:
+    wrong = {
+        (module, name)
+        for module in MODULES
+        if module.startswith("tests")
+        for name in internal(GRAPH[module])
+        if name.startswith("bench")
+    }
+    assert wrong == set()
+
+
+def test_no_import_cycle() -> None:
+    edges = {module: internal(GRAPH[module]) - {module} for module in MODULES}
+    # a package's __init__ that only documents it is no dependency of its modules
+    state: dict[str, int] = {}
+    rings: list[list[str]] = []
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for name in sorted(edges[module]):
+            if state.get(name) == 1:
+                rings.append([*path[path.index(name) :], name])
+            elif name not in state:
+                visit(name, [*path, name])
+        state[module] = 2
+
+    for module in sorted(MODULES):
+        if module not in state:
+            visit(module, [module])
+    assert rings == []
