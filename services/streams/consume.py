@@ -66,6 +66,12 @@ def consume(
             return
         ends = await consumer.highwaters(*inputs)
         positions = {tp: (consumer._committed_offset.get(tp), ends.get(tp)) for tp in inputs}
+        for tp, (committed, end) in positions.items():
+            # Never committed and no message handled yet, though the partition has some:
+            # faust may have dropped what it fetched right after the assignment, and with
+            # nothing to compare the hole would never show. Take the broker's position.
+            if committed is None and end and fill_committed and not guard.expects(tp):
+                positions[tp] = (await faust_fixes.committed_on_broker(app, tp), end)
         metrics.record_positions(
             {(tp.topic, tp.partition): position for tp, position in positions.items()}
         )
