@@ -1,4 +1,4 @@
-"""``topics``, ``k8s`` and ``health``: a deployment's jobs and checks."""
+"""``topics``, ``k8s``, ``acls`` and ``health``: a deployment's jobs and checks."""
 
 from __future__ import annotations
 
@@ -44,6 +44,22 @@ def register(commands: Any) -> None:
         "--jail", action="append", default=[], help="a KafkaUser for this jail (repeatable)"
     )
     k8s.set_defaults(func=cmd_k8s)
+
+    acls = commands.add_parser(
+        "acls", help="the principals' ACLs on a plain cluster (what `k8s users` gives Strimzi)"
+    )
+    acls_commands = acls.add_subparsers(dest="acls_command", required=True)
+    for name, helptext in (
+        ("apply", "create every ACL of the services, ops, and the agencies and jails named"),
+        ("show", "print those ACLs, one per line, without a broker"),
+    ):
+        command = acls_commands.add_parser(name, help=helptext)
+        command.add_argument("--agency", action="append", default=[], help="(repeatable)")
+        command.add_argument("--jail", action="append", default=[], help="(repeatable)")
+        command.set_defaults(func=cmd_acls)
+    acls_commands.add_parser("list", help="print the ACLs the cluster has").set_defaults(
+        func=cmd_acls
+    )
 
     health = commands.add_parser("health", help="exit 0 if the local service is healthy")
     health.add_argument("--port", type=int, default=0, help="default: RELEASEWATCH_WEB_PORT")
@@ -110,15 +126,39 @@ def cmd_k8s(args: argparse.Namespace) -> int:
         )
     else:
         try:
-            documents = [
-                deployment.service_user(args.cluster),
-                *(deployment.jail_user(jail, args.cluster) for jail in args.jail),
-                *(deployment.agency_user(agency, args.cluster) for agency in args.agency),
-            ]
+            documents = deployment.kafka_users(args.cluster, tuple(args.agency), tuple(args.jail))
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     print(deployment.HEADER, end="")
     print(yaml.safe_dump_all(documents, sort_keys=False, explicit_start=True), end="")
+    return 0
+
+
+def cmd_acls(args: argparse.Namespace) -> int:
+    """``acls apply`` needs a login allowed to alter ACLs (a super user, to begin with)."""
+    from services.access import deployment_principals
+    from services.kafka import acls
+
+    if args.acls_command != "list":
+        try:
+            principals = deployment_principals(tuple(args.agency), tuple(args.jail))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        if args.acls_command == "show":
+            print("\n".join(str(binding) for binding in acls.bindings(principals)))
+            return 0
+    settings = load_settings()
+    require_broker_url(settings)
+    try:
+        with talking_to_broker(settings, "cannot manage ACLs on"):
+            if args.acls_command == "list":
+                found = asyncio.run(acls.listed(client_options(settings)))
+                print("\n".join(str(binding) for binding in found) or "no ACLs")
+                return 0
+            applied = asyncio.run(acls.apply(client_options(settings), principals))
+    except acls.AclError as exc:
+        raise RunFailure(f"cannot manage ACLs on {settings.broker_url}: {exc}") from None
+    print(f"acls: {len(applied)} in place for {len(principals)} principals")
     return 0
 
 

@@ -81,8 +81,9 @@ def _start_embedded(settings: Settings, nodes: int, port: int) -> EmbeddedBroker
     return broker
 
 
-def _ensure_topics(settings: Settings) -> None:
-    from services.kafka.topics import ensure_topics_sync, every_topic
+def _ensure_topics(settings: Settings, service: str | None = None) -> None:
+    """A service's own topics (``service_topics``); every topic for ``up``."""
+    from services.kafka.topics import ensure_topics_sync, every_topic, service_topics
 
     with talking_to_broker(settings):
         ensure_topics_sync(
@@ -90,7 +91,7 @@ def _ensure_topics(settings: Settings) -> None:
             settings.partitions,
             settings.replication_factor,
             settings.min_insync_replicas,
-            every_topic(),
+            service_topics(service) if service else every_topic(),
         )
 
 
@@ -114,7 +115,7 @@ def cmd_service(args: argparse.Namespace) -> int:
     if broker:
         log.info(events.EMBEDDED_BROKER_STARTED, url=broker.url)
     try:
-        _ensure_topics(settings)
+        _ensure_topics(settings, args.name)
         port = args.port or settings.web_port or pick_web_port(settings, args.name)
         if args.name == "board":  # not a faust app: a page over a global view of the topics
             from services.board.app import run as run_board

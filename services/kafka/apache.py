@@ -13,15 +13,13 @@ internal topics and as the default for new ones), every node a voter of the cont
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import subprocess
 import time
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
+from services.kafka.kraft import Node, new_cluster_id, server_properties
 from services.kafka.process import (
     BrokerStartError,
     Started,
@@ -31,6 +29,7 @@ from services.kafka.process import (
     port_is_free,
     stop_processes,
 )
+from services.kafka.secure import SecureListener
 from services.kafka.toolchain import (
     LOG_CONFIG,
     classpath,
@@ -49,68 +48,6 @@ JVM_OPTIONS = (
 HEAP_PER_NODE = {1: "768m", 3: "384m"}
 
 
-def new_cluster_id() -> str:
-    """Kafka's own form: 16 random bytes, URL-safe base64 without padding, not led by '-'."""
-    while True:
-        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-        if not text.startswith("-"):
-            return text
-
-
-@dataclass
-class Node:
-    node_id: int
-    port: int
-    controller_port: int
-    directory: Path
-    log_file: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-
-def server_properties(node: Node, nodes: list[Node], host: str) -> str:
-    """One node's configuration: combined broker + controller, static quorum of all nodes."""
-    count = len(nodes)
-    replicas = 3 if count >= 3 else 1
-    min_isr = 2 if count >= 3 else 1
-    voters = ",".join(f"{n.node_id}@{host}:{n.controller_port}" for n in nodes)
-    settings = {
-        "process.roles": "broker,controller",
-        "node.id": node.node_id,
-        "controller.quorum.voters": voters,
-        "listeners": f"PLAINTEXT://{host}:{node.port},CONTROLLER://{host}:{node.controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{host}:{node.port}",
-        "controller.listener.names": "CONTROLLER",
-        "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        "log.dirs": str(node.directory / "data"),
-        "auto.create.topics.enable": "false",
-        "num.partitions": 1,
-        "default.replication.factor": replicas,
-        "min.insync.replicas": min_isr,
-        "offsets.topic.replication.factor": replicas,
-        "transaction.state.log.replication.factor": replicas,
-        "transaction.state.log.min.isr": min_isr,
-        "share.coordinator.state.topic.replication.factor": replicas,
-        "share.coordinator.state.topic.min.isr": min_isr,
-        "group.initial.rebalance.delay.ms": 0,
-        # Kafka's own test harness keeps a test broker cheap with these.
-        "offsets.topic.num.partitions": 5,
-        "transaction.state.log.num.partitions": 1,
-        "log.cleaner.dedupe.buffer.size": 2 * 1024 * 1024,
-        "num.network.threads": 2,
-        "num.io.threads": 2,
-        "background.threads": 2,
-        "log.initial.task.delay.ms": 100,
-        # A dead letter carries the refused message verbatim; inputs may exceed 1 MiB.
-        "message.max.bytes": 8 * 1024 * 1024 + 1024,
-        "replica.fetch.max.bytes": 8 * 1024 * 1024 + 1024,
-    }
-    return "".join(f"{key}={value}\n" for key, value in settings.items())
-
-
 class EmbeddedKafka(Started):
     """``start()`` (or ``with``); ``url`` is ``kafka://127.0.0.1:PORT[;...]``."""
 
@@ -122,6 +59,7 @@ class EmbeddedKafka(Started):
         nodes: int = 1,
         port: int = 0,
         host: str = "127.0.0.1",
+        secure: SecureListener | None = None,
     ) -> None:
         if nodes not in HEAP_PER_NODE:
             raise ValueError(f"nodes must be one of {sorted(HEAP_PER_NODE)}, not {nodes}")
@@ -129,6 +67,7 @@ class EmbeddedKafka(Started):
         self.host = host
         self.requested_port = port
         self.count = nodes
+        self.secure = secure
         self.nodes: list[Node] = []
         self.name = name()
 
@@ -139,6 +78,11 @@ class EmbeddedKafka(Started):
     @property
     def bootstrap(self) -> str:
         return ",".join(f"{self.host}:{n.port}" for n in self.nodes)
+
+    @property
+    def secure_url(self) -> str:
+        """The ``SECURE`` listener's URL (``secure`` given): where secured clients connect."""
+        return "kafka://" + ";".join(f"{self.host}:{n.secure_port}" for n in self.nodes)
 
     @property
     def log_file(self) -> Path:
@@ -156,7 +100,7 @@ class EmbeddedKafka(Started):
         for node in self.nodes:
             node.directory.mkdir(parents=True, exist_ok=True)
             properties = node.directory / "server.properties"
-            properties.write_text(server_properties(node, self.nodes, self.host))
+            properties.write_text(server_properties(node, self.nodes, self.host, self.secure))
             if not (node.directory / "data" / "meta.properties").exists():
                 self._format(java, jars, cluster_id, properties)
         for node in self.nodes:
@@ -179,13 +123,14 @@ class EmbeddedKafka(Started):
             ports = saved.get("ports", {}).get(str(node_id))
             wanted = self.requested_port if index == 0 and self.requested_port else None
             if ports and (wanted is None or ports[0] == wanted) and self._both_free(ports):
-                port, controller = ports
+                port, controller, *rest = ports
             else:
                 port = wanted or free_port(self.host)
-                controller = free_port(self.host)
+                controller, rest = free_port(self.host), []
+            secure = (rest[0] if rest else free_port(self.host)) if self.secure else 0
             directory = self.data_dir / f"node-{node_id}"
             log = self.data_dir / "logs" / f"node-{node_id}.log"
-            nodes.append(Node(node_id, port, controller, directory, log))
+            nodes.append(Node(node_id, port, controller, directory, log, secure))
         return nodes
 
     def _both_free(self, ports: list[int]) -> bool:
@@ -202,7 +147,10 @@ class EmbeddedKafka(Started):
     def _cluster_id(self) -> str:
         saved = self._saved()
         cluster_id = saved.get("cluster_id") or new_cluster_id()
-        ports = {str(n.node_id): [n.port, n.controller_port] for n in self.nodes}
+        ports = {
+            str(n.node_id): [n.port, n.controller_port, *([n.secure_port] if self.secure else [])]
+            for n in self.nodes
+        }
         record = {"cluster_id": cluster_id, "nodes": self.count, "ports": ports}
         (self.data_dir / "cluster.json").write_text(json.dumps(record, indent=2) + "\n")
         return str(cluster_id)
@@ -210,6 +158,7 @@ class EmbeddedKafka(Started):
     def _format(self, java: str, jars: str, cluster_id: str, properties: Path) -> None:
         command = [java, "-cp", jars, "kafka.tools.StorageTool", "format"]
         command += ["-t", cluster_id, "-c", str(properties), "--ignore-formatted"]
+        command += self.secure.format_arguments() if self.secure else []
         result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
         if result.returncode != 0:
             raise BrokerStartError(

@@ -35,6 +35,12 @@ Held messages are not acked (``withhold_ack``, called by the agents)
     faust acks every event an agent moves past, processed or not; a message the gap guard
     holds back must stay out of the commit until it is read again and processed.
 
+No creating a topic that exists where the login may not create topics (ACLs)
+    faust declares its topics at start and skips one its client's metadata already names;
+    that metadata holds only topics the client asked about, so faust sends CreateTopics for
+    topics that exist, and a least-privilege login (no Create) is refused and the worker
+    stops. The whole cluster's metadata (every topic the login may see) is asked first.
+
 What the client has fetched (``fetched_offsets``, read by the stall watchdog)
     Not a fix, a view: per partition, how far aiokafka has fetched (handed to faust, or
     held), so the gap guard can tell a partition waiting behind others from one with a
@@ -237,6 +243,24 @@ def apply(off: frozenset[str] = frozenset()) -> None:
     if "commit_check" not in off:
         faust_consumer.Consumer._new_offset = _new_offset  # type: ignore[method-assign]
     faust_aiokafka.Producer._settings_extra = _settings_extra  # type: ignore[method-assign]
+    faust_aiokafka.Transport._really_create_topic = _create_unless_it_exists  # type: ignore[method-assign]
     faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer  # type: ignore[method-assign]
     Fetcher._proc_fetch_request = _proc_fetch_request
     _applied = True
+
+
+_faust_create_topic = faust_aiokafka.Transport._really_create_topic
+
+
+async def _create_unless_it_exists(
+    self: Any, owner: Any, client: Any, topic: str, *args: Any, **kwargs: Any
+) -> None:
+    """faust's topic creation, skipped for a topic the cluster already has."""
+    if not kwargs.get("ensure_created") and topic not in client.cluster.topics():
+        try:
+            cluster = await client.fetch_all_metadata()
+        except Exception:  # faust's own path reports what is wrong
+            cluster = None
+        if cluster is not None and topic in cluster.topics():
+            return
+    await _faust_create_topic(self, owner, client, topic, *args, **kwargs)

@@ -134,7 +134,11 @@ def _reason(exc: BaseException) -> str:
 
 def explain_failure(exc: BaseException, settings: Settings) -> str:
     """What an operator should check when a client could not start, in words."""
-    from aiokafka.errors import KafkaConnectionError
+    from aiokafka.errors import (
+        GroupAuthorizationFailedError,
+        KafkaConnectionError,
+        TopicAuthorizationFailedError,
+    )
 
     if uses_sasl(settings) and isinstance(exc, KeyError):
         # aiokafka's SCRAM client fails this way when the broker refuses the login.
@@ -142,6 +146,20 @@ def explain_failure(exc: BaseException, settings: Settings) -> str:
             f"{settings.sasl_mechanism.value} login as {settings.sasl_username!r} refused "
             "(unknown user or wrong password)"
         )
+    if isinstance(exc, KafkaConnectionError) and settings.security_protocol is not (
+        SecurityProtocol.PLAINTEXT
+    ):
+        refused = _refusal(settings)
+        if refused:
+            return refused
+    if isinstance(exc, TopicAuthorizationFailedError):
+        topics = exc.args[0] if exc.args else ""
+        return (
+            f"not authorized: {_who(settings)} may not use topic(s) {topics} "
+            "(what each login may do: `releasewatch acls show`)"
+        )
+    if isinstance(exc, GroupAuthorizationFailedError):
+        return f"not authorized: {_who(settings)} may not join that consumer group"
     if isinstance(exc, KafkaConnectionError):
         hint = (
             "RELEASEWATCH_SECURITY_PROTOCOL and RELEASEWATCH_SASL_* if the cluster wants a login"
@@ -153,3 +171,63 @@ def explain_failure(exc: BaseException, settings: Settings) -> str:
             f"Check RELEASEWATCH_BROKER_URL, and {hint}"
         )
     return f"{type(exc).__name__}: {exc}"
+
+
+def _who(settings: Settings) -> str:
+    return f"login {settings.sasl_username!r}" if uses_sasl(settings) else "this client"
+
+
+def _refusal(settings: Settings) -> str | None:
+    """Why a secured connection failed, found by opening one connection to the first
+    bootstrap server: a refused login or a certificate that does not verify. None when that
+    connection works, or fails for another reason (nothing listens, for one)."""
+    import asyncio
+
+    from aiokafka.conn import create_conn
+    from aiokafka.errors import SaslAuthenticationFailed
+
+    host, _, port = settings.bootstrap_servers.split(",")[0].rpartition(":")
+    options = client_options(settings)
+    options.pop("bootstrap_servers")
+
+    async def connect() -> BaseException | None:
+        try:
+            connection = await create_conn(host, int(port), request_timeout_ms=5000, **options)
+        except BaseException as exc:  # what the client met, to be named
+            return exc
+        connection.close()
+        return None
+
+    try:
+        asyncio.get_running_loop()
+        return None  # inside a running loop: no second one
+    except RuntimeError:
+        pass
+    found = asyncio.run(connect())
+    if isinstance(found, SaslAuthenticationFailed):
+        return (
+            f"{settings.sasl_mechanism.value} login as {settings.sasl_username!r} refused "
+            "(unknown user or wrong password)"
+        )
+    if isinstance(found, ssl.SSLCertVerificationError):
+        return (
+            f"the broker's certificate was not accepted: {found.verify_message} (check "
+            "RELEASEWATCH_SSL_CAFILE, and that the broker's certificate names the host in "
+            "RELEASEWATCH_BROKER_URL)"
+        )
+    tls = next((e for e in _chain(found) if isinstance(e, ssl.SSLError)), None)
+    if tls is not None:
+        return (
+            f"TLS handshake refused: {tls.reason or tls} (does the broker want a client "
+            "certificate? RELEASEWATCH_SSL_CERTFILE and RELEASEWATCH_SSL_KEYFILE, signed by a "
+            "CA it trusts)"
+        )
+    return None
+
+
+def _chain(exc: BaseException | None) -> list[BaseException]:
+    found = []
+    while exc is not None and exc not in found:
+        found.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return found

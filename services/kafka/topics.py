@@ -12,11 +12,21 @@ from aiokafka.errors import (
     InvalidReplicationFactorError,
     KafkaError,
     TopicAlreadyExistsError,
+    TopicAuthorizationFailedError,
     for_code,
 )
 from aiokafka.partitioner import murmur2
 
-from schemas.topics import REGISTRY, FaustTopic, TopicSpec, faust_topics
+from schemas.topics import (
+    APP_ID_PREFIX,
+    KNOWN_AGENCIES,
+    REGISTRY,
+    FaustTopic,
+    TopicSpec,
+    agency_notices,
+    faust_topics,
+)
+from services.access import SERVICE_TOPICS
 from services.kafka.security import Kafka, as_client
 from services.ops import events
 from services.ops.logging import get_logger
@@ -104,6 +114,11 @@ async def _create(
             return False  # another service created it first
         message = error[2] if error is not None and len(error) > 2 else None
         refusal = f"{for_code(code).__name__}: {message or 'refused'}"
+        if for_code(code) is TopicAuthorizationFailedError:
+            refusal += (
+                " (the topic is missing and this login may not create it: create the topics "
+                "first, `releasewatch topics create` with an administrator's login)"
+            )
         starting = for_code(code) is InvalidReplicationFactorError
         if starting and asyncio.get_running_loop().time() < deadline:
             log.info(events.TOPIC_WAITING_FOR_BROKERS, topic=topic.name, detail=refusal)
@@ -168,9 +183,23 @@ def ensure_topics_sync(
 
 
 def every_topic() -> list[TopicSpec | FaustTopic]:
-    """The registry's topics and faust's own (changelogs, assignor): a service creates them
-    all before faust starts, so faust never creates one with its single replica."""
+    """The registry's topics and faust's own (changelogs, assignor)."""
     return [*REGISTRY, *faust_topics()]
+
+
+def service_topics(service: str) -> list[TopicSpec | FaustTopic]:
+    """What a service creates at start when missing: the topics it reads and writes and its
+    own faust topics (so faust never creates one with its single replica); for the board,
+    every public topic, which it reads. Under ACLs these are what its principal may see
+    (``services.access``): a topic missing and not its to create is named in the error."""
+    if service not in SERVICE_TOPICS:
+        return [spec for spec in REGISTRY if not spec.internal]
+    topics = SERVICE_TOPICS[service]
+    specs: list[TopicSpec | FaustTopic] = list(dict.fromkeys([*topics.reads, *topics.writes]))
+    if topics.agency_topics:
+        specs += [agency_notices(agency) for agency in KNOWN_AGENCIES]
+    own = f"{APP_ID_PREFIX}{service}-"
+    return [*specs, *(topic for topic in faust_topics() if topic.name.startswith(own))]
 
 
 def partition_for(key: str, partitions: int) -> int:

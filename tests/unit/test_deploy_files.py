@@ -13,6 +13,7 @@ import yaml
 
 from schemas.topics import REGISTRY, faust_topics
 from services import deployment
+from services.access import OPS, service_principal_name
 from services.cli import SERVICES, build_parser
 from services.settings import Settings
 
@@ -204,11 +205,20 @@ def test_every_service_has_probes_resources_a_pdb_and_real_settings(
         for path_setting in ("RELEASEWATCH_POLICY_FILE", "RELEASEWATCH_SSL_CAFILE"):
             assert any(config["data"][path_setting].startswith(m + "/") for m in mounts), name
     assert set(config["data"]) <= SETTINGS, set(config["data"]) - SETTINGS
-    settings = settings_from(
-        {**config["data"], "RELEASEWATCH_SASL_PASSWORD": "from-the-secret"}, monkeypatch
-    )
-    assert settings.security_protocol.value == "SASL_SSL"
-    assert settings.replication_factor == 3 and settings.min_insync_replicas == 2
+    for name, deployment_doc in deployments.items():
+        (container,) = deployment_doc["spec"]["template"]["spec"]["containers"]
+        values = {item["name"]: item["value"] for item in container["env"] if "value" in item}
+        settings = settings_from(
+            {**config["data"], **values, "RELEASEWATCH_SASL_PASSWORD": "from-the-secret"},
+            monkeypatch,
+        )
+        assert settings.security_protocol.value == "SASL_SSL"
+        assert settings.replication_factor == 3 and settings.min_insync_replicas == 2
+        # Each logs in as its own principal, with that principal's Secret.
+        principal = OPS if name == "board" else service_principal_name(name)
+        assert settings.sasl_username == principal, name
+        (secret,) = [i["valueFrom"]["secretKeyRef"] for i in container["env"] if "valueFrom" in i]
+        assert secret["name"] == principal
 
 
 def test_policy_config_map_is_the_policy_file() -> None:
@@ -229,11 +239,7 @@ def test_strimzi_topics_match_the_registry() -> None:
 
 def test_strimzi_users_are_current_and_agencies_get_least_privilege() -> None:
     resources = k8s_documents("kafka-users.yaml")
-    expected = [
-        deployment.service_user("releasewatch"),
-        deployment.jail_user("hennepin-adc", "releasewatch"),
-        deployment.agency_user("dhs-ice", "releasewatch"),
-    ]
+    expected = deployment.kafka_users("releasewatch", ("dhs-ice",), ("hennepin-adc",))
     assert resources == expected, (
         "stale: run `releasewatch k8s users --jail hennepin-adc --agency dhs-ice "
         "> deploy/k8s/kafka-users.yaml`"
@@ -258,6 +264,6 @@ def test_strimzi_users_are_current_and_agencies_get_least_privilege() -> None:
 
 def test_agency_user_refuses_a_slug_that_is_not_one() -> None:
     with pytest.raises(ValueError, match="not an agency slug"):
-        deployment.agency_user("DHS ICE", "releasewatch")
+        deployment.kafka_users("releasewatch", ("DHS ICE",))
     with pytest.raises(ValueError, match="not an agency slug"):
-        deployment.agency_user("subject-copies", "releasewatch")
+        deployment.kafka_users("releasewatch", ("subject-copies",))

@@ -54,7 +54,7 @@ def internal(imported: set[str]) -> set[str]:
 
 def is_pure(module: str) -> bool:
     parts = module.split(".")
-    if module.startswith(("schemas", "services.core")):
+    if module.startswith(("schemas", "services.core")) or module == "services.access":
         return True
     return (
         len(parts) == 3

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from services.kafka import embedded, toolchain
-from services.kafka.apache import Node, new_cluster_id, server_properties
+from services.kafka.kraft import Node, new_cluster_id, server_properties
 from services.kafka.process import BrokerStartError
 from services.kafka.toolchain import parse_java_major
 from services.kafka.topics import replicas_for
