@@ -27,12 +27,19 @@ bench/results/chaos.json (seed 1) or chaos-seed<SEED>.json.
 CHAOS_FIXES_OFF=name[,name] runs the workers with those faust fixes switched off
 (services.kafka.tuning.FIX_SWITCHES), to prove each still needed; results then go to
 bench/results/chaos-off/<names>-seed<SEED>.json.
+
+CHAOS_MODE=brokers (`make chaos MODE=brokers`): the three-node cluster, and brokers killed
+instead of workers (``bench.chaos_brokers``); results in chaos-brokers[-seed<SEED>].json.
+CHAOS_GUARANTEE=exactly_once (`make chaos GUARANTEE=exactly_once`): the workers run faust's
+transactions, and the outputs are read as a `read_committed` consumer (an agency) reads
+them; results in chaos-exactly-once[-seed<SEED>].json.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import random
 import sys
@@ -42,8 +49,10 @@ from typing import Any
 
 import yaml
 
+from bench.chaos_brokers import inject_broker_faults
 from bench.chaos_verdict import WINDOW, Fault, Probe, armed_at, verify
 from bench.harness import PARTITIONS, ROOT, RUNNING, Message, embedded, publish, save, worker_env
+from services.kafka.apache import EmbeddedKafka
 from services.kafka.topics import ensure_topics
 from services.simulator.generator import JailSimulator, SimulatorConfig
 from services.simulator.places import FACILITIES
@@ -57,6 +66,13 @@ KILL_EVERY = (3.0, 7.0)  # s, uniform
 PROBE_SHARE = 0.06  # of the positions: ~2,700 flagged probe bookings in 50,000 events
 IMMEDIATE_SHARE = 0.1  # probes released inside the window already: a late notice at once
 FIXES_OFF = os.environ.get("CHAOS_FIXES_OFF", "")
+MODE = os.environ.get("CHAOS_MODE") or "workers"  # or "brokers"
+GUARANTEE = os.environ.get("CHAOS_GUARANTEE") or "at_least_once"  # or "exactly_once"
+if MODE not in ("workers", "brokers") or GUARANTEE not in ("at_least_once", "exactly_once"):
+    sys.exit(
+        f"CHAOS_MODE={MODE!r} / CHAOS_GUARANTEE={GUARANTEE!r}: workers|brokers and "
+        "at_least_once|exactly_once"
+    )
 
 
 def policy_allows_notices(jurisdiction: str) -> bool:
@@ -138,15 +154,20 @@ async def mark_ready(worker: Worker, fault: Fault, started: float) -> None:
 
 async def run(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> dict[str, Any]:
     messages, probes, bad = plan(events, rate, seed)
+    victims = (
+        "a broker of three every 16-30 s"
+        if MODE == "brokers"
+        else f"a worker every {KILL_EVERY[0]:.0f}-{KILL_EVERY[1]:.0f} s"
+    )
     print(
         f"chaos: {len(messages):,} events at {rate:,.0f}/s, {len(probes):,} flagged probes "
         f"(deadlines due throughout), {len(bad)} bad messages; {WORKERS_PER_SERVICE} workers "
-        f"per service; kill -9 every {KILL_EVERY[0]:.0f}-{KILL_EVERY[1]:.0f} s"
+        f"per service, {GUARANTEE}; kill -9 {victims}"
     )
     faults: list[Fault] = []
     data = ROOT / "test-artifacts" / f"chaos-{int(time.time())}"  # worker logs, kept
     data.mkdir(parents=True, exist_ok=True)
-    with embedded(data) as broker:
+    with embedded(data, nodes=3 if MODE == "brokers" else 1) as broker:
         await ensure_topics(broker.bootstrap, PARTITIONS)
         workers = {
             name: [
@@ -156,6 +177,7 @@ async def run(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> dict[
                         broker.url,
                         data / f"{name}-{n}",
                         RELEASEWATCH_FAUST_FIXES_OFF=FIXES_OFF,
+                        RELEASEWATCH_PROCESSING_GUARANTEE=GUARANTEE,
                     ),
                     data / f"{name}.log",
                 )
@@ -168,19 +190,30 @@ async def run(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> dict[
                 worker.start()
         try:
             await all_ready([w for group in workers.values() for w in group], 120)
+            isolation = "read_committed" if GUARANTEE == "exactly_once" else "read_uncommitted"
+
+            def reader(pattern: str) -> Watch:
+                return Watch(broker.bootstrap, pattern=pattern, isolation_level=isolation)
+
             async with (
-                Watch(broker.bootstrap, pattern=r"^notice\.alerts\.v1$") as alerts,
-                Watch(broker.bootstrap, pattern=r"^notices\.dhs-ice\.v1$") as notices,
-                Watch(broker.bootstrap, pattern=r"^deadletter\.v1$") as deadletters,
-                Watch(broker.bootstrap, pattern=r"^release\.schedule\.v1$") as schedules,
-                Watch(broker.bootstrap, pattern=r"^notice\.audit\.v1$") as ledger,
+                reader(r"^notice\.alerts\.v1$") as alerts,
+                reader(r"^notices\.dhs-ice\.v1$") as notices,
+                reader(r"^deadletter\.v1$") as deadletters,
+                reader(r"^release\.schedule\.v1$") as schedules,
+                reader(r"^notice\.audit\.v1$") as ledger,
             ):
                 started = time.perf_counter()
                 clock_start = time.time()
                 stop = asyncio.Event()
-                chaos = asyncio.create_task(inject_faults(workers, faults, started, stop, seed))
+                if MODE == "brokers":
+                    assert isinstance(broker, EmbeddedKafka), "broker mode needs Apache Kafka"
+                    faulting = inject_broker_faults(broker, faults, started, stop, seed)
+                else:
+                    faulting = inject_faults(workers, faults, started, stop, seed)
+                chaos = asyncio.create_task(faulting)
                 placed: list[tuple[str, int, int]] = []
-                await publish(broker.bootstrap, messages, rate, positions=placed)
+                # acks=all: an input the test published is never lost with a leader
+                await publish(broker.bootstrap, messages, rate, positions=placed, acks="all")
                 last_due = max(p.due_at for p in probes)
                 wait = (last_due - datetime.now(UTC)).total_seconds()
                 if wait > 0:
@@ -236,11 +269,17 @@ async def run(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> dict[
 
 
 def main(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> int:
+    if MODE == "brokers":  # the suite's own readers name every refused connection
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     outcome = asyncio.run(run(events, rate, seed))
     outcome["seed"] = seed
     outcome["broker"] = RUNNING["name"]
     outcome["fixes_off"] = FIXES_OFF
-    name = "chaos" if seed == 1 else f"chaos-seed{seed}"
+    outcome["mode"], outcome["guarantee"] = MODE, GUARANTEE
+    name = "chaos"
+    name += "-brokers" if MODE == "brokers" else ""
+    name += "-exactly-once" if GUARANTEE == "exactly_once" else ""
+    name += "" if seed == 1 else f"-seed{seed}"
     if FIXES_OFF:
         name = f"chaos-off/{FIXES_OFF.replace(',', '+')}-seed{seed}"
         (ROOT / "bench" / "results" / "chaos-off").mkdir(parents=True, exist_ok=True)

@@ -60,9 +60,10 @@ def armed_at(schedule_records: list[Any], audit_records: list[Any]) -> dict[str,
 
 
 def downtime_explains(due: float, faults: list[Fault]) -> bool:
-    """A scheduling worker was down or rejoining around ``due`` (s since start)."""
+    """A scheduling worker, or a broker, was down or rejoining around ``due`` (s since
+    start): a broker's partitions move to new leaders, and the workers follow."""
     for fault in faults:
-        if fault.service != "scheduling":
+        if fault.service != "scheduling" and not fault.service.startswith("broker"):
             continue
         back = (fault.ready_again or fault.at + 120) + 15  # + the rebalance that follows
         if fault.at - 10 <= due <= back:

@@ -29,7 +29,7 @@ RUNNING: dict[str, str] = {"flavor": "apache", "name": "none (in process)"}
 
 
 @contextlib.contextmanager
-def embedded(data_dir: Path | None = None) -> Iterator[EmbeddedBroker]:
+def embedded(data_dir: Path | None = None, nodes: int = 1) -> Iterator[EmbeddedBroker]:
     """The embedded broker a benchmark runs on, chosen as `releasewatch up` chooses it
     (RELEASEWATCH_EMBEDDED_BROKER, default Apache Kafka), its data in ``data_dir`` or in a
     temporary folder removed afterwards."""
@@ -37,7 +37,7 @@ def embedded(data_dir: Path | None = None) -> Iterator[EmbeddedBroker]:
         if data_dir is None:
             data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
         wanted = os.environ.get("RELEASEWATCH_EMBEDDED_BROKER", "kafka")
-        broker = stack.enter_context(embedded_broker(wanted, data_dir))
+        broker = stack.enter_context(embedded_broker(wanted, data_dir, nodes))
         RUNNING.update(flavor=broker.flavor, name=broker.name)
         print(f"broker: {broker.name} at {broker.bootstrap}", flush=True)
         yield broker
@@ -74,10 +74,13 @@ async def publish(
     messages: Sequence[Message],
     rate: float | None = None,
     positions: list[tuple[str, int, int]] | None = None,
+    acks: int | str = 1,
 ) -> list[float]:
     """Publish in order (at ``rate`` per second if given); return each message's send time.
     With ``positions``, each message's (topic, partition, offset) is appended to it, in order."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, linger_ms=2)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, enable_idempotence=False, linger_ms=2, acks=acks
+    )
     await producer.start()
     sent: list[float] = []
     deliveries: list[asyncio.Future[Any]] = []

@@ -207,6 +207,19 @@ class EmbeddedKafka(Started):
         return "\n".join(tails) or "(no log)"
 
     # One node at a time: the failover tests and the fault suite's broker mode.
+    def quorum_leader(self) -> int | None:
+        """The node that is the active controller now (the KRaft quorum's leader), as the
+        nodes' own ``quorum-state`` files say: the highest epoch's leader, None if unknown."""
+        best: tuple[int, int] | None = None
+        for node in self.nodes:
+            state = node.directory / "data" / "__cluster_metadata-0" / "quorum-state"
+            with contextlib.suppress(OSError, ValueError):
+                found = json.loads(state.read_text())
+                epoch, leader = int(found.get("leaderEpoch", -1)), int(found.get("leaderId", -1))
+                if leader >= 0 and (best is None or epoch > best[0]):
+                    best = (epoch, leader)
+        return best[1] if best else None
+
     def kill_node(self, node_id: int) -> None:
         node = self.nodes[node_id - 1]
         if node.process is not None and node.process.poll() is None:

@@ -45,7 +45,14 @@ class Watch:
     collected in the background, without a consumer group. Use ``start``/``stop`` or
     ``async with``."""
 
-    def __init__(self, bootstrap: str, topic: str | None = None, *, pattern: str = "") -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str | None = None,
+        *,
+        pattern: str = "",
+        isolation_level: str = "read_uncommitted",
+    ) -> None:
         assert bool(topic) != bool(pattern), "a topic or a pattern"
         self.topic = topic or pattern
         self.pattern = pattern
@@ -58,6 +65,7 @@ class Watch:
             metadata_max_age_ms=2000,  # a pattern meets topics created later
             max_partition_fetch_bytes=8 * 1024 * 1024,
             fetch_max_wait_ms=50,  # Tansu answers a waiting fetch only when the wait ends
+            isolation_level=isolation_level,  # read_committed: what an agency would see
         )
         self._task: asyncio.Task[None] | None = None
 
