@@ -41,6 +41,15 @@ No creating a topic that exists where the login may not create topics (ACLs)
     topics that exist, and a least-privilege login (no Create) is refused and the worker
     stops. The whole cluster's metadata (every topic the login may see) is asked first.
 
+Changelog highwaters from the broker under exactly_once
+    With transactions faust asks its consumer for the last stable offset of each changelog
+    partition it recovers, which aiokafka knows only for partitions it has fetched from:
+    None, taken as -1. A worker restarted with ``exactly_once`` then recovers nothing (its
+    table looks empty), and one that keeps a partition through a rebalance crashes its
+    recovery ("persisted offset ... is higher than the last offset in that topic (46 > -1)",
+    fault suite, exactly_once). ``end_offsets`` asks the broker: for a ``read_committed``
+    consumer that is the last stable offset.
+
 What the client has fetched (``fetched_offsets``, read by the stall watchdog)
     Not a fix, a view: per partition, how far aiokafka has fetched (handed to faust, or
     held), so the gap guard can tell a partition waiting behind others from one with a
@@ -244,6 +253,7 @@ def apply(off: frozenset[str] = frozenset()) -> None:
         faust_consumer.Consumer._new_offset = _new_offset  # type: ignore[method-assign]
     faust_aiokafka.Producer._settings_extra = _settings_extra  # type: ignore[method-assign]
     faust_aiokafka.Transport._really_create_topic = _create_unless_it_exists  # type: ignore[method-assign]
+    faust_aiokafka.AIOKafkaConsumerThread._highwaters = _highwaters_from_broker  # type: ignore[method-assign]
     faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer  # type: ignore[method-assign]
     Fetcher._proc_fetch_request = _proc_fetch_request
     _applied = True
@@ -264,3 +274,10 @@ async def _create_unless_it_exists(
         if cluster is not None and topic in cluster.topics():
             return
     await _faust_create_topic(self, owner, client, topic, *args, **kwargs)
+
+
+async def _highwaters_from_broker(self: Any, partitions: list[Any]) -> Mapping[Any, int]:
+    """The end offsets as the broker has them (the last stable ones for a read_committed
+    consumer, which is what faust's transactions make it), never the fetcher's cache."""
+    consumer = self._ensure_consumer()
+    return dict(await consumer.end_offsets(partitions))

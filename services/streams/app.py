@@ -46,6 +46,7 @@ class ServiceApp(faust.App):
 
     tuning: ClientTuning
     metrics: Metrics
+    input_topic: str = ""  # one of the inputs, set when the agent starts (their topic group)
 
 
 def create_app(service: str, settings: Settings, web_port: int) -> ServiceApp:

@@ -15,6 +15,7 @@ from services.ops.logging import get_logger, message_context, unbind_event
 from services.streams.app import ServiceApp
 from services.streams.codec import RawMessage
 from services.streams.gaps import AcceptHole, GapGuard, Hold, Process, Repeat
+from services.streams.output import SOURCE
 
 log = get_logger(__name__)
 
@@ -92,6 +93,7 @@ def consume(
     def wrap(handler: Handler) -> Callable[[Any], Awaitable[None]]:
         async def agent(stream: Any) -> None:
             buffer[:] = [stream.channel.queue]
+            app.input_topic = next(iter(stream.channel.topics))  # the inputs' topic group
             async for event in stream.events():
                 message = event.message
                 follow_generation()
@@ -139,6 +141,7 @@ def consume(
                     key=message.key,
                     value=message.value,
                 )
+                source = SOURCE.set((raw.topic, raw.partition))
                 with message_context(topic=raw.topic, partition=raw.partition, offset=raw.offset):
                     try:
                         await handler(raw)
@@ -149,6 +152,7 @@ def consume(
                         await on_error(raw, exc)
                     finally:
                         unbind_event()
+                        SOURCE.reset(source)
                     guard.handled(message.tp, message.offset)  # processed or dead-lettered
 
         agent.__name__ = f"{service}_{handler.__name__}"

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import faust
@@ -20,6 +21,10 @@ from services.streams.codec import RawMessage, encode
 
 log = get_logger(__name__)
 
+# The input message being handled (topic, partition), set by ``consume`` around its handler:
+# under exactly_once, what a handler publishes joins that partition's transaction.
+SOURCE: ContextVar[tuple[str, int] | None] = ContextVar("releasewatch_source", default=None)
+
 
 class Output:
     """A topic this service publishes to; counts what it sends."""
@@ -27,9 +32,11 @@ class Output:
     def __init__(self, app: faust.App, spec: TopicSpec, metrics: Metrics) -> None:
         self.name = spec.name
         self.topic = raw_topic(app, spec)  # declared, so faust creates it where allowed
+        self.app = app
         self.producer = app.producer
         self.partitions: int = app.conf.topic_partitions
         self.metrics = metrics
+        self.transactional = app.in_transaction  # processing_guarantee exactly_once
 
     async def send(
         self, key: bytes | None, value: BaseModel | bytes | None, *, wait: bool = False
@@ -43,11 +50,30 @@ class Output:
         # and a signal per message (~7% of a worker's time in py-spy). Offsets are still
         # committed only after a producer flush (faust's Consumer.commit), so at-least-once
         # holds.
-        future = await self.producer.send(self.name, key, payload, None, time.time(), None)
+        future = await self.producer.send(
+            self.name,
+            key,
+            payload,
+            None,
+            time.time(),
+            None,
+            transactional_id=self._transaction(key) if self.transactional else None,
+        )
         if wait:
             await future
         self.metrics.messages_out.labels(self.metrics.service, self.name).inc()
         return future
+
+    def _transaction(self, key: bytes | None) -> str:
+        """The transaction this message joins under exactly_once: the one faust commits the
+        input's offset in (``{app id}-{topic group}-{partition}``), so the message becomes
+        visible to ``read_committed`` readers together with that commit, or never. Outside
+        a handler (the deadline timer), the partition the key belongs to."""
+        source = SOURCE.get()
+        topic = source[0] if source else getattr(self.app, "input_topic", "")
+        partition = source[1] if source else partition_of(key or b"", self.partitions)
+        group = self.app.assignor.group_for_topic(topic)
+        return f"{self.app.conf.id}-{group}-{partition}"
 
     async def send_all(
         self, messages: Sequence[tuple[bytes, BaseModel | bytes]]

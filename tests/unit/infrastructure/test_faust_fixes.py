@@ -216,3 +216,39 @@ async def test_partitions_never_committed_are_read_from_the_beginning() -> None:
     committed = await faust_fixes._seek_to_committed_or_beginning(thread)
     assert committed == {fresh: None, done: 42, changelog: None}
     assert sought == [fresh]  # changelogs are faust's own business
+
+
+async def test_changelog_highwaters_come_from_the_broker_even_unfetched() -> None:
+    asked: list[list[Any]] = []
+
+    class Consumer:
+        def last_stable_offset(self, tp: Any) -> None:  # faust's source under exactly_once
+            return None  # nothing fetched from that partition yet
+
+        async def end_offsets(self, partitions: list[Any]) -> dict[Any, int]:
+            asked.append(list(partitions))
+            return dict.fromkeys(partitions, 46)
+
+    thread = SimpleNamespace(_ensure_consumer=Consumer)
+    found = await faust_fixes._highwaters_from_broker(thread, [TP])
+    assert found == {TP: 46} and asked == [[TP]]
+
+
+async def test_faust_skips_creating_a_topic_the_cluster_has(monkeypatch: Any) -> None:
+    created: list[str] = []
+
+    async def faust_create(self: Any, owner: Any, client: Any, topic: str, *_: Any, **__: Any):
+        created.append(topic)
+
+    monkeypatch.setattr(faust_fixes, "_faust_create_topic", faust_create)
+    cluster = SimpleNamespace(topics=lambda: {"notice.alerts.v1"})
+
+    async def fetch_all_metadata() -> Any:
+        return cluster
+
+    client = SimpleNamespace(
+        cluster=SimpleNamespace(topics=set), fetch_all_metadata=fetch_all_metadata
+    )
+    await faust_fixes._create_unless_it_exists(None, None, client, "notice.alerts.v1", 8, 1)
+    await faust_fixes._create_unless_it_exists(None, None, client, "new.topic.v1", 8, 1)
+    assert created == ["new.topic.v1"]

@@ -9,7 +9,7 @@ import pytest
 from schemas.topics import NOTICE_ALERTS
 from services.kafka.topics import partition_for
 from services.ops.metrics import Metrics
-from services.streams.output import Output
+from services.streams.output import SOURCE, Output
 
 
 class Producer:
@@ -21,7 +21,10 @@ class Producer:
         self.fail_key = fail_key
         self.order: dict[int, list[bytes]] = {p: [] for p in range(partitions)}
 
-    async def send(self, topic: str, key: bytes, value: bytes, *_: Any) -> asyncio.Future[Any]:
+    async def send(
+        self, topic: str, key: bytes, value: bytes, *_: Any, **options: Any
+    ) -> asyncio.Future[Any]:
+        self.transactions = [*getattr(self, "transactions", []), options.get("transactional_id")]
         if key == self.fail_key:
             raise RuntimeError("broker refused")
         partition = partition_for(key.decode(), self.partitions)
@@ -32,11 +35,14 @@ class Producer:
         return delivered
 
 
-def output(producer: Producer) -> Output:
+def output(producer: Producer, in_transaction: bool = False) -> Output:
     app = SimpleNamespace(
         topic=lambda *_, **__: None,
         producer=producer,
-        conf=SimpleNamespace(topic_partitions=producer.partitions),
+        conf=SimpleNamespace(topic_partitions=producer.partitions, id="releasewatch-test"),
+        in_transaction=in_transaction,
+        input_topic="booking.state.v1",
+        assignor=SimpleNamespace(group_for_topic={"booking.state.v1": 0, "x.v1": 1}.__getitem__),
     )
     return Output(app, NOTICE_ALERTS, Metrics("test"))  # type: ignore[arg-type]
 
@@ -64,3 +70,19 @@ async def test_a_refused_send_fails_its_own_future_only() -> None:
     results = await asyncio.gather(*futures, return_exceptions=True)
     assert sum(isinstance(r, BaseException) for r in results) == 1
     assert sum(len(keys) for keys in producer.order.values()) == len(KEYS) - 1
+
+
+async def test_under_exactly_once_a_message_joins_its_input_partitions_transaction() -> None:
+    producer = Producer(4)
+    sending = output(producer, in_transaction=True)
+    token = SOURCE.set(("x.v1", 3))  # inside a handler of x.v1 partition 3
+    try:
+        await sending.send(KEYS[0], b"v")
+    finally:
+        SOURCE.reset(token)
+    await sending.send(KEYS[0], b"v")  # the timer: the key's own partition, the inputs' group
+    home = partition_for(KEYS[0].decode(), 4)
+    assert producer.transactions == ["releasewatch-test-1-3", f"releasewatch-test-0-{home}"]
+    plain = Producer(4)
+    await output(plain).send(KEYS[0], b"v")
+    assert plain.transactions == [None]
