@@ -17,7 +17,7 @@ from services.ops.logging import get_logger
 from services.settings import Settings
 from services.streams.app import create_app
 from services.streams.codec import RawMessage
-from services.streams.consume import consume
+from services.streams.consume import consume, hole_probe
 from services.streams.deadletter import DeadLetterPublisher
 from services.streams.output import Output, raw_topic, reroute_if_misplaced
 
@@ -70,6 +70,8 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
                 await deadletters.refuse(raw, errors, event)
 
     app.agent(jail_events, name="booking.jail_events")(
-        consume(app, SERVICE, settings.tuning, deadletters.send_internal_error)(on_jail_event)
+        consume(
+            app, SERVICE, settings.tuning, deadletters.send_internal_error, hole_probe(settings)
+        )(on_jail_event)
     )
     return app

@@ -9,9 +9,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from services.kafka import faust_fixes
+from services.kafka.holes import HoleProbe
+from services.kafka.security import client_options
 from services.kafka.tuning import ClientTuning
 from services.ops import events
 from services.ops.logging import get_logger, message_context, unbind_event
+from services.settings import Settings
 from services.streams.app import ServiceApp
 from services.streams.codec import RawMessage
 from services.streams.gaps import AcceptHole, GapGuard, Hold, Process, Repeat
@@ -28,14 +31,16 @@ def consume(
     service: str,
     tuning: ClientTuning,
     on_error: Callable[[RawMessage, BaseException], Awaitable[object]],
+    probe: HoleProbe | None = None,
 ) -> Callable[[Handler], Callable[[Any], Awaitable[None]]]:
     """Wrap a per-message handler as a faust agent body: read each partition without holes
     (``GapGuard``), bind the log context, and never let one message stop the partition (an
     unexpected error goes to ``on_error``). ``tuning``: the settings' client tuning."""
 
-    # Under exactly_once, transaction markers take offsets that consumers never see: such a
-    # hole is accepted after one re-read instead of being held for give_up_after.
-    guard = GapGuard(give_up_after=0.0) if tuning.exactly_once else GapGuard()
+    # Under exactly_once, transaction markers and aborted records take offsets a
+    # read_committed consumer never sees: ``probe`` (given then) asks the broker whether a
+    # hole holds committed records; one that does not is passed at once.
+    guard = GapGuard()
     off = tuning.fixes_off  # the fault suite's experiments only
     guarded, fill_committed = "gap_guard" not in off, "commit_check" not in off
     metrics = app.metrics
@@ -82,6 +87,9 @@ def consume(
             positions, time.monotonic(), fetched, backlog
         )
         for tp, offset in stalled if guarded else []:
+            end = positions[tp][1]
+            if probe and end and not await probe.holds_records(tp.topic, tp.partition, offset, end):
+                continue  # only markers after the last record: nothing is stuck
             log.warning(
                 events.INPUT_STALLED_SEEK_BACK,
                 topic=tp.topic,
@@ -113,6 +121,11 @@ def consume(
                 )
                 if isinstance(verdict, Repeat):  # handled already, read again after a seek
                     continue
+                markers = False
+                if isinstance(verdict, Hold) and probe and verdict.seek_to is not None:
+                    start, end = verdict.missing_from, message.offset
+                    if not await probe.holds_records(message.topic, message.partition, start, end):
+                        verdict, markers = guard.accept(message.tp, end, time.monotonic()), True
                 metrics.messages_in.labels(service, message.topic).inc()
                 if isinstance(verdict, Hold):
                     faust_fixes.withhold_ack(app.consumer, message)  # read again, not done
@@ -127,7 +140,7 @@ def consume(
                         await app.consumer.seek(message.tp, verdict.seek_to)
                     continue
                 if isinstance(verdict, AcceptHole):
-                    log.warning(
+                    (log.debug if markers else log.warning)(
                         events.INPUT_GAP_ACCEPTED,
                         topic=message.topic,
                         partition=message.partition,
@@ -168,6 +181,7 @@ def route_inputs(
     inputs: Any,
     handlers: Mapping[str, Handler],
     on_error: Callable[[RawMessage, BaseException], Awaitable[object]],
+    probe: HoleProbe | None = None,
 ) -> None:
     """One agent reads every input topic of the service (co-partitioned), so each booking is
     decided in order by one writer; each message goes to its topic's handler."""
@@ -176,5 +190,10 @@ def route_inputs(
         await handlers[raw.topic](raw)
 
     app.agent(inputs, name=f"{service}.inputs")(
-        consume(app, service, tuning, on_error)(inputs_handler)
+        consume(app, service, tuning, on_error, probe)(inputs_handler)
     )
+
+
+def hole_probe(settings: Settings) -> HoleProbe | None:
+    """The probe ``consume`` needs under exactly_once, None otherwise."""
+    return HoleProbe(client_options(settings)) if settings.tuning.exactly_once else None

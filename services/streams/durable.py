@@ -29,7 +29,7 @@ from services.ops.logging import get_logger
 from services.settings import Settings
 from services.streams.app import ServiceApp, create_app
 from services.streams.codec import RawMessage
-from services.streams.consume import route_inputs
+from services.streams.consume import hole_probe, route_inputs
 from services.streams.deadletter import DeadLetterPublisher
 from services.streams.output import Output, raw_topic, reroute_if_misplaced
 from services.streams.records import RecordTable
@@ -142,10 +142,14 @@ class DurableService(Generic[R]):
             raw_topic(self.app, *self._inputs),
             self._handlers,
             self.deadletters.send_internal_error,
+            hole_probe(self.settings),
         )
         interval = self.settings.deadline_scan_interval
+        # Under exactly_once the agent publishes what falls due, in the tick's transaction:
+        # the timer's fast path would publish outside any input's and repeat after a crash.
+        early = None if self.settings.tuning.exactly_once else fire_early
         install_deadline_timer(
-            self.app, self.index, self.records, self.ticks, self.clock, interval, log, fire_early
+            self.app, self.index, self.records, self.ticks, self.clock, interval, log, early
         )
         return self.app
 

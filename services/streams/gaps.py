@@ -134,6 +134,15 @@ class GapGuard:
                 found.append((tp, expected))
         return found
 
+    def accept(self, tp: Hashable, offset: int, now: float) -> AcceptHole:
+        """The hole before ``offset`` is known to hold nothing to read (under exactly_once:
+        transaction markers and aborted records): go on from ``offset`` at once."""
+        start = self._expected.get(tp, offset)
+        self._holding.pop(tp, None)
+        self._expected[tp] = offset + 1
+        self._progress[tp] = now
+        return AcceptHole(missing_from=start)
+
     def check(self, tp: Hashable, offset: int, committed: int | None, now: float) -> Verdict:
         first, after = self._handled.get(tp, (0, 0))
         if first <= offset < after:

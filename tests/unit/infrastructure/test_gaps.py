@@ -173,3 +173,13 @@ def test_the_short_wait_returns_once_the_backlog_is_gone() -> None:
     assert guard.stalled({TP: (2, 12)}, 33.0, fetched={TP: 10}, backlog=0) == []  # 4 s ago
     # No backlog for 5 s: the short wait, counted from the partition's last move.
     assert guard.stalled({TP: (2, 12)}, 34.0, fetched={TP: 10}, backlog=0) == [(TP, 3)]
+
+
+def test_a_hole_known_to_hold_only_markers_is_passed_at_once() -> None:
+    guard = GapGuard()
+    assert isinstance(guard.check("tp", 10, 10, 0.0), Process)
+    held = guard.check("tp", 13, 10, 0.0)  # 11 and 12: a commit marker and an aborted record
+    assert isinstance(held, Hold) and held.seek_to == 11
+    assert guard.accept("tp", 13, 0.1) == AcceptHole(missing_from=11)
+    assert isinstance(guard.check("tp", 14, 10, 0.2), Process)  # no hold left behind
+    assert guard.stalled({"tp": (10, 15)}, 0.3) == []  # and the watchdog expects 15 next

@@ -1,0 +1,63 @@
+"""Under exactly_once a consumer reading committed data sees holes in the offsets: commit
+and abort markers, and records of aborted transactions, take offsets it never gets. The gap
+guard must tell those from committed records the client dropped (faust's own bug, which the
+guard exists for). ``HoleProbe`` asks the broker: reading ``read_committed`` from the first
+missing offset, is the first record there before the end of the hole?"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from services.kafka.security import as_client
+
+WAIT_MS = 2000
+
+
+class HoleProbe:
+    def __init__(self, client: dict[str, Any]) -> None:
+        self.client = client
+        self._consumer: AIOKafkaConsumer | None = None
+        self._markers_only: set[tuple[str, int, int, int]] = set()  # holes already probed
+
+    async def holds_records(self, topic: str, partition: int, start: int, end: int) -> bool:
+        """True when a committed record lies in ``[start, end)`` (or the broker could not
+        say: then the hole is held and read again, as outside transactions). Quick when a
+        record follows the hole (the one the guard holds); a hole at the end of a partition
+        waits ``WAIT_MS``, once: its answer is kept."""
+        hole = (topic, partition, start, end)
+        if hole in self._markers_only:
+            return False
+        found = await self._probe(topic, partition, start, end)
+        if not found:
+            self._markers_only.add(hole)
+        return found
+
+    async def _probe(self, topic: str, partition: int, start: int, end: int) -> bool:
+        try:
+            consumer = await self._started()
+            tp = TopicPartition(topic, partition)
+            consumer.assign([tp])
+            consumer.seek(tp, start)
+            batches = await consumer.getmany(tp, timeout_ms=WAIT_MS, max_records=1)
+        except Exception:  # the broker away or rebalancing: the careful answer
+            return True
+        records = batches.get(tp, [])
+        if records:
+            return bool(records[0].offset < end)
+        position = await consumer.position(tp)
+        return position < end  # nothing read: the hole is markers only if we got past it
+
+    async def _started(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            options = {**as_client(self.client, consumer=True), "fetch_max_wait_ms": 50}
+            consumer = AIOKafkaConsumer(
+                **options,
+                group_id=None,
+                enable_auto_commit=False,
+                isolation_level="read_committed",
+            )
+            await consumer.start()
+            self._consumer = consumer
+        return self._consumer
