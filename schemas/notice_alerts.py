@@ -42,9 +42,11 @@ class NoticeAlertData(Payload):
     cause_event_id: EventId | None = None  # the input event that led to this alert
     # Required: every notice is rendered from it; an alert without one is dead-lettered.
     booking: AlertBooking
-    # Only on kind == released:
+    # Only on kind == released. Given: the agency received a notice (one suppressed by the
+    # jurisdiction's policy was not given); withheld_by: the policy rule that forbade it.
     notice_given: bool | None = None
     notice_lead_hours: float | None = None
+    notice_withheld_by: str | None = None
 
 
 class NoticeAlert(Envelope):

@@ -40,6 +40,11 @@ def line(topic: str, key: str | None, value: Any) -> str | None:
         lead = data.get("lead_hours")
         extra = (
             f" notice_given={data.get('notice_given')}"
+            + (
+                f" withheld_by={data['notice_withheld_by']!r}"
+                if data.get("notice_withheld_by")
+                else ""
+            )
             if data.get("kind") == "released"
             else f" lead={lead:.1f}h"
             if lead is not None

@@ -7,6 +7,8 @@ The decisions made with it live in the services' domain modules; this is the fil
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -46,6 +48,25 @@ class Policy(BaseModel):
     @property
     def ack_timeout(self) -> timedelta:
         return timedelta(minutes=self.ack_timeout_minutes)
+
+    def decide(self, statutes: Iterable[str]) -> Decision:
+        """May a notice be sent for a booking charged under ``statutes``? With the rule
+        that says so, and its legal basis when it forbids."""
+        basis = f" ({self.legal_basis})" if self.legal_basis else ""
+        if self.notices is NoticeRule.NONE:
+            return Decision(False, f"notices: none{basis}")
+        if self.notices is NoticeRule.LISTED_OFFENSES:
+            listed = sorted(set(statutes) & set(self.listed_statutes))
+            if not listed:
+                return Decision(False, f"listed_offenses: no charge under a listed statute{basis}")
+            return Decision(True, f"listed_offenses: {', '.join(listed)}")
+        return Decision(True, "notices: all")
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    rule: str
 
 
 class PolicyBook(BaseModel):

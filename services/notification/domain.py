@@ -6,7 +6,6 @@ Where is it decided that a California jail may not send a notice? ``decide``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from schemas.audit import AuditRecord, AuditRecordData, AuditStep
@@ -17,7 +16,7 @@ from schemas.notice_alerts import AlertKind, NoticeAlert
 from schemas.notices import Notice, NoticeData, Subject
 from services.core.localtime import to_local
 from services.core.outcomes import Duplicate, Rejected
-from services.core.policy import NoticeRule, Policy
+from services.core.policy import Decision, Policy
 from services.notification.records import NoticeState, NotificationRecord, Outcome
 
 # An agency acknowledges what it must act on; a "released" notice only closes the file.
@@ -26,24 +25,9 @@ NEEDS_ACK = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class Decision:
-    allowed: bool
-    rule: str
-
-
 def decide(policy: Policy, alert: NoticeAlert) -> Decision:
     """May this alert become a notice to the agency, under the jurisdiction's policy?"""
-    basis = f" ({policy.legal_basis})" if policy.legal_basis else ""
-    if policy.notices is NoticeRule.NONE:
-        return Decision(False, f"notices: none{basis}")
-    if policy.notices is NoticeRule.LISTED_OFFENSES:
-        charges = alert.data.booking.charges
-        listed = sorted({c.statute for c in charges} & set(policy.listed_statutes))
-        if not listed:
-            return Decision(False, f"listed_offenses: no charge under a listed statute{basis}")
-        return Decision(True, f"listed_offenses: {', '.join(listed)}")
-    return Decision(True, "notices: all")
+    return policy.decide(charge.statute for charge in alert.data.booking.charges)
 
 
 def notice_id_for(alert_id: str) -> str:
@@ -112,6 +96,7 @@ def on_alert(
         "cause_event_id": data.cause_event_id,
         "notice_given": data.notice_given,
         "notice_lead_hours": data.notice_lead_hours,
+        "notice_withheld_by": data.notice_withheld_by,
     }
     if not decision.allowed:
         suppressed = _ledger(record, state, AuditStep.SUPPRESSED, now, detail, rule=decision.rule)

@@ -29,6 +29,7 @@ COLUMNS = (
     "acknowledged_late",
     "escalated",
     "flagged_releases_without_notice",
+    "releases_notice_withheld_by_policy",
 )
 
 
@@ -47,6 +48,7 @@ class JurisdictionFigures:
     acknowledged_late: int = 0
     escalated: int = 0
     flagged_releases_without_notice: int = 0  # the number that must be zero
+    releases_notice_withheld_by_policy: int = 0  # the law withheld it: no ops failure
 
 
 def compile_report(
@@ -88,7 +90,10 @@ def compile_report(
                 if step == "issued" and detail.get("lead_hours") is not None:
                     leads[place].append(float(detail["lead_hours"]))
             if kind == "released" and detail.get("notice_given") is False:
-                row.flagged_releases_without_notice += 1
+                if detail.get("notice_withheld_by"):
+                    row.releases_notice_withheld_by_policy += 1
+                else:
+                    row.flagged_releases_without_notice += 1
         elif step == "acknowledged":
             if detail.get("within_timeout"):
                 row.acknowledged_within_timeout += 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from datetime import datetime
 
 import faust
 from pydantic import TypeAdapter
@@ -62,15 +63,18 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
     def on_booking_state(
         message: BookingState, record: SchedulingRecord | None, position: str
     ) -> Decision:
-        release_hour = book.for_jurisdiction(message.jurisdiction).release_hour
-        return domain.on_booking_state(record, message, release_hour, clock.now())
+        policy = book.for_jurisdiction(message.jurisdiction)
+        return domain.on_booking_state(record, message, policy.release_hour, clock.now(), policy)
 
     @service.on(AGENCY_REQUESTS, AGENCY_REQUEST, reroute=True)
     def on_agency_request(
         event: AgencyRequest, record: SchedulingRecord | None, position: str
     ) -> Decision:
-        window = book.for_jurisdiction(event.jurisdiction).window_hours
-        return domain.on_request(record, event, position, window, clock.now())
+        policy = book.for_jurisdiction(event.jurisdiction)
+        return domain.on_request(record, event, position, policy.window_hours, clock.now(), policy)
+
+    def on_tick(record: SchedulingRecord, now: datetime) -> Outcome:
+        return domain.on_tick(record, now, book.for_jurisdiction(record.jurisdiction))
 
     def alert_sent(alert: NoticeAlert) -> None:
         data = alert.data
@@ -124,7 +128,7 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         for key in keys:
             try:
                 record = service.records.get(key)
-                outcome = domain.on_tick(record, clock.now()) if record else None
+                outcome = on_tick(record, clock.now()) if record else None
             except Exception as exc:  # the agent meets the same record and reports it
                 log.warning(events.FIRE_EARLY_SKIPPED, error=type(exc).__name__)
                 continue
@@ -140,7 +144,7 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
             alert_sent(alert)
         return {key: tuple(ids) for key, ids in published.items()}
 
-    return service.start(publish, domain.on_tick, fire_early)
+    return service.start(publish, on_tick, fire_early)
 
 
 def _log_request(step: AuditStep, request_id: str | None, detail: dict[str, object]) -> None:

@@ -20,6 +20,7 @@ from schemas.deadletter import FieldError, RejectReason
 from schemas.release_schedule import ReleaseSchedule, ReleaseScheduleData, ScheduleStatus
 from services.core.localtime import NonexistentLocalTime, to_utc
 from services.core.outcomes import Duplicate, Rejected, Stale
+from services.core.policy import Policy
 from services.scheduling.records import (
     Outcome,
     RequestState,
@@ -27,7 +28,7 @@ from services.scheduling.records import (
     SchedulingRecord,
     empty_record,
 )
-from services.scheduling.rules import reconcile
+from services.scheduling.rules import DEFAULT_POLICY, reconcile
 
 __all__ = [
     "Duplicate",
@@ -99,7 +100,11 @@ def schedule_message(record: SchedulingRecord) -> ReleaseSchedule | None:
 
 
 def on_booking_state(
-    record: SchedulingRecord | None, message: BookingState, release_hour: int, now: datetime
+    record: SchedulingRecord | None,
+    message: BookingState,
+    release_hour: int,
+    now: datetime,
+    policy: Policy = DEFAULT_POLICY,
 ) -> Outcome | Stale:
     """A new state of the booking: maybe a new schedule, maybe alerts."""
     record = record or empty_record(message.jurisdiction, message.booking_id)
@@ -123,7 +128,7 @@ def on_booking_state(
             facility_timezone=state.facility.timezone,
         )
     updated = record.model_copy(update={"booking": state, "schedule": schedule})
-    result = reconcile(updated, now, cause_event_id=state.cause.event_id)
+    result = reconcile(updated, now, state.cause.event_id, policy)
     return Outcome(
         result.record,
         schedule=schedule_message(result.record) if changed else None,
@@ -139,6 +144,7 @@ def on_request(
     position: str,
     default_window_hours: int,
     now: datetime,
+    policy: Policy = DEFAULT_POLICY,
 ) -> Outcome | Duplicate | Rejected:
     """A notice request filed or withdrawn."""
     record = record or empty_record(event.jurisdiction, event.booking_id)
@@ -192,7 +198,7 @@ def on_request(
         )
         after_release = False
     updated = record.model_copy(update={"requests": requests, "applied": applied})
-    result = reconcile(updated, now, cause_event_id=event.event_id)
+    result = reconcile(updated, now, event.event_id, policy)
     return Outcome(
         result.record,
         alerts=result.alerts,
@@ -230,10 +236,10 @@ def _request_audit(
     )
 
 
-def on_tick(record: SchedulingRecord, now: datetime) -> Outcome:
+def on_tick(record: SchedulingRecord, now: datetime, policy: Policy = DEFAULT_POLICY) -> Outcome:
     """The timer says a deadline may be due."""
     cause = record.schedule.cause_event_id if record.schedule else None
-    result = reconcile(record, now, cause_event_id=cause)
+    result = reconcile(record, now, cause, policy)
     return Outcome(
         result.record,
         alerts=result.alerts,

@@ -47,7 +47,8 @@ class RequestState(BaseModel):
     # The release time the agency currently believes, and the schedule revision it came from.
     told_release_at: datetime | None = None
     told_revision: int | None = None
-    first_notice_at: datetime | None = None
+    first_notice_at: datetime | None = None  # the first notice the policy let through
+    withheld_by: str | None = None  # the policy rule that withheld the notice_due, if any
     # The release (or transfer) was reported; nothing more is owed.
     closed: bool = False
 

@@ -24,9 +24,11 @@ from schemas.notice_alerts import (
     NoticeAlertData,
 )
 from schemas.release_schedule import ScheduleStatus
+from services.core.policy import Decision, Policy
 from services.scheduling.records import Outcome, RequestState, Schedule, SchedulingRecord
 
 HOUR = 3600.0
+DEFAULT_POLICY = Policy()  # notices: all, as when a jurisdiction has no policy of its own
 
 
 @dataclass
@@ -35,8 +37,16 @@ class _Owed:
     escalations: list[Escalation] = field(default_factory=list)
 
 
-def reconcile(record: SchedulingRecord, now: datetime, cause_event_id: str | None) -> Outcome:
-    """Every alert owed now, given the schedule and what each agency was told."""
+def reconcile(
+    record: SchedulingRecord,
+    now: datetime,
+    cause_event_id: str | None,
+    policy: Policy = DEFAULT_POLICY,
+) -> Outcome:
+    """Every alert owed now, given the schedule and what each agency was told. ``policy``
+    (the jurisdiction's) says whether a notice may reach the agency at all: an alert is owed
+    either way (the notification service records the suppression), but only a notice let
+    through counts as given, and a release the policy withheld notice for is no failure."""
     schedule, booking = record.schedule, record.booking
     if schedule is None or booking is None:
         return Outcome(record.model_copy(update={"next_due": None}))
@@ -44,7 +54,9 @@ def reconcile(record: SchedulingRecord, now: datetime, cause_event_id: str | Non
     requests = {}
     for request_id, request in sorted(record.requests.items()):
         if request.active and not request.closed:
-            request = _reconcile_one(record, booking, schedule, request, now, cause_event_id, owed)
+            request = _reconcile_one(
+                record, booking, schedule, request, now, cause_event_id, owed, policy
+            )
         requests[request_id] = request
     updated = record.model_copy(update={"requests": requests})
     updated = updated.model_copy(update={"next_due": next_deadline(updated)})
@@ -59,12 +71,14 @@ def _reconcile_one(
     now: datetime,
     cause_event_id: str | None,
     owed: _Owed,
+    policy: Policy,
 ) -> RequestState:
     def alert(
         kind: AlertKind,
         release_at: datetime | None,
         notice_given: bool | None = None,
         notice_lead_hours: float | None = None,
+        notice_withheld_by: str | None = None,
     ) -> NoticeAlert:
         return _alert(
             record,
@@ -77,10 +91,13 @@ def _reconcile_one(
             release_at=release_at,
             notice_given=notice_given,
             notice_lead_hours=notice_lead_hours,
+            notice_withheld_by=notice_withheld_by,
         )
 
+    decision = policy.decide(charge.statute for charge in booking.charges)
     if schedule.status in (ScheduleStatus.RELEASED, ScheduleStatus.TRANSFERRED):
         given = request.first_notice_at is not None
+        withheld = None if given else (request.withheld_by or _rule_if_forbidden(decision))
         released_at = schedule.release_at or now
         lead = _hours(released_at - request.first_notice_at) if request.first_notice_at else None
         released = alert(
@@ -88,9 +105,10 @@ def _reconcile_one(
             release_at=released_at,
             notice_given=given,
             notice_lead_hours=lead,
+            notice_withheld_by=withheld,
         )
         owed.alerts.append(released)
-        if not given:
+        if not given and withheld is None:  # the law withheld no notice: nobody sent one
             owed.escalations.append(_released_without_notice(record, request, released, now))
         return request.model_copy(update={"closed": True, "armed": False})
 
@@ -127,10 +145,17 @@ def _reconcile_one(
                 "armed": False,
                 "told_release_at": release_at,
                 "told_revision": schedule.revision,
-                "first_notice_at": request.first_notice_at or now,
+                # Given only if the policy lets it reach the agency (else the ledger says
+                # which rule withheld it).
+                "first_notice_at": request.first_notice_at or (now if decision.allowed else None),
+                "withheld_by": None if decision.allowed else decision.rule,
             }
         )
     return request
+
+
+def _rule_if_forbidden(decision: Decision) -> str | None:
+    return None if decision.allowed else decision.rule
 
 
 def next_deadline(record: SchedulingRecord) -> datetime | None:
@@ -172,6 +197,7 @@ def _alert(
     release_at: datetime | None,
     notice_given: bool | None = None,
     notice_lead_hours: float | None = None,
+    notice_withheld_by: str | None = None,
 ) -> NoticeAlert:
     timed = kind in (AlertKind.NOTICE_DUE, AlertKind.RELEASE_CHANGED) and release_at is not None
     due_at = release_at - request.window if timed and release_at else None
@@ -197,6 +223,7 @@ def _alert(
             cause_event_id=cause_event_id,
             notice_given=notice_given,
             notice_lead_hours=notice_lead_hours,
+            notice_withheld_by=notice_withheld_by,
             booking=AlertBooking(
                 facility=booking.facility, person=booking.person, charges=booking.charges
             ),

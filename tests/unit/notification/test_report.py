@@ -16,7 +16,7 @@ def ledger() -> list[dict]:
         ("b2", Policy(), 10 * H, False),
         ("b3", Policy(notices=NoticeRule.NONE, legal_basis="5 ILCS 805"), 30 * H, False),
     ):
-        world = World(booking_id=booking)
+        world = World(booking_id=booking, policy=policy)  # both services read one policy
         world.open()
         filed = world.request()
         records += [a.model_dump(mode="json") for a in filed.audit]  # type: ignore[union-attr]
@@ -66,6 +66,21 @@ def test_the_report_counts_what_the_ledger_says() -> None:
     assert row.median_lead_hours == 29.0
     assert row.acknowledged_within_timeout == 1
     assert row.flagged_releases_without_notice == 0
+    # b3's notice was withheld by Illinois law: no notice given, and no ops failure either.
+    assert row.releases_notice_withheld_by_policy == 1
+
+
+def test_the_ledger_says_a_withheld_notice_was_not_given_and_names_the_rule() -> None:
+    released = [
+        r
+        for r in ledger()
+        if r["booking_id"] == "b3" and r["data"]["detail"].get("kind") == "released"
+    ]
+    assert [r["data"]["step"] for r in released] == ["suppressed"]
+    detail = released[0]["data"]["detail"]
+    assert detail["notice_given"] is False
+    assert detail["notice_withheld_by"] == "notices: none (5 ILCS 805)"
+    assert released[0]["data"]["rule"] == "notices: none (5 ILCS 805)"
 
 
 def test_filters_and_formats() -> None:

@@ -10,6 +10,7 @@ from schemas.agency_requests import AGENCY_REQUEST
 from schemas.escalations import Escalation
 from schemas.notice_alerts import NoticeAlert
 from services.booking import domain as booking_rules
+from services.core.policy import Policy
 from services.scheduling import domain as rules
 from tests import factories as f
 
@@ -20,9 +21,12 @@ Decision = rules.Outcome | rules.Duplicate | rules.Rejected | rules.Stale
 
 
 class World:
-    def __init__(self, booking_id: str = "2027-000123", release_hour: int = 9) -> None:
+    def __init__(
+        self, booking_id: str = "2027-000123", release_hour: int = 9, policy: Policy | None = None
+    ) -> None:
         self.booking_id = booking_id
         self.release_hour = release_hour
+        self.policy = policy or Policy()
         self.now = START
         self.offset = 0
         self.booking: booking_rules.BookingRecord | None = None
@@ -40,7 +44,9 @@ class World:
         )
         assert isinstance(decision, booking_rules.Accepted), decision
         self.booking = decision.record
-        outcome = rules.on_booking_state(self.record, decision.message, self.release_hour, self.now)
+        outcome = rules.on_booking_state(
+            self.record, decision.message, self.release_hour, self.now, self.policy
+        )
         assert isinstance(outcome, rules.Outcome), outcome
         self._take(outcome)
         return outcome
@@ -93,7 +99,7 @@ class World:
         self.offset += 1
         event = AGENCY_REQUEST.validate_python(document)
         outcome = rules.on_request(
-            self.record, event, f"agency.requests.v1:0:{self.offset}", 48, self.now
+            self.record, event, f"agency.requests.v1:0:{self.offset}", 48, self.now, self.policy
         )
         if isinstance(outcome, rules.Outcome):
             self._take(outcome)
@@ -108,13 +114,13 @@ class World:
         before = len(self.alerts)
         while self.record and self.record.next_due and self.record.next_due <= target:
             self.now = max(self.now, self.record.next_due)
-            outcome = rules.on_tick(self.record, self.now)
+            outcome = rules.on_tick(self.record, self.now, self.policy)
             self._take(outcome)
             if not outcome.alerts:
                 break
         self.now = target
         if self.record:
-            self._take(rules.on_tick(self.record, self.now))
+            self._take(rules.on_tick(self.record, self.now, self.policy))
         return self.alerts[before:]
 
     def _take(self, outcome: rules.Outcome) -> None:
