@@ -6,6 +6,7 @@ STAMP  := $(VENV)/.installed
 BROWSER := $(VENV)/.chromium
 BENCHKIT := $(VENV)/.bench
 KAFKA  := $(VENV)/.kafka
+VALIDATORS := deploy/validate/node_modules/.package-lock.json
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test unit integration lint schemas bench chaos profile stress clean lock
@@ -31,6 +32,14 @@ $(KAFKA): deploy/kafka/pom.xml | $(STAMP)
 	$(BIN)/python -m services.kafka.toolchain
 	touch $(KAFKA)
 
+# The deployment files' validators from npm (deploy/validate: pinned package.json and lockfile);
+# Debian's Node.js where there is none.
+$(VALIDATORS): deploy/validate/package.json deploy/validate/package-lock.json
+	command -v npm >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm >/dev/null; }
+	cd deploy/validate && npm ci --no-audit --no-fund --loglevel=error
+	touch $(VALIDATORS)
+
 ## make run: embedded Apache Kafka + every service + the demo simulator, until Ctrl-C
 ## (where Java or Maven cannot be installed, `up` falls back to Tansu and says so)
 run: $(STAMP)
@@ -38,10 +47,10 @@ run: $(STAMP)
 	$(BIN)/releasewatch up --demo
 
 ## make test: the whole suite (unit + integration on the embedded Apache Kafka)
-test: $(STAMP) $(BROWSER) $(KAFKA)
+test: $(STAMP) $(BROWSER) $(KAFKA) $(VALIDATORS)
 	$(BIN)/python -m pytest
 
-unit: $(STAMP)
+unit: $(STAMP) $(VALIDATORS)
 	$(BIN)/python -m pytest tests/unit
 
 integration: $(STAMP) $(BROWSER) $(KAFKA)
