@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
@@ -23,6 +23,7 @@ from schemas.topics import (
 )
 
 OUT_DIR = Path(__file__).parent / "generated"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 ASYNCAPI_FILE = "asyncapi.json"
 JSONSCHEMA_DIR = "jsonschema"
 
@@ -55,32 +56,78 @@ def _channels() -> list[tuple[str, TopicSpec]]:
 
 
 def render() -> dict[str, str]:
-    """Every generated file, relative path -> text. Pure: no writes."""
+    """Every generated file, relative path -> text. Pure but for reading ``examples/``."""
     models = _models()
     _, definitions = models_json_schema(
         [(model, "validation") for model in models],
-        ref_template="#/components/schemas/{model}",
+        ref_template="#/components/schemas/{model}/schema",
     )
-    components_schemas = definitions.get("$defs", {})
     files: dict[str, str] = {}
     for model in models:
         schema = model.model_json_schema(mode="validation")
         files[f"{JSONSCHEMA_DIR}/{model.__name__}.json"] = _dump(schema)
+    files[ASYNCAPI_FILE] = _dump(asyncapi(models, definitions.get("$defs", {})))
+    return files
 
+
+# The payloads are the JSON Schema pydantic writes (the same as schemas/generated/jsonschema),
+# declared as such: AsyncAPI's own schema dialect wants ``discriminator`` to be a string, and
+# pydantic writes JSON Schema's object form for a discriminated union (release_plan). Kept as
+# JSON Schema, the contract says exactly what the JSON Schema files say.
+SCHEMA_FORMAT = "application/schema+json;version=draft-07"
+DEFAULT_PARTITIONS = 8  # RELEASEWATCH_PARTITIONS' default; a deployment may choose more
+
+
+def _json_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"schemaFormat": SCHEMA_FORMAT, "schema": schema}
+
+
+def _examples() -> dict[str, list[dict[str, Any]]]:
+    """examples/*.json by event ``type``: the AsyncAPI examples are those files."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(EXAMPLES.glob("*.json")):
+        document = json.loads(path.read_text())
+        found.setdefault(document["type"], []).append(
+            {
+                "name": path.stem,
+                "summary": f"examples/{path.name}",
+                "payload": document,
+                "headers": None,
+            }
+        )
+    return found
+
+
+def _type_of(model: type[BaseModel]) -> str | None:
+    field = model.model_fields.get("type")
+    values = get_args(field.annotation) if field is not None else ()
+    return next((v for v in values if isinstance(v, str)), None)
+
+
+def asyncapi(models: list[type[BaseModel]], definitions: dict[str, Any]) -> dict[str, Any]:
+    examples = _examples()
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}
     for channel_id, spec in _channels():
+        retention = spec.retention_ms
         channel: dict[str, Any] = {
             "address": spec.name,
-            "description": spec.description,
+            "title": spec.name,
+            "summary": spec.description,
+            "description": f"{spec.description} Key: `{spec.key_rule}`.",
             "messages": {
                 model.__name__: {"$ref": f"#/components/messages/{model.__name__}"}
                 for model in spec.messages
             },
             "bindings": {
                 "kafka": {
-                    "topicConfiguration": {"cleanup.policy": [spec.cleanup.value]},
+                    "topic": spec.name,
+                    "partitions": DEFAULT_PARTITIONS,
+                    "topicConfiguration": {
+                        "cleanup.policy": [spec.cleanup.value],
+                        "retention.ms": retention,
+                    },
                     "bindingVersion": "0.5.0",
                 }
             },
@@ -89,45 +136,63 @@ def render() -> dict[str, str]:
             channel["parameters"] = {"agency": {"description": "the agency slug, e.g. dhs-ice"}}
         channels[channel_id] = channel
         action = "receive" if spec.is_input else "send"
+        verb = "Publish to" if spec.is_input else "Read from"
         operations[f"{action}_{channel_id}"] = {
             "action": action,
             "channel": {"$ref": f"#/channels/{channel_id}"},
+            "title": f"{verb} {spec.name}",
             "summary": spec.description,
+            "messages": [
+                {"$ref": f"#/channels/{channel_id}/messages/{model.__name__}"}
+                for model in spec.messages
+            ],
         }
         for model in spec.messages:
-            messages[model.__name__] = {
+            event_type = _type_of(model)
+            message: dict[str, Any] = {
                 "name": model.__name__,
+                "title": model.__name__,
+                "summary": (model.__doc__ or spec.description).strip().split("\n")[0],
                 "contentType": "application/json",
                 "payload": {"$ref": f"#/components/schemas/{model.__name__}"},
                 "bindings": {
                     "kafka": {
-                        "key": {"type": "string", "description": spec.key_rule or KEY_RULE},
+                        "key": _json_schema(
+                            {"type": "string", "description": spec.key_rule or KEY_RULE}
+                        ),
                         "bindingVersion": "0.5.0",
                     }
                 },
             }
-    document = {
-        "asyncapi": "3.0.0",
+            if event_type in examples:
+                message["examples"] = [
+                    {k: v for k, v in e.items() if v is not None} for e in examples[event_type]
+                ]
+            messages[model.__name__] = message
+    return {
+        "asyncapi": "3.1.0",
         "info": {
             "title": "releasewatch",
             "version": "1.0.0",
             "description": "Release notices for flagged bookings: topics and event shapes. "
-            "Generated by `make schemas` from the pydantic models in schemas/.",
+            "Every message is keyed `<jurisdiction>/<booking_id>`. Generated by "
+            "`make schemas` from the pydantic models in schemas/.",
         },
         "defaultContentType": "application/json",
         "servers": {
             "embedded": {
                 "host": "127.0.0.1:9092",
                 "protocol": "kafka",
-                "description": "the embedded Tansu broker started by `releasewatch up`",
+                "description": "the embedded Apache Kafka started by `releasewatch up`",
             }
         },
         "channels": channels,
         "operations": operations,
-        "components": {"messages": messages, "schemas": components_schemas},
+        "components": {
+            "messages": messages,
+            "schemas": {name: _json_schema(schema) for name, schema in definitions.items()},
+        },
     }
-    files[ASYNCAPI_FILE] = _dump(document)
-    return files
 
 
 def _dump(document: dict[str, Any]) -> str:
