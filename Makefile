@@ -7,9 +7,10 @@ BROWSER := $(VENV)/.chromium
 BENCHKIT := $(VENV)/.bench
 KAFKA  := $(VENV)/.kafka
 VALIDATORS := deploy/validate/node_modules/.package-lock.json
+DOCKIT := docs/contract/node_modules/.package-lock.json
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test unit integration lint schemas bench chaos profile stress clean lock
+.PHONY: run test unit integration lint schemas docs bench chaos profile stress clean lock
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -60,6 +61,22 @@ lint: $(STAMP)
 	$(BIN)/ruff check services schemas tests bench
 	$(BIN)/ruff format --check services schemas tests bench
 	$(BIN)/mypy
+
+# AsyncAPI's generator and html-template from npm (pinned, with a lockfile); puppeteer's
+# Chrome download is skipped: the HTML needs no browser to be written.
+$(DOCKIT): docs/contract/package.json docs/contract/package-lock.json
+	command -v npm >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm >/dev/null; }
+	cd docs/contract && PUPPETEER_SKIP_DOWNLOAD=true npm ci --no-audit --no-fund --loglevel=error
+	touch $(DOCKIT)
+
+## make docs: the contract as HTML, offline, in build/docs (open build/docs/index.html): the
+## AsyncAPI document by AsyncAPI's html-template, the topics table and the policy-file
+## reference from the registry and the policy model
+docs: $(STAMP) $(DOCKIT)
+	$(BIN)/python -m schemas.generate --check
+	node docs/contract/render.mjs schemas/generated/asyncapi.json build/docs/contract
+	$(BIN)/python -m services.reference build/docs
 
 ## make schemas: regenerate JSON Schema + AsyncAPI from the pydantic models
 schemas: $(STAMP)

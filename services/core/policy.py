@@ -29,15 +29,36 @@ class NoticeRule(StrEnum):
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    notices: NoticeRule = NoticeRule.ALL
-    listed_statutes: tuple[str, ...] = ()
-    window_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 48
-    release_hour: Annotated[int, Field(ge=0, le=23)] = 9
-    subject_copy: bool = False
+    notices: NoticeRule = Field(
+        default=NoticeRule.ALL,
+        description="all: a notice for every flagged release; listed_offenses: only when a "
+        "charge's statute is in listed_statutes; none: never (each request and each withheld "
+        "notice is still written to the ledger, naming the rule)",
+    )
+    listed_statutes: tuple[str, ...] = Field(
+        default=(),
+        description="the statutes a listed_offenses policy notifies for, as jails write them",
+    )
+    window_hours: Annotated[int, Field(ge=1, le=24 * 30)] = Field(
+        default=48,
+        description="the notice window when a request names none: hours before the release",
+    )
+    release_hour: Annotated[int, Field(ge=0, le=23)] = Field(
+        default=9, description="the facility-local hour a sentence's projected release falls on"
+    )
+    subject_copy: bool = Field(
+        default=False, description="a copy of each notice to the person and their attorney"
+    )
     # Minutes; fractions allowed (tests and drills use seconds).
-    ack_timeout_minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = 60
-    max_resends: Annotated[int, Field(ge=0, le=20)] = 3
-    legal_basis: str = ""
+    ack_timeout_minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = Field(
+        default=60, description="a notice nobody acknowledged is sent again after this many minutes"
+    )
+    max_resends: Annotated[int, Field(ge=0, le=20)] = Field(
+        default=3, description="resends before the notice is escalated to jail operations"
+    )
+    legal_basis: str = Field(
+        default="", description="the law or agreement behind the policy, named in the ledger"
+    )
 
     @model_validator(mode="after")
     def _statutes_for_listed(self) -> Policy:
