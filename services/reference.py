@@ -28,10 +28,10 @@ def _retention(spec: TopicSpec) -> str:
 
 def _role(spec: TopicSpec) -> str:
     if spec.is_input:
-        return "input: published by jails and agencies"
+        return "input: published by jails or agencies"
     if spec.internal:
         return "internal to one service"
-    return "output: read by agencies, ops and the services"
+    return "output: written by releasewatch"
 
 
 def topics_table() -> list[list[str]]:
