@@ -7,6 +7,7 @@ BROWSER := $(VENV)/.chromium
 BENCHKIT := $(VENV)/.bench
 KAFKA  := $(VENV)/.kafka
 VALIDATORS := deploy/validate/node_modules/.package-lock.json
+PROMTOOL := $(VENV)/.promtool
 DOCKIT := docs/contract/node_modules/.package-lock.json
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -48,10 +49,10 @@ run: $(STAMP)
 	$(BIN)/releasewatch up --demo
 
 ## make test: the whole suite (unit + integration on the embedded Apache Kafka)
-test: $(STAMP) $(BROWSER) $(KAFKA) $(VALIDATORS)
+test: $(STAMP) $(BROWSER) $(KAFKA) $(VALIDATORS) $(PROMTOOL)
 	$(BIN)/python -m pytest
 
-unit: $(STAMP) $(VALIDATORS)
+unit: $(STAMP) $(VALIDATORS) $(PROMTOOL)
 	$(BIN)/python -m pytest tests/unit
 
 integration: $(STAMP) $(BROWSER) $(KAFKA)
@@ -61,6 +62,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check services schemas tests bench
 	$(BIN)/ruff format --check services schemas tests bench
 	$(BIN)/mypy
+
+# promtool (and prometheus) from Debian, for the alerting rules' unit tests.
+$(PROMTOOL): | $(STAMP)
+	command -v promtool >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq prometheus >/dev/null; }
+	touch $(PROMTOOL)
 
 # AsyncAPI's generator and html-template from npm (pinned, with a lockfile); puppeteer's
 # Chrome download is skipped: the HTML needs no browser to be written.
