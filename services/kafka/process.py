@@ -6,12 +6,14 @@ import abc
 import contextlib
 import ctypes
 import os
+import random
 import signal
 import socket
 import struct
 import subprocess
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -69,8 +71,32 @@ def die_with_parent_preexec() -> None:
     os.setpgid(0, 0)
 
 
+_HANDED_OUT: set[int] = set()  # ports this process gave out: never twice
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """The ports the OS picks for outgoing connections (Linux's default if unreadable)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    """A port nothing listens on, for a server this process starts next. Chosen below the
+    range the OS hands out for outgoing connections: a port the OS gives for ``bind(0)`` is
+    one of those, and a client connecting anywhere could take it before the server binds it
+    (seen: a worker started in a test died with "address already in use"). Never the same
+    port twice from one process."""
+    low, high = _ephemeral_range()
+    start, stop = (20000, low) if low > 21000 else (high + 1, 65535)
+    for _ in range(500):
+        port = random.randrange(start, stop)
+        if port not in _HANDED_OUT and port_is_free(host, port):
+            _HANDED_OUT.add(port)
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # a very busy machine
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
 

@@ -129,3 +129,13 @@ def test_topics_take_three_replicas_where_the_cluster_has_them(
     brokers: int, configured: int | None, replicas: int
 ) -> None:
     assert replicas_for(brokers, configured) == replicas
+
+
+def test_free_ports_are_outside_the_outgoing_range_and_never_given_twice() -> None:
+    from services.kafka.process import _ephemeral_range, free_port, port_is_free
+
+    low, high = _ephemeral_range()
+    ports = [free_port() for _ in range(50)]
+    assert len(set(ports)) == 50
+    assert all(not low <= port <= high for port in ports)
+    assert all(port_is_free("127.0.0.1", port) for port in ports)
