@@ -78,3 +78,16 @@ def test_every_metric_the_rules_use_is_exposed() -> None:
     }
     assert len(used) == 5  # deadline lag twice (overdue, late)
     assert used <= exposed_metrics(), used - exposed_metrics()
+
+
+def test_every_metric_the_grafana_dashboard_uses_is_exposed() -> None:
+    import json
+
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "releasewatch.json").read_text())
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    used = {name for expr in exprs for name in re.findall(r"\b(releasewatch_[a-z_]+|up)\b", expr)}
+    assert len(used) == 10  # rates, lag, deadlines, alerts, notices, dead letters, escalations
+    assert used <= exposed_metrics(), used - exposed_metrics()
+    titles = " ".join(panel["title"] for panel in dashboard["panels"]).lower()
+    for topic in ("per second", "lag", "deadlines armed", "notices", "dead letters"):
+        assert topic in titles, topic
