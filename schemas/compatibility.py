@@ -20,6 +20,8 @@ Schema = dict[str, Any]
 
 def problems(old: Schema, new: Schema, *, is_input: bool) -> list[str]:
     """Every change from ``old`` to ``new`` that breaks a consumer, or a producer of an input."""
+    if not old:  # never published: nobody built on it
+        return []
     found: list[str] = []
     _compare(old, new, old, new, "", is_input, found, set())
     return found

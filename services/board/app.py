@@ -15,17 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
-from schemas.topics import (
-    AGENCY_REQUESTS,
-    AUDIT,
-    BOOKING_STATE,
-    DEADLETTER,
-    ESCALATIONS,
-    NOTICE_ALERTS,
-    RELEASE_SCHEDULE,
-    pattern_of,
-)
-from services.board.state import BoardState
+from schemas.topics import pattern_of
+from services.board.state import FOLDED, BoardState
 from services.kafka.follow import follow
 from services.kafka.security import consumer_options
 from services.ops import events
@@ -33,16 +24,7 @@ from services.ops.logging import get_logger
 from services.settings import Settings
 
 log = get_logger(__name__)
-SHOWN = pattern_of(
-    BOOKING_STATE,
-    RELEASE_SCHEDULE,
-    AGENCY_REQUESTS,
-    NOTICE_ALERTS,
-    AUDIT,
-    ESCALATIONS,
-    DEADLETTER,
-    agencies=True,
-)
+SHOWN = pattern_of(*FOLDED, agencies=True)  # and every agency's notices
 
 
 def make_app(state: BoardState, connected: asyncio.Event | None = None) -> web.Application:

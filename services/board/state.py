@@ -22,6 +22,16 @@ from schemas.topics import (
     is_agency_topic,
 )
 
+# The topics the board folds (with every agency's notices): its app follows these.
+FOLDED = (
+    BOOKING_STATE,
+    RELEASE_SCHEDULE,
+    AGENCY_REQUESTS,
+    NOTICE_ALERTS,
+    AUDIT,
+    ESCALATIONS,
+    DEADLETTER,
+)
 UPCOMING = timedelta(days=7)
 DEFAULT_WINDOW_HOURS = 48
 
