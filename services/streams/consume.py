@@ -1,5 +1,6 @@
 """Reading a service's inputs: each partition in order and without holes (``GapGuard``), one
-message at a time, the log context bound, and no message able to stop its partition."""
+message at a time, the log context bound, a message whose output the broker refused read
+again (``OutputRetry``), and no message able to stop its partition for good."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+
+from aiokafka.errors import KafkaError
 
 from services.kafka import faust_fixes
 from services.kafka.holes import HoleProbe
@@ -19,6 +22,7 @@ from services.streams.app import ServiceApp
 from services.streams.codec import RawMessage
 from services.streams.gaps import AcceptHole, GapGuard, Hold, Process, Repeat
 from services.streams.output import SOURCE
+from services.streams.retry import OutputRetry
 
 log = get_logger(__name__)
 
@@ -41,6 +45,7 @@ def consume(
     # read_committed consumer never sees: ``probe`` (given then) asks the broker whether a
     # hole holds committed records; one that does not is passed at once.
     guard = GapGuard()
+    retry = OutputRetry()
     off = tuning.fixes_off  # the fault suite's experiments only
     guarded, fill_committed = "gap_guard" not in off, "commit_check" not in off
     metrics = app.metrics
@@ -51,6 +56,7 @@ def consume(
         if app.consumer_generation_id != generation[0]:
             generation[0] = app.consumer_generation_id
             guard.reset()
+            retry.reset()
 
     # High watermarks come from the broker (ListOffsets) every second: a partition the
     # fetcher has not reached has none locally. On Tansu a call costs 0.2-0.7 s per topic
@@ -155,18 +161,35 @@ def consume(
                     value=message.value,
                 )
                 source = SOURCE.set((raw.topic, raw.partition))
+                refused: float | None = None
                 with message_context(topic=raw.topic, partition=raw.partition, offset=raw.offset):
                     try:
                         await handler(raw)
                     except asyncio.CancelledError:
                         raise
+                    except KafkaError as exc:  # an output refused: the input is not at fault
+                        refused = retry.failed(message.tp, message.offset, exc.retriable)
+                        if refused is None:  # refused for good: dead-lettered, naming it
+                            log.exception(events.MESSAGE_FAILED, error=type(exc).__name__)
+                            await on_error(raw, exc)
+                        else:
+                            log.error(
+                                events.OUTPUT_REFUSED, error=type(exc).__name__, retry_in=refused
+                            )
                     except Exception as exc:
                         log.exception(events.MESSAGE_FAILED, error=type(exc).__name__)
                         await on_error(raw, exc)
                     finally:
                         unbind_event()
                         SOURCE.reset(source)
-                    guard.handled(message.tp, message.offset)  # processed or dead-lettered
+                if refused is not None:  # read it again after a while, and nothing after it
+                    faust_fixes.withhold_ack(app.consumer, message)
+                    guard.again(message.tp, message.offset, time.monotonic())
+                    await asyncio.sleep(refused)
+                    await app.consumer.seek(message.tp, message.offset)
+                    continue
+                retry.done(message.tp, message.offset)
+                guard.handled(message.tp, message.offset)  # processed or dead-lettered
 
         agent.__name__ = f"{service}_{handler.__name__}"
         return agent

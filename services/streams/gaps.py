@@ -143,6 +143,13 @@ class GapGuard:
         self._progress[tp] = now
         return AcceptHole(missing_from=start)
 
+    def again(self, tp: Hashable, offset: int, now: float) -> None:
+        """The message at ``offset`` was cut short (the broker refused its output) and is
+        read again: hold what follows it until it has been handled."""
+        self._expected[tp] = offset
+        self._holding[tp] = (offset, now, now)
+        self._progress[tp] = now
+
     def check(self, tp: Hashable, offset: int, committed: int | None, now: float) -> Verdict:
         first, after = self._handled.get(tp, (0, 0))
         if first <= offset < after:

@@ -271,3 +271,27 @@ async def test_an_alert_the_timer_fired_is_recorded_by_the_agent_and_not_sent_ag
     )
     sent = [r for r in alerts.matching(booking.mine) if r.value["data"]["alert_id"] == alert_id]
     assert len(sent) == 1
+
+
+async def test_an_alert_the_broker_refuses_goes_out_once_it_accepts_and_nothing_is_dead_lettered(
+    start_service: Any, kafka: KafkaHelper
+) -> None:
+    """A refused write is no fault of the input: the agent reads the input again, with
+    backoff, instead of dead-lettering a valid event (which would lose its state change)."""
+    start_service("booking")
+    worker = start_service("scheduling")
+    alerts = await kafka.watch(NOTICE_ALERTS.name)
+    booking = Booking(kafka)
+    # notice.alerts.v1 refuses every alert while the booking is opened and its release set.
+    async with kafka.topic_config(NOTICE_ALERTS.name, max_message_bytes="64"):
+        await booking.open()
+        await booking.request()
+        await booking.schedule(now() + 10 * H)  # inside the window: the alert is owed at once
+        await until(
+            lambda: log_events(worker.log_path, "output_refused"), 90, "the broker to refuse"
+        )
+    [alert] = await alerts.wait_for_unique(booking.mine, 1, 60, "event_id", "alert")
+    assert alert.value["data"]["late"] is True
+    refused = log_events(worker.log_path, "output_refused")
+    assert {fields["error"] for _, fields in refused} == {"MessageSizeTooLargeError"}
+    assert log_events(worker.log_path, "event_dead_lettered") == []

@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from services.kafka import read
 from services.kafka.metadata import partitions_of
@@ -213,3 +215,34 @@ class KafkaHelper:
     async def publish_all(self, topic: str, documents: Iterable[dict[str, Any]]) -> None:
         for document in documents:
             await self.publish(topic, document)
+
+    @contextlib.asynccontextmanager
+    async def topic_config(self, topic: str, **changes: str) -> AsyncIterator[None]:
+        """The topic with ``changes`` to its configuration (dots as underscores), restored on
+        exit: AlterConfigs replaces a topic's whole configuration, so the rest is kept."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            [described] = await admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, topic)]
+            )
+            [(error, message, _, _, entries)] = described.resources
+            assert error == 0, message
+            # name, value, read_only, source (1: set on the topic), sensitive, synonyms
+            own = {entry[0]: entry[1] for entry in entries if entry[3] == 1}
+            changed = {**own, **{k.replace("_", "."): v for k, v in changes.items()}}
+            await self._alter(admin, topic, changed)
+            try:
+                yield
+            finally:
+                await self._alter(admin, topic, own)
+        finally:
+            await admin.close()
+
+    @staticmethod
+    async def _alter(admin: AIOKafkaAdminClient, topic: str, config: dict[str, str]) -> None:
+        [response] = await admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, configs=config)]
+        )
+        [(error, message, *_)] = response.resources
+        assert error == 0, f"altering {topic}: {message}"

@@ -183,3 +183,24 @@ def test_a_hole_known_to_hold_only_markers_is_passed_at_once() -> None:
     assert guard.accept("tp", 13, 0.1) == AcceptHole(missing_from=11)
     assert isinstance(guard.check("tp", 14, 10, 0.2), Process)  # no hold left behind
     assert guard.stalled({"tp": (10, 15)}, 0.3) == []  # and the watchdog expects 15 next
+
+
+def test_a_message_cut_short_is_processed_again_and_what_followed_it_waits() -> None:
+    guard = GapGuard(give_up_after=30.0, reseek_every=3.0)
+    handle(guard, (20, 21), 20)
+    assert guard.check(TP, 22, 20, 0.0) == Process()
+    guard.again(TP, 22, 0.0)  # the broker refused its output: read again
+    assert guard.check(TP, 23, 20, 0.5) == Hold(missing_from=22, seek_to=None)
+    assert guard.check(TP, 23, 20, 3.5) == Hold(missing_from=22, seek_to=22)  # sought again
+    assert guard.check(TP, 22, 20, 4.0) == Process()  # not a repeat: it was never handled
+    guard.handled(TP, 22)
+    assert guard.check(TP, 23, 20, 4.1) == Process()
+
+
+def test_a_message_refused_again_and_again_is_never_skipped_as_a_hole() -> None:
+    guard = GapGuard(give_up_after=30.0)
+    guard.check(TP, 5, 5, 0.0)
+    for now in range(0, 120, 10):  # each retry renews the hold
+        guard.again(TP, 5, float(now))
+        assert isinstance(guard.check(TP, 6, 5, now + 9.0), Hold)
+        assert guard.check(TP, 5, 5, now + 9.5) == Process()
