@@ -17,6 +17,7 @@ from aiohttp import web
 
 from schemas.topics import pattern_of
 from services.board.state import FOLDED, BoardState
+from services.board.view import view
 from services.kafka.follow import follow
 from services.kafka.security import consumer_options
 from services.ops import events
@@ -35,12 +36,13 @@ def make_app(state: BoardState, connected: asyncio.Event | None = None) -> web.A
         return web.Response(text=page, content_type="text/html")
 
     async def board(request: web.Request) -> web.Response:
-        view = state.view(
+        page_data = view(
+            state,
             datetime.now(UTC),
             request.query.get("jurisdiction") or None,
             request.query.get("facility") or None,
         )
-        return web.json_response(view)
+        return web.json_response(page_data)
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "service": "board"})

@@ -7,8 +7,8 @@ No names or dates of birth are kept: booking ids, facilities and times only.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from schemas.topics import (
@@ -21,6 +21,10 @@ from schemas.topics import (
     RELEASE_SCHEDULE,
     is_agency_topic,
 )
+from services.board.statuses import (
+    Facts,
+    Sent,
+)
 
 # The topics the board folds (with every agency's notices): its app follows these.
 FOLDED = (
@@ -32,8 +36,14 @@ FOLDED = (
     ESCALATIONS,
     DEADLETTER,
 )
-UPCOMING = timedelta(days=7)
 DEFAULT_WINDOW_HOURS = 48
+LEFT_CUSTODY = ("released", "transferred")
+
+
+@dataclass
+class Request:
+    agency: str
+    window_hours: int
 
 
 @dataclass
@@ -46,7 +56,7 @@ class Booking:
     timezone: str = "UTC"
     status: str = "unscheduled"
     release_at: datetime | None = None
-    requests: dict[str, dict[str, Any]] = field(default_factory=dict)  # request_id -> info
+    requests: dict[str, Request] = field(default_factory=dict)  # by request_id
 
 
 @dataclass
@@ -62,9 +72,14 @@ class AwaitingAck:
 
 @dataclass
 class BoardState:
+    """Topics arrive in any order between them, so facts about a request are kept by
+    (booking key, request id) and joined when the page asks."""
+
     bookings: dict[str, Booking] = field(default_factory=dict)
     awaiting: dict[str, AwaitingAck] = field(default_factory=dict)
-    late_notices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sent: dict[tuple[str, str], Sent] = field(default_factory=dict)  # latest notice_due
+    acks: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # notice -> by, at
+    withheld: dict[tuple[str, str], str] = field(default_factory=dict)  # -> the rule
     escalations: dict[str, dict[str, Any]] = field(default_factory=dict)
     dead_letters: Counter[str] = field(default_factory=Counter)
     closed: set[str] = field(default_factory=set)  # notices acknowledged or escalated
@@ -101,125 +116,88 @@ class BoardState:
             booking.release_at = datetime.fromisoformat(release) if release else None
             booking.timezone = data.get("facility_timezone") or booking.timezone
         elif topic == AGENCY_REQUESTS.name:
-            booking = self.booking(key)
-            request_id = data.get("request_id")
-            if value.get("type") == "notice_request.received" and request_id:
-                booking.requests[request_id] = {
-                    "agency": data.get("agency"),
-                    "window_hours": data.get("notice_hours") or DEFAULT_WINDOW_HOURS,
-                }
-            elif value.get("type") == "notice_request.withdrawn":
-                booking.requests.pop(str(request_id), None)
+            self._request(key, value.get("type"), data)
         elif topic == NOTICE_ALERTS.name:
             request = self.booking(key).requests.get(str(data.get("request_id")))
             if request is not None and data.get("window_hours"):
-                request["window_hours"] = data["window_hours"]  # the policy's, when defaulted
+                request.window_hours = data["window_hours"]  # the policy's, when defaulted
         elif is_agency_topic(topic):
-            notice_id = data.get("notice_id")
-            if not notice_id:
-                return
-            if data.get("kind") != "released" and notice_id not in self.closed:
-                self.awaiting[notice_id] = AwaitingAck(
-                    notice_id,
-                    key,
-                    data.get("agency", ""),
-                    data.get("kind", ""),
-                    datetime.fromisoformat(data["issued_at"]),
-                    int(data.get("attempt", 1)),
-                    bool(data.get("late")),
-                )
-            if data.get("late") and data.get("kind") == "notice_due":
-                self.late_notices[notice_id] = {
-                    "key": key,
-                    "agency": data.get("agency"),
-                    "lead_hours": data.get("lead_hours"),
-                    "issued_at": data.get("issued_at"),
-                }
+            self._notice(key, data)
         elif topic == AUDIT.name:
-            if data.get("step") in ("acknowledged", "escalated") and data.get("notice_id"):
-                self.awaiting.pop(data["notice_id"], None)
-                self.closed.add(data["notice_id"])
+            self._ledger(key, data)
         elif topic == ESCALATIONS.name:
             self.escalations[str(data.get("escalation_id"))] = {
                 "key": key,
                 "reason": data.get("reason"),
                 "agency": data.get("agency"),
+                "request_id": data.get("request_id"),
                 "at": data.get("at"),
                 "detail": data.get("detail"),
             }
 
-    def view(
-        self, now: datetime, jurisdiction: str | None = None, facility: str | None = None
-    ) -> dict[str, Any]:
-        def wanted(key: str) -> bool:
-            booking = self.bookings.get(key)
-            if booking is None:
-                return jurisdiction is None and facility is None
-            return (jurisdiction is None or booking.jurisdiction == jurisdiction) and (
-                facility is None or booking.facility_id == facility
+    def _request(self, key: str, kind: Any, data: dict[str, Any]) -> None:
+        booking, request_id = self.booking(key), data.get("request_id")
+        if kind == "notice_request.received" and request_id:
+            window = data.get("notice_hours") or DEFAULT_WINDOW_HOURS
+            booking.requests[request_id] = Request(str(data.get("agency")), window)
+        elif kind == "notice_request.withdrawn":
+            booking.requests.pop(str(request_id), None)
+
+    def _notice(self, key: str, data: dict[str, Any]) -> None:
+        notice_id = data.get("notice_id")
+        if not notice_id:
+            return
+        issued_at = datetime.fromisoformat(data["issued_at"])
+        attempt = int(data.get("attempt", 1))
+        if data.get("kind") != "released" and notice_id not in self.closed:
+            self.awaiting[notice_id] = AwaitingAck(
+                notice_id,
+                key,
+                data.get("agency", ""),
+                data.get("kind", ""),
+                issued_at,
+                attempt,
+                bool(data.get("late")),
             )
+        if data.get("kind") == "notice_due":
+            lead = data.get("lead_hours")
+            sent = Sent(notice_id, issued_at, lead, bool(data.get("late")), attempt)
+            known = self.sent.get((key, str(data.get("request_id"))))
+            if known is None or (known.issued_at, known.attempt) <= (issued_at, attempt):
+                self.sent[(key, str(data.get("request_id")))] = sent
 
-        upcoming = []
-        for booking in self.bookings.values():
-            if not booking.requests or booking.status != "scheduled" or not booking.release_at:
-                continue
-            if not (now - timedelta(hours=1) <= booking.release_at <= now + UPCOMING):
-                continue
-            if not wanted(booking.key):
-                continue
-            for request_id, request in sorted(booking.requests.items()):
-                due_at = booking.release_at - timedelta(hours=request["window_hours"])
-                upcoming.append(
-                    {
-                        "key": booking.key,
-                        "jurisdiction": booking.jurisdiction,
-                        "facility": booking.facility_name or booking.facility_id,
-                        "timezone": booking.timezone,
-                        "agency": request["agency"],
-                        "request_id": request_id,
-                        "release_at": booking.release_at.isoformat(),
-                        "due_at": due_at.isoformat(),
-                        "seconds_to_due": round((due_at - now).total_seconds()),
-                        "seconds_to_release": round((booking.release_at - now).total_seconds()),
-                    }
-                )
-        upcoming.sort(key=lambda row: row["due_at"])
+    def _ledger(self, key: str, data: dict[str, Any]) -> None:
+        step, notice_id = data.get("step"), data.get("notice_id")
+        if step in ("acknowledged", "escalated") and notice_id:
+            self.awaiting.pop(notice_id, None)
+            self.closed.add(notice_id)
+        if step == "acknowledged" and notice_id:
+            by = str((data.get("detail") or {}).get("by") or "the agency")
+            self.acks[notice_id] = (by, datetime.fromisoformat(data["at"]))
+        elif step == "suppressed" and (data.get("detail") or {}).get("kind") == "notice_due":
+            self.withheld[(key, str(data.get("request_id")))] = str(data.get("rule"))
 
-        def zone(key: str) -> str:
-            booking = self.bookings.get(key)
-            return booking.timezone if booking else "UTC"
-
-        awaiting = [
-            {
-                "notice_id": a.notice_id,
-                "key": a.key,
-                "agency": a.agency,
-                "kind": a.kind,
-                "issued_at": a.issued_at.isoformat(),
-                "attempt": a.attempt,
-                "late": a.late,
-                "timezone": zone(a.key),
-            }
-            for a in sorted(self.awaiting.values(), key=lambda a: a.issued_at)
-            if wanted(a.key)
-        ]
-        late = [
-            {"notice_id": notice_id, **row, "timezone": zone(row["key"])}
-            for notice_id, row in self.late_notices.items()
-            if wanted(row["key"])
-        ]
-        escalations = [
-            {**row, "timezone": zone(row["key"])}
-            for row in self.escalations.values()
-            if wanted(row["key"])
-        ]
-        return {
-            "now": now.isoformat(),
-            "upcoming": upcoming,
-            "awaiting_ack": awaiting,
-            "late_notices": late,
-            "escalations": escalations,
-            "dead_letters": dict(sorted(self.dead_letters.items())),
-            "jurisdictions": sorted({b.jurisdiction for b in self.bookings.values()}),
-            "facilities": sorted({b.facility_id for b in self.bookings.values() if b.facility_id}),
-        }
+    def facts(self, booking: Booking, request_id: str) -> Facts:
+        request = booking.requests[request_id]
+        sent = self.sent.get((booking.key, request_id))
+        if sent is not None and sent.notice_id in self.acks:
+            by, at = self.acks[sent.notice_id]
+            sent = replace(sent, acknowledged_by=by, acknowledged_at=at)
+        escalation = next(
+            (
+                e
+                for e in self.escalations.values()
+                if e["key"] == booking.key and e["request_id"] == request_id
+            ),
+            None,
+        )
+        return Facts(
+            window_hours=request.window_hours,
+            booking_status="released" if booking.status in LEFT_CUSTODY else booking.status,
+            release_at=booking.release_at,
+            timezone=booking.timezone,
+            notice=sent,
+            withheld_by=self.withheld.get((booking.key, request_id)),
+            escalation=escalation["reason"] if escalation else None,
+            escalation_detail=str(escalation.get("detail") or "") if escalation else "",
+        )

@@ -215,7 +215,8 @@ def on_tick(record: NotificationRecord, policy: Policy, now: datetime) -> Outcom
                         request_id=state.request_id,
                         notice_id=state.notice_id,
                         at=now,
-                        detail=f"{state.kind.value} notice sent {state.attempt} times to "
+                        detail=f"{state.kind.value} notice sent "
+                        f"{'once' if state.attempt == 1 else f'{state.attempt} times'} to "
                         f"{state.agency}, never acknowledged",
                     ),
                 )

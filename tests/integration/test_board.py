@@ -1,6 +1,8 @@
-"""The board in headless Chromium (Debian's chromium, installed by `make`): a flagged booking
-appears with its countdown, its notice awaits acknowledgement, and leaves the list once the
-agency acknowledges it through the topics. A screenshot is kept in test-artifacts/."""
+"""The board in headless Chromium (Debian's chromium, installed by `make`), with a real
+Prometheus scraping the services: each flagged release shows what happened to it (upcoming,
+sent, acknowledged, late, withheld by policy, escalated, released, overdue), and when a notice
+goes overdue the board says so and Prometheus fires ReleasewatchNoticeOverdue from the
+project's own rules. A screenshot is kept in test-artifacts/."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ import asyncio
 import json
 import re
 import shutil
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -16,37 +17,60 @@ from typing import Any
 
 import pytest
 
-from schemas.topics import AUDIT, NOTICE_ACKS
+from schemas.topics import AUDIT, ESCALATIONS, JAIL_BOOKING, NOTICE_ACKS, NOTICE_ALERTS
+from services.board.statuses import LABELS, ORDER
 from tests import factories as f
 from tests.integration.conftest import ARTIFACTS
 from tests.integration.test_notification_service import flagged_booking
-from tests.support.topics import KafkaHelper
+from tests.support.poll import until
+from tests.support.prometheus import Prometheus
+from tests.support.topics import KafkaHelper, Watch
+from tests.support.workers import Worker, all_ready
 
 pytestmark = pytest.mark.integration
 H = timedelta(hours=1)
+S = timedelta(seconds=1)
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+LABELS_IN_ORDER = [LABELS[status] for status in ORDER]
+POLICY = """
+default:
+  notices: all
+  ack_timeout_minutes: 10
+jurisdictions:
+  us-il-cook:
+    notices: none
+    legal_basis: "Illinois TRUST Act, 5 ILCS 805"
+  us-mn-ramsey:
+    ack_timeout_minutes: 0.05   # 3 s, no resend: escalated at once
+    max_resends: 0
+"""
 
 
 class Rows(HTMLParser):
-    """The text of each table row, per table id."""
+    """The text of each body row (not the header), per table id."""
 
     def __init__(self) -> None:
         super().__init__()
         self.tables: dict[str, list[str]] = {}
         self._table: str | None = None
         self._row: list[str] | None = None
+        self._body = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "table":
             self._table = dict(attrs).get("id")
             self.tables.setdefault(self._table or "", [])
-        elif tag == "tr" and self._table:
+        elif tag == "tbody":
+            self._body = True
+        elif tag == "tr" and self._table and self._body:
             self._row = []
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "tr" and self._table and self._row is not None:
             self.tables[self._table].append(" | ".join(self._row))
             self._row = None
+        elif tag == "tbody":
+            self._body = False
         elif tag == "table":
             self._table = None
 
@@ -83,54 +107,18 @@ async def page_rows(url: str, profile: Path) -> dict[str, list[str]]:
     return parser.tables
 
 
-async def until_page(url: str, profile: Path, check: Any, timeout: float, what: str) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    rows: dict[str, list[str]] = {}
-    while loop.time() < deadline:
-        rows = await page_rows(url, profile)
-        if check(rows):
-            return rows
-        await asyncio.sleep(1)
-    raise AssertionError(f"the board never showed {what}: {rows}")
+def row_of(rows: dict[str, list[str]], table: str, key: str) -> str:
+    return next((row for row in rows.get(table, []) if key in row), "")
 
 
-async def test_the_board_shows_countdowns_and_clears_acknowledged_notices(
-    start_service: Any, kafka: KafkaHelper, tmp_path: Path
-) -> None:
-    for name in ("booking", "scheduling", "notification"):
-        start_service(name)
-    board = start_service("board")
-    url = f"http://127.0.0.1:{board.port}/"
-    audit = await kafka.watch(AUDIT.name)
-    notices = await kafka.watch("notices.dhs-ice.v1")
-    upcoming_key = await flagged_booking(kafka, "us-mn-hennepin", release_in=50 * H)
-    noticed_key = await flagged_booking(kafka, "us-mn-hennepin", release_in=10 * H)
-    [notice] = await notices.wait_for_unique(lambda r: r.key == noticed_key, 1, 90)
-    notice_id = notice.value["data"]["notice_id"]
+def label_of(row: str) -> str:
+    """A release row's status word (the cell starts with its icon)."""
+    cells = row.split(" | ")
+    return cells[1] if len(cells) > 1 else ""
 
-    def shows_both(rows: dict[str, list[str]]) -> bool:
-        return any(upcoming_key in row for row in rows.get("upcoming", [])) and any(
-            notice_id in row for row in rows.get("awaiting", [])
-        )
 
-    rows = await until_page(url, tmp_path / "profile", shows_both, 90, "both bookings")
-    ready = await asyncio.to_thread(urllib.request.urlopen, url + "ready", timeout=5)
-    assert json.loads(ready.read()) == {"ready": True, "service": "board"}  # it follows topics
-    [row] = [r for r in rows["upcoming"] if upcoming_key in r]
-    # Due 48 h before a release 50 h away: about two hours from now, in Chicago time.
-    countdown = re.search(r"\b(0[12]):(\d\d):(\d\d)\b", row)
-    assert countdown, row
-    assert 100 <= int(countdown[1]) * 60 + int(countdown[2]) <= 121, row
-    assert re.search(r"\bC[SD]T\b", row), row
-    await chromium(
-        "--screenshot=" + str(ARTIFACTS / "board.png"),
-        "--window-size=1400,1100",
-        url,
-        profile=tmp_path / "profile",
-    )
-
-    jurisdiction, booking_id = noticed_key.split("/")
+async def acknowledge(kafka: KafkaHelper, key: str, notice_id: str) -> None:
+    jurisdiction, booking_id = key.split("/")
     now = datetime.now(UTC).isoformat()
     await kafka.publish(
         NOTICE_ACKS.name,
@@ -142,14 +130,140 @@ async def test_the_board_shows_countdowns_and_clears_acknowledged_notices(
             occurred_at=now,
         ),
     )
-    await audit.wait_for_unique(
-        lambda r: r.key == noticed_key and r.value["data"]["step"] == "acknowledged", 1, 60
+
+
+async def release(kafka: KafkaHelper, key: str) -> None:
+    jurisdiction, booking_id = key.split("/")
+    at = datetime.now(UTC).isoformat()
+    await kafka.publish(
+        JAIL_BOOKING.name, f.released(at, booking_id=booking_id, jurisdiction=jurisdiction)
     )
-    await until_page(
-        url,
-        tmp_path / "profile",
-        lambda rows: not any(notice_id in r for r in rows.get("awaiting", [])),
-        30,
-        "the acknowledged notice leave the awaiting list",
+
+
+def notice_of(notices: Watch, key: str) -> Any:
+    return lambda r: r.key == key and r.value["data"]["kind"] == "notice_due"
+
+
+async def test_the_board_tells_each_status_apart_and_prometheus_pages_when_a_notice_is_overdue(
+    start_service: Any, kafka: KafkaHelper, tmp_path: Path
+) -> None:
+    policy = tmp_path / "policies.yaml"
+    policy.write_text(POLICY)
+    workers = [
+        start_service(name, RELEASEWATCH_POLICY_FILE=str(policy))
+        for name in ("booking", "scheduling", "notification")
+    ]
+    board = start_service("board")
+    prometheus = Prometheus(tmp_path / "prometheus", [f"127.0.0.1:{w.port}" for w in workers])
+    try:
+        await all_ready([*workers, board])
+        notices = await kafka.watch("notices.dhs-ice.v1")
+        audit = await kafka.watch(AUDIT.name)
+        escalations = await kafka.watch(ESCALATIONS.name)
+        expected = await statuses_but_overdue(kafka, notices, audit, escalations)
+        # A deadline nobody can act on: notice.alerts.v1 refuses every alert (a message size
+        # limit below any alert's), so scheduling's timer cannot raise it.
+        async with kafka.topic_config(NOTICE_ALERTS.name, max_message_bytes="64"):
+            overdue = await flagged_booking(kafka, "us-mn-hennepin", release_in=48 * H + 5 * S)
+            expected[overdue] = "Overdue: no notice"
+            await until(
+                lambda: any(
+                    a["labels"]["alertname"] == "ReleasewatchNoticeOverdue"
+                    and a["labels"]["service"] == "scheduling"
+                    for a in prometheus.alerts()
+                ),
+                150,
+                "Prometheus to fire ReleasewatchNoticeOverdue",
+                every=1,
+            )
+            assert prometheus.targets_up() == len(workers)
+            rows = await board_shows(board, expected, tmp_path / "profile")
+            await chromium(
+                "--screenshot=" + str(ARTIFACTS / "board.png"),
+                "--window-size=1500,1400",
+                f"http://127.0.0.1:{board.port}/",
+                profile=tmp_path / "profile",
+            )
+    finally:
+        prometheus.stop()
+    # Each row says what happened, in words (earlier tests' bookings are on the board too).
+    said = {label: row_of(rows, "releases", key) for key, label in expected.items()}
+    assert "late by 38 h" in said["Sent late"] or "late by 37 h" in said["Sent late"]
+    assert (
+        "withheld by notices: none (Illinois TRUST Act, 5 ILCS 805)" in said["Withheld by policy"]
     )
+    assert "acknowledged by ERO at" in said["Acknowledged"]
+    assert "awaiting acknowledgement" in said["Sent, awaiting ack"]
+    assert "not_acknowledged" in said["Escalated"]
+    assert "released; notice sent" in said["Released"]
+    assert "none was sent" in said["Overdue: no notice"]
+    assert all(re.search(r"\b[A-Z][SD]T\b", row) for row in said.values()), said  # zone in text
+    # Rows that need action come first; the counters add up for each jurisdiction.
+    order = [label_of(row) for row in rows["releases"]]
+    ranks = [LABELS_IN_ORDER.index(label) for label in order]
+    assert ranks == sorted(ranks), order
+    for counted in rows["counts"]:
+        jurisdiction, *numbers = counted.split(" | ")
+        mine = [label_of(r) for r in rows["releases"] if f"{jurisdiction}/" in r]
+        assert [int(n) for n in numbers] == [mine.count(lab) for lab in LABELS_IN_ORDER]
     assert (ARTIFACTS / "board.png").stat().st_size > 10_000
+
+
+async def statuses_but_overdue(
+    kafka: KafkaHelper, notices: Watch, audit: Watch, escalations: Watch
+) -> dict[str, str]:
+    """Bookings whose board rows say upcoming, sent, acknowledged, late, withheld by policy,
+    escalated and released; by key, the status label each must show."""
+    expected = {
+        await flagged_booking(kafka, "us-mn-hennepin", release_in=60 * H): "Upcoming",
+        await flagged_booking(kafka, "us-mn-hennepin", release_in=48 * H + 15 * S): "Sent",
+        await flagged_booking(kafka, "us-mn-hennepin", release_in=48 * H + 15 * S): "Ack",
+        await flagged_booking(kafka, "us-mn-hennepin", release_in=10 * H): "Sent late",
+        await flagged_booking(kafka, "us-il-cook", release_in=10 * H): "Withheld by policy",
+        await flagged_booking(kafka, "us-mn-ramsey", release_in=10 * H): "Escalated",
+        await flagged_booking(kafka, "us-mn-hennepin", release_in=9 * H): "Released",
+    }
+    by_label = {label: key for key, label in expected.items()}
+    for label in ("Sent", "Ack", "Sent late", "Released", "Escalated"):
+        await notices.wait_for_unique(notice_of(notices, by_label[label]), 1, 90)
+    [acked] = notices.unique(notice_of(notices, by_label["Ack"]))
+    await acknowledge(kafka, by_label["Ack"], acked.value["data"]["notice_id"])
+    await release(kafka, by_label["Released"])
+    await audit.wait_for_unique(
+        lambda r: (
+            r.key == by_label["Withheld by policy"] and r.value["data"]["step"] == "suppressed"
+        )
+    )
+    await escalations.wait_for_unique(lambda r: r.key == by_label["Escalated"], 1, 60)
+    await notices.wait_for_unique(
+        lambda r: r.key == by_label["Released"] and r.value["data"]["kind"] == "released", 1, 60
+    )
+    expected[by_label["Sent"]] = "Sent, awaiting ack"
+    expected[by_label["Ack"]] = "Acknowledged"
+    return expected
+
+
+async def board_shows(
+    board: Worker, expected: dict[str, str], profile: Path
+) -> dict[str, list[str]]:
+    """The board in Chromium, once each booking's row carries its status label."""
+    url = f"http://127.0.0.1:{board.port}/"
+    rows: dict[str, list[str]] = {}
+
+    async def shown() -> bool:
+        nonlocal rows
+        rows = await page_rows(url, profile)
+        return all(
+            label_of(row_of(rows, "releases", key)) == label for key, label in expected.items()
+        )
+
+    try:
+        await until(shown, 90, "every status on the board", every=1)
+    except AssertionError:
+        raise AssertionError(
+            "the board never showed every status: "
+            + json.dumps({key: row_of(rows, "releases", key) for key in expected}, indent=1)
+        ) from None
+    status, body = await asyncio.to_thread(board.get, "/ready")
+    assert (status, json.loads(body)) == (200, {"ready": True, "service": "board"})
+    return rows

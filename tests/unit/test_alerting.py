@@ -41,7 +41,7 @@ def test_the_rules_unit_tests_pass() -> None:
 
 def test_a_rule_changed_the_wrong_way_fails_its_unit_test(tmp_path: Path) -> None:
     broken = RULES.read_text().replace(
-        '{service="scheduling"}) > 300', '{service="scheduling"}) > 3000'
+        '{service="scheduling"}) > 60', '{service="scheduling"}) > 600'
     )
     assert broken != RULES.read_text()
     (tmp_path / RULES.name).write_text(broken)
