@@ -17,7 +17,7 @@ from services.core.policy import load as load_policies
 from services.kafka.embedded import EmbeddedBroker, embedded_broker
 from services.kafka.process import BrokerStartError, die_with_parent_preexec, stop_processes
 from services.kafka.security import client_options
-from services.ops import events
+from services.ops import events, tracing
 from services.ops import logging as rw_logging
 from services.settings import BrokerFlavor, Settings
 from services.streams.app import SERVICE_PORT_OFFSETS
@@ -125,6 +125,8 @@ def cmd_service(args: argparse.Namespace) -> int:
             return 0
         from services.kafka import faust_fixes
 
+        if tracing.setup(args.name):  # only with OTEL_EXPORTER_OTLP_ENDPOINT set
+            log.info(events.TRACES_EXPORTED, protocol="otlp/http")
         faust_fixes.apply(settings.tuning.fixes_off)  # once, before any faust client exists
         module = importlib.import_module(f"services.{args.name}.app")
         app = module.build(settings, port)

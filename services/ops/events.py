@@ -42,6 +42,7 @@ DUPLICATE_DROPPED: Final = "duplicate_dropped"
 EVENT_REROUTED: Final = "event_rerouted"  # published without its key: moved to its partition
 EVENT_DEAD_LETTERED: Final = "event_dead_lettered"
 MESSAGE_FAILED: Final = "message_failed"  # an unexpected error: dead-lettered, partition goes on
+TRACES_EXPORTED: Final = "traces_exported"  # OpenTelemetry on: spans go to the OTLP endpoint
 OUTPUT_REFUSED: Final = "output_refused"  # the broker refused a write: the input is read again
 INPUT_GAP_SEEK_BACK: Final = "input_gap_seek_back"
 INPUT_GAP_ACCEPTED: Final = "input_gap_accepted"

@@ -133,7 +133,11 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
                 log.warning(events.FIRE_EARLY_SKIPPED, error=type(exc).__name__)
                 continue
             owed.extend((key, alert) for alert in (outcome.alerts if outcome else ()))
-        futures = await alerts.send_all([(key.encode(), alert) for key, alert in owed])
+        futures = await alerts.send_all(
+            [(key.encode(), alert) for key, alert in owed],
+            trace_of=lambda key: service.records.trace_of(key.decode()),
+            step="scheduling deadline",
+        )
         results = await asyncio.gather(*futures, return_exceptions=True)
         published: dict[str, list[str]] = defaultdict(list)
         for (key, alert), result in zip(owed, results, strict=True):

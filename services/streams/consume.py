@@ -15,7 +15,7 @@ from services.kafka import faust_fixes
 from services.kafka.holes import HoleProbe
 from services.kafka.security import client_options
 from services.kafka.tuning import ClientTuning
-from services.ops import events
+from services.ops import events, tracing
 from services.ops.logging import get_logger, message_context, unbind_event
 from services.settings import Settings
 from services.streams.app import ServiceApp
@@ -162,7 +162,14 @@ def consume(
                 )
                 source = SOURCE.set((raw.topic, raw.partition))
                 refused: float | None = None
-                with message_context(topic=raw.topic, partition=raw.partition, offset=raw.offset):
+                with (
+                    message_context(topic=raw.topic, partition=raw.partition, offset=raw.offset),
+                    tracing.step(
+                        f"{service} {raw.topic}",
+                        message.headers,
+                        attributes=_span(raw) if tracing.enabled() else None,
+                    ),
+                ):
                     try:
                         await handler(raw)
                     except asyncio.CancelledError:
@@ -220,3 +227,15 @@ def route_inputs(
 def hole_probe(settings: Settings) -> HoleProbe | None:
     """The probe ``consume`` needs under exactly_once, None otherwise."""
     return HoleProbe(client_options(settings)) if settings.tuning.exactly_once else None
+
+
+def _span(raw: RawMessage) -> dict[str, str | int]:
+    """A step's span attributes (OpenTelemetry's messaging conventions): no personal data."""
+    return {
+        "messaging.system": "kafka",
+        "messaging.operation.type": "process",
+        "messaging.destination.name": raw.topic,
+        "messaging.destination.partition.id": str(raw.partition),
+        "messaging.kafka.offset": raw.offset,
+        "messaging.kafka.message.key": (raw.key or b"").decode(errors="replace"),
+    }

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from typing import Any
 
 import faust
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel
 
 from schemas.topics import TopicSpec
 from services.kafka.topics import partition_for, partition_of
-from services.ops import events
+from services.ops import events, tracing
 from services.ops.logging import get_logger
 from services.ops.metrics import Metrics
 from services.streams.codec import RawMessage, encode
@@ -56,7 +58,7 @@ class Output:
             payload,
             None,
             time.time(),
-            None,
+            tracing.headers(),  # the step's trace context (None when tracing is off)
             transactional_id=self._transaction(key) if self.transactional else None,
         )
         if wait:
@@ -76,14 +78,18 @@ class Output:
         return f"{self.app.conf.id}-{group}-{partition}"
 
     async def send_all(
-        self, messages: Sequence[tuple[bytes, BaseModel | bytes]]
+        self,
+        messages: Sequence[tuple[bytes, BaseModel | bytes]],
+        trace_of: Callable[[bytes], str | None] | None = None,
+        step: str = "",
     ) -> list[asyncio.Future[Any]]:
         """Publish many keyed messages: each partition's in the order given, the partitions
         side by side. The producer holds one batch per partition (with one record each on
         the embedded broker), so a single sender waits on whichever partition it hits next
         and each produce request carries a few records; one sender per partition fills
         them all. Returns the delivery futures, in the order given (a send that failed
-        holds its exception)."""
+        holds its exception). With ``trace_of``, each message is sent in a span named
+        ``step`` continuing the trace its key's record keeps (the deadline timer's steps)."""
         by_partition: dict[int, list[int]] = defaultdict(list)
         for number, (key, _) in enumerate(messages):
             by_partition[partition_of(key, self.partitions)].append(number)
@@ -92,8 +98,14 @@ class Output:
         async def send_in_order(numbers: list[int]) -> None:
             for number in numbers:
                 key, value = messages[number]
+                span = (
+                    tracing.step(step, trace_of(key), kind=SpanKind.INTERNAL)
+                    if trace_of
+                    else contextlib.nullcontext()
+                )
                 try:
-                    delivery = await self.send(key, value)
+                    with span:
+                        delivery = await self.send(key, value)
                 except Exception as exc:
                     futures[number].set_exception(exc)
                     continue

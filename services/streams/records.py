@@ -12,8 +12,10 @@ import faust
 from pydantic import BaseModel
 
 from services.core.deadlines import DeadlineIndex
+from services.ops import tracing
 
 M = TypeVar("M", bound=BaseModel)
+TRACE_FIELD = "_traceparent"
 
 
 class RecordTable(Generic[M]):
@@ -29,12 +31,23 @@ class RecordTable(Generic[M]):
         return self.model.model_validate(stored) if stored else None
 
     def put(self, key: str, record: M) -> bool:
-        """Store and re-arm; True when this armed a new deadline for the booking."""
-        self.table[key] = record.model_dump(mode="json")
+        """Store and re-arm; True when this armed a new deadline for the booking. With
+        tracing on, the stored value also keeps the step's ``traceparent``, which the
+        deadline's step continues (the record's model ignores it)."""
+        value = record.model_dump(mode="json")
+        trace = tracing.traceparent()
+        if trace:
+            value[TRACE_FIELD] = trace
+        self.table[key] = value
         due: datetime | None = getattr(record, "next_due", None)
         newly = due is not None and self.index.due_of(key) != due
         self.index.set(key, due)
         return newly
+
+    def trace_of(self, key: str) -> str | None:
+        """The ``traceparent`` of the step that last wrote ``key``'s record (or None)."""
+        stored = self.table.get(key)
+        return stored.get(TRACE_FIELD) if isinstance(stored, dict) else None
 
     def items(self) -> Iterator[tuple[str, Any]]:
         return iter(self.table.items())

@@ -93,7 +93,9 @@ def install_deadline_timer(
                         ),
                     )
                     for key, due_at in due
-                ]
+                ],
+                trace_of=lambda key: table.trace_of(key.decode()),
+                step=f"{app.metrics.service} deadline",
             )
         except asyncio.CancelledError:
             raise

@@ -29,6 +29,7 @@ class Record:
     raw_value: bytes | None
     timestamp: float = 0.0  # the producer's CreateTime, s
     received: float = 0.0  # when the reader had it, s
+    headers: tuple[tuple[str, bytes], ...] = ()
 
     def jurisdiction_is(self, jurisdiction: str) -> bool:
         return bool(self.key) and self.key.split("/", 1)[0] == jurisdiction  # type: ignore[union-attr]
@@ -97,7 +98,16 @@ class Watch:
                 key = r.key.decode(errors="replace") if r.key else None
                 stamp = r.timestamp / 1000
                 self.records.append(
-                    Record(r.topic, r.partition, r.offset, key, r.value, stamp, time.time())
+                    Record(
+                        r.topic,
+                        r.partition,
+                        r.offset,
+                        key,
+                        r.value,
+                        stamp,
+                        time.time(),
+                        tuple(r.headers or ()),
+                    )
                 )
 
     async def stop(self) -> None:
@@ -199,7 +209,11 @@ class KafkaHelper:
         return watch
 
     async def publish(
-        self, topic: str, value: bytes | dict[str, Any] | None, key: str | bytes | None = "auto"
+        self,
+        topic: str,
+        value: bytes | dict[str, Any] | None,
+        key: str | bytes | None = "auto",
+        headers: list[tuple[str, bytes]] | None = None,
     ) -> tuple[int, int]:
         """Publish one message; ``key="auto"`` derives it from the envelope."""
         if isinstance(value, dict):
@@ -209,7 +223,7 @@ class KafkaHelper:
         if key == "auto":
             key = None
         raw_key = key.encode() if isinstance(key, str) else key
-        meta = await self.producer.send_and_wait(topic, key=raw_key, value=value)
+        meta = await self.producer.send_and_wait(topic, key=raw_key, value=value, headers=headers)
         return meta.partition, meta.offset
 
     async def publish_all(self, topic: str, documents: Iterable[dict[str, Any]]) -> None:
