@@ -35,9 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def quiet_clients() -> None:
     """aiokafka logs each refused connection before raising; a tool's one line says it.
-    Also after a tool configures its logging (which sets aiokafka to WARNING)."""
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    logging.getLogger("aiokafka").disabled = True
+    Also after a tool configures its logging (which sets aiokafka to WARNING). asyncio too:
+    a TLS handshake refused can leave aiokafka's connection callback failing on close, which
+    asyncio prints with a traceback after the line was said (seen in a CI run of
+    test_security.py). ``--debug`` shows both."""
+    for name in ("aiokafka", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+        logging.getLogger(name).disabled = True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
