@@ -9,9 +9,10 @@ KAFKA  := $(VENV)/.kafka
 VALIDATORS := deploy/validate/node_modules/.package-lock.json
 PROMTOOL := $(VENV)/.promtool
 DOCKIT := docs/contract/node_modules/.package-lock.json
+A11Y   := tests/a11y/node_modules/.package-lock.json
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test unit integration lint schemas docs bench chaos profile stress clean lock
+.PHONY: run test unit integration a11y lint schemas docs bench chaos profile stress clean lock
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +43,18 @@ $(VALIDATORS): deploy/validate/package.json deploy/validate/package-lock.json
 	cd deploy/validate && npm ci --no-audit --no-fund --loglevel=error
 	touch $(VALIDATORS)
 
+# The board's accessibility check: axe-core and playwright-core from npm (tests/a11y: pinned
+# package.json and lockfile), driving Debian's chromium.
+$(A11Y): tests/a11y/package.json tests/a11y/package-lock.json | $(VALIDATORS)
+	cd tests/a11y && npm ci --no-audit --no-fund --loglevel=error
+	touch $(A11Y)
+
+## make a11y [BOARD=http://127.0.0.1:6096/]: axe-core (WCAG 2.1 AA, Section 508), keyboard
+## and live-region checks against a running board (from `make run`)
+BOARD ?= http://127.0.0.1:6096/
+a11y: $(BROWSER) $(A11Y)
+	node tests/a11y/board.mjs $(BOARD)
+
 ## make run: embedded Apache Kafka + every service + the demo simulator, until Ctrl-C
 ## (where Java or Maven cannot be installed, `up` falls back to Tansu and says so)
 run: $(STAMP)
@@ -49,13 +62,13 @@ run: $(STAMP)
 	$(BIN)/releasewatch up --demo
 
 ## make test: the whole suite (unit + integration on the embedded Apache Kafka)
-test: $(STAMP) $(BROWSER) $(KAFKA) $(VALIDATORS) $(PROMTOOL)
+test: $(STAMP) $(BROWSER) $(KAFKA) $(VALIDATORS) $(PROMTOOL) $(A11Y)
 	$(BIN)/python -m pytest
 
 unit: $(STAMP) $(VALIDATORS) $(PROMTOOL)
 	$(BIN)/python -m pytest tests/unit
 
-integration: $(STAMP) $(BROWSER) $(KAFKA)
+integration: $(STAMP) $(BROWSER) $(KAFKA) $(A11Y) $(PROMTOOL)
 	$(BIN)/python -m pytest tests/integration
 
 lint: $(STAMP)

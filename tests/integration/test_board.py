@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -18,9 +19,9 @@ from typing import Any
 import pytest
 
 from schemas.topics import AUDIT, ESCALATIONS, JAIL_BOOKING, NOTICE_ACKS, NOTICE_ALERTS
-from services.board.statuses import LABELS, ORDER
+from services.board.statuses import LABELS, ORDER, Status
 from tests import factories as f
-from tests.integration.conftest import ARTIFACTS
+from tests.integration.conftest import ARTIFACTS, ROOT
 from tests.integration.test_notification_service import flagged_booking
 from tests.support.poll import until
 from tests.support.prometheus import Prometheus
@@ -32,6 +33,7 @@ H = timedelta(hours=1)
 S = timedelta(seconds=1)
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 LABELS_IN_ORDER = [LABELS[status] for status in ORDER]
+A11Y = ROOT / "tests" / "a11y"
 POLICY = """
 default:
   notices: all
@@ -166,6 +168,8 @@ async def test_the_board_tells_each_status_apart_and_prometheus_pages_when_a_not
         async with kafka.topic_config(NOTICE_ALERTS.name, max_message_bytes="64"):
             overdue = await flagged_booking(kafka, "us-mn-hennepin", release_in=48 * H + 5 * S)
             expected[overdue] = "Overdue: no notice"
+            # axe-core and the keyboard, with the page open while the row turns overdue.
+            a11y = asyncio.create_task(accessibility(f"http://127.0.0.1:{board.port}/", 150))
             await until(
                 lambda: any(
                     a["labels"]["alertname"] == "ReleasewatchNoticeOverdue"
@@ -184,8 +188,10 @@ async def test_the_board_tells_each_status_apart_and_prometheus_pages_when_a_not
                 f"http://127.0.0.1:{board.port}/",
                 profile=tmp_path / "profile",
             )
+            report = await a11y
     finally:
         prometheus.stop()
+    assert_accessible(report, overdue)
     # Each row says what happened, in words (earlier tests' bookings are on the board too).
     said = {label: row_of(rows, "releases", key) for key, label in expected.items()}
     assert "late by 38 h" in said["Sent late"] or "late by 37 h" in said["Sent late"]
@@ -267,3 +273,51 @@ async def board_shows(
     status, body = await asyncio.to_thread(board.get, "/ready")
     assert (status, json.loads(body)) == (200, {"ready": True, "service": "board"})
     return rows
+
+
+async def accessibility(url: str, timeout: float) -> dict[str, Any]:
+    """tests/a11y/board.mjs (axe-core 4 in Debian's Chromium through playwright-core, both
+    pinned in tests/a11y/package-lock.json): its report once every status is on the page
+    and the live region has announced the overdue row."""
+    node = shutil.which("node")
+    assert node and (A11Y / "node_modules").is_dir(), "`make test` installs tests/a11y (npm ci)"
+    process = await asyncio.create_subprocess_exec(
+        node,
+        str(A11Y / "board.mjs"),
+        url,
+        "--statuses",
+        ",".join(status.value for status in ORDER),
+        "--announce",
+        LABELS[Status.OVERDUE],
+        "--timeout",
+        str(timeout),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "CHROMIUM": CHROMIUM or ""},
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), timeout + 120)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    (ARTIFACTS / "board-a11y.json").write_bytes(out)
+    assert out, err.decode(errors="replace")
+    report: dict[str, Any] = json.loads(out)
+    return report
+
+
+def assert_accessible(report: dict[str, Any], overdue: str) -> None:
+    assert report["failures"] == [], report["failures"]
+    assert sorted(report["statuses"]) == sorted(status.value for status in ORDER)
+    names = [audit["name"] for audit in report["audits"]]
+    assert names == ["every status", "filter open", "filtered by keyboard", "200% zoom"]
+    for audit in report["audits"]:  # axe ran its rules: the ones this page must pass did
+        assert audit["violations"] == [], audit
+        assert {"color-contrast", "select-name", "th-has-data-cells"} <= set(audit["passes"])
+    # The row turning overdue was announced politely, once, by its booking.
+    assert report["live_region"]["live"] == "polite"
+    booking_id = overdue.split("/")[1]
+    assert f"Booking {booking_id} for dhs-ice: Overdue: no notice" in report["live_region"]["text"]
+    assert report["countdowns_in_live_region"] == 0
+    assert [r["id"] for r in report["keyboard"]["reached"]] == ["jurisdiction", "facility"]
