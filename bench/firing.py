@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -194,41 +195,58 @@ async def run(
                 lambda: armed_now(scheduling) <= armed - same_second, 120, "the fired recorded"
             )
             before = armed_now(scheduling)
-            scheduling.stop()
-            restarted = time.perf_counter()
-            restarted_at = time.time()
-            scheduling.start()
-            try:
-                await until(lambda: scheduling.get("/ready")[0] == 200, 300, "ready again")
-                rebuilt = await until(lambda: armed_now(scheduling) >= before, 300, "re-armed")
-            except TimeoutError as exc:
-                result["restart"] = {"rearmed": before, "failed": str(exc)}
-                print(f"  restart: {exc}")
-                return result
-            log = scheduling.log_path
-            joined = next(t for t, _ in log_events(log, "partitions_assigned") if t > restarted_at)
-            done, fields = next(
-                (t, f) for t, f in log_events(log, "deadlines_rebuilt") if t > restarted_at
-            )
-            result["restart"] = {
-                "rearmed": before,
-                "until_rearmed_s": rebuilt - restarted,
-                "group_join_s": joined - restarted_at,
-                "recovery_and_index_s": done - joined,
-                "index_rebuild_s": fields["seconds"],
-            }
-            restart = result["restart"]
-            print(
-                f"  restart: {before:,.0f} deadlines re-armed {restart['until_rearmed_s']:.1f} s "
-                f"after the worker started again: joining the group "
-                f"{restart['group_join_s']:.1f} s, table recovery + index "
-                f"{restart['recovery_and_index_s']:.1f} s (index alone "
-                f"{restart['index_rebuild_s'] * 1000:,.0f} ms)"
-            )
+            # With its RocksDB tables (a clean stop keeps them), then from an empty disk.
+            for kind, wipe in (("restart", False), ("restart_empty_disk", True)):
+                result[kind] = await timed_restart(scheduling, before, data / "scheduling", wipe)
+            kept, empty = result["restart"], result["restart_empty_disk"]
+            if "until_rearmed_s" in kept and "until_rearmed_s" in empty:
+                ratio = kept["until_rearmed_s"] / empty["until_rearmed_s"]
+                result["restart_local_vs_empty"] = ratio
+                print(f"  restart with local state / from an empty disk: x{ratio:.2f}")
         finally:
             booking.stop()
             scheduling.stop()
     return result
+
+
+async def timed_restart(
+    scheduling: Worker, before: float, data_dir: Path, wipe: bool
+) -> dict[str, Any]:
+    """Stop the worker cleanly and start it again (``wipe``: with its local tables deleted,
+    as on a new machine); how long until every deadline is re-armed, and where it went."""
+    what = "from an empty disk" if wipe else "with local state"
+    scheduling.stop()
+    if wipe:
+        shutil.rmtree(data_dir / "state", ignore_errors=True)
+    restarted = time.perf_counter()
+    restarted_at = time.time()
+    scheduling.start()
+    try:
+        await until(lambda: scheduling.get("/ready")[0] == 200, 600, "ready again")
+        rebuilt = await until(lambda: armed_now(scheduling) >= before, 600, "re-armed")
+    except TimeoutError as exc:
+        print(f"  restart {what}: {exc}")
+        return {"rearmed": before, "failed": str(exc)}
+    log = scheduling.log_path
+    joined = next(t for t, _ in log_events(log, "partitions_assigned") if t > restarted_at)
+    done, fields = next((t, f) for t, f in log_events(log, "deadlines_rebuilt") if t > restarted_at)
+    kept = [f for t, f in log_events(log, "local_state_kept") if t > restarted_at]
+    restart = {
+        "rearmed": before,
+        "local_state": "kept" if kept else "rebuilt or memory store",
+        "until_rearmed_s": rebuilt - restarted,
+        "group_join_s": joined - restarted_at,
+        "recovery_and_index_s": done - joined,
+        "index_rebuild_s": fields["seconds"],
+    }
+    print(
+        f"  restart {what}: {before:,.0f} deadlines re-armed {restart['until_rearmed_s']:.1f} s "
+        f"after the worker started again: joining the group "
+        f"{restart['group_join_s']:.1f} s, table recovery + index "
+        f"{restart['recovery_and_index_s']:.1f} s (index alone "
+        f"{restart['index_rebuild_s'] * 1000:,.0f} ms)"
+    )
+    return restart
 
 
 async def bare_burst(

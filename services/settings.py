@@ -33,6 +33,14 @@ class SaslMechanism(StrEnum):
     SCRAM_SHA_512 = "SCRAM-SHA-512"
 
 
+class Store(StrEnum):
+    """Where a worker keeps its tables: RocksDB on local disk, backed by the changelog (a
+    restart replays only the tail), or memory (rebuilt from the changelog at every start)."""
+
+    ROCKSDB = "rocksdb"
+    MEMORY = "memory"
+
+
 class ProcessingGuarantee(StrEnum):
     AT_LEAST_ONCE = "at_least_once"
     EXACTLY_ONCE = "exactly_once"
@@ -69,6 +77,11 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     data_dir: Path = Path(".releasewatch")
+    store: Store = Field(
+        default=Store.ROCKSDB,
+        description="rocksdb: tables on local disk under the data dir, one directory per "
+        "worker, a restart replays only the changelog's tail; memory: quick tests",
+    )
     web_host: str = Field(default="127.0.0.1", description="interface the web servers bind")
     web_port_base: int = Field(default=6066, ge=1024, le=65000)
     policy_file: Path | None = None

@@ -48,6 +48,9 @@ class BrokerQuirks:
     fetch_wait_ms: int | None  # None: the client's default (Apache Kafka answers early)
     fetch_wait_ceiling_ms: int | None  # None: the wait does not adapt
     idempotence_and_transactions: bool
+    # RocksDB tables kept across restarts. Not on Tansu: memory only, its changelogs die with
+    # it while a worker's local tables would live on.
+    local_state: bool = True
 
 
 APACHE_KAFKA = BrokerQuirks(
@@ -63,6 +66,7 @@ TANSU = BrokerQuirks(
     fetch_wait_ms=50,
     fetch_wait_ceiling_ms=2000,
     idempotence_and_transactions=False,
+    local_state=False,
 )
 
 

@@ -182,6 +182,19 @@ def ensure_topics_sync(
     )
 
 
+def cluster_id_sync(kafka: Kafka, timeout: float = 30.0) -> str:
+    """The cluster's id (a worker's local state belongs to one cluster)."""
+
+    async def ask() -> str:
+        admin = await _started_admin(kafka, timeout)
+        try:
+            return str((await admin.describe_cluster()).get("cluster_id") or "")
+        finally:
+            await admin.close()
+
+    return asyncio.run(ask())
+
+
 def every_topic() -> list[TopicSpec | FaustTopic]:
     """The registry's topics and faust's own (changelogs, assignor)."""
     return [*REGISTRY, *faust_topics()]

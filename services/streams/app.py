@@ -7,18 +7,21 @@ Every workaround for Tansu, the fallback broker, is decided in ``services.kafka.
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Any
 
 import faust
 
 from services.kafka.process import port_is_free
-from services.kafka.security import faust_credentials
+from services.kafka.security import client_options, faust_credentials
+from services.kafka.topics import cluster_id_sync
 from services.kafka.tuning import ClientTuning
 from services.ops import events
 from services.ops.logging import get_logger
 from services.ops.metrics import Metrics
-from services.settings import Settings
+from services.settings import Settings, Store
 from services.streams.health import add_health, watch_gc
+from services.streams.state import StateDir, claim
 
 log = get_logger(__name__)
 
@@ -47,17 +50,32 @@ class ServiceApp(faust.App):
     tuning: ClientTuning
     metrics: Metrics
     input_topic: str = ""  # one of the inputs, set when the agent starts (their topic group)
+    state_dir: StateDir | None = None  # RocksDB tables: this worker's slot
+
+    async def on_shutdown(self) -> None:
+        """Every child has stopped (producer flushed, offsets committed): the local tables
+        now match their changelogs and may be trusted at the next start."""
+        await super().on_shutdown()
+        if self.state_dir is not None:
+            self.state_dir.mark_clean()
+            self.state_dir.release()
 
 
 def create_app(service: str, settings: Settings, web_port: int) -> ServiceApp:
     """The service's app; ``faust_fixes.apply`` is the caller's, once, at start-up."""
     one_record_batches = settings.single_record_batches
-    (settings.data_dir / service).mkdir(parents=True, exist_ok=True)
+    app_id = f"releasewatch-{service}"
+    state = local_state(app_id, service, settings)
+    datadir = state.path if state else settings.data_dir / service
+    datadir.mkdir(parents=True, exist_ok=True)
     app = ServiceApp(
-        f"releasewatch-{service}",
+        app_id,
         broker=settings.broker_url,
-        store="memory://",  # tables are rebuilt from their changelog topics on assignment
-        datadir=str(settings.data_dir / service),
+        # RocksDB: kept on disk, a restart replays the changelogs' tails; memory: rebuilt
+        # from the changelogs on every assignment.
+        store="rocksdb://" if state else "memory://",  # rocksdb: the rocksdict driver
+        datadir=str(datadir),
+        tabledir=str(state.tables) if state else "tables",
         autodiscover=False,
         topic_partitions=settings.partitions,
         # Topics exist before the app starts (topics.ensure_topics picks the replicas when
@@ -81,6 +99,7 @@ def create_app(service: str, settings: Settings, web_port: int) -> ServiceApp:
         web_port=web_port,
         worker_redirect_stdouts=False,
     )
+    app.state_dir = state
     # faust turns producer idempotence on only inside transactions; faust_fixes reads this.
     app.tuning = settings.tuning
     app.metrics = Metrics(service)
@@ -94,6 +113,37 @@ def create_app(service: str, settings: Settings, web_port: int) -> ServiceApp:
     add_health(app, service, app.metrics)
     watch_gc(app, service, app.metrics, settings.gc_freeze_every)
     return app
+
+
+def local_state(app_id: str, service: str, settings: Settings) -> StateDir | None:
+    """This worker's slot for RocksDB tables, emptied when it cannot be trusted (None: the
+    memory store)."""
+    if settings.store is not Store.ROCKSDB or not settings.quirks.local_state:
+        return None
+    identity = {
+        "app": app_id,
+        "cluster": cluster_id_sync(client_options(settings)),
+        "partitions": settings.partitions,
+        "store": "rocksdict",
+    }
+    state = claim(settings.data_dir, service, identity)
+    reason = state.prepare(rocksdb_opens)
+    if reason is None:
+        log.info(events.LOCAL_STATE_KEPT, path=str(state.path), tables=state.table_count())
+    else:
+        log.warning(events.LOCAL_STATE_REBUILT, path=str(state.path), reason=reason)
+    return state
+
+
+def rocksdb_opens(path: Path) -> str | None:
+    """None when RocksDB opens the table at ``path``, else why not."""
+    from rocksdict import AccessType, Rdict
+
+    try:
+        Rdict(str(path), access_type=AccessType.read_only()).close()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {str(exc)[:200]}"
+    return None
 
 
 def run_worker(app: faust.App, logging_config: dict[str, Any], loglevel: str) -> None:

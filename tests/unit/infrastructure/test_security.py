@@ -28,7 +28,9 @@ URL = "kafka://broker-1:9093;broker-2:9093"
 
 
 def settings(**values: Any) -> Settings:
-    return Settings.model_validate({"broker_url": URL, **values})
+    """The memory store: the app is only built here, and RocksDB's slot would ask a broker
+    for its cluster id."""
+    return Settings.model_validate({"broker_url": URL, "store": "memory", **values})
 
 
 @pytest.fixture(scope="module")
