@@ -230,7 +230,7 @@ async def timed_restart(
     log = scheduling.log_path
     joined = next(t for t, _ in log_events(log, "partitions_assigned") if t > restarted_at)
     done, fields = next((t, f) for t, f in log_events(log, "deadlines_rebuilt") if t > restarted_at)
-    kept = [f for t, f in log_events(log, "local_state_kept") if t > restarted_at]
+    kept = [f for t, f in log_events(log, "local_state_kept") if t > restarted_at and f["tables"]]
     restart = {
         "rearmed": before,
         "local_state": "kept" if kept else "rebuilt or memory store",
