@@ -1,5 +1,6 @@
 """py-spy on one worker of one service working off a backlog; prints where its main
-thread spends its time (self and inclusive), busy samples only.
+thread spends its time (self and inclusive), busy samples only, and writes a flame graph
+of the next seconds to bench/results/profile-<service>-<store>.svg.
 
     .venv/bin/python -m bench.tools.profile_worker booking|scheduling [EVENTS]
 
@@ -69,9 +70,16 @@ async def profile(name: str, count: int, seconds: int = 12) -> None:
         command += ["--format", "raw", "--rate", "100", "--duration", str(seconds)]
         command += ["--idle", "--threads", "--nonblocking"]
         await asyncio.to_thread(subprocess.run, command, check=True, capture_output=True, cwd=ROOT)
+        store = worker.env.get("RELEASEWATCH_STORE", "rocksdb")
+        svg = ROOT / "bench" / "results" / f"profile-{name}-{store}.svg"
+        command = [str(PY_SPY), "record", "--pid", str(worker.pid), "--output", str(svg)]
+        command += ["--format", "flamegraph", "--rate", "100", "--duration", str(seconds)]
+        command += ["--nonblocking"]
+        await asyncio.to_thread(subprocess.run, command, check=True, capture_output=True, cwd=ROOT)
         worker.stop()
         summarise(raw)
+        print(f"flame graph: {svg.relative_to(ROOT)} (Apache Kafka embedded, store {store})")
 
 
 if __name__ == "__main__":
-    asyncio.run(profile(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 40_000))
+    asyncio.run(profile(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 100_000))
