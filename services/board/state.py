@@ -80,7 +80,8 @@ class BoardState:
     sent: dict[tuple[str, str], Sent] = field(default_factory=dict)  # latest notice_due
     acks: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # notice -> by, at
     withheld: dict[tuple[str, str], str] = field(default_factory=dict)  # -> the rule
-    escalations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    escalations: dict[str, dict[str, Any]] = field(default_factory=dict)  # by escalation id
+    escalated: dict[tuple[str, str], str] = field(default_factory=dict)  # request -> its id
     dead_letters: Counter[str] = field(default_factory=Counter)
     closed: set[str] = field(default_factory=set)  # notices acknowledged or escalated
     _seen_dead: set[str] = field(default_factory=set)
@@ -126,7 +127,9 @@ class BoardState:
         elif topic == AUDIT.name:
             self._ledger(key, data)
         elif topic == ESCALATIONS.name:
-            self.escalations[str(data.get("escalation_id"))] = {
+            escalation_id = str(data.get("escalation_id"))
+            self.escalated.setdefault((key, str(data.get("request_id"))), escalation_id)
+            self.escalations[escalation_id] = {
                 "key": key,
                 "reason": data.get("reason"),
                 "agency": data.get("agency"),
@@ -183,14 +186,8 @@ class BoardState:
         if sent is not None and sent.notice_id in self.acks:
             by, at = self.acks[sent.notice_id]
             sent = replace(sent, acknowledged_by=by, acknowledged_at=at)
-        escalation = next(
-            (
-                e
-                for e in self.escalations.values()
-                if e["key"] == booking.key and e["request_id"] == request_id
-            ),
-            None,
-        )
+        escalation_id = self.escalated.get((booking.key, request_id))
+        escalation = self.escalations[escalation_id] if escalation_id else None
         return Facts(
             window_hours=request.window_hours,
             booking_status="released" if booking.status in LEFT_CUSTODY else booking.status,

@@ -83,22 +83,22 @@ def context_of(headers: Iterable[tuple[str, Any]] | Mapping[str, Any] | None) ->
     return PROPAGATOR.extract(carrier)
 
 
+def _current() -> dict[str, str]:
+    """The current trace context as W3C fields (empty when tracing is off)."""
+    carrier: dict[str, str] = {}
+    if _tracer is not None:
+        PROPAGATOR.inject(carrier)
+    return carrier
+
+
 def headers() -> Headers | None:
     """The current trace context as Kafka headers; None when tracing is off."""
-    if _tracer is None:
-        return None
-    carrier: dict[str, str] = {}
-    PROPAGATOR.inject(carrier)
-    return [(name, value.encode()) for name, value in carrier.items()] or None
+    return [(name, value.encode()) for name, value in _current().items()] or None
 
 
 def traceparent() -> str | None:
     """The current span's W3C ``traceparent`` (kept with a record); None when off or none."""
-    if _tracer is None:
-        return None
-    carrier: dict[str, str] = {}
-    PROPAGATOR.inject(carrier)
-    return carrier.get("traceparent")
+    return _current().get("traceparent")
 
 
 @contextlib.contextmanager

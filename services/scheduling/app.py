@@ -135,7 +135,7 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
             owed.extend((key, alert) for alert in (outcome.alerts if outcome else ()))
         futures = await alerts.send_all(
             [(key.encode(), alert) for key, alert in owed],
-            trace_of=lambda key: service.records.trace_of(key.decode()),
+            trace_of=service.records.trace_of,
             step="scheduling deadline",
         )
         results = await asyncio.gather(*futures, return_exceptions=True)

@@ -44,9 +44,10 @@ class RecordTable(Generic[M]):
         self.index.set(key, due)
         return newly
 
-    def trace_of(self, key: str) -> str | None:
-        """The ``traceparent`` of the step that last wrote ``key``'s record (or None)."""
-        stored = self.table.get(key)
+    def trace_of(self, key: bytes) -> str | None:
+        """The ``traceparent`` of the step that last wrote the record of ``key`` (as the
+        outputs key it), or None."""
+        stored = self.table.get(key.decode())
         return stored.get(TRACE_FIELD) if isinstance(stored, dict) else None
 
     def items(self) -> Iterator[tuple[str, Any]]:

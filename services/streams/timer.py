@@ -94,7 +94,7 @@ def install_deadline_timer(
                     )
                     for key, due_at in due
                 ],
-                trace_of=lambda key: table.trace_of(key.decode()),
+                trace_of=table.trace_of,
                 step=f"{app.metrics.service} deadline",
             )
         except asyncio.CancelledError:
