@@ -19,8 +19,10 @@ class AlertKind(StrEnum):
 
 
 class AlertBooking(Payload):
-    """The booking as it stood when the alert was emitted: what a notice is rendered from.
-    Internal topic; personal fields never reach a log line."""
+    """The booking as it stood when the alert was emitted. Alerts written before records were
+    slimmed carry it; the scheduling service no longer keeps who the person is, so new
+    alerts name ``booking_revision`` instead and the notification service renders from its
+    own copy of ``booking.state.v1``. Personal fields never reach a log line."""
 
     facility: Facility
     person: Person
@@ -40,8 +42,11 @@ class NoticeAlertData(Payload):
     late: bool
     schedule_revision: int
     cause_event_id: EventId | None = None  # the input event that led to this alert
-    # Required: every notice is rendered from it; an alert without one is dead-lettered.
-    booking: AlertBooking
+    # The booking.state revision the alert was decided on: the notification service renders
+    # the notice from its copy of that revision (or a later one), holding the alert until then.
+    booking_revision: int | None = None
+    facility_timezone: str | None = None  # to read release_at on the facility's wall clock
+    booking: AlertBooking | None = None  # only on alerts written before slim records
     # Only on kind == released. Given: the agency received a notice (one suppressed by the
     # jurisdiction's policy was not given); withheld_by: the policy rule that forbade it.
     notice_given: bool | None = None

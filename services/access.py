@@ -105,7 +105,7 @@ SERVICE_TOPICS = {
         ),
     ),
     "notification": ServiceTopics(
-        reads=(NOTICE_ALERTS, NOTICE_ACKS, NOTIFICATION_TICKS),
+        reads=(NOTICE_ALERTS, NOTICE_ACKS, BOOKING_STATE, NOTIFICATION_TICKS),
         writes=(NOTICE_ACKS, NOTIFICATION_TICKS, SUBJECT_COPIES, AUDIT, ESCALATIONS, DEADLETTER),
         agency_topics=True,
     ),

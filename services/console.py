@@ -36,7 +36,9 @@ def line(topic: str, key: str | None, value: Any) -> str | None:
         return None
     data = value.get("data") or {}
     if topic == NOTICE_ALERTS.name:
-        zone = ((data.get("booking") or {}).get("facility") or {}).get("timezone")
+        zone = data.get("facility_timezone") or (
+            ((data.get("booking") or {}).get("facility") or {}).get("timezone")
+        )
         lead = data.get("lead_hours")
         extra = (
             f" notice_given={data.get('notice_given')}"

@@ -82,6 +82,13 @@ class Settings(BaseSettings):
         description="rocksdb: tables on local disk under the data dir, one directory per "
         "worker, a restart replays only the changelog's tail; memory: quick tests",
     )
+    store_cache_mb: int = Field(
+        default=128,
+        ge=8,
+        le=65536,
+        description="RocksDB memory of each table, MiB: its block cache and write buffers, "
+        "shared out over the table's partitions",
+    )
     web_host: str = Field(default="127.0.0.1", description="interface the web servers bind")
     web_port_base: int = Field(default=6066, ge=1024, le=65000)
     policy_file: Path | None = None

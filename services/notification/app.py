@@ -1,6 +1,6 @@
-"""Notification service wiring: notice.alerts.v1 + notice.acks.v1 (+ its own ack-timeout
-ticks) -> notices.<agency>.v1, notices.subject-copies.v1, notice.audit.v1,
-ops.escalations.v1, deadletter.v1.
+"""Notification service wiring: notice.alerts.v1 + notice.acks.v1 + booking.state.v1 (who
+each notice is about) (+ its own ack-timeout ticks) -> notices.<agency>.v1,
+notices.subject-copies.v1, notice.audit.v1, ops.escalations.v1, deadletter.v1.
 
 The rules are in ``services.notification.domain``; the durable ack timers are the same
 skeleton as the scheduling service's deadlines (``services.streams.durable``).
@@ -14,10 +14,12 @@ import faust
 from pydantic import TypeAdapter
 
 from schemas.audit import AuditRecord, AuditStep
+from schemas.booking_state import BookingState
 from schemas.notice_acks import NOTICE_ACK, NoticeAck
 from schemas.notice_alerts import NoticeAlert
 from schemas.notices import Notice
 from schemas.topics import (
+    BOOKING_STATE,
     NOTICE_ACKS,
     NOTICE_ALERTS,
     NOTIFICATION_TICKS,
@@ -38,6 +40,7 @@ from services.streams.output import Output
 
 SERVICE = "notification"
 NOTICE_ALERT = TypeAdapter(NoticeAlert)
+BOOKING_STATE_MESSAGE = TypeAdapter(BookingState)
 log = get_logger(__name__)
 
 
@@ -61,6 +64,13 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
     def on_alert(alert: NoticeAlert, record: NotificationRecord | None, position: str) -> Decision:
         policy = book.for_jurisdiction(alert.jurisdiction)
         return domain.on_alert(record, alert, policy, clock.now())
+
+    @service.on(BOOKING_STATE, BOOKING_STATE_MESSAGE)
+    def on_booking_state(
+        message: BookingState, record: NotificationRecord | None, position: str
+    ) -> Decision:
+        policy = book.for_jurisdiction(message.jurisdiction)
+        return domain.on_booking_state(record, message, policy, clock.now())
 
     @service.on(NOTICE_ACKS, NOTICE_ACK, reroute=True)
     def on_ack(ack: NoticeAck, record: NotificationRecord | None, position: str) -> Decision:
@@ -86,6 +96,8 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
     async def publish(key: str, outcome: Outcome, sent: frozenset[str]) -> None:
         """Notices reach the broker (acknowledged) before the state that says so is written."""
         raw_key = key.encode()
+        for alert_id in outcome.held:
+            log.info(events.ALERT_HELD, alert_id=alert_id)
         for notice in outcome.notices:
             topic = await agency_topic(notice.data.agency)
             await topic.send(raw_key, notice, wait=True)

@@ -9,15 +9,21 @@ from __future__ import annotations
 from datetime import datetime
 
 from schemas.audit import AuditRecord, AuditRecordData, AuditStep
+from schemas.booking_state import BookingState
 from schemas.deadletter import FieldError, RejectReason
 from schemas.escalations import Escalation, EscalationData, EscalationReason
 from schemas.notice_acks import NoticeAck
 from schemas.notice_alerts import AlertKind, NoticeAlert
 from schemas.notices import Notice, NoticeData, Subject
 from services.core.localtime import to_local
-from services.core.outcomes import Duplicate, Rejected
+from services.core.outcomes import Duplicate, Rejected, Stale
 from services.core.policy import Decision, Policy
-from services.notification.records import NoticeState, NotificationRecord, Outcome
+from services.notification.records import (
+    BookingCopy,
+    NoticeState,
+    NotificationRecord,
+    Outcome,
+)
 
 # An agency acknowledges what it must act on; a "released" notice only closes the file.
 NEEDS_ACK = frozenset(
@@ -25,17 +31,47 @@ NEEDS_ACK = frozenset(
 )
 
 
-def decide(policy: Policy, alert: NoticeAlert) -> Decision:
+def decide(policy: Policy, booking: BookingCopy) -> Decision:
     """May this alert become a notice to the agency, under the jurisdiction's policy?"""
-    return policy.decide(charge.statute for charge in alert.data.booking.charges)
+    return policy.decide(booking.statutes)
 
 
 def notice_id_for(alert_id: str) -> str:
     return f"notice|{alert_id}"
 
 
-def render(alert: NoticeAlert, notice_id: str, attempt: int, now: datetime) -> Notice:
-    data, booking = alert.data, alert.data.booking
+def copy_of(message: BookingState) -> BookingCopy:
+    state = message.data
+    return BookingCopy(
+        revision=state.revision,
+        facility=state.facility,
+        person=state.person,
+        statutes=tuple(charge.statute for charge in state.charges),
+    )
+
+
+def booking_for(alert: NoticeAlert, record: NotificationRecord) -> BookingCopy | None:
+    """The booking a notice is rendered from: the one the alert carries (alerts written before
+    records were slimmed), else this service's copy once it has reached the revision the
+    alert was decided on. None: the alert must wait for its booking state."""
+    data = alert.data
+    if data.booking is not None:
+        return BookingCopy(
+            revision=data.booking_revision or 0,
+            facility=data.booking.facility,
+            person=data.booking.person,
+            statutes=tuple(charge.statute for charge in data.booking.charges),
+        )
+    copy = record.booking
+    if copy is None or copy.revision < (data.booking_revision or 1):
+        return None
+    return copy
+
+
+def render(
+    alert: NoticeAlert, booking: BookingCopy, notice_id: str, attempt: int, now: datetime
+) -> Notice:
+    data = alert.data
     release_local = (
         to_local(data.release_at, booking.facility.timezone) if data.release_at else None
     )
@@ -68,6 +104,40 @@ def render(alert: NoticeAlert, notice_id: str, attempt: int, now: datetime) -> N
     )
 
 
+def on_booking_state(
+    record: NotificationRecord | None, message: BookingState, policy: Policy, now: datetime
+) -> Outcome | Duplicate | Stale:
+    """A new state of the booking: the copy notices are rendered from, and the notices of any
+    alert that was waiting for it."""
+    record = record or NotificationRecord(
+        jurisdiction=message.jurisdiction, booking_id=message.booking_id
+    )
+    known = record.booking.revision if record.booking else 0
+    revision = message.data.revision
+    if revision == known:
+        return Duplicate()
+    if revision < known:
+        return Stale(revision, known)
+    updated = record.model_copy(update={"booking": copy_of(message)})
+    outcome = Outcome(updated)
+    for alert in sorted(record.waiting.values(), key=lambda a: a.data.alert_id):
+        step = on_alert(outcome.record, alert, policy, now)
+        if isinstance(step, Outcome) and not step.held:
+            outcome = _then(outcome, step)
+    return outcome
+
+
+def _then(first: Outcome, second: Outcome) -> Outcome:
+    return Outcome(
+        second.record,
+        notices=first.notices + second.notices,
+        copies=first.copies + second.copies,
+        audit=first.audit + second.audit,
+        escalations=first.escalations + second.escalations,
+        held=second.held,
+    )
+
+
 def on_alert(
     record: NotificationRecord | None, alert: NoticeAlert, policy: Policy, now: datetime
 ) -> Outcome | Duplicate:
@@ -77,8 +147,17 @@ def on_alert(
     notice_id = notice_id_for(alert.data.alert_id)
     if notice_id in record.notices:
         return Duplicate()
-    decision = decide(policy, alert)
     data = alert.data
+    booking = booking_for(alert, record)
+    if booking is None:
+        if data.alert_id in record.waiting:
+            return Duplicate()
+        waiting = {**record.waiting, data.alert_id: alert}
+        return Outcome(record.model_copy(update={"waiting": waiting}), held=(data.alert_id,))
+    record = record.model_copy(
+        update={"waiting": {k: a for k, a in record.waiting.items() if k != data.alert_id}}
+    )
+    decision = decide(policy, booking)
     state = NoticeState(
         notice_id=notice_id,
         alert_id=data.alert_id,
@@ -101,7 +180,7 @@ def on_alert(
     if not decision.allowed:
         suppressed = _ledger(record, state, AuditStep.SUPPRESSED, now, detail, rule=decision.rule)
         return Outcome(_with(record, state), audit=(suppressed,))
-    notice = render(alert, notice_id, 1, now)
+    notice = render(alert, booking, notice_id, 1, now)
     if data.kind in NEEDS_ACK:
         state = state.model_copy(update={"ack_due_at": now + policy.ack_timeout, "last": notice})
     audit = [_ledger(record, state, AuditStep.ISSUED, now, detail, rule=decision.rule)]

@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict
 
 from schemas.audit import AuditRecord
 from schemas.escalations import Escalation
-from schemas.notice_alerts import AlertKind
+from schemas.jail_booking import Facility, Person
+from schemas.notice_alerts import AlertKind, NoticeAlert
 from schemas.notices import Notice
 
 
@@ -33,12 +34,27 @@ class NoticeState(BaseModel):
     last: Notice | None = None
 
 
+class BookingCopy(BaseModel):
+    """Who a notice is about and where they are held, copied from ``booking.state.v1``: the
+    scheduling service decides alerts without it, a notice is rendered from it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    revision: int
+    facility: Facility
+    person: Person
+    statutes: tuple[str, ...] = ()
+
+
 class NotificationRecord(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     jurisdiction: str
     booking_id: str
+    booking: BookingCopy | None = None
     notices: dict[str, NoticeState] = {}
+    # Alerts read before the booking state they were decided on: rendered when it arrives.
+    waiting: dict[str, NoticeAlert] = {}
     next_due: datetime | None = None
 
 
@@ -49,3 +65,4 @@ class Outcome:
     copies: tuple[Notice, ...] = ()  # to notices.subject-copies.v1
     audit: tuple[AuditRecord, ...] = ()
     escalations: tuple[Escalation, ...] = ()
+    held: tuple[str, ...] = ()  # alert ids now waiting for their booking state

@@ -26,8 +26,9 @@ ALERT_NOT_ACKNOWLEDGED: Final = "alert_not_acknowledged"  # by the broker; the a
 ALERTS_RECORDED: Final = "alerts_recorded"  # the timer sent them, the agent wrote the state
 FIRE_EARLY_SKIPPED: Final = "fire_early_skipped"
 
-# --- notification: alerts + acks -> notices, ledger
+# --- notification: alerts + acks (+ booking states) -> notices, ledger
 NOTICE_ISSUED: Final = "notice_issued"
+ALERT_HELD: Final = "alert_held"  # read before its booking state: rendered when that arrives
 NOTICE_RESENT: Final = "notice_resent"
 NOTICE_SUPPRESSED: Final = "notice_suppressed"  # by the jurisdiction's policy
 NOTICE_ACKNOWLEDGED: Final = "notice_acknowledged"

@@ -22,6 +22,7 @@ from services.core.localtime import NonexistentLocalTime, to_utc
 from services.core.outcomes import Duplicate, Rejected, Stale
 from services.core.policy import Policy
 from services.scheduling.records import (
+    BookingFacts,
     Outcome,
     RequestState,
     Schedule,
@@ -127,7 +128,7 @@ def on_booking_state(
             occurred_at=state.cause.occurred_at,
             facility_timezone=state.facility.timezone,
         )
-    updated = record.model_copy(update={"booking": state, "schedule": schedule})
+    updated = record.model_copy(update={"booking": BookingFacts.of(state), "schedule": schedule})
     result = reconcile(updated, now, state.cause.event_id, policy)
     return Outcome(
         result.record,

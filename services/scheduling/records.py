@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from schemas.audit import AuditRecord
 from schemas.booking_state import BookingStateData
@@ -57,6 +58,33 @@ class RequestState(BaseModel):
         return timedelta(hours=self.window_hours)
 
 
+class BookingFacts(BaseModel):
+    """What the deadline rules need of a booking: its revision and the statutes it is held
+    on (a jurisdiction's policy decides by statute). Not who the person is: the notification
+    service keeps that, from ``booking.state.v1``, for the bookings it writes notices about."""
+
+    model_config = ConfigDict(frozen=True)
+
+    revision: int
+    statutes: tuple[str, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_full_booking(cls, value: Any) -> Any:
+        """Records stored before they were slimmed held the whole booking: keep its facts."""
+        if isinstance(value, dict) and "charges" in value and "statutes" not in value:
+            statutes = tuple(charge["statute"] for charge in value["charges"])
+            return {"revision": value["revision"], "statutes": statutes}
+        return value
+
+    @classmethod
+    def of(cls, booking: BookingStateData) -> BookingFacts:
+        return cls(
+            revision=booking.revision,
+            statutes=tuple(charge.statute for charge in booking.charges),
+        )
+
+
 class SchedulingRecord(BaseModel):
     """What the scheduling service keeps per booking (table value)."""
 
@@ -64,7 +92,7 @@ class SchedulingRecord(BaseModel):
 
     jurisdiction: str
     booking_id: str
-    booking: BookingStateData | None = None
+    booking: BookingFacts | None = None
     schedule: Schedule | None = None
     requests: dict[str, RequestState] = {}
     applied: dict[str, str] = {}  # request event_id -> position it was read from

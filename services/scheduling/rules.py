@@ -14,18 +14,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from schemas.booking_state import BookingStateData
 from schemas.escalations import Escalation, EscalationData, EscalationReason
 from schemas.notice_alerts import (
     LATE_AFTER_SECONDS,
-    AlertBooking,
     AlertKind,
     NoticeAlert,
     NoticeAlertData,
 )
 from schemas.release_schedule import ScheduleStatus
 from services.core.policy import Decision, Policy
-from services.scheduling.records import Outcome, RequestState, Schedule, SchedulingRecord
+from services.scheduling.records import (
+    BookingFacts,
+    Outcome,
+    RequestState,
+    Schedule,
+    SchedulingRecord,
+)
 
 HOUR = 3600.0
 DEFAULT_POLICY = Policy()  # notices: all, as when a jurisdiction has no policy of its own
@@ -65,7 +69,7 @@ def reconcile(
 
 def _reconcile_one(
     record: SchedulingRecord,
-    booking: BookingStateData,
+    booking: BookingFacts,
     schedule: Schedule,
     request: RequestState,
     now: datetime,
@@ -94,7 +98,7 @@ def _reconcile_one(
             notice_withheld_by=notice_withheld_by,
         )
 
-    decision = policy.decide(charge.statute for charge in booking.charges)
+    decision = policy.decide(booking.statutes)
     if schedule.status in (ScheduleStatus.RELEASED, ScheduleStatus.TRANSFERRED):
         given = request.first_notice_at is not None
         withheld = None if given else (request.withheld_by or _rule_if_forbidden(decision))
@@ -187,7 +191,7 @@ def _hours(delta: timedelta) -> float:
 
 def _alert(
     record: SchedulingRecord,
-    booking: BookingStateData,
+    booking: BookingFacts,
     schedule: Schedule,
     request: RequestState,
     kind: AlertKind,
@@ -224,9 +228,8 @@ def _alert(
             notice_given=notice_given,
             notice_lead_hours=notice_lead_hours,
             notice_withheld_by=notice_withheld_by,
-            booking=AlertBooking(
-                facility=booking.facility, person=booking.person, charges=booking.charges
-            ),
+            booking_revision=booking.revision,
+            facility_timezone=schedule.facility_timezone,
         ),
     )
 

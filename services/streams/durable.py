@@ -32,7 +32,7 @@ from services.streams.codec import RawMessage
 from services.streams.consume import hole_probe, route_inputs
 from services.streams.deadletter import DeadLetterPublisher
 from services.streams.output import Output, raw_topic, reroute_if_misplaced
-from services.streams.records import RecordTable
+from services.streams.records import RecordTable, rocksdb_options
 from services.streams.timer import FireEarly, install_deadline_timer
 
 log = get_logger(__name__)
@@ -74,7 +74,12 @@ class DurableService(Generic[R]):
         self.metrics = self.app.metrics
         self.deadletters = DeadLetterPublisher(self.app, name, clock)
         self.index = DeadlineIndex()
-        self.records = RecordTable(self.app, table, record, settings.partitions, self.index)
+        options = None
+        if self.app.conf.store.scheme == "rocksdb":
+            options = rocksdb_options(settings.store_cache_mb, settings.partitions)
+        self.records = RecordTable(
+            self.app, table, record, settings.partitions, self.index, options
+        )
         self.ticks_topic = ticks
         self.ticks = self.output(ticks)
         self.escalations = self.output(ESCALATIONS)

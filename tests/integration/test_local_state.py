@@ -44,6 +44,11 @@ async def test_local_tables_survive_a_clean_restart_and_are_rebuilt_after_a_kill
     )
     await until(lambda: log_events(worker.log_path, "deadline_armed"), 30, "the deadline armed")
     slot = worker_slot(worker)
+    # Each partition's database was opened with the memory budget (RELEASEWATCH_STORE_CACHE_MB,
+    # 128 MiB over 4 partitions), not faust's 3 x 64 MiB write buffers and 2 GiB cache.
+    [options, *_] = sorted(slot.rglob("OPTIONS-*"))
+    assert "write_buffer_size=4194304" in options.read_text()
+    assert "max_write_buffer_number=2" in options.read_text()
 
     worker.stop()  # SIGTERM: faust flushes, commits, then the slot is marked clean
     assert json.loads((slot / "identity.json").read_text())["clean"] is True

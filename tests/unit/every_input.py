@@ -108,19 +108,31 @@ def state_samples() -> list[dict[str, Any]]:
 
 
 def handle_state(message: Any) -> object:
+    """Both services read booking states: scheduling for the schedule, notification for who
+    its notices are about."""
     for record in (None, world().record):
         outcome = scheduling_rules.on_booking_state(record, message, 9, NOW)
         assert isinstance(outcome, scheduling_rules.Outcome | scheduling_rules.Stale)
+    for known in (None, a_notice_record()):
+        copied = notification_rules.on_booking_state(known, message, Policy(), NOW)
+        assert isinstance(
+            copied,
+            notification_rules.Outcome | notification_rules.Duplicate | notification_rules.Stale,
+        )
     return outcome
 
 
-def alert_samples() -> list[dict[str, Any]]:
+def released() -> World:
     place = World()
     place.open()
     place.request()
     place.schedule(START + timedelta(hours=10))
     place.release(START + timedelta(hours=10))
-    return [json.loads(alert.model_dump_json()) for alert in place.alerts]
+    return place
+
+
+def alert_samples() -> list[dict[str, Any]]:
+    return [json.loads(alert.model_dump_json()) for alert in released().alerts]
 
 
 POLICIES = (
@@ -131,10 +143,13 @@ POLICIES = (
 
 
 def handle_alert(alert: Any) -> object:
+    known = released().notification_record()
     for policy in POLICIES:
-        outcome = notification_rules.on_alert(None, alert, policy, NOW)
+        outcome = notification_rules.on_alert(known, alert, policy, NOW)
         assert isinstance(outcome, notification_rules.Outcome)
-        assert outcome.audit
+        assert outcome.audit or outcome.held  # recorded, or waiting for its booking state
+        waiting = notification_rules.on_alert(None, alert, policy, NOW)
+        assert isinstance(waiting, notification_rules.Outcome)
     return outcome
 
 
@@ -153,8 +168,10 @@ def ack_samples() -> list[dict[str, Any]]:
 
 
 def a_notice_record() -> notification_rules.NotificationRecord:
-    alert = NoticeAlert.model_validate(alert_samples()[0])
-    return notification_rules.on_alert(None, alert, Policy(), NOW).record
+    place = released()
+    return notification_rules.on_alert(
+        place.notification_record(), place.alerts[0], Policy(), NOW
+    ).record
 
 
 def handle_ack(ack: Any) -> object:

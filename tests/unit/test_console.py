@@ -12,7 +12,7 @@ def test_console_lines_show_keys_and_local_times_never_names() -> None:
     world.request()
     world.schedule(START + timedelta(hours=10))
     [alert] = world.alerts
-    [notice] = notices.on_alert(None, alert, Policy(), START).notices
+    [notice] = notices.on_alert(world.notification_record(), alert, Policy(), START).notices
     alert_line = line("notice.alerts.v1", alert.key, alert.model_dump(mode="json"))
     notice_line = line("notices.dhs-ice.v1", notice.key, notice.model_dump(mode="json"))
     assert alert_line is not None

@@ -9,6 +9,7 @@ import pytest
 from rocksdict import Rdict
 
 from services.streams.app import rocksdb_opens
+from services.streams.records import MIB, rocksdb_options
 from services.streams.state import IDENTITY, StateDir, claim
 
 ME = {"app": "releasewatch-scheduling", "cluster": "c1", "partitions": 8, "store": "rocksdict"}
@@ -92,3 +93,18 @@ def test_rocksdb_opens_a_sound_table_and_names_a_corrupt_one(tmp_path: Path) -> 
     current.write_text("MANIFEST-999999\n")  # names a manifest that is not there
     error = rocksdb_opens(path)
     assert error is not None and "MANIFEST-999999" in error, error
+
+
+@pytest.mark.parametrize(("memory_mb", "partitions"), [(128, 8), (128, 4), (8, 32), (1024, 1)])
+def test_a_tables_rocksdb_memory_stays_within_its_budget(memory_mb: int, partitions: int) -> None:
+    options = rocksdb_options(memory_mb, partitions)
+    per_partition = options["block_cache_size"] + 2 * options["write_buffer_size"]
+    assert options["max_write_buffer_number"] == 2
+    assert options["driver"] == "rocksdict"
+    assert options["write_buffer_size"] >= MIB and options["block_cache_size"] >= MIB
+    # Within the budget, or at the floor of 3 MiB a partition when the budget is smaller.
+    assert per_partition * partitions <= max(memory_mb * MIB, 3 * MIB * partitions)
+    assert (
+        per_partition * partitions >= memory_mb * MIB * 0.9
+        or memory_mb * MIB < 3 * MIB * partitions
+    )

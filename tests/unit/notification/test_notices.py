@@ -17,13 +17,22 @@ UNLISTED = Policy(notices=NoticeRule.LISTED_OFFENSES, listed_statutes=("PC 187",
 FAST = Policy(ack_timeout_minutes=30, max_resends=2)
 
 
-def alerts(release_in: timedelta = 10 * H) -> list[NoticeAlert]:
+def released(release_in: timedelta = 10 * H) -> World:
     world = World()
     world.open()
     world.request()
     world.schedule(START + release_in)
     world.release(START + release_in)
-    return world.alerts  # notice_due (late, at once) and released
+    return world
+
+
+def alerts(release_in: timedelta = 10 * H) -> list[NoticeAlert]:
+    return released(release_in).alerts  # notice_due (late, at once) and released
+
+
+def known() -> rules.NotificationRecord:
+    """The notification record once the booking's state was read: notices render from it."""
+    return released().notification_record()
 
 
 def ack(notice_id: str, agency: str = "dhs-ice", after: timedelta = H) -> NoticeAck:
@@ -43,7 +52,7 @@ def ack(notice_id: str, agency: str = "dhs-ice", after: timedelta = H) -> Notice
 
 def test_a_notice_carries_every_field_an_agency_needs() -> None:
     due = alerts()[0]
-    outcome = rules.on_alert(None, due, ALL, START)
+    outcome = rules.on_alert(known(), due, ALL, START)
     [notice] = outcome.notices
     data = notice.data
     assert data.notice_id == rules.notice_id_for(due.data.alert_id)
@@ -62,14 +71,14 @@ def test_a_notice_carries_every_field_an_agency_needs() -> None:
 
 def test_a_repeated_alert_never_becomes_a_second_notice() -> None:
     due = alerts()[0]
-    first = rules.on_alert(None, due, ALL, START)
+    first = rules.on_alert(known(), due, ALL, START)
     assert isinstance(first, rules.Outcome)
     again = rules.on_alert(first.record, due, ALL, START + H)
     assert isinstance(again, rules.Duplicate)  # no notice, no ledger record
 
 
 def test_a_none_jurisdiction_sends_nothing_and_records_the_rule() -> None:
-    outcome = rules.on_alert(None, alerts()[0], NONE, START)
+    outcome = rules.on_alert(known(), alerts()[0], NONE, START)
     assert outcome.notices == ()
     assert outcome.copies == ()
     [suppressed] = outcome.audit
@@ -78,7 +87,7 @@ def test_a_none_jurisdiction_sends_nothing_and_records_the_rule() -> None:
 
 
 def test_listed_offenses_allow_a_listed_statute_and_owe_the_subject_a_copy() -> None:
-    outcome = rules.on_alert(None, alerts()[0], LISTED, START)
+    outcome = rules.on_alert(known(), alerts()[0], LISTED, START)
     assert len(outcome.notices) == 1
     assert outcome.copies == outcome.notices
     assert [a.data.step for a in outcome.audit] == [AuditStep.ISSUED, AuditStep.SUBJECT_COPY]
@@ -86,14 +95,14 @@ def test_listed_offenses_allow_a_listed_statute_and_owe_the_subject_a_copy() -> 
 
 
 def test_listed_offenses_suppress_an_unlisted_one() -> None:
-    outcome = rules.on_alert(None, alerts()[0], UNLISTED, START)
+    outcome = rules.on_alert(known(), alerts()[0], UNLISTED, START)
     assert outcome.notices == ()
     assert outcome.audit[0].data.rule is not None
     assert outcome.audit[0].data.rule.startswith("listed_offenses: no charge")
 
 
 def test_an_unacknowledged_notice_is_resent_then_escalated() -> None:
-    outcome = rules.on_alert(None, alerts()[0], FAST, START)
+    outcome = rules.on_alert(known(), alerts()[0], FAST, START)
     record = outcome.record
     notice_id = outcome.notices[0].data.notice_id
     assert record.next_due == START + 30 * timedelta(minutes=1)
@@ -115,7 +124,7 @@ def test_an_unacknowledged_notice_is_resent_then_escalated() -> None:
 
 
 def test_a_resend_keeps_the_notice_id() -> None:
-    outcome = rules.on_alert(None, alerts()[0], FAST, START)
+    outcome = rules.on_alert(known(), alerts()[0], FAST, START)
     tick = rules.on_tick(outcome.record, FAST, START + H)
     [again] = tick.notices
     assert again.data.notice_id == outcome.notices[0].data.notice_id
@@ -124,7 +133,7 @@ def test_a_resend_keeps_the_notice_id() -> None:
 
 
 def test_an_acknowledgement_stops_the_resends() -> None:
-    outcome = rules.on_alert(None, alerts()[0], FAST, START)
+    outcome = rules.on_alert(known(), alerts()[0], FAST, START)
     notice_id = outcome.notices[0].data.notice_id
     acked = rules.on_ack(outcome.record, ack(notice_id, after=10 * timedelta(minutes=1)), START)
     assert isinstance(acked, rules.Outcome)
@@ -136,7 +145,7 @@ def test_an_acknowledgement_stops_the_resends() -> None:
 
 
 def test_a_late_acknowledgement_is_recorded_as_late() -> None:
-    outcome = rules.on_alert(None, alerts()[0], FAST, START)
+    outcome = rules.on_alert(known(), alerts()[0], FAST, START)
     notice_id = outcome.notices[0].data.notice_id
     acked = rules.on_ack(outcome.record, ack(notice_id, after=2 * H), START + 2 * H)
     assert isinstance(acked, rules.Outcome)
@@ -153,7 +162,7 @@ def test_a_late_acknowledgement_is_recorded_as_late() -> None:
 def test_acks_for_unknown_notices_or_from_another_agency_are_refused(
     notice_id: str | None, agency: str, path: str
 ) -> None:
-    outcome = rules.on_alert(None, alerts()[0], ALL, START)
+    outcome = rules.on_alert(known(), alerts()[0], ALL, START)
     target = notice_id or outcome.notices[0].data.notice_id
     result = rules.on_ack(outcome.record, ack(target, agency=agency), START)
     assert isinstance(result, rules.Rejected)
@@ -161,7 +170,7 @@ def test_acks_for_unknown_notices_or_from_another_agency_are_refused(
 
 
 def test_a_second_ack_is_a_duplicate() -> None:
-    outcome = rules.on_alert(None, alerts()[0], ALL, START)
+    outcome = rules.on_alert(known(), alerts()[0], ALL, START)
     notice_id = outcome.notices[0].data.notice_id
     first = rules.on_ack(outcome.record, ack(notice_id), START)
     assert isinstance(first, rules.Outcome)
@@ -171,7 +180,7 @@ def test_a_second_ack_is_a_duplicate() -> None:
 
 def test_a_released_notice_needs_no_acknowledgement() -> None:
     due, released = alerts()
-    record = rules.on_alert(None, due, FAST, START).record
+    record = rules.on_alert(known(), due, FAST, START).record
     record = rules.on_ack(record, ack(rules.notice_id_for(due.data.alert_id)), START).record  # type: ignore[union-attr]
     outcome = rules.on_alert(record, released, FAST, START + 10 * H)
     assert outcome.notices[0].data.kind == "released"

@@ -23,7 +23,7 @@ def ledger() -> list[dict]:
         world.schedule(START + release_in)
         world.advance(release_in)
         world.release()
-        record = None
+        record = world.notification_record()
         for alert in world.alerts:
             outcome = rules.on_alert(record, alert, policy, alert.data.emitted_at)
             record = outcome.record

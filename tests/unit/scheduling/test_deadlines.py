@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from schemas.escalations import EscalationReason
 from schemas.release_schedule import ScheduleStatus
+from services.scheduling.records import SchedulingRecord
 from tests.unit.scheduling.world import START, World, flagged
 
 H = timedelta(hours=1)
@@ -35,8 +36,20 @@ def test_the_alert_carries_the_jail_event_that_caused_it() -> None:
     outcome = world.schedule(START + 10 * H)
     [alert] = outcome.alerts
     assert alert.data.cause_event_id == world.booking.state.cause.event_id  # type: ignore[union-attr]
-    assert alert.data.booking is not None
-    assert alert.data.booking.facility.timezone == "America/Chicago"
+    # It names the booking state it was decided on, and not who the person is: the
+    # notification service renders from its own copy of that state.
+    assert alert.data.booking_revision == world.booking.state.revision  # type: ignore[union-attr]
+    assert alert.data.booking is None
+    assert "Alexandra" not in alert.model_dump_json()
+
+
+def test_the_scheduling_record_keeps_no_personal_data() -> None:
+    world = flagged()
+    world.schedule(START + 60 * H)
+    stored = world.record.model_dump_json()  # type: ignore[union-attr]
+    for personal in ("Alexandra", "first_name", "date_of_birth", "description"):
+        assert personal not in stored
+    assert world.record.booking.statutes  # type: ignore[union-attr]  # what policies decide on
 
 
 def test_a_flag_after_the_window_opened_notifies_at_once_and_late() -> None:
@@ -217,3 +230,16 @@ def test_several_agencies_are_tracked_independently() -> None:
     assert [(a.data.agency, a.data.window_hours) for a in second] == [("dhs-ice", 48)]
     released = world.release(release_at).alerts
     assert {a.data.agency for a in released} == {"dhs-ice", "usms"}
+
+
+def test_a_record_stored_with_the_whole_booking_reads_as_its_facts() -> None:
+    """Scheduling records written before they were slimmed still load: the facts are kept,
+    the rest is dropped at the next write."""
+    world = flagged()
+    world.schedule(START + 10 * H)
+    stored = world.record.model_dump(mode="json")  # type: ignore[union-attr]
+    stored["booking"] = world.states[-1].data.model_dump(mode="json")
+    record = SchedulingRecord.model_validate(stored)
+    assert record.booking is not None
+    assert record.booking.revision == world.states[-1].data.revision
+    assert record.booking.statutes == tuple(c.statute for c in world.states[-1].data.charges)

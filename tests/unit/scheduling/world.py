@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from schemas.agency_requests import AGENCY_REQUEST
+from schemas.booking_state import BookingState
 from schemas.escalations import Escalation
 from schemas.notice_alerts import NoticeAlert
 from services.booking import domain as booking_rules
 from services.core.policy import Policy
+from services.notification import domain as notification_rules
 from services.scheduling import domain as rules
 from tests import factories as f
 
@@ -32,9 +34,17 @@ class World:
         self.booking: booking_rules.BookingRecord | None = None
         self.record: rules.SchedulingRecord | None = None
         self.alerts: list[NoticeAlert] = []
+        self.states: list[BookingState] = []
         self.escalations: list[Escalation] = []
         self.schedules: list[Any] = []
         self.outcomes: list[Decision] = []
+
+    def notification_record(self) -> notification_rules.NotificationRecord:
+        """What the notification service holds for this booking once it has read the
+        booking's latest state: the copy notices are rendered from."""
+        outcome = notification_rules.on_booking_state(None, self.states[-1], self.policy, self.now)
+        assert isinstance(outcome, notification_rules.Outcome), outcome
+        return outcome.record
 
     # -- inputs
     def jail(self, document: dict[str, Any]) -> rules.Outcome:
@@ -44,6 +54,7 @@ class World:
         )
         assert isinstance(decision, booking_rules.Accepted), decision
         self.booking = decision.record
+        self.states.append(decision.message)
         outcome = rules.on_booking_state(
             self.record, decision.message, self.release_hour, self.now, self.policy
         )
