@@ -23,7 +23,7 @@ from typing import Any
 
 from schemas.agency_requests import AGENCY_REQUEST
 from services.booking import domain as booking_rules
-from services.core.deadlines import DeadlineIndex
+from services.core.deadlines import DeadlineIndex, armed_in
 from services.scheduling import domain as rules
 from tests import factories as f
 
@@ -87,11 +87,8 @@ def timed(action: Callable[[], Any], repeat: int = 5) -> tuple[Any, float]:
     return result, best
 
 
-def armed_entries(table: dict[str, dict[str, Any]]) -> list[tuple[str, datetime | None]]:
-    return [
-        (key, datetime.fromisoformat(value["next_due"]) if value.get("next_due") else None)
-        for key, value in table.items()
-    ]
+def armed_entries(table: dict[str, dict[str, Any]]) -> list[tuple[str, datetime | None, bool]]:
+    return armed_in(table.items())
 
 
 def main() -> dict[str, Any]:

@@ -28,20 +28,33 @@ class DeadlineIndex:
         self._in_flight: dict[str, tuple[float, float]] = {}  # key -> (due, handed out at)
         self._published: dict[str, tuple[str, ...]] = {}  # in flight: ids the timer sent
         self._publishing: set[str] = set()  # handed out, the timer still sending
+        # Keys whose due time is a retirement (a closed booking's record shrinking to a stub,
+        # or the stub going), not a deadline owed to anyone: timed alike, counted apart.
+        self._retiring: set[str] = set()
         self.generation: int | None = None
 
     def __len__(self) -> int:
-        """Armed deadlines (including those in flight)."""
-        return len(self._due)
+        """Armed deadlines (including those in flight), retirements not counted."""
+        return len(self._due) - len(self._retiring)
+
+    @property
+    def retiring(self) -> int:
+        """Bookings waiting to be retired or forgotten."""
+        return len(self._retiring)
 
     def due_of(self, key: str) -> datetime | None:
         stamp = self._due.get(key)
         return _instant(stamp) if stamp is not None else None
 
-    def set(self, key: str, due: datetime | None) -> None:
-        """The booking's earliest armed deadline is now ``due`` (None: nothing armed)."""
+    def set(self, key: str, due: datetime | None, retiring: bool = False) -> None:
+        """The booking's earliest armed deadline is now ``due`` (None: nothing armed);
+        ``retiring``: the time is the booking's retirement, not a deadline."""
         self._in_flight.pop(key, None)
         self._published.pop(key, None)
+        if retiring and due is not None:
+            self._retiring.add(key)
+        else:
+            self._retiring.discard(key)
         if due is None:
             self._due.pop(key, None)
             return
@@ -51,8 +64,13 @@ class DeadlineIndex:
         self._due[key] = stamp
         heapq.heappush(self._heap, (stamp, key))
 
-    def rebuild(self, entries: Iterable[tuple[str, datetime | None]], generation: int) -> None:
-        self._due = {key: due.timestamp() for key, due in entries if due is not None}
+    def rebuild(
+        self, entries: Iterable[tuple[str, datetime | None, bool]], generation: int
+    ) -> None:
+        """From (key, due, retiring) of every stored record."""
+        entries = [entry for entry in entries if entry[1] is not None]
+        self._due = {key: due.timestamp() for key, due, _ in entries if due is not None}
+        self._retiring = {key for key, _, retiring in entries if retiring}
         self._heap = [(stamp, key) for key, stamp in self._due.items()]
         heapq.heapify(self._heap)
         self._in_flight.clear()
@@ -103,7 +121,8 @@ class DeadlineIndex:
         return taken
 
     def oldest_overdue(self, now: datetime) -> float:
-        """Seconds since the oldest deadline that is due but not yet checked (0 if none)."""
+        """Seconds since the oldest deadline that is due but not yet checked (0 if none);
+        retirements count too (a timer behind on them is behind)."""
         stamp_now = now.timestamp()
         overdue = [stamp for stamp in self._due.values() if stamp <= stamp_now]
         return stamp_now - min(overdue) if overdue else 0.0
@@ -113,10 +132,22 @@ def _instant(stamp: float) -> datetime:
     return datetime.fromtimestamp(stamp, UTC)
 
 
-def armed_in(items: Iterable[tuple[str, Any]]) -> list[tuple[str, datetime | None]]:
-    """(key, next_due) from a table's stored records (JSON dicts with a ``next_due``)."""
-    armed = []
+def armed_in(items: Iterable[tuple[str, Any]]) -> list[tuple[str, datetime | None, bool]]:
+    """(key, due, retiring) from a table's stored records (JSON dicts with a ``next_due``, and
+    a ``retire_at`` when nothing is due before the booking's retirement)."""
+    armed: list[tuple[str, datetime | None, bool]] = []
     for key, value in items:
-        due = value.get("next_due") if isinstance(value, dict) else None
-        armed.append((key, datetime.fromisoformat(due) if due else None))
+        armed.append((key, *due_of_stored(value)))
     return armed
+
+
+def due_of_stored(value: Any) -> tuple[datetime | None, bool]:
+    """A stored record's next time and whether it is a retirement."""
+    if not isinstance(value, dict):
+        return None, False
+    due, retire = value.get("next_due"), value.get("retire_at")
+    if due:
+        return datetime.fromisoformat(due), False
+    if retire:
+        return datetime.fromisoformat(retire), True
+    return None, False

@@ -59,6 +59,18 @@ class Policy(BaseModel):
     legal_basis: str = Field(
         default="", description="the law or agreement behind the policy, named in the ledger"
     )
+    # Days; fractions allowed (tests and drills use seconds).
+    retire_after_days: Annotated[float, Field(gt=0, le=3650)] = Field(
+        default=30,
+        description="a booking released or transferred, with nothing pending, is retired this "
+        "many days after: its records shrink to a stub that still drops late duplicates",
+    )
+    forget_after_days: Annotated[float, Field(gt=0, le=3650)] = Field(
+        default=30,
+        description="days a retired booking's stub is kept (late redeliveries and replays come "
+        "within hours); after that its records are deleted (changelog tombstones) and an event "
+        "for it is one for a never-opened booking",
+    )
 
     @model_validator(mode="after")
     def _statutes_for_listed(self) -> Policy:
@@ -69,6 +81,14 @@ class Policy(BaseModel):
     @property
     def ack_timeout(self) -> timedelta:
         return timedelta(minutes=self.ack_timeout_minutes)
+
+    @property
+    def retire_after(self) -> timedelta:
+        return timedelta(days=self.retire_after_days)
+
+    @property
+    def forget_after(self) -> timedelta:
+        return timedelta(days=self.forget_after_days)
 
     def decide(self, statutes: Iterable[str]) -> Decision:
         """May a notice be sent for a booking charged under ``statutes``? With the rule

@@ -74,9 +74,10 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
 
     @service.on(NOTICE_ACKS, NOTICE_ACK, reroute=True)
     def on_ack(ack: NoticeAck, record: NotificationRecord | None, position: str) -> Decision:
-        return domain.on_ack(record, ack, clock.now())
+        policy = book.for_jurisdiction(ack.jurisdiction)
+        return domain.on_ack(record, ack, clock.now(), policy)
 
-    def on_tick(record: NotificationRecord, now: datetime) -> Outcome:
+    def on_tick(record: NotificationRecord, now: datetime) -> Decision:
         return domain.on_tick(record, book.for_jurisdiction(record.jurisdiction), now)
 
     async def agency_topic(agency: str) -> Output:

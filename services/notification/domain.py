@@ -6,17 +6,18 @@ Where is it decided that a California jail may not send a notice? ``decide``.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from schemas.audit import AuditRecord, AuditRecordData, AuditStep
-from schemas.booking_state import BookingState
+from schemas.booking_state import BookingState, BookingStatus
 from schemas.deadletter import FieldError, RejectReason
 from schemas.escalations import Escalation, EscalationData, EscalationReason
 from schemas.notice_acks import NoticeAck
 from schemas.notice_alerts import AlertKind, NoticeAlert
 from schemas.notices import Notice, NoticeData, Subject
 from services.core.localtime import to_local
-from services.core.outcomes import Duplicate, Rejected, Stale
+from services.core.outcomes import Duplicate, Forget, Rejected, Stale, retired
 from services.core.policy import Decision, Policy
 from services.notification.records import (
     BookingCopy,
@@ -29,6 +30,7 @@ from services.notification.records import (
 NEEDS_ACK = frozenset(
     {AlertKind.NOTICE_DUE, AlertKind.RELEASE_CHANGED, AlertKind.RELEASE_CANCELLED}
 )
+DEFAULT_POLICY = Policy()
 
 
 def decide(policy: Policy, booking: BookingCopy) -> Decision:
@@ -47,6 +49,7 @@ def copy_of(message: BookingState) -> BookingCopy:
         facility=state.facility,
         person=state.person,
         statutes=tuple(charge.statute for charge in state.charges),
+        closed=state.status in (BookingStatus.RELEASED, BookingStatus.TRANSFERRED),
     )
 
 
@@ -106,25 +109,27 @@ def render(
 
 def on_booking_state(
     record: NotificationRecord | None, message: BookingState, policy: Policy, now: datetime
-) -> Outcome | Duplicate | Stale:
+) -> Outcome | Duplicate | Stale | Rejected:
     """A new state of the booking: the copy notices are rendered from, and the notices of any
     alert that was waiting for it."""
     record = record or NotificationRecord(
         jurisdiction=message.jurisdiction, booking_id=message.booking_id
     )
-    known = record.booking.revision if record.booking else 0
+    known = record.booking.revision if record.booking else record.revision
     revision = message.data.revision
     if revision == known:
         return Duplicate()
     if revision < known:
         return Stale(revision, known)
+    if record.retired:
+        return retired(record.booking_id, "data.revision", f"booking state {revision}")
     updated = record.model_copy(update={"booking": copy_of(message)})
     outcome = Outcome(updated)
     for alert in sorted(record.waiting.values(), key=lambda a: a.data.alert_id):
         step = on_alert(outcome.record, alert, policy, now)
         if isinstance(step, Outcome) and not step.held:
             outcome = _then(outcome, step)
-    return outcome
+    return _retiring(outcome, now, policy)
 
 
 def _then(first: Outcome, second: Outcome) -> Outcome:
@@ -140,13 +145,15 @@ def _then(first: Outcome, second: Outcome) -> Outcome:
 
 def on_alert(
     record: NotificationRecord | None, alert: NoticeAlert, policy: Policy, now: datetime
-) -> Outcome | Duplicate:
+) -> Outcome | Duplicate | Rejected:
     record = record or NotificationRecord(
         jurisdiction=alert.jurisdiction, booking_id=alert.booking_id
     )
     notice_id = notice_id_for(alert.data.alert_id)
-    if notice_id in record.notices:
+    if notice_id in record.notices or notice_id in record.issued:
         return Duplicate()
+    if record.retired:
+        return retired(record.booking_id, "data.alert_id", f"alert {alert.data.alert_id!r}")
     data = alert.data
     booking = booking_for(alert, record)
     if booking is None:
@@ -179,7 +186,7 @@ def on_alert(
     }
     if not decision.allowed:
         suppressed = _ledger(record, state, AuditStep.SUPPRESSED, now, detail, rule=decision.rule)
-        return Outcome(_with(record, state), audit=(suppressed,))
+        return _retiring(Outcome(_with(record, state), audit=(suppressed,)), now, policy)
     notice = render(alert, booking, notice_id, 1, now)
     if data.kind in NEEDS_ACK:
         state = state.model_copy(update={"ack_due_at": now + policy.ack_timeout, "last": notice})
@@ -188,13 +195,19 @@ def on_alert(
     if policy.subject_copy:
         copies = (notice,)
         audit.append(_ledger(record, state, AuditStep.SUBJECT_COPY, now, {}, rule=decision.rule))
-    return Outcome(_with(record, state), notices=(notice,), copies=copies, audit=tuple(audit))
+    outcome = Outcome(_with(record, state), notices=(notice,), copies=copies, audit=tuple(audit))
+    return _retiring(outcome, now, policy)
 
 
 def on_ack(
-    record: NotificationRecord | None, ack: NoticeAck, now: datetime
+    record: NotificationRecord | None,
+    ack: NoticeAck,
+    now: datetime,
+    policy: Policy = DEFAULT_POLICY,
 ) -> Outcome | Duplicate | Rejected:
     notice_id = ack.data.notice_id
+    if record is not None and notice_id in record.issued:
+        return Duplicate()  # a retired booking's notice: acknowledged or escalated long ago
     state = record.notices.get(notice_id) if record else None
     if record is None or state is None or state.suppressed_rule is not None:
         return Rejected(
@@ -241,11 +254,14 @@ def on_ack(
         },
         at=ack.data.acknowledged_at,
     )
-    return Outcome(_with(record, acknowledged), audit=(audit,))
+    return _retiring(Outcome(_with(record, acknowledged), audit=(audit,)), now, policy)
 
 
-def on_tick(record: NotificationRecord, policy: Policy, now: datetime) -> Outcome:
-    """Notices whose acknowledgement is overdue: resend, or escalate after max_resends."""
+def on_tick(record: NotificationRecord, policy: Policy, now: datetime) -> Outcome | Forget:
+    """Notices whose acknowledgement is overdue: resend, or escalate after max_resends; or
+    the booking's retirement."""
+    if record.retire_at is not None and record.next_due is None and now >= record.retire_at:
+        return retire(record, now, policy)
     notices: list[Notice] = []
     audit: list[AuditRecord] = []
     escalations: list[Escalation] = []
@@ -314,12 +330,54 @@ def on_tick(record: NotificationRecord, policy: Policy, now: datetime) -> Outcom
                 updated,
                 state.model_copy(update={"escalated": True, "ack_due_at": None, "last": None}),
             )
-    return Outcome(
+    outcome = Outcome(
         updated,
         notices=tuple(notices),
         audit=tuple(audit),
         escalations=tuple(escalations),
     )
+    return _retiring(outcome, now, policy)
+
+
+# ---------------------------------------------------------------------------- retirement
+
+
+def retire_at(record: NotificationRecord, now: datetime, policy: Policy) -> datetime | None:
+    """Released or transferred, no alert waiting, no acknowledgement pending or resend due:
+    the record is retired ``policy.retire_after`` after the first time this is so."""
+    if record.retired:
+        return record.retire_at
+    booking = record.booking
+    if booking is None or not booking.closed or record.waiting:
+        return None
+    if any(state.ack_due_at is not None for state in record.notices.values()):
+        return None
+    return record.retire_at or now + policy.retire_after
+
+
+def retire(record: NotificationRecord, now: datetime, policy: Policy) -> Outcome | Forget:
+    """The grace period over: the record shrinks to a stub (the booking's last revision and
+    its notices' ids, so a late repeat of a state, an alert or an ack is dropped), kept
+    ``policy.forget_after``; then the stub goes too."""
+    if record.retired:
+        return Forget()
+    stub = NotificationRecord(
+        jurisdiction=record.jurisdiction,
+        booking_id=record.booking_id,
+        retired=True,
+        retire_at=now + policy.forget_after,
+        revision=record.booking.revision if record.booking else 0,
+        issued=tuple(sorted(record.notices)),
+    )
+    return Outcome(stub, retired=True)
+
+
+def _retiring(outcome: Outcome, now: datetime, policy: Policy) -> Outcome:
+    record = outcome.record
+    when = retire_at(record, now, policy)
+    if when == record.retire_at:
+        return outcome
+    return replace(outcome, record=record.model_copy(update={"retire_at": when}))
 
 
 def _with(record: NotificationRecord, state: NoticeState) -> NotificationRecord:

@@ -44,6 +44,7 @@ class BookingCopy(BaseModel):
     facility: Facility
     person: Person
     statutes: tuple[str, ...] = ()
+    closed: bool = False  # released or transferred
 
 
 class NotificationRecord(BaseModel):
@@ -56,6 +57,12 @@ class NotificationRecord(BaseModel):
     # Alerts read before the booking state they were decided on: rendered when it arrives.
     waiting: dict[str, NoticeAlert] = {}
     next_due: datetime | None = None
+    # Closed with no acknowledgement pending: when the record shrinks to a stub, and for a
+    # stub (``retired``: the booking's last revision and the ids of its notices), when it goes.
+    retire_at: datetime | None = None
+    retired: bool = False
+    revision: int = 0  # a stub's: the booking state it had
+    issued: tuple[str, ...] = ()  # a stub's: its notices' ids, so a late repeat is dropped
 
 
 @dataclass(frozen=True)
@@ -66,3 +73,4 @@ class Outcome:
     audit: tuple[AuditRecord, ...] = ()
     escalations: tuple[Escalation, ...] = ()
     held: tuple[str, ...] = ()  # alert ids now waiting for their booking state
+    retired: bool = False  # the record just became a stub

@@ -37,6 +37,9 @@ NOTICE_ACKNOWLEDGED: Final = "notice_acknowledged"
 ESCALATION_RAISED: Final = "escalation_raised"
 DEADLINES_REBUILT: Final = "deadlines_rebuilt"
 DEADLINES_NOT_PUBLISHED: Final = "deadlines_not_published"
+# A closed booking's record shrank to a stub (drops late duplicates), then went (tombstone).
+RECORD_RETIRED: Final = "record_retired"
+RECORD_FORGOTTEN: Final = "record_forgotten"
 
 # --- every service: input, output, bad input
 DUPLICATE_DROPPED: Final = "duplicate_dropped"

@@ -73,7 +73,7 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         policy = book.for_jurisdiction(event.jurisdiction)
         return domain.on_request(record, event, position, policy.window_hours, clock.now(), policy)
 
-    def on_tick(record: SchedulingRecord, now: datetime) -> Outcome:
+    def on_tick(record: SchedulingRecord, now: datetime) -> Decision:
         return domain.on_tick(record, now, book.for_jurisdiction(record.jurisdiction))
 
     def alert_sent(alert: NoticeAlert) -> None:
@@ -132,7 +132,8 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
             except Exception as exc:  # the agent meets the same record and reports it
                 log.warning(events.FIRE_EARLY_SKIPPED, error=type(exc).__name__)
                 continue
-            owed.extend((key, alert) for alert in (outcome.alerts if outcome else ()))
+            if isinstance(outcome, Outcome):  # a retirement owes nothing: the agent's
+                owed.extend((key, alert) for alert in outcome.alerts)
         futures = await alerts.send_all(
             [(key.encode(), alert) for key, alert in owed],
             trace_of=service.records.trace_of,

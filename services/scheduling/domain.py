@@ -19,7 +19,7 @@ from schemas.booking_state import (
 from schemas.deadletter import FieldError, RejectReason
 from schemas.release_schedule import ReleaseSchedule, ReleaseScheduleData, ScheduleStatus
 from services.core.localtime import NonexistentLocalTime, to_utc
-from services.core.outcomes import Duplicate, Rejected, Stale
+from services.core.outcomes import Duplicate, Forget, Rejected, Stale, retired
 from services.core.policy import Policy
 from services.scheduling.records import (
     BookingFacts,
@@ -33,6 +33,7 @@ from services.scheduling.rules import DEFAULT_POLICY, reconcile
 
 __all__ = [
     "Duplicate",
+    "Forget",
     "Outcome",
     "Rejected",
     "SchedulingRecord",
@@ -106,12 +107,16 @@ def on_booking_state(
     release_hour: int,
     now: datetime,
     policy: Policy = DEFAULT_POLICY,
-) -> Outcome | Stale:
+) -> Outcome | Stale | Duplicate | Rejected:
     """A new state of the booking: maybe a new schedule, maybe alerts."""
     record = record or empty_record(message.jurisdiction, message.booking_id)
     state = message.data
     if state.revision < record.booking_revision:
         return Stale(state.revision, record.booking_revision)
+    if record.retired:
+        if state.revision == record.booking_revision:
+            return Duplicate()  # a late repeat: the schedule it caused went out long ago
+        return retired(record.booking_id, "data.revision", f"booking state {state.revision}")
     if state.revision == record.booking_revision:
         # Seen before (a redelivery): re-send the schedule, which may have been lost.
         return Outcome(record, schedule=schedule_message(record), schedule_changed=False)
@@ -151,6 +156,21 @@ def on_request(
     record = record or empty_record(event.jurisdiction, event.booking_id)
     if event.event_id in record.applied:
         return Duplicate()
+    if record.retired:
+        if isinstance(event, NoticeRequestReceived):
+            # Filed for someone long gone: on the ledger, as any request after a release.
+            filed = RequestState(
+                request_id=event.data.request_id,
+                agency=event.data.agency,
+                form=event.data.form,
+                window_hours=event.data.notice_hours or default_window_hours,
+                received_event_id=event.event_id,
+                received_at=event.occurred_at,
+                closed=True,
+                armed=False,
+            )
+            return Outcome(record, audit=(_request_audit(record, event, filed, True),))
+        return retired(record.booking_id, "data.request_id", "a withdrawal")
     applied = {**record.applied, event.event_id: position}
     requests = dict(record.requests)
     request_id = event.data.request_id
@@ -237,8 +257,12 @@ def _request_audit(
     )
 
 
-def on_tick(record: SchedulingRecord, now: datetime, policy: Policy = DEFAULT_POLICY) -> Outcome:
-    """The timer says a deadline may be due."""
+def on_tick(
+    record: SchedulingRecord, now: datetime, policy: Policy = DEFAULT_POLICY
+) -> Outcome | Forget:
+    """The timer says a deadline (or the booking's retirement) may be due."""
+    if record.retire_at is not None and record.next_due is None and now >= record.retire_at:
+        return retire(record, now, policy)
     cause = record.schedule.cause_event_id if record.schedule else None
     result = reconcile(record, now, cause, policy)
     return Outcome(
@@ -246,3 +270,23 @@ def on_tick(record: SchedulingRecord, now: datetime, policy: Policy = DEFAULT_PO
         alerts=result.alerts,
         escalations=result.escalations,
     )
+
+
+# ---------------------------------------------------------------------------- retirement
+
+
+def retire(record: SchedulingRecord, now: datetime, policy: Policy) -> Outcome | Forget:
+    """Released or transferred, nothing owed, the grace period over: the record shrinks to a
+    stub (the booking's revision: a late repeat of its last state is dropped, an older one is
+    stale) kept ``policy.forget_after``; then the stub goes too."""
+    if record.retired:
+        return Forget()
+    revision = record.booking.revision if record.booking else 0
+    stub = SchedulingRecord(
+        jurisdiction=record.jurisdiction,
+        booking_id=record.booking_id,
+        booking=BookingFacts(revision=revision),
+        retired=True,
+        retire_at=now + policy.forget_after,
+    )
+    return Outcome(stub, retired=True)

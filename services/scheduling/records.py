@@ -99,6 +99,10 @@ class SchedulingRecord(BaseModel):
     # The earliest armed deadline: kept in the record so the deadline index can be rebuilt
     # on partition assignment without decoding every record.
     next_due: datetime | None = None
+    # Released or transferred with nothing owed: when the record shrinks to a stub, and for a
+    # stub (``retired``), when it is deleted.
+    retire_at: datetime | None = None
+    retired: bool = False
 
     @property
     def key(self) -> str:
@@ -118,6 +122,7 @@ class Outcome:
     audit: tuple[AuditRecord, ...] = ()  # the ledger's record of a request filed or withdrawn
     # False when ``schedule`` is the current one sent again (after a redelivery).
     schedule_changed: bool = True
+    retired: bool = False  # the record just became a stub
 
 
 def empty_record(jurisdiction: str, booking_id: str) -> SchedulingRecord:

@@ -52,6 +52,8 @@ def reconcile(
     either way (the notification service records the suppression), but only a notice let
     through counts as given, and a release the policy withheld notice for is no failure."""
     schedule, booking = record.schedule, record.booking
+    if record.retired:  # a stub: nothing is owed any more
+        return Outcome(record)
     if schedule is None or booking is None:
         return Outcome(record.model_copy(update={"next_due": None}))
     owed = _Owed()
@@ -63,8 +65,24 @@ def reconcile(
             )
         requests[request_id] = request
     updated = record.model_copy(update={"requests": requests})
-    updated = updated.model_copy(update={"next_due": next_deadline(updated)})
+    updated = updated.model_copy(
+        update={"next_due": next_deadline(updated), "retire_at": retire_at(updated, now, policy)}
+    )
     return Outcome(updated, alerts=tuple(owed.alerts), escalations=tuple(owed.escalations))
+
+
+def retire_at(record: SchedulingRecord, now: datetime, policy: Policy) -> datetime | None:
+    """A booking released or transferred owes nothing more once every request is closed:
+    its record is retired ``policy.retire_after`` later (the first time this is so counts)."""
+    schedule = record.schedule
+    if schedule is None or schedule.status not in (
+        ScheduleStatus.RELEASED,
+        ScheduleStatus.TRANSFERRED,
+    ):
+        return None
+    if any(request.active and not request.closed for request in record.requests.values()):
+        return None
+    return record.retire_at or now + policy.retire_after
 
 
 def _reconcile_one(

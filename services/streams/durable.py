@@ -23,7 +23,7 @@ from schemas.ticks import DEADLINE_TICK
 from schemas.topics import AUDIT, ESCALATIONS, TopicSpec
 from services.core.clock import Clock
 from services.core.deadlines import DeadlineIndex
-from services.core.outcomes import Duplicate, Rejected, Stale
+from services.core.outcomes import Duplicate, Forget, Rejected, Stale
 from services.ops import events
 from services.ops.logging import get_logger
 from services.settings import Settings
@@ -48,7 +48,7 @@ class Outcome(Protocol):
     def record(self) -> Any: ...
 
 
-Decision = Outcome | Duplicate | Stale | Rejected
+Decision = Outcome | Duplicate | Stale | Rejected | Forget
 # (the admitted event, the booking's record if any, where the event was read) -> decision
 Decide = Callable[[Any, R | None, str], Decision]
 # (key, outcome, ids of the alerts the timer already published) -> None, once acknowledged
@@ -120,7 +120,7 @@ class DurableService(Generic[R]):
     def start(
         self,
         publish: Publish,
-        on_tick: Callable[[R, datetime], Outcome],
+        on_tick: Callable[[R, datetime], Decision],
         fire_early: FireEarly | None = None,
     ) -> ServiceApp:
         """Wire the inputs, the ticks and the deadline timer; the app is ready to run.
@@ -169,6 +169,9 @@ class DurableService(Generic[R]):
         match decision:
             case Rejected(errors=errors):
                 await self.deadletters.refuse(raw, errors, event)
+            case Forget():
+                self.records.delete(key)
+                log.info(events.RECORD_FORGOTTEN)
             case Duplicate():
                 log.debug(events.DUPLICATE_DROPPED)
             case Stale(revision=revision, last_revision=last):
@@ -177,6 +180,8 @@ class DurableService(Generic[R]):
                 await self._publish(key, outcome, sent)
                 if self.records.put(key, outcome.record):
                     log.info(events.DEADLINE_ARMED, due_at=str(outcome.record.next_due))
+                if getattr(outcome, "retired", False):  # the record just became a stub
+                    log.info(events.RECORD_RETIRED, forget_at=str(outcome.record.retire_at))
 
     async def escalate(self, key: bytes, escalation: Escalation) -> None:
         """Raise one escalation (acknowledged by the broker), counted and logged."""

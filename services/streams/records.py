@@ -66,9 +66,18 @@ class RecordTable(Generic[M]):
             value[TRACE_FIELD] = trace
         self.table[key] = value
         due: datetime | None = getattr(record, "next_due", None)
-        newly = due is not None and self.index.due_of(key) != due
+        if due is None:  # nothing owed: maybe the booking's retirement
+            retire: datetime | None = getattr(record, "retire_at", None)
+            self.index.set(key, retire, retiring=retire is not None)
+            return False
+        newly = self.index.due_of(key) != due
         self.index.set(key, due)
         return newly
+
+    def delete(self, key: str) -> None:
+        """Forget the booking: the changelog gets a tombstone, compaction drops the rest."""
+        self.table.pop(key, None)
+        self.index.set(key, None)
 
     def trace_of(self, key: bytes) -> str | None:
         """The ``traceparent`` of the step that last wrote the record of ``key`` (as the

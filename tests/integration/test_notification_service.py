@@ -21,6 +21,7 @@ from schemas.topics import (
     SUBJECT_COPIES,
 )
 from tests import factories as f
+from tests.support.poll import until
 from tests.support.topics import KafkaHelper, Watch
 
 pytestmark = pytest.mark.integration
@@ -43,6 +44,9 @@ jurisdictions:
     ack_timeout_minutes: 10
   us-mn-ramsey:
     ack_timeout_minutes: 10
+  us-az-maricopa:
+    retire_after_days: 0.0001   # 8.6 s after a booking closes, then its stub as long
+    forget_after_days: 0.0001
 """
 ZONES = {
     "us-mn-hennepin": "America/Chicago",
@@ -198,6 +202,27 @@ async def test_unacknowledged_notices_are_resent_then_escalated(
         lambda r: r.key == key and r.value["data"]["step"] == "escalated", 1, 30
     )
     assert steps(stack[AUDIT.name], key)[-3:] == ["issued", "resent", "escalated"]
+
+    # Released: nothing is owed any more, so both services retire the booking (a stub), then
+    # forget it: each changelog ends with a tombstone for it.
+    jurisdiction, booking_id = key.split("/")
+    await kafka.publish(
+        JAIL_BOOKING.name,
+        f.released(now().isoformat(), booking_id=booking_id, jurisdiction=jurisdiction),
+    )
+    for service, table in (("scheduling", "bookings"), ("notification", "notices")):
+        async with Watch(kafka.bootstrap, f"releasewatch-{service}-{table}-changelog") as log:
+            await until(
+                lambda log=log: (
+                    [r.raw_value for r in log.records if r.key and key in r.key][-1:] == [None]
+                ),
+                90,
+                f"{service}: a tombstone for the booking",
+            )
+            values = [r.value for r in log.records if r.key and key in r.key]
+            stubs = [v for v in values if v and v.get("retired")]
+            assert stubs, f"{service} wrote no stub before forgetting"
+            assert "first_name" not in json.dumps(stubs[-1])
 
 
 async def test_a_repeated_alert_yields_one_notice_and_bad_acks_are_dead_lettered(

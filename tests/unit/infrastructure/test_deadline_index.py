@@ -75,7 +75,9 @@ def test_an_answer_clears_the_in_flight_state() -> None:
 def test_rebuild_replaces_everything_and_overdue_fire_at_once() -> None:
     index = DeadlineIndex()
     index.set("gone", T0)
-    index.rebuild([("x", T0 - 600 * S), ("y", None), ("z", T0 + S)], generation=7)
+    index.rebuild(
+        [("x", T0 - 600 * S, False), ("y", None, False), ("z", T0 + S, False)], generation=7
+    )
     assert index.generation == 7
     assert len(index) == 2
     assert index.oldest_overdue(T0) == 600.0
@@ -117,6 +119,37 @@ def test_rebuild_forgets_what_the_timer_published() -> None:
     index.set("a", T0)
     index.take_due(T0)
     index.note_published("a", ("alert-1",))
-    index.rebuild([("a", T0)], generation=2)  # partitions moved: decide again from the table
+    index.rebuild([("a", T0, False)], generation=2)  # partitions moved: decide again from the table
     assert index.published("a") is None
     assert index.take_due(T0) == [("a", T0)]
+
+
+def test_retirements_are_timed_like_deadlines_but_not_counted_as_armed() -> None:
+    index = DeadlineIndex()
+    index.set("owed", T0 + S)
+    index.set("closed", T0, retiring=True)
+    assert len(index) == 1 and index.retiring == 1
+    assert [key for key, _ in index.take_due(T0)] == ["closed"]
+    assert index.oldest_overdue(T0 + 10 * S) == 10  # a timer behind on retirements is behind
+    index.set("closed", T0 + 60 * S, retiring=True)  # now a stub, forgotten later
+    assert index.retiring == 1
+    index.set("closed", None)  # forgotten
+    assert index.retiring == 0 and len(index) == 1
+    index.set("owed", T0 + 5 * S, retiring=True)
+    index.set("owed", T0 + 5 * S)  # a deadline again (a request after the release, say)
+    assert index.retiring == 0 and len(index) == 1
+
+
+def test_rebuild_reads_deadlines_and_retirements_from_stored_records() -> None:
+    from services.core.deadlines import armed_in
+
+    stored = {
+        "a": {"next_due": (T0 + S).isoformat(), "retire_at": None},
+        "b": {"next_due": None, "retire_at": (T0 + 9 * S).isoformat()},
+        "c": {"next_due": None},
+        "d": "not a record",
+    }
+    index = DeadlineIndex()
+    index.rebuild(armed_in(stored.items()), generation=1)
+    assert len(index) == 1 and index.retiring == 1
+    assert index.due_of("b") == T0 + 9 * S

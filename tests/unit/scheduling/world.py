@@ -19,7 +19,7 @@ from tests import factories as f
 START = datetime(2027, 3, 2, 0, 0, tzinfo=UTC)  # the booking opened on 2027-03-01
 
 
-Decision = rules.Outcome | rules.Duplicate | rules.Rejected | rules.Stale
+Decision = rules.Outcome | rules.Duplicate | rules.Rejected | rules.Stale | rules.Forget
 
 
 class World:
@@ -127,15 +127,18 @@ class World:
             self.now = max(self.now, self.record.next_due)
             outcome = rules.on_tick(self.record, self.now, self.policy)
             self._take(outcome)
-            if not outcome.alerts:
+            if isinstance(outcome, rules.Forget) or not outcome.alerts:
                 break
         self.now = target
         if self.record:
             self._take(rules.on_tick(self.record, self.now, self.policy))
         return self.alerts[before:]
 
-    def _take(self, outcome: rules.Outcome) -> None:
+    def _take(self, outcome: rules.Outcome | rules.Forget) -> None:
         self.outcomes.append(outcome)
+        if isinstance(outcome, rules.Forget):
+            self.record = None
+            return
         self.record = outcome.record
         self.alerts.extend(outcome.alerts)
         self.escalations.extend(outcome.escalations)
