@@ -3,13 +3,14 @@ in bench/results/*.json (each as soon as it is measured), plots in bench/results
 
     .venv/bin/python -m bench [--quick]
 
---quick: smaller runs (20k events, 20 s of latency, 20,000 armed) to try the harness.
+--quick: smaller runs (20k events, 20 s of latency, 20,000 armed, 20,000 open) to try the
+harness.
 """
 
 import sys
 import time
 
-from bench import deadlines, firing, latency, pipeline, plots
+from bench import deadlines, firing, latency, national, pipeline, plots
 from bench.harness import machine, save
 
 if __name__ == "__main__":
@@ -29,4 +30,6 @@ if __name__ == "__main__":
     print(f"  plot: {plots.latency(notices)}")
     save("firing", {**context(), **firing.main(20_000 if quick else 200_000, 10_000)})
     save("firing_batching", {**context(), **firing.batching(20_000 if quick else 30_000)})
+    scale = (20_000, 5_000, 2_000) if quick else (700_000, 50_000, 10_000)
+    save("national", {**context(), **national.main(*scale)})
     print(f"bench: done in {(time.time() - started) / 60:.0f} min; results in bench/results/")

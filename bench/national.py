@@ -304,6 +304,8 @@ def main(
 
 
 if __name__ == "__main__":
-    context = {"machine": machine(), "measured_at": time.time()}
+    started = time.time()
     figures = main(*(int(a) for a in sys.argv[1:4]))
+    # The machine after the run: it names the broker the run started.
+    context = {"machine": machine(), "measured_at": started}
     print(f"  results: {save('national', {**context, **figures})}")
