@@ -10,7 +10,7 @@ harness.
 import sys
 import time
 
-from bench import deadlines, firing, latency, national, pipeline, plots
+from bench import deadlines, firing, latency, national, pipeline, plots, year
 from bench.harness import machine, save
 
 if __name__ == "__main__":
@@ -32,4 +32,5 @@ if __name__ == "__main__":
     save("firing_batching", {**context(), **firing.batching(20_000 if quick else 30_000)})
     scale = (20_000, 5_000, 2_000) if quick else (700_000, 50_000, 10_000)
     save("national", {**context(), **national.main(*scale)})
+    save("year", {**context(), **year.main(1_000, 70 if quick else 365)})
     print(f"bench: done in {(time.time() - started) / 60:.0f} min; results in bench/results/")

@@ -72,7 +72,8 @@ def test_compose_runs_real_commands_with_real_settings(
 ) -> None:
     env = read_env_file(ROOT / "deploy" / "cluster.env") if variant == "cluster" else {}
     profiles = set(env.get("COMPOSE_PROFILES", "").split(",")) - {""}
-    services = active(compose(env)["services"], profiles)
+    document = compose(env)
+    services = active(document["services"], profiles)
     parser = build_parser()
     ours = {name: spec for name, spec in services.items() if "command" in spec}
     assert set(SERVICES) | {"topics"} == set(ours)
@@ -89,7 +90,13 @@ def test_compose_runs_real_commands_with_real_settings(
         assert settings.broker_flavor.value == "apache"
         for volume in spec.get("volumes", []):
             source = volume.split(":")[0]
-            assert (ROOT / source).exists(), volume
+            if source.startswith("."):  # a file of the repository
+                assert (ROOT / source).exists(), volume
+            else:  # a named volume: declared
+                assert source in document["volumes"], volume
+        if name in ("booking", "scheduling", "notification"):  # tables kept across restarts
+            data_dir = spec["environment"]["RELEASEWATCH_DATA_DIR"]
+            assert f"{name}-state:{data_dir}" in spec["volumes"]
     assert services["scheduling"]["deploy"]["replicas"] == 2
     assert services["board"]["ports"] == ["6096:8080"]
 
@@ -178,9 +185,22 @@ def test_every_service_has_probes_resources_a_pdb_and_real_settings(
         config["metadata"]["name"],
         *(d["metadata"]["name"] for d in k8s_documents("policies.yaml")),
     }
-    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    workloads = ("Deployment", "StatefulSet")
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] in workloads}
     budgets = {d["metadata"]["name"]: d for d in docs if d["kind"] == "PodDisruptionBudget"}
     assert set(deployments) == set(SERVICES) == set(budgets)
+    # The services with tables keep them on a volume of their own per pod (RocksDB state).
+    data_dir = config["data"]["RELEASEWATCH_DATA_DIR"]
+    for name in ("booking", "scheduling", "notification"):
+        stateful = deployments[name]
+        assert stateful["kind"] == "StatefulSet", name
+        [claim] = stateful["spec"]["volumeClaimTemplates"]
+        (container,) = stateful["spec"]["template"]["spec"]["containers"]
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        assert mounts[claim["metadata"]["name"]] == data_dir, name
+        headless = [d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == name]
+        assert headless and headless[0]["spec"]["clusterIP"] == "None"
+        assert stateful["spec"]["serviceName"] == name
     parser = build_parser()
     for name, deployment_doc in deployments.items():
         pod = deployment_doc["spec"]["template"]["spec"]

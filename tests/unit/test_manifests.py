@@ -90,7 +90,7 @@ def test_a_deployment_a_cluster_would_refuse_fails_naming_the_field(
     field: tuple[Any, ...], value: Any, named: str
 ) -> None:
     [deployment_doc] = [
-        d for d in documents(K8S / "service-booking.yaml") if d["kind"] == "Deployment"
+        d for d in documents(K8S / "service-booking.yaml") if d["kind"] == "StatefulSet"
     ]
     broken = copy.deepcopy(deployment_doc)
     parent = broken
