@@ -137,6 +137,13 @@ DEADLINE_TICKS = TopicSpec(
     internal=True,
     retention_ms=1 * DAY_MS,
 )
+BOOKING_TICKS = TopicSpec(
+    "booking.ticks.v1",
+    "Internal: a closed booking's retirement fell due; the partition's agent retires it.",
+    (DeadlineTick,),
+    internal=True,
+    retention_ms=1 * DAY_MS,
+)
 NOTIFICATION_TICKS = TopicSpec(
     "notification.ticks.v1",
     "Internal: an acknowledgement fell overdue; the partition's agent resends or escalates.",
@@ -200,6 +207,7 @@ REGISTRY: tuple[TopicSpec, ...] = (
     AUDIT,
     ESCALATIONS,
     DEADLETTER,
+    BOOKING_TICKS,
     DEADLINE_TICKS,
     NOTIFICATION_TICKS,
     *(agency_notices(agency) for agency in KNOWN_AGENCIES),

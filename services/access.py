@@ -19,6 +19,7 @@ from schemas.topics import (
     APP_ID_PREFIX,
     AUDIT,
     BOOKING_STATE,
+    BOOKING_TICKS,
     DEADLETTER,
     DEADLINE_TICKS,
     ESCALATIONS,
@@ -90,7 +91,8 @@ class ServiceTopics:
 # its booking's key is moved to the right partition, and the ticks are the service's own.
 SERVICE_TOPICS = {
     "booking": ServiceTopics(
-        reads=(JAIL_BOOKING,), writes=(JAIL_BOOKING, BOOKING_STATE, DEADLETTER)
+        reads=(JAIL_BOOKING, BOOKING_TICKS),
+        writes=(JAIL_BOOKING, BOOKING_TICKS, BOOKING_STATE, DEADLETTER),
     ),
     "scheduling": ServiceTopics(
         reads=(BOOKING_STATE, AGENCY_REQUESTS, DEADLINE_TICKS),

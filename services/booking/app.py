@@ -1,25 +1,24 @@
-"""Booking service wiring: jail.booking.v1 -> booking.state.v1 (+ deadletter.v1).
+"""Booking service wiring: jail.booking.v1 (+ its own ticks) -> booking.state.v1, deadletter.v1.
 
-Decode, call the domain, send. The rules are in ``services.booking.domain``.
+Decide with the domain, send. The rules are in ``services.booking.domain``; the skeleton
+(admit, reroute, store after the broker acknowledges, retirement ticks) is ``DurableService``.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import faust
 
-from schemas.jail_booking import JAIL_EVENT
-from schemas.topics import BOOKING_STATE, JAIL_BOOKING
+from schemas.jail_booking import JAIL_EVENT, JailEvent
+from schemas.topics import BOOKING_STATE, BOOKING_TICKS, JAIL_BOOKING
 from services.booking import domain
+from services.core import policy as policies
 from services.core.clock import Clock, SystemClock
-from services.core.outcomes import Rejected
 from services.ops import events
 from services.ops.logging import get_logger
 from services.settings import Settings
-from services.streams.app import create_app
-from services.streams.codec import RawMessage
-from services.streams.consume import consume, hole_probe
-from services.streams.deadletter import DeadLetterPublisher
-from services.streams.output import Output, raw_topic, reroute_if_misplaced
+from services.streams.durable import Decision, DurableService
 
 SERVICE = "booking"
 log = get_logger(__name__)
@@ -27,51 +26,41 @@ log = get_logger(__name__)
 
 def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faust.App:
     clock = clock or SystemClock()
-    app = create_app(SERVICE, settings, web_port)
-    jail_events = raw_topic(app, JAIL_BOOKING)
-    metrics = app.metrics
-    reroutes = Output(app, JAIL_BOOKING, metrics)
-    states = Output(app, BOOKING_STATE, metrics)
-    deadletters = DeadLetterPublisher(app, SERVICE, clock)
-    bookings = app.Table(
-        "bookings",
-        default=None,
-        key_type=str,
-        partitions=settings.partitions,
+    book = policies.load(settings.policy_file)
+    service = DurableService(
+        SERVICE,
+        settings,
+        web_port,
+        clock,
+        table="bookings",
+        record=domain.BookingRecord,
+        ticks=BOOKING_TICKS,
+        escalates=False,
     )
+    states = service.output(BOOKING_STATE)
 
-    async def on_jail_event(raw: RawMessage) -> None:
-        event = await deadletters.accept(raw, JAIL_EVENT, JAIL_BOOKING.event_types)
-        if event is None:
-            return
-        key = event.key
-        if await reroute_if_misplaced(raw, key, reroutes, settings.partitions):
-            return
-        stored = bookings.get(key)
-        record = domain.BookingRecord.model_validate(stored) if stored else None
-        decision = domain.apply(record, event, raw.position)
-        match decision:
-            case domain.Accepted(record=new_record, message=message):
+    @service.on(JAIL_BOOKING, JAIL_EVENT, reroute=True)
+    def on_jail_event(
+        event: JailEvent, record: domain.BookingRecord | None, position: str
+    ) -> Decision:
+        retire_after = book.for_jurisdiction(event.jurisdiction).retire_after
+        return domain.apply(record, event, position, retire_after)
+
+    def on_tick(record: domain.BookingRecord, now: datetime) -> Decision:
+        forget_after = book.for_jurisdiction(record.jurisdiction).forget_after
+        return domain.on_tick(record, now, forget_after)
+
+    async def publish(key: str, outcome: object, sent: frozenset[str]) -> None:
+        match outcome:
+            case domain.Accepted(message=message):
                 await states.send(key.encode(), message)
-                bookings[key] = new_record.model_dump(mode="json")
                 log.info(
                     events.BOOKING_STATE_EMITTED,
                     revision=message.data.revision,
                     status=message.data.status.value,
                 )
-            case domain.Duplicate(redelivery=True, current=current):
-                await states.send(key.encode(), current)
-                log.info(events.BOOKING_STATE_RESENT, revision=current.data.revision)
-            case domain.Duplicate():
-                log.debug(events.DUPLICATE_DROPPED)
-            case domain.Stale(sequence=sequence, last_sequence=last):
-                log.info(events.STALE_EVENT_DROPPED, sequence=sequence, last_sequence=last)
-            case Rejected(errors=errors):
-                await deadletters.refuse(raw, errors, event)
+            case domain.Resend(message=message):
+                await states.send(key.encode(), message)
+                log.info(events.BOOKING_STATE_RESENT, revision=message.data.revision)
 
-    app.agent(jail_events, name="booking.jail_events")(
-        consume(
-            app, SERVICE, settings.tuning, deadletters.send_internal_error, hole_probe(settings)
-        )(on_jail_event)
-    )
-    return app
+    return service.start(publish, on_tick)

@@ -33,7 +33,39 @@ from schemas.jail_booking import (
     SentenceImposed,
 )
 from services.core.localtime import NonexistentLocalTime, to_local, to_utc
-from services.core.outcomes import Rejected
+from services.core.outcomes import Duplicate, Forget, Rejected, StaleSequence, retired
+from services.core.policy import Policy
+
+__all__ = [
+    "Accepted",
+    "BookingRecord",
+    "BookingStub",
+    "Decision",
+    "Duplicate",
+    "Forget",
+    "Rejected",
+    "Resend",
+    "Retired",
+    "Stale",
+    "apply",
+    "message_for",
+    "on_tick",
+]
+
+Stale = StaleSequence  # a jail event whose sequence is not above the last applied
+DEFAULT_RETIRE_AFTER = Policy().retire_after
+
+
+class BookingStub(BaseModel):
+    """What is left of a retired booking: enough to tell a late repeat (its event ids, kept
+    in the record's ``applied``) and a stale event (its last sequence) from something new.
+    No personal data."""
+
+    model_config = ConfigDict(frozen=True)
+
+    revision: int
+    status: BookingStatus
+    last_sequence: int | None = None
 
 
 class BookingRecord(BaseModel):
@@ -42,37 +74,51 @@ class BookingRecord(BaseModel):
     ``applied`` maps each applied event_id to the position (topic:partition:offset) it was
     read from, so that a redelivery of the same message after a crash can be told apart from
     a publisher sending the same event twice.
+
+    A released or transferred booking gets ``retire_at`` (its release + the jurisdiction's
+    ``retire_after_days``); then the record shrinks to a ``stub`` (``state`` None) with a new
+    ``retire_at`` (+ ``forget_after_days``), when it is deleted.
     """
 
     model_config = ConfigDict(frozen=True)
 
-    state: BookingStateData
+    jurisdiction: str = ""  # whose policy times the retirement ("" in records from before)
+    state: BookingStateData | None = None
     applied: dict[str, str]
+    retire_at: datetime | None = None
+    stub: BookingStub | None = None
+
+    @property
+    def retired(self) -> bool:
+        return self.stub is not None
 
 
 @dataclass(frozen=True)
 class Accepted:
+    """The event changed the booking: store the record, publish its new state."""
+
     record: BookingRecord
     message: BookingState
 
 
 @dataclass(frozen=True)
-class Duplicate:
-    """The event_id was applied before. ``redelivery``: the very same message again (after a
-    crash before the offset commit), whose output may have been lost: re-send the current
-    state. Otherwise a publisher's duplicate: drop it."""
+class Resend:
+    """The very same message again (after a crash before the offset commit), whose output
+    may have been lost: re-send the current state (the record is unchanged)."""
 
-    redelivery: bool
-    current: BookingState
+    record: BookingRecord
+    message: BookingState
 
 
 @dataclass(frozen=True)
-class Stale:
-    sequence: int
-    last_sequence: int
+class Retired:
+    """The grace period is over: the record shrinks to its stub; nothing is published."""
+
+    record: BookingRecord
+    retired: bool = True
 
 
-Decision = Accepted | Duplicate | Stale | Rejected
+Decision = Accepted | Resend | Retired | Duplicate | StaleSequence | Rejected | Forget
 
 
 class _Refused(Exception):
@@ -85,6 +131,7 @@ def message_for(record: BookingRecord, event_key: tuple[str, str]) -> BookingSta
     """The ``booking.state.v1`` message for a record's current revision."""
     jurisdiction, booking_id = event_key
     state = record.state
+    assert state is not None, "a retired booking has no state"
     return BookingState(
         event_id=state_event_id(f"{jurisdiction}/{booking_id}", state.revision),
         occurred_at=state.cause.occurred_at,
@@ -94,14 +141,21 @@ def message_for(record: BookingRecord, event_key: tuple[str, str]) -> BookingSta
     )
 
 
-def apply(record: BookingRecord | None, event: JailEvent, position: str) -> Decision:
-    """Decide what one jail event does to a booking."""
+def apply(
+    record: BookingRecord | None,
+    event: JailEvent,
+    position: str,
+    retire_after: timedelta = DEFAULT_RETIRE_AFTER,
+) -> Decision:
+    """Decide what one jail event does to a booking. A release or transfer also sets when
+    the booking is retired: ``retire_after`` after it happened."""
     key = (event.jurisdiction, event.booking_id)
+    if record is not None and record.stub is not None:
+        return _after_retirement(record, record.stub, event)
     if record is not None and event.event_id in record.applied:
-        return Duplicate(
-            redelivery=record.applied[event.event_id] == position,
-            current=message_for(record, key),
-        )
+        if record.applied[event.event_id] == position:
+            return Resend(record, message_for(record, key))
+        return Duplicate()  # a publisher's duplicate
     if record is None and not isinstance(event, BookingOpened):
         return Rejected(
             (
@@ -114,9 +168,10 @@ def apply(record: BookingRecord | None, event: JailEvent, position: str) -> Deci
             )
         )
     if record is not None:
+        assert record.state is not None  # not a stub
         last = record.state.last_sequence
         if event.sequence is not None and last is not None and event.sequence <= last:
-            return Stale(sequence=event.sequence, last_sequence=last)
+            return StaleSequence(sequence=event.sequence, last_sequence=last)
         if record.state.status is not BookingStatus.IN_CUSTODY:
             return Rejected(
                 (
@@ -133,8 +188,52 @@ def apply(record: BookingRecord | None, event: JailEvent, position: str) -> Deci
     except _Refused as refused:
         return Rejected((refused.error,))
     applied = {**(record.applied if record else {}), event.event_id: position}
-    new_record = BookingRecord(state=state, applied=applied)
+    retire_at = _retire_at(state, retire_after)
+    new_record = BookingRecord(
+        jurisdiction=event.jurisdiction, state=state, applied=applied, retire_at=retire_at
+    )
     return Accepted(record=new_record, message=message_for(new_record, key))
+
+
+# ---------------------------------------------------------------------------- retirement
+
+
+def _retire_at(state: BookingStateData, retire_after: timedelta) -> datetime | None:
+    closed = state.released_at or state.transferred_at
+    return closed + retire_after if closed is not None else None
+
+
+def on_tick(record: BookingRecord, now: datetime, forget_after: timedelta) -> Decision:
+    """The timer says the booking's retirement may be due: the record shrinks to a stub kept
+    ``forget_after``; when that is over too, the stub is deleted and the booking is one this
+    service never saw (an event for it is then refused as for a booking never opened)."""
+    if record.retire_at is None or now < record.retire_at:
+        return Duplicate()  # a tick for something no longer due
+    if record.stub is not None:
+        return Forget()
+    state = record.state
+    assert state is not None
+    stub = BookingStub(
+        revision=state.revision, status=state.status, last_sequence=state.last_sequence
+    )
+    applied = dict.fromkeys(record.applied, "")  # the ids; where they were read is moot now
+    return Retired(
+        BookingRecord(
+            jurisdiction=record.jurisdiction,
+            applied=applied,
+            retire_at=now + forget_after,
+            stub=stub,
+        )
+    )
+
+
+def _after_retirement(record: BookingRecord, stub: BookingStub, event: JailEvent) -> Decision:
+    if event.event_id in record.applied:
+        return Duplicate()  # a late repeat: its state went out long ago
+    last = stub.last_sequence
+    if event.sequence is not None and last is not None and event.sequence <= last:
+        return StaleSequence(sequence=event.sequence, last_sequence=last)
+    return retired(event.booking_id, "type", event.type)
 
 
 def _utc(value: datetime, timezone: str, path: str) -> datetime:

@@ -1,6 +1,6 @@
 """What a rule decides about an input, when the answer is "do nothing" or "refuse".
 
-Each domain returns its own outcome type for what changed; these four are shared, so the
+Each domain returns its own outcome type for what changed; these are shared, so the
 wiring matches on types (``case Duplicate():``), never on strings. Pure: no faust, no I/O.
 """
 
@@ -22,6 +22,14 @@ class Stale:
 
     revision: int
     last_revision: int
+
+
+@dataclass(frozen=True)
+class StaleSequence:
+    """A jail event whose ``sequence`` is not above the last applied: dropped."""
+
+    sequence: int
+    last_sequence: int
 
 
 @dataclass(frozen=True)

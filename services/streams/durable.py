@@ -1,5 +1,6 @@
 """The skeleton of a service that keeps one record per booking and acts on its deadlines:
-scheduling and notification are each an instance of it.
+booking, scheduling and notification are each an instance of it (the booking service's only
+deadlines are its bookings' retirements).
 
 Inputs are declared once (``on``), one decide function per input topic; every input goes the
 same way: admitted or dead-lettered at the edge, moved if it is on the wrong partition, then
@@ -23,7 +24,7 @@ from schemas.ticks import DEADLINE_TICK
 from schemas.topics import AUDIT, ESCALATIONS, TopicSpec
 from services.core.clock import Clock
 from services.core.deadlines import DeadlineIndex
-from services.core.outcomes import Duplicate, Forget, Rejected, Stale
+from services.core.outcomes import Duplicate, Forget, Rejected, Stale, StaleSequence
 from services.ops import events
 from services.ops.logging import get_logger
 from services.settings import Settings
@@ -48,7 +49,7 @@ class Outcome(Protocol):
     def record(self) -> Any: ...
 
 
-Decision = Outcome | Duplicate | Stale | Rejected | Forget
+Decision = Outcome | Duplicate | Stale | StaleSequence | Rejected | Forget
 # (the admitted event, the booking's record if any, where the event was read) -> decision
 Decide = Callable[[Any, R | None, str], Decision]
 # (key, outcome, ids of the alerts the timer already published) -> None, once acknowledged
@@ -66,7 +67,9 @@ class DurableService(Generic[R]):
         table: str,
         record: type[R],
         ticks: TopicSpec,
+        escalates: bool = True,
     ) -> None:
+        """``escalates``: the service raises escalations and writes the ledger."""
         self.name = name
         self.settings = settings
         self.clock = clock
@@ -82,8 +85,9 @@ class DurableService(Generic[R]):
         )
         self.ticks_topic = ticks
         self.ticks = self.output(ticks)
-        self.escalations = self.output(ESCALATIONS)
-        self.ledger = self.output(AUDIT)
+        if escalates:
+            self.escalations = self.output(ESCALATIONS)
+            self.ledger = self.output(AUDIT)
         self._inputs: list[TopicSpec] = []
         self._handlers: dict[str, Callable[[RawMessage], Awaitable[None]]] = {}
 
@@ -176,6 +180,8 @@ class DurableService(Generic[R]):
                 log.debug(events.DUPLICATE_DROPPED)
             case Stale(revision=revision, last_revision=last):
                 log.info(events.STALE_STATE_DROPPED, revision=revision, last_revision=last)
+            case StaleSequence(sequence=sequence, last_sequence=last):
+                log.info(events.STALE_EVENT_DROPPED, sequence=sequence, last_sequence=last)
             case outcome:
                 await self._publish(key, outcome, sent)
                 if self.records.put(key, outcome.record):

@@ -203,14 +203,15 @@ async def test_unacknowledged_notices_are_resent_then_escalated(
     )
     assert steps(stack[AUDIT.name], key)[-3:] == ["issued", "resent", "escalated"]
 
-    # Released: nothing is owed any more, so both services retire the booking (a stub), then
-    # forget it: each changelog ends with a tombstone for it.
+    # Released: nothing is owed any more, so all three services retire the booking (a stub),
+    # then forget it: each changelog ends with a tombstone for it.
     jurisdiction, booking_id = key.split("/")
     await kafka.publish(
         JAIL_BOOKING.name,
         f.released(now().isoformat(), booking_id=booking_id, jurisdiction=jurisdiction),
     )
-    for service, table in (("scheduling", "bookings"), ("notification", "notices")):
+    tables = (("booking", "bookings"), ("scheduling", "bookings"), ("notification", "notices"))
+    for service, table in tables:
         async with Watch(kafka.bootstrap, f"releasewatch-{service}-{table}-changelog") as log:
             await until(
                 lambda log=log: (
@@ -220,9 +221,17 @@ async def test_unacknowledged_notices_are_resent_then_escalated(
                 f"{service}: a tombstone for the booking",
             )
             values = [r.value for r in log.records if r.key and key in r.key]
-            stubs = [v for v in values if v and v.get("retired")]
+            stubs = [v for v in values if v and (v.get("retired") or v.get("stub"))]
             assert stubs, f"{service} wrote no stub before forgetting"
             assert "first_name" not in json.dumps(stubs[-1])
+    # Forgotten by the booking service: a late jail event is one for a booking never opened.
+    late = f.charges("609.52", booking_id=booking_id, jurisdiction=jurisdiction)
+    await kafka.publish(JAIL_BOOKING.name, late)
+    [letter] = await stack[DEADLETTER.name].wait_for_unique(
+        lambda r: r.value["event_id"] == late["event_id"], 1, 60, "deadletter_id"
+    )
+    assert letter.value["reason"] == "inconsistent"
+    assert "never opened" in letter.value["errors"][0]["message"]
 
 
 async def test_a_repeated_alert_yields_one_notice_and_bad_acks_are_dead_lettered(

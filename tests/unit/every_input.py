@@ -64,6 +64,7 @@ def handle_jail(event: Any) -> object:
         assert isinstance(
             decision,
             booking_rules.Accepted
+            | booking_rules.Resend
             | booking_rules.Duplicate
             | booking_rules.Stale
             | booking_rules.Rejected,

@@ -1,4 +1,4 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,9 +12,13 @@ from services.booking.domain import (
     BookingRecord,
     Decision,
     Duplicate,
+    Forget,
     Rejected,
+    Resend,
+    Retired,
     Stale,
     apply,
+    on_tick,
 )
 from tests import factories as f
 
@@ -153,8 +157,7 @@ def test_an_event_for_a_booking_never_opened_is_refused(document: dict[str, Any]
 def test_a_duplicate_event_id_is_dropped() -> None:
     first = f.opened()
     record, decisions = run(first, f.charges("1"), dict(first))
-    assert isinstance(decisions[2], Duplicate)
-    assert decisions[2].redelivery is False
+    assert isinstance(decisions[2], Duplicate)  # a publisher's duplicate: nothing re-sent
     assert record is not None
     assert record.state.revision == 2
 
@@ -165,9 +168,9 @@ def test_a_redelivered_message_is_told_apart_and_resends_the_current_state() -> 
     again = apply(
         record, f.typed(f.opened(event_id=next(iter(record.applied)))), "jail.booking.v1:0:0"
     )
-    assert isinstance(again, Duplicate)
-    assert again.redelivery is True
-    assert again.current.data.revision == 1
+    assert isinstance(again, Resend)
+    assert again.record is record
+    assert again.message.data.revision == 1
 
 
 @pytest.mark.parametrize(("first", "second"), [(5, 5), (5, 4), (5, 0)])
@@ -275,3 +278,137 @@ def test_invariants_over_random_histories(steps: list[Any]) -> None:
             assert record is before
         if repeat and len(documents) > 1:
             assert not isinstance(decision, Accepted)
+
+
+# ---------------------------------------------------------------------------- retirement
+
+DAY = timedelta(days=1)
+RELEASED = utc("2027-04-01T14:00:00+00:00")  # 09:00 in Minneapolis
+
+
+def closed(*more: dict[str, Any]) -> BookingRecord:
+    return accepted(f.opened(sequence=1), *more, f.released("2027-04-01T09:00:00", sequence=7))
+
+
+def retired_stub(record: BookingRecord, at: datetime) -> BookingRecord:
+    decision = on_tick(record, at, forget_after=2 * DAY)
+    assert isinstance(decision, Retired)
+    return decision.record
+
+
+def test_an_open_booking_is_never_due_for_retirement() -> None:
+    record = accepted(f.opened(), f.scheduled("2027-04-01T09:00:00"))
+    assert record.retire_at is None
+    assert isinstance(on_tick(record, RELEASED + 999 * DAY, forget_after=DAY), Duplicate)
+
+
+@pytest.mark.parametrize(
+    ("closing", "at"),
+    [
+        (f.released("2027-04-01T09:00:00"), RELEASED),
+        (f.transferred("2027-04-01T09:00:00"), RELEASED),
+    ],
+    ids=["released", "transferred"],
+)
+def test_closing_a_booking_times_its_retirement_from_when_it_happened(
+    closing: dict[str, Any], at: datetime
+) -> None:
+    record, decisions = run(f.opened(), closing)
+    assert isinstance(decisions[1], Accepted)
+    assert record is not None
+    assert record.retire_at == at + 30 * DAY  # the default grace period
+    shorter = apply(accepted(f.opened()), f.typed(closing), "jail.booking.v1:0:5", 3 * DAY)
+    assert isinstance(shorter, Accepted)
+    assert shorter.record.retire_at == at + 3 * DAY
+
+
+def test_a_tick_before_the_grace_period_is_over_changes_nothing() -> None:
+    record = closed()
+    assert record.retire_at is not None
+    early = on_tick(record, record.retire_at - timedelta(seconds=1), forget_after=DAY)
+    assert isinstance(early, Duplicate)
+
+
+def test_retirement_keeps_a_stub_without_personal_data() -> None:
+    record = closed(f.charges("609.52", sequence=3))
+    assert record.retire_at is not None and record.state is not None
+    stub = retired_stub(record, record.retire_at + timedelta(hours=1))
+    assert stub.state is None and stub.retired
+    assert stub.stub is not None
+    assert (stub.stub.revision, stub.stub.status, stub.stub.last_sequence) == (
+        3,
+        BookingStatus.RELEASED,
+        7,
+    )
+    assert set(stub.applied) == set(record.applied)  # event ids only
+    assert stub.retire_at == record.retire_at + timedelta(hours=1) + 2 * DAY
+    assert stub.jurisdiction == "us-mn-hennepin"
+    dumped = stub.model_dump_json()
+    for personal in ("person", "first_name", "last_name", "date_of_birth", "charges"):
+        assert personal not in dumped
+
+
+def test_a_stub_drops_a_late_repeat_of_any_event_it_applied() -> None:
+    opening = f.opened(sequence=1)
+    record = accepted(opening, f.released("2027-04-01T09:00:00", sequence=7))
+    assert record.retire_at is not None
+    stub = retired_stub(record, record.retire_at)
+    # the same message again (a redelivery at its position) cannot be re-sent: dropped too
+    for position in ("jail.booking.v1:0:0", "jail.booking.v1:3:99"):
+        assert isinstance(apply(stub, f.typed(dict(opening)), position), Duplicate)
+
+
+@pytest.mark.parametrize("sequence", [7, 6, 0])
+def test_a_stub_drops_an_event_with_an_old_sequence_as_stale(sequence: int) -> None:
+    record = closed()
+    assert record.retire_at is not None
+    stub = retired_stub(record, record.retire_at)
+    decision = apply(stub, f.typed(f.charges("1", sequence=sequence)), "jail.booking.v1:0:9")
+    assert decision == Stale(sequence=sequence, last_sequence=7)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        f.charges("1", sequence=8),
+        f.charges("1"),
+        f.released("2027-04-02T09:00:00"),
+        f.opened(),
+    ],
+    ids=["newer", "unsequenced", "release", "reopened"],
+)
+def test_something_new_for_a_stub_is_refused_naming_the_retirement(
+    document: dict[str, Any],
+) -> None:
+    record = closed()
+    assert record.retire_at is not None
+    decision = apply(retired_stub(record, record.retire_at), f.typed(document), "j:0:9")
+    assert isinstance(decision, Rejected)
+    [error] = decision.errors
+    assert error.reason is RejectReason.INCONSISTENT
+    assert "retired" in error.message and document["type"] in error.message
+
+
+def test_the_stub_is_forgotten_after_its_time_and_not_before() -> None:
+    record = closed()
+    assert record.retire_at is not None
+    stub = retired_stub(record, record.retire_at)
+    assert stub.retire_at is not None
+    assert isinstance(on_tick(stub, stub.retire_at - timedelta(seconds=1), DAY), Duplicate)
+    assert isinstance(on_tick(stub, stub.retire_at, DAY), Forget)
+
+
+def test_once_forgotten_an_event_is_one_for_a_booking_never_opened() -> None:
+    # what the service holds after Forget: nothing (SPEC 5)
+    decision = apply(None, f.typed(f.charges("1", sequence=9)), "jail.booking.v1:0:9")
+    assert isinstance(decision, Rejected)
+    assert "never opened" in decision.errors[0].message
+
+
+def test_a_record_from_before_retirement_existed_still_reads() -> None:
+    record = closed()
+    assert record.state is not None
+    old = {"state": record.state.model_dump(mode="json"), "applied": record.applied}
+    restored = BookingRecord.model_validate(old)
+    assert restored.retire_at is None and not restored.retired
+    assert restored.jurisdiction == ""
