@@ -3,14 +3,14 @@ in bench/results/*.json (each as soon as it is measured), plots in bench/results
 
     .venv/bin/python -m bench [--quick]
 
---quick: smaller runs (20k events, 20 s of latency, 20,000 armed, 20,000 open) to try the
-harness.
+--quick: smaller runs (20k events, 60 s of latency, 20,000 armed, 20,000 open) to try the
+harness. The latency run is 10 minutes at 1,000 events/s (and as long again for its baseline).
 """
 
 import sys
 import time
 
-from bench import deadlines, firing, latency, national, pipeline, plots, year
+from bench import codec, deadlines, firing, latency, national, pipeline, plots, year
 from bench.harness import machine, save
 
 if __name__ == "__main__":
@@ -21,13 +21,15 @@ if __name__ == "__main__":
         """Asked after each benchmark: the machine, and the broker it ran on."""
         return {"machine": machine(), "quick": quick, "measured_at": started}
 
+    save("codec", {**context(), **codec.main()})
     save("deadlines", {**context(), **deadlines.main()})
     throughput = pipeline.main(20_000 if quick else 50_000)
     save("pipeline", {**context(), **throughput})
     print(f"  plot: {plots.throughput(throughput)}")
-    notices = latency.main(500, 20 if quick else 60)
+    notices = latency.main(1000, 60 if quick else 600)
     save("latency", {**context(), **notices})
     print(f"  plot: {plots.latency(notices)}")
+    print(f"  plot: {plots.latency_per_minute(notices)}")
     save("firing", {**context(), **firing.main(20_000 if quick else 200_000, 10_000)})
     save("firing_batching", {**context(), **firing.batching(20_000 if quick else 30_000)})
     scale = (20_000, 5_000, 2_000) if quick else (700_000, 50_000, 10_000)

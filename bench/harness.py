@@ -59,12 +59,12 @@ def worker_env(broker_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-async def create_topics(bootstrap: str, names: Iterable[str]) -> None:
-    """Plain topics for a baseline, PARTITIONS each."""
+async def create_topics(bootstrap: str, names: Iterable[str], partitions: int = PARTITIONS) -> None:
+    """Plain topics for a baseline, ``partitions`` each."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(name, PARTITIONS, 1) for name in names])
+        await admin.create_topics([NewTopic(name, partitions, 1) for name in names])
     finally:
         await admin.close()
 

@@ -3,11 +3,14 @@ flagged with an armed deadline, SAME_SECOND of those falling due in the same sec
 nothing; prints and saves:
 
 - resident memory once loaded, against the same worker ready with empty tables (the
-  baseline, same run), and bytes per booking beyond it; the tables' size on disk;
+  baseline, same run), and bytes per booking beyond it, also net of what RocksDB holds
+  (``releasewatch_store_memory_bytes``); the tables' size on disk;
 - time to load, and the scheduling worker's rate;
 - time from restart to ready (every deadline re-armed) with its local RocksDB tables, and
   from an empty disk;
 - firing p50/p99 (``emitted_at - due_at``) when SAME_SECOND deadlines fall due together;
+- kill -9 during a load (OPEN / 7 more bookings, killed halfway), then a restart: every
+  deadline armed and one record per booking stored once it has caught up (nothing lost);
 - what one stored scheduling record weighs now and in the shape it had before records were
   slimmed (the whole booking in every record), measured here on the same booking.
 
@@ -30,13 +33,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.firing import armed_now, timed_restart
+from bench.firing import WINDOW, armed_now, emitted_lateness, first_due, timed_restart
 from bench.harness import (
     PARTITIONS,
     Message,
     embedded,
     machine,
-    percentile,
     publish,
     save,
     worker_env,
@@ -54,7 +56,6 @@ from tests.support.poll import until
 from tests.support.topics import Watch
 from tests.support.workers import Worker, all_ready, total
 
-WINDOW = timedelta(hours=48)
 FACILITY = FACILITIES[0]
 BOOKING, RELEASE = "__BOOKING__", "__RELEASE__"
 
@@ -160,6 +161,89 @@ def disk_bytes(path: Path) -> int:
     return int(done.stdout.split()[0]) if done.returncode == 0 and done.stdout else 0
 
 
+FAR = datetime.now(UTC) + timedelta(days=30)
+
+
+def unflagged(number: int) -> datetime:  # released in 30..60 days
+    return FAR + timedelta(minutes=number % (30 * 24 * 60))
+
+
+def waiting(number: int) -> datetime:  # armed, due in 20..50 days
+    return FAR + WINDOW + timedelta(minutes=number % (30 * 24 * 60))
+
+
+def population(first: int, unflagged_count: int, armed: int) -> list[Message]:
+    """Bookings numbered from ``first``: ``unflagged_count`` not flagged, then ``armed`` flagged
+    (their deadline weeks away), interleaved so the flagged ones arrive throughout."""
+    messages = bookings(first, unflagged_count, False, unflagged)
+    messages += bookings(first + unflagged_count, armed, True, waiting)
+    messages.sort(key=lambda m: hash(m[1]))
+    return messages
+
+
+def states_read(worker: Worker) -> float:
+    """booking.state.v1 messages the worker has read since it started."""
+    return total(worker.metrics(), "releasewatch_messages_in_total", topic=BOOKING_STATE.name)
+
+
+def stored_keys(slot: Path) -> int:
+    """Records in the worker's RocksDB tables (read after it stopped): one per booking."""
+    from rocksdict import AccessType, Options, Rdict
+
+    count = 0
+    for current in slot.rglob("CURRENT"):
+        db = Rdict(str(current.parent), Options(raw_mode=True), access_type=AccessType.read_only())
+        try:  # faust keeps the changelog offset it has applied in the same database
+            count += sum(1 for key in db.keys() if not key.startswith(b"__faust"))  # noqa: SIM118
+        finally:
+            db.close()
+    return count
+
+
+async def kill_during_load(
+    bootstrap: str, worker: Worker, first: int, count: int, flagged: int, stored_before: int
+) -> dict[str, Any]:
+    """``count`` more bookings (``flagged`` armed) published; the worker is killed with
+    kill -9 when it has read half of them, and started again. Nothing may be lost: every
+    deadline armed, and one stored record per booking, when it has caught up."""
+    armed_before = armed_now(worker)
+    load = population(first, count - flagged, flagged)
+    await publish(bootstrap, load)
+    await until(lambda: states_read(worker) >= count // 2, count / 100 + 300, "half read")
+    worker.kill()
+    restarted = time.perf_counter()
+    worker.start()
+    await until(lambda: worker.get("/ready")[0] == 200, 900, "ready after kill -9")
+    expected_armed = armed_before + flagged
+    caught_up = await until(
+        lambda: (
+            armed_now(worker) >= expected_armed
+            and total(worker.metrics(), "releasewatch_consumer_lag") == 0
+        ),
+        count / 100 + 900,
+        "caught up after kill -9",
+    )
+    armed_after = armed_now(worker)
+    worker.stop()
+    stored = stored_keys(Path(worker.env["RELEASEWATCH_DATA_DIR"]) / "state")
+    result = {
+        "published": count,
+        "flagged": flagged,
+        "until_caught_up_s": caught_up - restarted,
+        "armed_expected": expected_armed,
+        "armed_after": armed_after,
+        "records_expected": stored_before + count,
+        "records_stored": stored,
+        "lost": (stored_before + count - stored) + max(0.0, expected_armed - armed_after),
+    }
+    print(
+        f"  kill -9 after {count // 2:,} of {count:,} more bookings, then a restart: caught up "
+        f"{result['until_caught_up_s']:.0f} s later; {armed_after:,.0f} of {expected_armed:,.0f} "
+        f"deadlines armed, {stored:,} of {stored_before + count:,} records stored"
+    )
+    return result
+
+
 async def run(open_count: int, armed: int, same_second: int) -> dict[str, Any]:
     weights = record_weights()
     print(
@@ -177,19 +261,7 @@ async def run(open_count: int, armed: int, same_second: int) -> dict[str, Any]:
         "partitions": PARTITIONS,
         "record_bytes": weights,
     }
-    now = datetime.now(UTC)
-    far = now + timedelta(days=30)
-
-    def unflagged(number: int) -> datetime:  # released in 30..60 days
-        return far + timedelta(minutes=number % (30 * 24 * 60))
-
-    def waiting(number: int) -> datetime:  # armed, due in 20..50 days
-        return far + WINDOW + timedelta(minutes=number % (30 * 24 * 60))
-
-    background = bookings(0, open_count - armed, False, unflagged)
-    background += bookings(open_count - armed, armed - same_second, True, waiting)
-    # Interleaved so the flagged ones arrive throughout, as they would.
-    background.sort(key=lambda m: hash(m[1]))
+    background = population(0, open_count - armed, armed - same_second)
     with embedded() as broker, tempfile.TemporaryDirectory() as folder:
         await ensure_topics(broker.bootstrap, PARTITIONS)
         data = Path(folder)
@@ -200,11 +272,6 @@ async def run(open_count: int, armed: int, same_second: int) -> dict[str, Any]:
             empty_rss = scheduling.rss_bytes()
             result["rss_empty_bytes"] = empty_rss
 
-            def states_read() -> float:
-                return total(
-                    scheduling.metrics(), "releasewatch_messages_in_total", topic=BOOKING_STATE.name
-                )
-
             async with Watch(broker.bootstrap, pattern=r"^notice\.alerts\.v1$") as alerts:
                 started = time.perf_counter()
                 await publish(broker.bootstrap, background)
@@ -212,7 +279,7 @@ async def run(open_count: int, armed: int, same_second: int) -> dict[str, Any]:
                 expected_states = open_count - same_second
                 await until(
                     lambda: (
-                        states_read() >= expected_states
+                        states_read(scheduling) >= expected_states
                         and armed_now(scheduling) >= armed - same_second
                     ),
                     len(background) / 200 + 600,
@@ -236,8 +303,12 @@ async def run(open_count: int, armed: int, same_second: int) -> dict[str, Any]:
                     "load_seconds"
                 ]
                 rss = scheduling.rss_bytes()
+                store = total(scheduling.metrics(), "releasewatch_store_memory_bytes")
                 result["rss_bytes"] = rss
+                result["store_memory_bytes"] = store
                 result["rss_bytes_per_booking_beyond_empty"] = (rss - empty_rss) / open_count
+                beyond = (rss - empty_rss - store) / open_count
+                result["rss_bytes_per_booking_beyond_store"] = beyond
                 slot = data / "scheduling" / "state"
                 result["state_disk_bytes"] = disk_bytes(slot)
                 print(
@@ -245,38 +316,23 @@ async def run(open_count: int, armed: int, same_second: int) -> dict[str, Any]:
                     f"{result['load_seconds']:.0f} s ({result['events_per_second']:,.0f}/s); "
                     f"resident {rss / 2**20:,.0f} MiB vs {empty_rss / 2**20:,.0f} MiB ready "
                     f"and empty: {result['rss_bytes_per_booking_beyond_empty']:,.0f} B per open "
-                    f"booking beyond it; tables on disk "
+                    f"booking beyond it; RocksDB holds {store / 2**20:,.0f} MiB of it: "
+                    f"{beyond:,.0f} B per booking beyond the store; tables on disk "
                     f"{result['state_disk_bytes'] / 2**20:,.0f} MiB"
                 )
                 due_keys = {m[1].decode() for m in burst if m[1]}
 
-                def fired() -> dict[str, dict[str, Any]]:
-                    found: dict[str, dict[str, Any]] = {}
-                    for r in alerts.records:
-                        if (
-                            r.value
-                            and r.key in due_keys
-                            and r.value["data"]["kind"] == "notice_due"
-                        ):
-                            found.setdefault(r.key, r.value["data"])
-                    return found
-
                 spare = (due - datetime.now(UTC)).total_seconds()
                 result["armed_before_due_s"] = spare
-                await until(lambda: len(fired()) >= len(due_keys), spare + 300, "fired")
-            lateness = [
-                (
-                    datetime.fromisoformat(a["emitted_at"]) - datetime.fromisoformat(a["due_at"])
-                ).total_seconds()
-                for a in fired().values()
-            ]
-            result["firing_s"] = {
-                "p50": percentile(lateness, 50),
-                "p99": percentile(lateness, 99),
-                "max": max(lateness),
-            }
+                await until(
+                    lambda: len(first_due(alerts.records, due_keys)) >= len(due_keys),
+                    spare + 300,
+                    "fired",
+                )
+            fired = [r.value["data"] for r in first_due(alerts.records, due_keys).values()]
+            result["firing_s"] = emitted_lateness(fired)
             print(
-                f"  {len(lateness):,} due in the same second: emitted_at - due_at p50 "
+                f"  {len(fired):,} due in the same second: emitted_at - due_at p50 "
                 f"{result['firing_s']['p50'] * 1000:,.0f} ms, p99 "
                 f"{result['firing_s']['p99'] * 1000:,.0f} ms"
             )
@@ -292,6 +348,10 @@ async def run(open_count: int, armed: int, same_second: int) -> dict[str, Any]:
                 ratio = kept["until_rearmed_s"] / empty["until_rearmed_s"]
                 result["restart_local_vs_empty"] = ratio
                 print(f"  restart with local state / from an empty disk: x{ratio:.2f}")
+            more = max(open_count // 7, 1_000)
+            result["kill_during_load"] = await kill_during_load(
+                broker.bootstrap, scheduling, open_count, more, more // 10, open_count
+            )
         finally:
             scheduling.stop()
     return result

@@ -3,6 +3,7 @@ consume -> produce loop over the same messages and partitions (the baseline, mea
 the same run). Prints figures and ratios; asserts nothing.
 
     .venv/bin/python -m bench.pipeline [EVENTS]
+    .venv/bin/python -m bench.pipeline --scaling [EVENTS]   # 1/2/4 workers, 8/32 partitions
 
 Traffic: the jail simulator (about 5 events per booking, ~4% flagged, 1% bad messages).
 
@@ -48,9 +49,9 @@ def traffic(count: int, seed: int = 5) -> list[Message]:
     return [(o.topic, o.key, o.value) for o in islice(simulator.events(), count)]
 
 
-async def baseline(bootstrap: str, messages: list[Message]) -> float:
+async def baseline(bootstrap: str, messages: list[Message], partitions: int = PARTITIONS) -> float:
     """Bare aiokafka: read every message of one topic, write it to another. events/s."""
-    await create_topics(bootstrap, ("bench.in", "bench.out"))
+    await create_topics(bootstrap, ("bench.in", "bench.out"), partitions)
     await publish(bootstrap, [("bench.in", key, value) for _, key, value in messages])
     consumer = AIOKafkaConsumer(
         "bench.in",
@@ -144,34 +145,59 @@ async def alert_backlog(bootstrap: str, count: int) -> int:
     return count
 
 
-async def end_to_end(messages: list[Message], data: Path) -> dict[str, Any]:
+def taken_by(workers: list[Worker]) -> float:
+    return sum(taken(worker) for worker in workers)
+
+
+def sent_by(workers: list[Worker], topic: str) -> float:
+    return sum(
+        total(worker.metrics(), "releasewatch_messages_out_total", topic=topic)
+        for worker in workers
+    )
+
+
+async def end_to_end(
+    messages: list[Message], data: Path, workers: int = 1, partitions: int = PARTITIONS
+) -> dict[str, Any]:
+    """All three services, ``workers`` each (sharing the partitions), topics of
+    ``partitions`` partitions: from the first publish to the last notice."""
     with embedded() as broker:
-        await ensure_topics(broker.bootstrap, PARTITIONS)
-        workers = {
-            name: Worker(name, worker_env(broker.url, data / f"e2e-{name}"), data / f"{name}.log")
+        await ensure_topics(broker.bootstrap, partitions)
+        group = {
+            name: [
+                Worker(
+                    name,
+                    worker_env(
+                        broker.url,
+                        data / f"e2e-{name}-p{partitions}",
+                        RELEASEWATCH_PARTITIONS=str(partitions),
+                    ),
+                    data / f"{name}-p{partitions}-w{workers}-{number}.log",
+                )
+                for number in range(workers)
+            ]
             for name in SERVICES
         }
-        for worker in workers.values():
+        everyone = [worker for members in group.values() for worker in members]
+        for worker in everyone:
             worker.start()
         try:
-            await all_ready(workers.values())
+            await all_ready(everyone, timeout=90 + 30 * len(everyone))
             jail = sum(1 for t, _, _ in messages if t == "jail.booking.v1")
             requests = len(messages) - jail
             series: list[dict[str, float]] = []
             async with Watch(broker.bootstrap, pattern=r"^notices\..*\.v1$") as notices:
                 started = time.time()
-                sampler = asyncio.create_task(sample(workers, started, series))
+                sampler = asyncio.create_task(sample(group, started, series))
                 sent = await publish(broker.bootstrap, messages)
 
                 def complete() -> bool:
-                    metrics = {name: w.metrics() for name, w in workers.items()}
-                    out = "releasewatch_messages_out_total"
-                    states = total(metrics["booking"], out, topic="booking.state.v1")
-                    alerts = total(metrics["scheduling"], out, topic="notice.alerts.v1")
+                    states = sent_by(group["booking"], "booking.state.v1")
+                    alerts = sent_by(group["scheduling"], "notice.alerts.v1")
                     return (
-                        taken(workers["booking"]) >= jail
-                        and taken(workers["scheduling"]) >= states + requests
-                        and taken(workers["notification"]) >= alerts
+                        taken_by(group["booking"]) >= jail
+                        and taken_by(group["scheduling"]) >= states + requests
+                        and taken_by(group["notification"]) >= alerts
                     )
 
                 await until(complete, 900, "every stage done", every=0.5)
@@ -181,6 +207,8 @@ async def end_to_end(messages: list[Message], data: Path) -> dict[str, Any]:
             seconds = last - sent[0]
             return {
                 "events": len(messages),
+                "workers_per_service": workers,
+                "partitions": partitions,
                 "seconds": seconds,
                 "per_second": len(messages) / seconds,
                 "notices": len(notices.records),
@@ -188,17 +216,52 @@ async def end_to_end(messages: list[Message], data: Path) -> dict[str, Any]:
                 "series": series,
             }
         finally:
-            for worker in workers.values():
+            for worker in everyone:
                 worker.stop()
 
 
-async def sample(workers: dict[str, Worker], started: float, out: list[dict[str, float]]) -> None:
+async def sample(
+    group: dict[str, list[Worker]], started: float, out: list[dict[str, float]]
+) -> None:
     while True:
         row = {"t": time.time() - started}
-        for name, worker in workers.items():
-            row[name] = await asyncio.to_thread(taken, worker)
+        for name, workers in group.items():
+            row[name] = await asyncio.to_thread(taken_by, workers)
         out.append(row)
         await asyncio.sleep(0.5)
+
+
+async def scaling(
+    count: int, workers: tuple[int, ...] = (1, 2, 4), partitions: tuple[int, ...] = (8, 32)
+) -> dict[str, Any]:
+    """End to end with 1, 2 and 4 workers per service, on 8 and 32 partitions, against the
+    bare aiokafka loop on the same partitions (same run)."""
+    messages = traffic(count)
+    print(
+        f"scaling: {count:,} simulator events end to end, workers per service {workers}, "
+        f"partitions {partitions}"
+    )
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as folder:
+        for parts in partitions:
+            with embedded() as broker:
+                bare = await baseline(broker.bootstrap, messages, parts)
+            print(f"  {parts} partitions: bare aiokafka consume->produce {bare:,.0f} events/s")
+            for number in workers:
+                e2e = await end_to_end(messages, Path(folder) / f"w{number}", number, parts)
+                e2e.pop("series")
+                rows.append({**e2e, "baseline_per_second": bare})
+                one = next(
+                    (r for r in rows if r["partitions"] == parts and r["workers_per_service"] == 1),
+                    e2e,
+                )
+                rate = e2e["per_second"]
+                print(
+                    f"  {parts} partitions, {number} worker(s) per service: {rate:,.0f} events/s "
+                    f"end to end (x{rate / bare:.3f} of bare, x{rate / one['per_second']:.2f} "
+                    f"of one worker)"
+                )
+    return {"events": count, "rows": rows}
 
 
 async def run(count: int) -> dict[str, Any]:
@@ -234,4 +297,7 @@ def main(count: int = 20_000) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 20_000)
+    if sys.argv[1:2] == ["--scaling"]:
+        asyncio.run(scaling(int(sys.argv[2]) if len(sys.argv) > 2 else 20_000))
+    else:
+        main(int(sys.argv[1]) if len(sys.argv) > 1 else 20_000)

@@ -39,6 +39,34 @@ def latency(result: dict[str, Any], path: Path = RESULTS / "latency.png") -> Pat
     return path
 
 
+def latency_per_minute(
+    result: dict[str, Any], path: Path = RESULTS / "latency-per-minute.png"
+) -> Path:
+    """p50/p95/p99 of each minute, the services against the bare relays of the same run."""
+    figure, axis = plt.subplots(figsize=(9, 4))
+    colors = {"p50": "#2a9d8f", "p95": "#e9c46a", "p99": "#e76f51"}
+    series = (
+        ("services", result["per_minute_ms"], "o-"),
+        ("bare relays", result["baseline_ms"]["per_minute"], ":"),
+    )
+    for name, color in colors.items():
+        for who, rows, style in series:
+            minutes, values = [r["minute"] for r in rows], [r[name] for r in rows]
+            axis.plot(minutes, values, style, color=color, label=f"{who} {name}")
+    axis.axhline(100, color="black", linestyle="--", linewidth=0.8, label="goal: p99 100 ms")
+    axis.set_xlabel("minute of the run")
+    axis.set_ylabel("notice latency, ms")
+    axis.set_yscale("log")
+    axis.set_title(
+        f"Notice latency per minute at {result['achieved_per_second']:,.0f} events/s offered"
+    )
+    axis.legend(fontsize=7, ncol=2)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
 def throughput(result: dict[str, Any], path: Path = RESULTS / "throughput.png") -> Path:
     series = result["end_to_end"]["series"]
     figure, axis = plt.subplots(figsize=(9, 4))

@@ -68,6 +68,13 @@ class Metrics:
             ["service"],
             registry=self.registry,
         )
+        self.store_memory = Gauge(
+            "releasewatch_store_memory_bytes",
+            "Memory the local RocksDB tables hold (block caches, memtables, index and filter "
+            "blocks), all tables of this worker",
+            ["service"],
+            registry=self.registry,
+        )
 
         self.gc_pauses = Histogram(
             "releasewatch_gc_pause_seconds",
@@ -80,6 +87,9 @@ class Metrics:
     def watch_deadlines(self, armed: Callable[[], int], lag: Callable[[], float]) -> None:
         self.deadlines_armed.labels(self.service).set_function(armed)
         self.deadline_lag.labels(self.service).set_function(lag)
+
+    def watch_store(self, memory: Callable[[], int]) -> None:
+        self.store_memory.labels(self.service).set_function(memory)
 
     def watch_consumer_lag(self) -> None:
         self._positions: dict[tuple[str, int], tuple[int | None, int | None]] = {}

@@ -159,39 +159,20 @@ def on_request(
     if record.retired:
         if isinstance(event, NoticeRequestReceived):
             # Filed for someone long gone: on the ledger, as any request after a release.
-            filed = RequestState(
-                request_id=event.data.request_id,
-                agency=event.data.agency,
-                form=event.data.form,
-                window_hours=event.data.notice_hours or default_window_hours,
-                received_event_id=event.event_id,
-                received_at=event.occurred_at,
-                closed=True,
-                armed=False,
-            )
+            filed = _filed(event, default_window_hours, closed=True)
             return Outcome(record, audit=(_request_audit(record, event, filed, True),))
         return retired(record.booking_id, "data.request_id", "a withdrawal")
     applied = {**record.applied, event.event_id: position}
     requests = dict(record.requests)
     request_id = event.data.request_id
     if isinstance(event, NoticeRequestReceived):
-        data = event.data
         existing = requests.get(request_id)
         closed = record.schedule is not None and record.schedule.status in (
             ScheduleStatus.RELEASED,
             ScheduleStatus.TRANSFERRED,
         )
-        fresh = RequestState(
-            request_id=request_id,
-            agency=data.agency,
-            form=data.form,
-            window_hours=data.notice_hours or default_window_hours,
-            received_event_id=event.event_id,
-            received_at=event.occurred_at,
-            # A request for someone already gone: recorded, no alerts (not flagged at release).
-            closed=closed,
-            armed=not closed,
-        )
+        # A request for someone already gone: recorded, no alerts (not flagged at release).
+        fresh = _filed(event, default_window_hours, closed)
         if existing is not None and existing.active:
             # Filed again: the new window and form apply; what was told stands.
             fresh = existing.model_copy(
@@ -269,6 +250,21 @@ def on_tick(
         result.record,
         alerts=result.alerts,
         escalations=result.escalations,
+    )
+
+
+def _filed(event: NoticeRequestReceived, default_window_hours: int, closed: bool) -> RequestState:
+    """A request as filed; ``closed``: for someone already gone (recorded, never armed)."""
+    data = event.data
+    return RequestState(
+        request_id=data.request_id,
+        agency=data.agency,
+        form=data.form,
+        window_hours=data.notice_hours or default_window_hours,
+        received_event_id=event.event_id,
+        received_at=event.occurred_at,
+        closed=closed,
+        armed=not closed,
     )
 
 

@@ -103,6 +103,22 @@ def decode(
             ),
             {},
         )
+    # The common case in one step: pydantic-core parses and validates the bytes itself. Any
+    # failure takes the careful path, which names the error.
+    try:
+        fast = adapter.validate_json(value)
+    except ValidationError:
+        pass
+    else:
+        if getattr(fast, "type", None) in known_types:
+            return Decoded(fast)
+    return decode_carefully(value, adapter, known_types)
+
+
+def decode_carefully(
+    value: bytes, adapter: TypeAdapter[T], known_types: Collection[str]
+) -> Decoded[T] | Invalid:
+    """UTF-8, then JSON, then the type, then the schema: the first that fails is the reason."""
     try:
         text = value.decode("utf-8")
     except UnicodeDecodeError as exc:

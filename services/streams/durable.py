@@ -83,6 +83,8 @@ class DurableService(Generic[R]):
         self.records = RecordTable(
             self.app, table, record, settings.partitions, self.index, options
         )
+        if options is not None:
+            self.metrics.watch_store(self.records.memory_bytes)
         self.ticks_topic = ticks
         self.ticks = self.output(ticks)
         if escalates:

@@ -36,6 +36,25 @@ def rocksdb_options(memory_mb: int, partitions: int) -> dict[str, Any]:
     }
 
 
+# What RocksDB holds in memory for one database: its share of the ``memory_mb`` budget.
+ROCKSDB_MEMORY = (
+    "rocksdb.block-cache-usage",
+    "rocksdb.cur-size-all-mem-tables",
+    "rocksdb.estimate-table-readers-mem",
+)
+
+
+def rocksdb_memory_bytes(table: Any) -> int:
+    """What the table's RocksDB databases hold in memory now (0 for the memory store).
+    faust's RocksDB store keeps one database per partition it has opened, in ``_dbs``."""
+    databases = getattr(table.data, "_dbs", None) or {}
+    return sum(
+        db.property_int_value(name) or 0
+        for db in list(databases.values())
+        for name in ROCKSDB_MEMORY
+    )
+
+
 class RecordTable(Generic[M]):
     def __init__(
         self,
@@ -84,6 +103,9 @@ class RecordTable(Generic[M]):
         outputs key it), or None."""
         stored = self.table.get(key.decode())
         return stored.get(TRACE_FIELD) if isinstance(stored, dict) else None
+
+    def memory_bytes(self) -> int:
+        return rocksdb_memory_bytes(self.table)
 
     def items(self) -> Iterator[tuple[str, Any]]:
         return iter(self.table.items())

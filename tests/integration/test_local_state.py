@@ -16,7 +16,7 @@ from schemas.topics import NOTICE_ALERTS, RELEASE_SCHEDULE
 from tests.support.bookings import Booking, now
 from tests.support.poll import until
 from tests.support.topics import KafkaHelper
-from tests.support.workers import Worker, all_ready, log_events
+from tests.support.workers import Worker, all_ready, log_events, total
 
 pytestmark = pytest.mark.integration
 H = timedelta(hours=1)
@@ -49,6 +49,9 @@ async def test_local_tables_survive_a_clean_restart_and_are_rebuilt_after_a_kill
     [options, *_] = sorted(slot.rglob("OPTIONS-*"))
     assert "write_buffer_size=4194304" in options.read_text()
     assert "max_write_buffer_number=2" in options.read_text()
+    # What the databases hold in memory is on /metrics (the record above is in a memtable).
+    held = total(worker.metrics(), "releasewatch_store_memory_bytes", service="scheduling")
+    assert 0 < held <= 128 * 2**20, held
 
     worker.stop()  # SIGTERM: faust flushes, commits, then the slot is marked clean
     assert json.loads((slot / "identity.json").read_text())["clean"] is True
