@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from typing import get_args
 
 from pydantic import BaseModel
@@ -58,7 +59,7 @@ class TopicSpec:
     is_input: bool = False  # published by systems outside releasewatch
     internal: bool = False  # between workers of one service; not part of the public contract
 
-    @property
+    @cached_property  # asked for every message a service reads
     def event_types(self) -> tuple[str, ...]:
         """The ``type`` of every event the topic carries (the envelope's discriminator)."""
         types: list[str] = []

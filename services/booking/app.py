@@ -54,7 +54,7 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         match outcome:
             case domain.Accepted(message=message):
                 await states.send(key.encode(), message)
-                log.info(
+                log.debug(  # one per jail event: the per-second summary is at info
                     events.BOOKING_STATE_EMITTED,
                     revision=message.data.revision,
                     status=message.data.status.value,

@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import Final
 
 # --- booking: jail.booking.v1 -> booking.state.v1
-BOOKING_STATE_EMITTED: Final = "booking_state_emitted"
+BOOKING_STATE_EMITTED: Final = "booking_state_emitted"  # debug: one per jail event
 BOOKING_STATE_RESENT: Final = "booking_state_resent"  # the same message again after a crash
 STALE_EVENT_DROPPED: Final = "stale_event_dropped"  # an older sequence than the one applied
 
 # --- scheduling: booking state + agency requests -> schedules, alerts
-SCHEDULE_CHANGED: Final = "schedule_changed"
+SCHEDULE_CHANGED: Final = "schedule_changed"  # debug: one per booking state
 STALE_STATE_DROPPED: Final = "stale_state_dropped"  # an older booking revision
 REQUEST_RECEIVED: Final = "request_received"
 REQUEST_RECEIVED_AFTER_RELEASE: Final = "request_received_after_release"
@@ -42,6 +42,7 @@ RECORD_RETIRED: Final = "record_retired"
 RECORD_FORGOTTEN: Final = "record_forgotten"
 
 # --- every service: input, output, bad input
+MESSAGES_HANDLED: Final = "messages_handled"  # info, each second: what the inputs brought
 DUPLICATE_DROPPED: Final = "duplicate_dropped"
 EVENT_REROUTED: Final = "event_rerouted"  # published without its key: moved to its partition
 EVENT_DEAD_LETTERED: Final = "event_dead_lettered"

@@ -101,7 +101,7 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         if outcome.schedule is not None:
             await schedules.send(raw_key, outcome.schedule)
             if outcome.schedule_changed:
-                log.info(
+                log.debug(  # one per booking state: the per-second summary is at info
                     events.SCHEDULE_CHANGED,
                     revision=outcome.schedule.data.revision,
                     status=outcome.schedule.data.status.value,

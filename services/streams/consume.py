@@ -49,6 +49,7 @@ def consume(
     off = tuning.fixes_off  # the fault suite's experiments only
     guarded, fill_committed = "gap_guard" not in off, "commit_check" not in off
     metrics = app.metrics
+    handled = HandledSummary()
     generation: list[int | None] = [None]
     buffer: list[Any] = []  # the agent's input buffer, once it runs
 
@@ -103,6 +104,12 @@ def consume(
                 seek_to=offset,
             )
             await consumer.seek(tp, offset)
+
+    @app.timer(interval=SUMMARY_EVERY)
+    async def summarise_handled() -> None:
+        """The info line for what the inputs brought in the last second; each message's own
+        lines are at debug."""
+        handled.report()
 
     def wrap(handler: Handler) -> Callable[[Any], Awaitable[None]]:
         async def agent(stream: Any) -> None:
@@ -197,11 +204,39 @@ def consume(
                     continue
                 retry.done(message.tp, message.offset)
                 guard.handled(message.tp, message.offset)  # processed or dead-lettered
+                handled.add(raw.topic)
 
         agent.__name__ = f"{service}_{handler.__name__}"
         return agent
 
     return wrap
+
+
+SUMMARY_EVERY = 1.0  # seconds
+
+
+class HandledSummary:
+    """Messages handled per input topic since the last report (one info line a second while
+    messages come, none when idle)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.since = time.monotonic()
+
+    def add(self, topic: str) -> None:
+        self.counts[topic] = self.counts.get(topic, 0) + 1
+
+    def report(self) -> None:
+        now = time.monotonic()
+        if self.counts:
+            log.info(
+                events.MESSAGES_HANDLED,
+                messages=sum(self.counts.values()),
+                topics=self.counts,
+                seconds=round(now - self.since, 2),
+            )
+            self.counts = {}
+        self.since = now
 
 
 def route_inputs(

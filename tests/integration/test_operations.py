@@ -101,7 +101,12 @@ async def test_health_ready_and_metrics_move(start_service: Any, kafka: KafkaHel
 def test_a_full_simulated_run_logs_no_names_or_dates_of_birth(
     broker: Any, start_service: Any, tmp_path: Path
 ) -> None:
-    started = [start_service(name) for name in ("booking", "scheduling", "notification")]
+    # At debug: each message's own lines too (what an operator turns on to dig), not only
+    # the per-second summaries.
+    started = [
+        start_service(name, RELEASEWATCH_LOG_LEVEL="debug")
+        for name in ("booking", "scheduling", "notification")
+    ]
     env = service_env(broker, tmp_path)
     subprocess.run(
         [
@@ -137,11 +142,12 @@ def test_a_full_simulated_run_logs_no_names_or_dates_of_birth(
     )
     names = re.compile(r"\b(" + "|".join(FIRST_NAMES + LAST_NAMES) + r")\b")
     birth = re.compile(r"(19[5-9]\d|200[0-5])-\d\d-\d\d")
-    about_the_run = {"booking": "booking_state_emitted", "scheduling": "deadline_armed"}
+    about_the_run = {"booking": "booking_state_emitted", "scheduling": "schedule_changed"}
     about_the_run["notification"] = "notice_issued"
     for service in started:
         text = service.log_text()
         assert f'"{about_the_run[service.name]}"' in text, service.name  # it logged the run
+        assert '"messages_handled"' in text, service.name
         assert not names.findall(text), (service.name, names.findall(text)[:5])
         assert not birth.findall(text), (service.name, birth.findall(text)[:5])
 

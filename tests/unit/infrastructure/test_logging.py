@@ -75,3 +75,45 @@ def test_library_log_lines_go_through_the_same_redaction_as_json() -> None:
     assert line["event"] == "fetch failed"
     assert line["service"] == "booking"
     assert "Alexandra" not in stream.getvalue()
+
+
+def test_a_line_below_the_level_is_dropped_before_the_processors_run() -> None:
+    seen: list[str] = []
+
+    def spy(logger: object, method: str, event: dict[str, object]) -> dict[str, object]:
+        seen.append(str(event["event"]))
+        return event
+
+    level = logging.getLogger().level
+    rw_logging.configure("booking", "json", "info")
+    config = structlog.get_config()
+    structlog.configure(processors=[config["processors"][0], spy, LogCapture()])
+    try:
+        structlog.get_logger("services.test").debug("booking_state_emitted", revision=1)
+        structlog.get_logger("services.test").info("messages_handled", messages=1)
+    finally:
+        structlog.reset_defaults()
+        logging.getLogger().setLevel(level)
+    assert seen == ["messages_handled"]
+
+
+def test_messages_handled_is_one_line_per_interval_and_none_when_idle() -> None:
+    from services.streams.consume import HandledSummary
+
+    capture = LogCapture()
+    structlog.configure(processors=[capture])
+    try:
+        summary = HandledSummary()
+        for topic in ["jail.booking.v1"] * 3 + ["booking.ticks.v1"]:
+            summary.add(topic)
+        summary.report()
+        summary.report()  # nothing came since: no line
+        summary.add("jail.booking.v1")
+        summary.report()
+    finally:
+        structlog.reset_defaults()
+    first, second = capture.entries
+    assert first["event"] == "messages_handled" and first["log_level"] == "info"
+    assert first["messages"] == 4
+    assert first["topics"] == {"jail.booking.v1": 3, "booking.ticks.v1": 1}
+    assert second["messages"] == 1 and second["topics"] == {"jail.booking.v1": 1}
