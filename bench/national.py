@@ -200,6 +200,16 @@ def stored_keys(slot: Path) -> int:
     return count
 
 
+async def memory_at(worker: Worker, read: int, published: int) -> dict[str, float]:
+    """Resident memory and RocksDB's share once the worker has read ``read`` states."""
+    await until(lambda: states_read(worker) >= read, published / 200 + 600, f"{read:,} read")
+    return {
+        "read": states_read(worker),
+        "rss": worker.rss_bytes(),
+        "store": total(worker.metrics(), "releasewatch_store_memory_bytes"),
+    }
+
+
 async def kill_during_load(
     bootstrap: str, worker: Worker, first: int, count: int, flagged: int, stored_before: int
 ) -> dict[str, Any]:
@@ -277,6 +287,10 @@ async def run(open_count: int, armed: int, same_second: int) -> dict[str, Any]:
                 await publish(broker.bootstrap, background)
                 published = time.perf_counter() - started
                 expected_states = open_count - same_second
+                # Halfway, then loaded: the slope between the two is what one more booking
+                # costs, without the fixed part (fetch buffers, allocator arenas) that a
+                # division by the total counts in.
+                half = await memory_at(scheduling, expected_states // 2, len(background))
                 await until(
                     lambda: (
                         states_read(scheduling) >= expected_states
@@ -284,6 +298,18 @@ async def run(open_count: int, armed: int, same_second: int) -> dict[str, Any]:
                     ),
                     len(background) / 200 + 600,
                     "the background loaded",
+                )
+                full = await memory_at(scheduling, expected_states, len(background))
+                result["memory_halfway"], result["memory_loaded"] = half, full
+                slope = (full["rss"] - full["store"] - half["rss"] + half["store"]) / (
+                    full["read"] - half["read"]
+                )
+                result["rss_bytes_per_booking_slope_beyond_store"] = slope
+                print(
+                    f"  from {half['read']:,.0f} to {full['read']:,.0f} bookings read: resident "
+                    f"{half['rss'] / 2**20:,.0f} -> {full['rss'] / 2**20:,.0f} MiB, RocksDB "
+                    f"{half['store'] / 2**20:,.0f} -> {full['store'] / 2**20:,.0f} MiB: "
+                    f"{slope:,.0f} B per booking more beyond the store"
                 )
                 rate = len(background) / (time.perf_counter() - started)
                 lead = 3 * (same_second * 2) / rate + 30
