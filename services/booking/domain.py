@@ -50,6 +50,7 @@ __all__ = [
     "apply",
     "message_for",
     "on_tick",
+    "states_to_republish",
 ]
 
 Stale = StaleSequence  # a jail event whose sequence is not above the last applied
@@ -139,6 +140,19 @@ def message_for(record: BookingRecord, event_key: tuple[str, str]) -> BookingSta
         booking_id=booking_id,
         data=state,
     )
+
+
+def states_to_republish(latest: dict[str, BookingRecord | None]) -> list[BookingState]:
+    """The current state of every booking the service still holds (its table as the
+    changelog has it: the last record per key, None for a deleted one), for readers that
+    need one message per booking again. A retired booking (a stub) has no state to send."""
+    states = []
+    for key, record in sorted(latest.items()):
+        if record is None or record.state is None:
+            continue
+        jurisdiction, booking_id = key.split("/", 1)
+        states.append(message_for(record, (jurisdiction, booking_id)))
+    return states
 
 
 def apply(

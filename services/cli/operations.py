@@ -1,9 +1,10 @@
-"""``topics``, ``k8s``, ``acls`` and ``health``: a deployment's jobs and checks."""
+"""``topics``, ``k8s``, ``acls``, ``states`` and ``health``: a deployment's jobs and checks."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import urllib.request
 from typing import Any
 
@@ -60,6 +61,16 @@ def register(commands: Any) -> None:
     acls_commands.add_parser("list", help="print the ACLs the cluster has").set_defaults(
         func=cmd_acls
     )
+
+    states = commands.add_parser("states", help="the booking service's current states")
+    states_commands = states.add_subparsers(dest="states_command", required=True)
+    republish = states_commands.add_parser(
+        "republish",
+        help="publish every booking's current state to booking.state.v1 again, from the "
+        "booking service's changelog (once, when upgrading to notification's own copies)",
+    )
+    republish.add_argument("--dry-run", action="store_true", help="count them, send nothing")
+    republish.set_defaults(func=cmd_states_republish)
 
     health = commands.add_parser("health", help="exit 0 if the local service is healthy")
     health.add_argument("--port", type=int, default=0, help="default: RELEASEWATCH_WEB_PORT")
@@ -159,6 +170,60 @@ def cmd_acls(args: argparse.Namespace) -> int:
     except acls.AclError as exc:
         raise RunFailure(f"cannot manage ACLs on {settings.broker_url}: {exc}") from None
     print(f"acls: {len(applied)} in place for {len(principals)} principals")
+    return 0
+
+
+def cmd_states_republish(args: argparse.Namespace) -> int:
+    """Notification renders notices from its own copy of each booking's state, which it takes
+    from booking.state.v1 (30 days' retention). A booking whose last state is older than that
+    when the upgrade lands has no copy there: its alerts would wait (``alert_held``). This
+    reads the booking service's changelog (the last record of each booking) and publishes
+    each booking's current state again, with its own event id: scheduling takes it as a
+    redelivery, notification copies what it lacks. Run with the booking service's login (it
+    may read that changelog and write booking.state.v1)."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+    from schemas.topics import APP_ID_PREFIX, BOOKING_STATE
+    from services.booking.domain import BookingRecord, states_to_republish
+    from services.kafka import read
+    from services.kafka.clients import running
+    from services.kafka.metadata import partitions_of
+    from services.kafka.security import consumer_options, producer_options
+    from services.streams.codec import encode
+
+    changelog = f"{APP_ID_PREFIX}booking-bookings-changelog"  # its table "bookings"
+    settings = load_settings()
+    require_broker_url(settings)
+
+    async def republish() -> tuple[int, int]:
+        latest: dict[str, BookingRecord | None] = {}
+        consumer = AIOKafkaConsumer(
+            **consumer_options(settings), group_id=None, enable_auto_commit=False
+        )
+        async with running(consumer):
+            numbers = await partitions_of(consumer, changelog)
+            partitions = [TopicPartition(changelog, number) for number in numbers]
+            async for record in read.to_end(consumer, partitions):
+                key = json.loads(record.key) if record.key else None
+                if isinstance(key, str):
+                    value = read.json_value(record)
+                    latest[key] = BookingRecord.model_validate(value) if value else None
+        states = states_to_republish(latest)
+        if args.dry_run:
+            return len(latest), len(states)
+        producer = AIOKafkaProducer(**client_options(settings), **producer_options(settings))
+        async with running(producer):
+            sent = [
+                await producer.send(BOOKING_STATE.name, key=state.key.encode(), value=encode(state))
+                for state in states
+            ]
+            await asyncio.gather(*sent)
+        return len(latest), len(states)
+
+    with talking_to_broker(settings):
+        held, republished = asyncio.run(republish())
+    verb = "would publish" if args.dry_run else "published"
+    print(f"states: {held:,} bookings in the booking service's table; {verb} {republished:,}")
     return 0
 
 

@@ -206,6 +206,36 @@ def test_the_cli_publishes_and_tails(broker: Any, start_service: Any, tmp_path: 
             break
     assert [line["value"]["data"]["revision"] for line in lines] == [1, 2]
 
+    # `states republish` (the upgrade step): each booking's current state, from the booking
+    # service's changelog, on booking.state.v1 again under its own event id.
+    again = subprocess.run(
+        [*cli, "states", "republish"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "published" in again.stdout, again.stdout
+    after = lines[-1]["offset"]
+    sent = {line["value"]["event_id"]: line["value"] for line in lines}
+    tailed = subprocess.run(
+        [*cli, "tail", BOOKING_STATE.name, "--from-beginning", "--timeout", "10"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    [republished] = [
+        line["value"]
+        for line in map(json.loads, tailed.stdout.splitlines())
+        if line["key"] == f"{f.JURISDICTION}/{booking}" and line["offset"] > after
+    ]
+    assert republished == sent[republished["event_id"]]  # the same message, sent again
+
 
 async def test_a_killed_worker_loses_nothing(start_service: Any, kafka: KafkaHelper) -> None:
     """kill -9 mid-stream, start a new worker: every event still yields its state, and the

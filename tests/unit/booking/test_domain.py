@@ -412,3 +412,24 @@ def test_a_record_from_before_retirement_existed_still_reads() -> None:
     restored = BookingRecord.model_validate(old)
     assert restored.retire_at is None and not restored.retired
     assert restored.jurisdiction == ""
+
+
+def test_states_to_republish_are_the_current_messages_of_bookings_not_retired() -> None:
+    from services.booking.domain import message_for, states_to_republish
+
+    open_one = accepted(f.opened(booking_id="b-1"), f.charges("1", booking_id="b-1"))
+    closed_one = accepted(
+        f.opened(booking_id="b-2"), f.released("2027-04-01T09:00:00", booking_id="b-2")
+    )
+    assert closed_one.retire_at is not None
+    stub = retired_stub(closed_one, closed_one.retire_at)
+    latest = {
+        f"{f.JURISDICTION}/b-1": open_one,
+        f"{f.JURISDICTION}/b-2": closed_one,
+        f"{f.JURISDICTION}/b-3": None,  # deleted (a tombstone)
+        f"{f.JURISDICTION}/b-4": stub,
+    }
+    states = states_to_republish(latest)
+    assert [(s.booking_id, s.data.revision) for s in states] == [("b-1", 2), ("b-2", 2)]
+    assert states[0] == message_for(open_one, (f.JURISDICTION, "b-1"))
+    assert states[0].event_id == f"{f.JURISDICTION}/b-1@2"  # as first sent: readers dedupe
