@@ -102,6 +102,9 @@ def consume(
                 topic=tp.topic,
                 partition=tp.partition,
                 seek_to=offset,
+                high_watermark=positions[tp][1],
+                fetched_to=fetched.get(tp),
+                backlog=backlog,
             )
             await consumer.seek(tp, offset)
 
