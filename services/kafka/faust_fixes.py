@@ -104,18 +104,6 @@ def fetched_offsets(consumer: Any, tps: Any) -> dict[Any, int]:
     says where messages should be, not that they will come. Read from the worker's loop
     while aiokafka runs in faust's consumer thread: single lookups only, a snapshot good
     enough for a watchdog."""
-    return {tp: position + holds for tp, (position, holds) in _client_view(consumer, tps).items()}
-
-
-def held_from(consumer: Any, tps: Any) -> dict[Any, int]:
-    """tp -> the offset of the first fetched record aiokafka holds for ``tp`` (its
-    position), for the partitions where it holds some: those records are in hand, waiting
-    for faust to take them."""
-    return {tp: position for tp, (position, holds) in _client_view(consumer, tps).items() if holds}
-
-
-def _client_view(consumer: Any, tps: Any) -> dict[Any, tuple[int, bool]]:
-    """tp -> (aiokafka's position, whether it holds fetched records from there on)."""
     client = getattr(consumer._thread, "_consumer", None)
     if client is None:
         return {}
@@ -123,14 +111,15 @@ def _client_view(consumer: Any, tps: Any) -> dict[Any, tuple[int, bool]]:
     if assignment is None:
         return {}
     buffered: Mapping[Any, Any] = client._fetcher._records
-    view: dict[Any, tuple[int, bool]] = {}
+    fetched: dict[Any, int] = {}
     for tp in tps:
         state = assignment.state_value(tp)
         if state is None or not state.has_valid_position:
             continue
         result = buffered.get(tp)
-        view[tp] = (state.position, isinstance(result, FetchResult) and result.has_more())
-    return view
+        holds = isinstance(result, FetchResult) and result.has_more()
+        fetched[tp] = state.position + (1 if holds else 0)
+    return fetched
 
 
 _original_settings_extra = faust_aiokafka.Producer._settings_extra

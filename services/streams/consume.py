@@ -89,10 +89,9 @@ def consume(
             {(tp.topic, tp.partition): position for tp, position in positions.items()}
         )
         fetched = faust_fixes.fetched_offsets(consumer, inputs)
-        held = faust_fixes.held_from(consumer, inputs)
         backlog = buffer[0].qsize() if buffer else 0
         stalled: list[tuple[Any, int]] = guard.stalled(
-            positions, time.monotonic(), fetched, backlog, held
+            positions, time.monotonic(), fetched, backlog
         )
         for tp, offset in stalled if guarded else []:
             end = positions[tp][1]

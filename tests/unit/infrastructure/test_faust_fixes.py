@@ -91,12 +91,6 @@ def test_fetched_includes_what_aiokafka_holds() -> None:
     assert faust_fixes.fetched_offsets(consumer, [TP]) == {TP: 301}
 
 
-def test_held_names_where_what_aiokafka_holds_begins() -> None:
-    other = ("booking.state.v1", 0)
-    consumer = fetching({TP: 300, other: 9}, {TP: holding(300)})
-    assert faust_fixes.held_from(consumer, [TP, other]) == {TP: 300}  # other holds nothing
-
-
 def test_nothing_fetched_nothing_reported() -> None:
     other = ("booking.state.v1", 0)
     assert faust_fixes.fetched_offsets(fetching({other: 9}, {}), [TP]) == {}
