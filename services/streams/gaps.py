@@ -16,14 +16,11 @@ high watermark. A partition can also sit still because its messages wait behind 
 partitions' (seen loading 200,000 bookings: a fetch of requests kept the agent busy for
 minutes, booking.state partitions waited over 5 s, and every seek back threw their
 fetched messages away, so they hardly moved: 26,000 of 200,000 armed after 200 s). A
-partition the client has fetched up to its next message or past it, while the agent's
-input buffer holds a backlog, is given ``stall_after_busy`` seconds instead (seen loading
-700,000 bookings: partitions not yet fetched behind a full buffer were "stalled" every 5 s,
-302 seek backs in 15 minutes, while the worker read about 380 states a second). Only then:
-faust drops messages it fetched right after an assignment (the hole this watchdog exists
-for), and a worker that is merely moving other partitions must still find that in
-``stall_after`` (seen in a test: requests held for 55 s after a restart, when "other
-partitions move" counted as busy).
+partition the client has fetched past, while the agent's input buffer holds a backlog, is
+given ``stall_after_busy`` seconds instead. Only then: faust drops messages it fetched
+right after an assignment (the hole this watchdog exists for), and a worker that is merely
+moving other partitions must still find that in ``stall_after`` (seen in a test: requests
+held for 55 s after a restart, when "other partitions move" counted as busy).
 Pure: offsets and times in, a verdict out.
 """
 
@@ -129,10 +126,7 @@ class GapGuard:
             if expected is None or highwater is None or highwater <= expected:
                 self._progress.pop(tp, None)
                 continue
-            # Behind a deep backlog the client fetches nothing while faust's buffer is full
-            # (flow control): a partition fetched up to its next message, or past it, is
-            # waiting its turn; a seek would only throw away what it has fetched.
-            waiting_its_turn = busy and fetched is not None and fetched.get(tp, -1) >= expected
+            waiting_its_turn = busy and fetched is not None and fetched.get(tp, -1) > expected
             limit = self.stall_after_busy if waiting_its_turn else self.stall_after
             since = self._progress.setdefault(tp, now)
             if now - since >= limit:
