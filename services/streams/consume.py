@@ -105,6 +105,10 @@ def consume(
                 high_watermark=positions[tp][1],
                 fetched_to=fetched.get(tp),
                 backlog=backlog,
+                # faust asks the client only for partitions in its fetch set; one it took
+                # out when the agent's buffer was under pressure waits for a callback.
+                fetching=tp in (getattr(consumer, "_active_partitions", None) or ()),
+                buffer_full=tp in (getattr(consumer, "_buffered_partitions", None) or ()),
             )
             await consumer.seek(tp, offset)
 
