@@ -172,22 +172,10 @@ def test_the_cli_publishes_and_tails(broker: Any, start_service: Any, tmp_path: 
         )
     )
     env = service_env(broker, tmp_path)
-    cli = [sys.executable, "-m", "services.cli"]
-    published = subprocess.run(
-        [*cli, "publish", str(path)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert published.stdout.count("jail.booking.v1[") == 2
-    lines: list[dict[str, Any]] = []
-    deadline_runs = 6
-    for _ in range(deadline_runs):  # each run waits up to 10 s for the service to catch up
-        tailed = subprocess.run(
-            [*cli, "tail", BOOKING_STATE.name, "--from-beginning", "--timeout", "10"],
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "services.cli", *args],
             env=env,
             cwd=ROOT,
             capture_output=True,
@@ -195,12 +183,19 @@ def test_the_cli_publishes_and_tails(broker: Any, start_service: Any, tmp_path: 
             timeout=60,
             check=True,
         )
+
+    def states_of_booking() -> list[dict[str, Any]]:
+        """booking.state.v1 from the beginning (waiting up to 10 s for more), this booking's."""
+        tailed = cli("tail", BOOKING_STATE.name, "--from-beginning", "--timeout", "10")
         parsed = [json.loads(line) for line in tailed.stdout.splitlines()]
-        distinct = {
-            line["value"]["event_id"]: line
-            for line in parsed
-            if line["key"] == f"{f.JURISDICTION}/{booking}"
-        }
+        return [line for line in parsed if line["key"] == f"{f.JURISDICTION}/{booking}"]
+
+    published = cli("publish", str(path))
+    assert published.stdout.count("jail.booking.v1[") == 2
+    lines: list[dict[str, Any]] = []
+    deadline_runs = 6
+    for _ in range(deadline_runs):  # each run waits up to 10 s for the service to catch up
+        distinct = {line["value"]["event_id"]: line for line in states_of_booking()}
         lines = sorted(distinct.values(), key=lambda line: line["offset"])
         if len(lines) == 2:
             break
@@ -208,32 +203,11 @@ def test_the_cli_publishes_and_tails(broker: Any, start_service: Any, tmp_path: 
 
     # `states republish` (the upgrade step): each booking's current state, from the booking
     # service's changelog, on booking.state.v1 again under its own event id.
-    again = subprocess.run(
-        [*cli, "states", "republish"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    again = cli("states", "republish")
     assert "published" in again.stdout, again.stdout
     after = lines[-1]["offset"]
     sent = {line["value"]["event_id"]: line["value"] for line in lines}
-    tailed = subprocess.run(
-        [*cli, "tail", BOOKING_STATE.name, "--from-beginning", "--timeout", "10"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    [republished] = [
-        line["value"]
-        for line in map(json.loads, tailed.stdout.splitlines())
-        if line["key"] == f"{f.JURISDICTION}/{booking}" and line["offset"] > after
-    ]
+    [republished] = [line["value"] for line in states_of_booking() if line["offset"] > after]
     assert republished == sent[republished["event_id"]]  # the same message, sent again
 
 
