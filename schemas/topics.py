@@ -233,12 +233,17 @@ SERVICE_TABLES = {
 }
 
 
+def changelog_topic(service: str, table: str) -> str:
+    """The compacted topic faust keeps a service's table in."""
+    return f"{APP_ID_PREFIX}{service}-{table}-changelog"
+
+
 def faust_topics() -> tuple[FaustTopic, ...]:
     topics: list[FaustTopic] = []
     for service, tables in SERVICE_TABLES.items():
         app_id = f"{APP_ID_PREFIX}{service}"
         topics.extend(
-            FaustTopic(f"{app_id}-{table}-changelog", Cleanup.COMPACT) for table in tables
+            FaustTopic(changelog_topic(service, table), Cleanup.COMPACT) for table in tables
         )
         topics.append(FaustTopic(f"{app_id}-__assignor-__leader", Cleanup.DELETE, True))
     return tuple(topics)

@@ -183,7 +183,7 @@ def cmd_states_republish(args: argparse.Namespace) -> int:
     may read that changelog and write booking.state.v1)."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-    from schemas.topics import APP_ID_PREFIX, BOOKING_STATE
+    from schemas.topics import BOOKING_STATE, changelog_topic
     from services.booking.domain import BookingRecord, states_to_republish
     from services.kafka import read
     from services.kafka.clients import running
@@ -191,7 +191,7 @@ def cmd_states_republish(args: argparse.Namespace) -> int:
     from services.kafka.security import consumer_options, producer_options
     from services.streams.codec import encode
 
-    changelog = f"{APP_ID_PREFIX}booking-bookings-changelog"  # its table "bookings"
+    changelog = changelog_topic("booking", "bookings")
     settings = load_settings()
     require_broker_url(settings)
 
