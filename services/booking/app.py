@@ -13,8 +13,7 @@ import faust
 from schemas.jail_booking import JAIL_EVENT, JailEvent
 from schemas.topics import BOOKING_STATE, BOOKING_TICKS, JAIL_BOOKING
 from services.booking import domain
-from services.core import policy as policies
-from services.core.clock import Clock, SystemClock
+from services.core.clock import Clock
 from services.ops import events
 from services.ops.logging import get_logger
 from services.settings import Settings
@@ -25,8 +24,6 @@ log = get_logger(__name__)
 
 
 def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faust.App:
-    clock = clock or SystemClock()
-    book = policies.load(settings.policy_file)
     service = DurableService(
         SERVICE,
         settings,
@@ -37,6 +34,7 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         ticks=BOOKING_TICKS,
         escalates=False,
     )
+    book = service.policies
     states = service.output(BOOKING_STATE)
 
     @service.on(JAIL_BOOKING, JAIL_EVENT, reroute=True)

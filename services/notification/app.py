@@ -26,8 +26,7 @@ from schemas.topics import (
     SUBJECT_COPIES,
     agency_notices,
 )
-from services.core import policy as policies
-from services.core.clock import Clock, SystemClock
+from services.core.clock import Clock
 from services.kafka.security import client_options
 from services.kafka.topics import ensure_topics
 from services.notification import domain
@@ -45,8 +44,6 @@ log = get_logger(__name__)
 
 
 def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faust.App:
-    clock = clock or SystemClock()
-    book = policies.load(settings.policy_file)
     service = DurableService(
         SERVICE,
         settings,
@@ -56,6 +53,7 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         record=NotificationRecord,
         ticks=NOTIFICATION_TICKS,
     )
+    clock, book = service.clock, service.policies
     metrics = service.metrics
     copies = service.output(SUBJECT_COPIES)
     agency_topics: dict[str, Output] = {}

@@ -29,8 +29,7 @@ from schemas.topics import (
     NOTICE_ALERTS,
     RELEASE_SCHEDULE,
 )
-from services.core import policy as policies
-from services.core.clock import Clock, SystemClock
+from services.core.clock import Clock
 from services.ops import events
 from services.ops.logging import get_logger
 from services.scheduling import domain
@@ -44,8 +43,6 @@ log = get_logger(__name__)
 
 
 def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faust.App:
-    clock = clock or SystemClock()
-    book = policies.load(settings.policy_file)
     service = DurableService(
         SERVICE,
         settings,
@@ -55,6 +52,7 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         record=SchedulingRecord,
         ticks=DEADLINE_TICKS,
     )
+    clock, book = service.clock, service.policies
     metrics = service.metrics
     schedules = service.output(RELEASE_SCHEDULE)
     alerts = service.output(NOTICE_ALERTS)

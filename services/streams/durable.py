@@ -22,7 +22,8 @@ from pydantic import BaseModel, TypeAdapter
 from schemas.escalations import Escalation
 from schemas.ticks import DEADLINE_TICK
 from schemas.topics import AUDIT, ESCALATIONS, TopicSpec
-from services.core.clock import Clock
+from services.core import policy as policies
+from services.core.clock import Clock, SystemClock
 from services.core.deadlines import DeadlineIndex
 from services.core.outcomes import Duplicate, Forget, Rejected, Stale, StaleSequence
 from services.ops import events
@@ -62,7 +63,7 @@ class DurableService(Generic[R]):
         name: str,
         settings: Settings,
         web_port: int,
-        clock: Clock,
+        clock: Clock | None,
         *,
         table: str,
         record: type[R],
@@ -72,10 +73,11 @@ class DurableService(Generic[R]):
         """``escalates``: the service raises escalations and writes the ledger."""
         self.name = name
         self.settings = settings
-        self.clock = clock
+        self.clock: Clock = clock or SystemClock()
+        self.policies = policies.load(settings.policy_file)  # the jurisdictions' rules
         self.app: ServiceApp = create_app(name, settings, web_port)
         self.metrics = self.app.metrics
-        self.deadletters = DeadLetterPublisher(self.app, name, clock)
+        self.deadletters = DeadLetterPublisher(self.app, name, self.clock)
         self.index = DeadlineIndex()
         options = None
         if self.app.conf.store.scheme == "rocksdb":
