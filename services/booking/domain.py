@@ -46,14 +46,13 @@ __all__ = [
     "Rejected",
     "Resend",
     "Retired",
-    "Stale",
+    "StaleSequence",
     "apply",
     "message_for",
     "on_tick",
     "states_to_republish",
 ]
 
-Stale = StaleSequence  # a jail event whose sequence is not above the last applied
 DEFAULT_RETIRE_AFTER = Policy().retire_after
 
 

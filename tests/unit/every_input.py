@@ -66,7 +66,7 @@ def handle_jail(event: Any) -> object:
             booking_rules.Accepted
             | booking_rules.Resend
             | booking_rules.Duplicate
-            | booking_rules.Stale
+            | booking_rules.StaleSequence
             | booking_rules.Rejected,
         )
     return decision

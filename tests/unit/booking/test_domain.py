@@ -16,7 +16,7 @@ from services.booking.domain import (
     Rejected,
     Resend,
     Retired,
-    Stale,
+    StaleSequence,
     apply,
     on_tick,
 )
@@ -178,7 +178,7 @@ def test_a_sequence_not_above_the_last_is_stale(first: int, second: int) -> None
     record, decisions = run(
         f.opened(sequence=first), f.scheduled("2027-04-01T09:00:00", sequence=second)
     )
-    assert isinstance(decisions[1], Stale)
+    assert isinstance(decisions[1], StaleSequence)
     assert (decisions[1].sequence, decisions[1].last_sequence) == (second, first)
     assert record is not None
     assert record.state.release_plan is None
@@ -191,7 +191,7 @@ def test_events_without_a_sequence_are_applied_and_keep_the_last_one() -> None:
 
 def test_a_later_sequence_after_an_unsequenced_event_still_counts() -> None:
     record, decisions = run(f.opened(sequence=3), f.charges("1"), f.charges("2", sequence=3))
-    assert isinstance(decisions[2], Stale)
+    assert isinstance(decisions[2], StaleSequence)
     assert record is not None
     assert [c.statute for c in record.state.charges] == ["1"]
 
@@ -364,7 +364,7 @@ def test_a_stub_drops_an_event_with_an_old_sequence_as_stale(sequence: int) -> N
     assert record.retire_at is not None
     stub = retired_stub(record, record.retire_at)
     decision = apply(stub, f.typed(f.charges("1", sequence=sequence)), "jail.booking.v1:0:9")
-    assert decision == Stale(sequence=sequence, last_sequence=7)
+    assert decision == StaleSequence(sequence=sequence, last_sequence=7)
 
 
 @pytest.mark.parametrize(
