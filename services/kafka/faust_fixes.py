@@ -27,6 +27,17 @@ A short fetch wait on brokers that do not wake a waiting fetch (Tansu)
     (``services.kafka.tansu_quirks``): on long partitions Tansu needs more than a short wait
     to find the fetch position and answers empty; each such answer doubles the wait.
 
+Commits from the gap guard (``_new_offset``, with ``commit_check``)
+    faust commits the first run of offsets its agents acked, plus ranges it saw skipped in
+    a fetch (its "gaps", counted as done). Around seeks back that bookkeeping goes wrong:
+    after a kill -9 during a large load its acked list held offsets below the commit and
+    the same offset twice, and the commit of every booking.state partition stopped ~2,000
+    short of the end for good (bench.national, 200,000 and 60,000 bookings); its skipped
+    ranges covered messages that were read again and not yet processed. The agents' gap
+    guard knows what was handled in order; the commit is what it says. Without a guard
+    (``gap_guard`` switched off), faust's rule with any head gap refused: faust lets a
+    commit jump one missing message at the head of the acked offsets.
+
 The committed offset on record before a partition's first message (``committed_on_broker``)
     faust sometimes has none on record after an assignment and would then commit whatever
     it processed first; the agents fill it from the broker first (see ``_new_offset``).
@@ -50,6 +61,18 @@ Changelog highwaters from the broker under exactly_once
     fault suite, exactly_once). ``end_offsets`` asks the broker: for a ``read_committed``
     consumer that is the last stable offset.
 
+Re-read messages delivered (``read_offset_drop``)
+    faust keeps, per partition, the offset it last handed out and drops any message below
+    it. A seek back (GapGuard's, or faust's own after recovery) lowers that offset, but a
+    batch fetched before the seek is still being handed out and raises it again, so the
+    re-read messages are dropped, and on the next seek the same happens. Removed once
+    (de2fb1b: the fault suite, with small loads, lost nothing without it); brought back
+    when a kill -9 during a load of 60,000 bookings showed it: after the restart's seeks
+    back the guard waited 30 s on all 8 booking.state partitions for ~1,200 messages each
+    that never came, and accepted them as holes (only faust's stuck commit kept them).
+    Reading the offset as "unknown" turns the drop off, and with it faust's gap filling;
+    repeats are delivered, and GapGuard skips or holds them, processing in offset order.
+
 What the client has fetched (``fetched_offsets``, read by the stall watchdog)
     Not a fix, a view: per partition, how far aiokafka has fetched (handed to faust, or
     held), so the gap guard can tell a partition waiting behind others from one with a
@@ -58,7 +81,7 @@ What the client has fetched (``fetched_offsets``, read by the stall watchdog)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiokafka.consumer.fetcher import Fetcher, FetchResult
@@ -97,6 +120,21 @@ async def _seek_to_committed_or_beginning(self: Any) -> Mapping[Any, int]:
     return committed  # type: ignore[return-value]
 
 
+class _NoReadOffsets(dict):
+    """faust's read offsets, always read as unknown: no message is dropped as below it."""
+
+    def __getitem__(self, key: Any) -> None:
+        return None
+
+
+_original_consumer_init = faust_consumer.Consumer.__init__
+
+
+def _consumer_init(self: Any, *args: Any, **kwargs: Any) -> None:
+    _original_consumer_init(self, *args, **kwargs)
+    self._read_offset = _NoReadOffsets()
+
+
 def fetched_offsets(consumer: Any, tps: Any) -> dict[Any, int]:
     """tp -> the offset after the last message of ``tp`` aiokafka has fetched: its position
     (everything before it was handed to faust), plus one when it holds fetched records
@@ -104,22 +142,33 @@ def fetched_offsets(consumer: Any, tps: Any) -> dict[Any, int]:
     says where messages should be, not that they will come. Read from the worker's loop
     while aiokafka runs in faust's consumer thread: single lookups only, a snapshot good
     enough for a watchdog."""
+    return {tp: position + holds for tp, (position, holds) in _client_positions(consumer, tps)}
+
+
+def queued_offsets(consumer: Any, tps: Any) -> dict[Any, int]:
+    """tp -> the offset of the next message aiokafka holds for ``tp``, ready to hand to
+    faust when the partition's turn comes (only partitions it holds records for)."""
+    return {tp: position for tp, (position, holds) in _client_positions(consumer, tps) if holds}
+
+
+def _client_positions(consumer: Any, tps: Any) -> list[tuple[Any, tuple[int, bool]]]:
+    """(tp, (aiokafka's position, whether it holds fetched records from there))."""
     client = getattr(consumer._thread, "_consumer", None)
     if client is None:
-        return {}
+        return []
     assignment = getattr(client._subscription.subscription, "assignment", None)
     if assignment is None:
-        return {}
+        return []
     buffered: Mapping[Any, Any] = client._fetcher._records
-    fetched: dict[Any, int] = {}
+    found = []
     for tp in tps:
         state = assignment.state_value(tp)
         if state is None or not state.has_valid_position:
             continue
         result = buffered.get(tp)
         holds = isinstance(result, FetchResult) and result.has_more()
-        fetched[tp] = state.position + (1 if holds else 0)
-    return fetched
+        found.append((tp, (state.position, holds)))
+    return found
 
 
 _original_settings_extra = faust_aiokafka.Producer._settings_extra
@@ -183,10 +232,22 @@ _original_new_offset = faust_consumer.Consumer._new_offset
 
 
 def _new_offset(self: Any, tp: Any) -> int | None:
-    """faust lets a commit jump one missing message at the head of the acked offsets: its
-    check is ``min(acked) - committed > 1`` where ``committed`` is the next offset to read,
-    so with committed 10 and acked 11.. it commits 12, skipping 10 for good. Refuse any
-    head gap: nothing is committed until the missing offset is processed."""
+    """What the agents' gap guard (``app.commit_guard``, ``GapGuard.committable``) says was
+    handled in order, where the app has one: faust's acked list is then cleared, unread.
+    Otherwise faust's rule, with its head gap refused: faust lets a commit jump one missing
+    message at the head of the acked offsets: its check is ``min(acked) - committed > 1``
+    where ``committed`` is the next offset to read, so with committed 10 and acked 11.. it
+    commits 12, skipping 10 for good. Nothing is committed until the missing offset is
+    processed."""
+    guard = getattr(self.app, "commit_guard", None)
+    if guard is not None:
+        # faust's bookkeeping, left to itself, ends wrong around seeks: offsets below the
+        # commit, the same offset twice (a stuck commit), ranges it saw skipped counted as
+        # done (a commit past messages never processed). Kept empty, never read.
+        self._acked[tp].clear()
+        self._acked_index[tp].clear()
+        self._gap[tp].clear()
+        return guard.committable(tp)
     acked = self._acked[tp]
     committed = self._committed_offset[tp]
     if acked and (committed is None or min(acked) > committed):
@@ -203,20 +264,15 @@ async def committed_on_broker(app: Any, tp: Any) -> int | None:
     committed), put on faust's record, which its commits are checked against (_new_offset).
     faust has none on record when it did not seek the partition after an assignment; it
     would then commit whatever it processed first, however far past the real commit."""
-    thread: Any = app.consumer._thread
-    try:
-        consumer = thread._ensure_consumer()
+
+    async def committed_or_first(thread: Any, consumer: Any) -> int | None:
         offset = await thread.call_thread(consumer.committed, tp)
         if offset is None or offset < 0:
-            offset = (await thread.call_thread(consumer.beginning_offsets, [tp])).get(tp)
-    except Exception as exc:  # rebalancing, or the broker away: ask again on the next message
-        log.warning(
-            events.COMMITTED_OFFSET_UNKNOWN,
-            topic=tp.topic,
-            partition=tp.partition,
-            error=type(exc).__name__,
-        )
-        return None
+            offset = await _first_offset(thread, consumer, tp)
+        return offset
+
+    # Not known (rebalancing, the broker away): asked again on the next message.
+    offset = await _ask_broker(app, tp, events.COMMITTED_OFFSET_UNKNOWN, committed_or_first)
     if offset is not None:
         app.consumer._committed_offset[tp] = offset
         log.info(
@@ -226,6 +282,34 @@ async def committed_on_broker(app: Any, tp: Any) -> int | None:
             offset=offset,
         )
     return offset
+
+
+async def log_start(app: Any, tp: Any) -> int | None:
+    """The partition's first offset on the broker (what retention has not deleted); None
+    when the broker cannot say now."""
+
+    async def first(thread: Any, consumer: Any) -> int | None:
+        return await _first_offset(thread, consumer, tp)
+
+    return await _ask_broker(app, tp, events.LOG_START_UNKNOWN, first)
+
+
+async def _first_offset(thread: Any, consumer: Any, tp: Any) -> int | None:
+    first = (await thread.call_thread(consumer.beginning_offsets, [tp])).get(tp)
+    return first if isinstance(first, int) else None
+
+
+async def _ask_broker(
+    app: Any, tp: Any, unknown: str, ask: Callable[[Any, Any], Awaitable[int | None]]
+) -> int | None:
+    """``ask(consumer thread, aiokafka consumer)``, or None with an ``unknown`` warning when
+    the broker cannot answer now (rebalancing, away)."""
+    thread: Any = app.consumer._thread
+    try:
+        return await ask(thread, thread._ensure_consumer())
+    except Exception as exc:
+        log.warning(unknown, topic=tp.topic, partition=tp.partition, error=type(exc).__name__)
+        return None
 
 
 def withhold_ack(consumer: Any, message: Any) -> None:
@@ -249,6 +333,8 @@ def apply(off: frozenset[str] = frozenset()) -> None:
         log.warning(events.FAUST_FIXES_SWITCHED_OFF, fixes=sorted(off))
     if "seek_beginning" not in off:
         faust_aiokafka.AIOKafkaConsumerThread.seek_to_committed = _seek_to_committed_or_beginning  # type: ignore[method-assign]
+    if "read_offset_drop" not in off:
+        faust_consumer.Consumer.__init__ = _consumer_init  # type: ignore[method-assign]
     if "commit_check" not in off:
         faust_consumer.Consumer._new_offset = _new_offset  # type: ignore[method-assign]
     faust_aiokafka.Producer._settings_extra = _settings_extra  # type: ignore[method-assign]

@@ -52,7 +52,8 @@ LOCAL_STATE_REBUILT: Final = "local_state_rebuilt"  # emptied (why): rebuilt fro
 TRACES_EXPORTED: Final = "traces_exported"  # OpenTelemetry on: spans go to the OTLP endpoint
 OUTPUT_REFUSED: Final = "output_refused"  # the broker refused a write: the input is read again
 INPUT_GAP_SEEK_BACK: Final = "input_gap_seek_back"
-INPUT_GAP_ACCEPTED: Final = "input_gap_accepted"
+INPUT_GAP_ACCEPTED: Final = "input_gap_accepted"  # retention deleted the missing offsets
+INPUT_GAP_STILL_OPEN: Final = "input_gap_still_open"  # missing long, still on the broker
 INPUT_STALLED_SEEK_BACK: Final = "input_stalled_seek_back"
 PARTITIONS_ASSIGNED: Final = "partitions_assigned"
 GC_PAUSE: Final = "gc_pause"
@@ -61,6 +62,7 @@ GC_UNFREEZE: Final = "gc_unfreeze"
 # --- Kafka clients and topics
 COMMITTED_OFFSET_FROM_BROKER: Final = "committed_offset_from_broker"
 COMMITTED_OFFSET_UNKNOWN: Final = "committed_offset_unknown"
+LOG_START_UNKNOWN: Final = "log_start_unknown"
 FAUST_FIXES_SWITCHED_OFF: Final = "faust_fixes_switched_off"
 FETCH_WAIT_CHANGED: Final = "fetch_wait_changed"
 TOPICS_CREATED: Final = "topics_created"

@@ -51,6 +51,8 @@ class ServiceApp(faust.App):
     metrics: Metrics
     input_topic: str = ""  # one of the inputs, set when the agent starts (their topic group)
     state_dir: StateDir | None = None  # RocksDB tables: this worker's slot
+    # What may be committed, per input partition (``GapGuard``; faust_fixes reads it).
+    commit_guard: Any = None
 
     async def on_shutdown(self) -> None:
         """Every child has stopped (producer flushed, offsets committed): the local tables

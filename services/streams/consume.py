@@ -48,6 +48,8 @@ def consume(
     retry = OutputRetry()
     off = tuning.fixes_off  # the fault suite's experiments only
     guarded, fill_committed = "gap_guard" not in off, "commit_check" not in off
+    if guarded and fill_committed:
+        app.commit_guard = guard  # commits are what the guard saw handled in order
     metrics = app.metrics
     handled = HandledSummary()
     generation: list[int | None] = [None]
@@ -89,9 +91,10 @@ def consume(
             {(tp.topic, tp.partition): position for tp, position in positions.items()}
         )
         fetched = faust_fixes.fetched_offsets(consumer, inputs)
+        queued = faust_fixes.queued_offsets(consumer, inputs)
         backlog = buffer[0].qsize() if buffer else 0
         stalled: list[tuple[Any, int]] = guard.stalled(
-            positions, time.monotonic(), fetched, backlog
+            positions, time.monotonic(), fetched, backlog, queued
         )
         for tp, offset in stalled if guarded else []:
             end = positions[tp][1]
@@ -104,6 +107,7 @@ def consume(
                 seek_to=offset,
                 high_watermark=positions[tp][1],
                 fetched_to=fetched.get(tp),
+                queued_at=queued.get(tp),  # the next message the client holds for it
                 backlog=backlog,
                 # faust asks the client only for partitions in its fetch set; one it took
                 # out when the agent's buffer was under pressure waits for a callback.
@@ -117,6 +121,25 @@ def consume(
         """The info line for what the inputs brought in the last second; each message's own
         lines are at debug."""
         handled.report()
+
+    async def give_up_deleted(message: Any, held: Hold, committed: int | None) -> Any:
+        """A hole open too long: given up only as far as retention deleted it (the
+        partition's log starts past it); still readable, it is waited for and sought again."""
+        first = await faust_fixes.log_start(app, message.tp)
+        hole = {
+            "topic": message.topic,
+            "partition": message.partition,
+            "missing_from": held.missing_from,
+            "offset": message.offset,
+            "log_start": first,
+        }
+        if first is None or first <= held.missing_from:
+            log.warning(events.INPUT_GAP_STILL_OPEN, **hole)
+            return held
+        now = time.monotonic()
+        guard.gone_before(message.tp, first, now)
+        log.warning(events.INPUT_GAP_ACCEPTED, **hole)
+        return guard.check(message.tp, message.offset, committed, now)
 
     def wrap(handler: Handler) -> Callable[[Any], Awaitable[None]]:
         async def agent(stream: Any) -> None:
@@ -146,6 +169,8 @@ def consume(
                     start, end = verdict.missing_from, message.offset
                     if not await probe.holds_records(message.topic, message.partition, start, end):
                         verdict, markers = guard.accept(message.tp, end, time.monotonic()), True
+                if isinstance(verdict, Hold) and verdict.overdue:
+                    verdict = await give_up_deleted(message, verdict, committed)
                 metrics.messages_in.labels(service, message.topic).inc()
                 if isinstance(verdict, Hold):
                     faust_fixes.withhold_ack(app.consumer, message)  # read again, not done

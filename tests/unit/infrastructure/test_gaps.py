@@ -56,7 +56,9 @@ def test_a_late_message_from_an_accepted_hole_is_still_processed() -> None:
     guard = GapGuard(give_up_after=0.0)
     handle(guard, (3, 4), 3)
     assert guard.check(TP, 7, 3, 0.0) == Hold(5, 5)
-    assert guard.check(TP, 7, 3, 0.1) == AcceptHole(5)
+    assert guard.check(TP, 7, 3, 0.1) == Hold(5, 5, overdue=True)
+    assert guard.gone_before(TP, 7, 0.1) == AcceptHole(5)  # retention deleted 5 and 6
+    assert guard.check(TP, 7, 3, 0.1) == Process()
     guard.handled(TP, 7)
     assert guard.check(TP, 5, 3, 0.2) == Process()  # from the hole: never handled
     assert guard.check(TP, 4, 3, 0.2) == Process()  # before the hole: the run started again
@@ -70,13 +72,32 @@ def test_reset_forgets_what_was_handled() -> None:
     assert guard.check(TP, 0, 0, 0.0) == Process()
 
 
-def test_the_seek_is_repeated_then_the_hole_accepted() -> None:
+def test_the_seek_is_repeated_then_the_hole_found_overdue() -> None:
     guard = GapGuard(give_up_after=10, reseek_every=3)
     assert guard.check(TP, 20, 5, 0.0) == Hold(5, 5)
     assert guard.check(TP, 20, 5, 1.0) == Hold(5, None)
     assert guard.check(TP, 20, 5, 3.5) == Hold(5, 5)
-    assert guard.check(TP, 20, 5, 10.0) == AcceptHole(5)
-    assert guard.check(TP, 21, 5, 10.1) == Process()
+    assert guard.check(TP, 20, 5, 10.0) == Hold(5, 5, overdue=True)
+    # Still on the broker: nothing given up; overdue again give_up_after later.
+    assert guard.check(TP, 20, 5, 12.0) == Hold(5, None)
+    assert guard.check(TP, 20, 5, 13.5) == Hold(5, 5)
+    assert guard.check(TP, 20, 5, 20.0) == Hold(5, 5, overdue=True)
+    assert guard.committable(TP) == 5
+    assert guard.check(TP, 5, 5, 20.5) == Process()  # it came after all
+
+
+def test_only_what_retention_deleted_is_given_up() -> None:
+    guard = GapGuard(give_up_after=10)
+    handle(guard, (5, 6), 5)
+    assert guard.check(TP, 20, 5, 0.0) == Hold(7, 7)
+    assert guard.check(TP, 20, 5, 10.0) == Hold(7, 7, overdue=True)
+    # The log now starts at 12: 7-11 are gone, 12-19 must still be read.
+    assert guard.gone_before(TP, 12, 10.0) == AcceptHole(missing_from=7)
+    assert guard.committable(TP) == 12
+    assert guard.check(TP, 20, 5, 10.0) == Hold(12, 12)
+    assert guard.check(TP, 12, 5, 10.5) == Process()
+    guard.handled(TP, 12)
+    assert guard.committable(TP) == 13
 
 
 def test_without_a_committed_offset_the_first_message_is_the_baseline() -> None:
@@ -204,3 +225,73 @@ def test_a_message_refused_again_and_again_is_never_skipped_as_a_hole() -> None:
         guard.again(TP, 5, float(now))
         assert isinstance(guard.check(TP, 6, 5, now + 9.0), Hold)
         assert guard.check(TP, 5, 5, now + 9.5) == Process()
+
+
+def test_the_commit_is_what_was_handled_in_order_from_the_committed_offset() -> None:
+    guard = GapGuard()
+    assert guard.committable(TP) is None  # not seen yet: nothing to say
+    assert guard.check(TP, 10, 10, 0.0) == Process()
+    assert guard.committable(TP) == 10  # checked, not yet handled
+    guard.handled(TP, 10)
+    assert guard.committable(TP) == 11
+    assert guard.check(TP, 13, 10, 0.0) == Hold(11, 11)  # 11 and 12 missing
+    assert guard.committable(TP) == 11
+    for offset in (11, 12, 13):
+        assert guard.check(TP, offset, 10, 0.1) == Process()
+        guard.handled(TP, offset)
+    assert guard.committable(TP) == 14
+
+
+def test_a_repeat_or_a_message_cut_short_never_moves_the_commit() -> None:
+    guard = GapGuard()
+    handle(guard, (3, 4), 3)
+    assert guard.check(TP, 3, 3, 0.0) == Repeat()
+    assert guard.check(TP, 5, 3, 0.0) == Process()
+    guard.again(TP, 5, 0.0)  # its output refused: not handled
+    assert guard.committable(TP) == 5
+    assert guard.check(TP, 6, 3, 0.1) == Hold(missing_from=5, seek_to=None)
+    assert guard.committable(TP) == 5
+
+
+def test_a_reset_forgets_the_commit_until_the_partition_is_seen_again() -> None:
+    guard = GapGuard()
+    handle(guard, (0, 1), 0)
+    guard.reset()
+    assert guard.committable(TP) is None
+    guard.check(TP, 7, 7, 0.0)
+    assert guard.committable(TP) == 7
+
+
+def test_without_a_committed_offset_the_guard_vouches_for_no_commit() -> None:
+    guard = GapGuard()
+    handle(guard, (40, 41), None)  # where these started is unknown: earlier ones may be missing
+    assert guard.committable(TP) is None
+
+
+def test_a_hole_of_markers_moves_the_commit_past_it() -> None:
+    guard = GapGuard()
+    handle(guard, (10,), 10)
+    guard.check(TP, 13, 10, 0.0)
+    guard.accept(TP, 13, 0.1)  # 11 and 12: transaction markers, nothing to read
+    guard.handled(TP, 13)
+    assert guard.committable(TP) == 14
+
+
+def test_a_partition_whose_next_message_the_client_holds_waits_its_turn() -> None:
+    # Seen after a kill -9 during a load: sought every 6 s for a minute, each seek throwing
+    # away the message the client held and putting the partition at the back of its queue.
+    guard = GapGuard(stall_after=5, stall_after_queued=120)
+    guard.check(TP, 3770, 3770, 0.0)  # expected is now 3771
+    waiting = {TP: (3770, 7538)}
+    for now in range(0, 120, 5):
+        assert guard.stalled(waiting, float(now), {TP: 3772}, 0, queued={TP: 3771}) == []
+    assert guard.stalled(waiting, 120.0, {TP: 3772}, 0, queued={TP: 3771}) == [(TP, 3771)]
+
+
+def test_a_client_holding_messages_past_the_expected_one_is_no_excuse() -> None:
+    # Held from 3790 on: 3771-3789 were handed out and dropped, a hole to seek back to.
+    guard = GapGuard(stall_after=5, stall_after_queued=120)
+    guard.check(TP, 3770, 3770, 0.0)
+    waiting = {TP: (3770, 7538)}
+    assert guard.stalled(waiting, 0.0, {TP: 3791}, 0, queued={TP: 3790}) == []
+    assert guard.stalled(waiting, 5.0, {TP: 3791}, 0, queued={TP: 3790}) == [(TP, 3771)]
