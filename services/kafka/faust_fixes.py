@@ -2,9 +2,10 @@
 workaround for a library bug, valid on every broker, applied once at a worker's start
 (``apply``, called by ``releasewatch service``). Each was switched off alone in the fault
 suite and the restart stress on Apache Kafka 4.1.1, and is here because that lost messages
-(README, "Benchmarks and the fault suite"); two earlier ones, found on Tansu, lost nothing
-switched off on Kafka (three seeds, 48 restarts) and were removed: turning off faust's drop
-of re-read messages below its read offset, and its gap filling.
+(README, "Benchmarks and the fault suite"), or because a kill -9 during a large load lost
+or stalled messages without it (bench.national). Of two found on Tansu and removed when the
+fault suite lost nothing without them on Kafka, one came back for that reason (the drop of
+re-read messages); faust's gap filling is now never read (the commit is the gap guard's).
 
 Seek to the beginning where nothing is committed
     After a rebalance faust skips (and acks) messages it prefetched, then relies on
