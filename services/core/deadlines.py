@@ -151,3 +151,43 @@ def due_of_stored(value: Any) -> tuple[datetime | None, bool]:
     if retire:
         return datetime.fromisoformat(retire), True
     return None, False
+
+
+_NEXT_DUE = b'"next_due":'
+_RETIRE_AT = b'"retire_at":'
+
+
+class _Unreadable(Exception):
+    pass
+
+
+def due_of_raw(value: bytes) -> tuple[datetime | None, bool] | None:
+    """``due_of_stored`` from a record's stored JSON (faust's compact ``"name":value``),
+    without decoding the record: a restart reads every record of its partitions, most with
+    nothing armed, and decoding each took 37 s of a 43.5 s restart at 700,000 bookings
+    (bench.national). None when the bytes do not say plainly (the caller decodes then)."""
+    try:
+        due = _stamp_after(value, _NEXT_DUE)
+        if due is not None:
+            return due, False
+        retire = _stamp_after(value, _RETIRE_AT)
+    except _Unreadable:
+        return None
+    return (retire, True) if retire is not None else (None, False)
+
+
+def _stamp_after(value: bytes, name: bytes) -> datetime | None:
+    """The time stored under the first ``name``: None if absent or null."""
+    at = value.find(name)
+    if at < 0:
+        return None
+    start = at + len(name)
+    if value.startswith(b"null", start):
+        return None
+    end = value.find(b'"', start + 1)
+    if not value.startswith(b'"', start) or end < 0:
+        raise _Unreadable
+    try:
+        return datetime.fromisoformat(value[start + 1 : end].decode("ascii"))
+    except (ValueError, UnicodeDecodeError):
+        raise _Unreadable from None

@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar
 import faust
 from pydantic import BaseModel
 
-from services.core.deadlines import DeadlineIndex
+from services.core.deadlines import DeadlineIndex, armed_in, due_of_raw, due_of_stored
 from services.ops import tracing
 
 M = TypeVar("M", bound=BaseModel)
@@ -109,3 +109,18 @@ class RecordTable(Generic[M]):
 
     def items(self) -> Iterator[tuple[str, Any]]:
         return iter(self.table.items())
+
+    def armed(self) -> list[tuple[str, datetime | None, bool]]:
+        """(key, due, retiring) of every record of this worker's partitions, for the deadline
+        index. From RocksDB, each record's stored bytes are read for its two times only
+        (``due_of_raw``), and decoded only when they do not say plainly."""
+        store: Any = self.table.data
+        if getattr(store, "_dbs", None) is None:  # the memory store holds decoded records
+            return armed_in(self.table.items())
+        armed = []
+        for key, value in store._iteritems():
+            due = due_of_raw(value)
+            if due is None:
+                due = due_of_stored(store._decode_value(value))
+            armed.append((store._decode_key(key), *due))
+        return armed

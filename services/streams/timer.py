@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from services.core.deadlines import DeadlineIndex, armed_in
+from services.core.deadlines import DeadlineIndex
 from services.ops import events
 
 # The timer's fast path: given the keys just fallen due, publish what is owed now and
@@ -54,7 +54,7 @@ def install_deadline_timer(
         generation = app.rebalancing_count * 1_000_000 + app.consumer_generation_id
         if index.generation != generation:
             started = time.perf_counter()
-            index.rebuild(armed_in(table.items()), generation)
+            index.rebuild(table.armed(), generation)
             log.info(
                 events.DEADLINES_REBUILT,
                 armed=len(index),

@@ -1,5 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from services.core.deadlines import DeadlineIndex
 
 T0 = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
@@ -153,3 +155,49 @@ def test_rebuild_reads_deadlines_and_retirements_from_stored_records() -> None:
     index.rebuild(armed_in(stored.items()), generation=1)
     assert len(index) == 1 and index.retiring == 1
     assert index.due_of("b") == T0 + 9 * S
+
+
+def stored_bytes(record: dict[str, object]) -> bytes:
+    """A record as faust's json codec stores it (compact separators)."""
+    import json
+
+    return json.dumps(record, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"booking_id": "b-1", "next_due": "2027-03-01T12:00:01Z", "retire_at": None},
+        {"booking_id": "b-2", "next_due": None, "retire_at": "2027-04-01T00:00:00+00:00"},
+        {"booking_id": "b-3", "next_due": None, "retire_at": None},
+        {"booking_id": "b-4"},  # the booking service's records before retirement
+        {"booking_id": "b-5", "retire_at": "2027-04-01T00:00:00Z", "retired": True},
+        {"booking_id": "b-6", "next_due": "2027-03-01T12:00:01.250000Z", "retire_at": None},
+    ],
+)
+def test_the_raw_read_agrees_with_the_decoded_one(record: dict[str, object]) -> None:
+    from services.core.deadlines import due_of_raw, due_of_stored
+
+    assert due_of_raw(stored_bytes(record)) == due_of_stored(record)
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        # An agency's event id "next_due" in the applied requests, ahead of the real field.
+        {"applied": {"next_due": "agency.requests.v1/3/17"}, "next_due": "2027-03-01T12:00:00Z"},
+        {"requests": {"next_due": {"status": "active"}}, "next_due": None},
+        {"next_due": "not a time"},
+    ],
+)
+def test_bytes_that_do_not_say_plainly_are_left_to_the_decoder(record: dict[str, object]) -> None:
+    from services.core.deadlines import due_of_raw
+
+    assert due_of_raw(stored_bytes(record)) is None
+
+
+def test_a_quoted_name_inside_a_text_value_is_not_taken_for_the_field() -> None:
+    from services.core.deadlines import due_of_raw
+
+    record = {"notes": 'says "next_due":"2020-01-01T00:00:00Z"', "next_due": None}
+    assert due_of_raw(stored_bytes(record)) == (None, False)
