@@ -31,6 +31,13 @@ SERVICE_PORT_OFFSETS = {"booking": 0, "scheduling": 10, "notification": 20, "boa
 PORTS_PER_SERVICE = 10
 # A dead letter carries the refused message verbatim, and inputs may be over 1 MiB.
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
+# At most this many records handed from the client to faust at a time (Kafka's own
+# max.poll.records default). faust's default is no limit: with 8 MiB fetched per partition,
+# one poll handed faust every record the client held (tens of thousands under a backlog),
+# which it then fed to the agent round-robin for minutes: resident memory ~225 MiB above
+# the tables under load, and partitions "fetched" but not moving, sought back by the stall
+# watchdog (bench.national: agency.requests partitions at offset ~200 with 5,000 fetched).
+MAX_POLL_RECORDS = 500
 
 
 def pick_web_port(settings: Settings, service: str) -> int:
@@ -94,6 +101,7 @@ def create_app(service: str, settings: Settings, web_port: int) -> ServiceApp:
         producer_max_batch_size=16 if one_record_batches else 16384,
         producer_max_request_size=MAX_REQUEST_BYTES,
         consumer_max_fetch_size=MAX_REQUEST_BYTES,
+        broker_max_poll_records=MAX_POLL_RECORDS,
         table_standby_replicas=settings.quirks.standby_replicas,
         web_enabled=True,
         web_bind=settings.web_host,
