@@ -177,13 +177,9 @@ class GapGuard:
     def accept(self, tp: Hashable, offset: int, now: float) -> AcceptHole:
         """The hole before ``offset`` is known to hold nothing to read (under exactly_once:
         transaction markers and aborted records): go on from ``offset`` at once."""
-        start = self._expected.get(tp, offset)
-        self._holding.pop(tp, None)
-        self._expected[tp] = offset + 1
-        self._progress[tp] = now
-        if tp in self._done:
-            self._done[tp] = max(self._done[tp], offset)  # the hole is given up
-        return AcceptHole(missing_from=start)
+        accepted = self.gone_before(tp, offset, now)
+        self._expected[tp] = offset + 1  # and the message at ``offset`` is processed now
+        return accepted
 
     def gone_before(self, tp: Hashable, first: int, now: float) -> AcceptHole:
         """The partition's log now starts at ``first`` (retention deleted what came before):
