@@ -3,10 +3,15 @@ in bench/results/*.json (each as soon as it is measured), plots in bench/results
 
     .venv/bin/python -m bench [--quick]
 
---quick: smaller runs (20k events, 60 s of latency, 20,000 armed, 20,000 open) to try the
-harness. The latency run is 10 minutes at 1,000 events/s (and as long again for its baseline).
+It includes the scaling curve: end to end with 1, 2 and 4 workers per service, on 8 and 32
+partitions (``scaling.json``, ``scaling.png``).
+
+--quick: smaller runs (20k events, 5k for the scaling curve, 60 s of latency, 20,000 armed,
+20,000 open) to try the harness. The latency run is 10 minutes at 1,000 events/s (and as
+long again for its baseline).
 """
 
+import asyncio
 import sys
 import time
 
@@ -26,6 +31,9 @@ if __name__ == "__main__":
     throughput = pipeline.main(20_000 if quick else 50_000)
     save("pipeline", {**context(), **throughput})
     print(f"  plot: {plots.throughput(throughput)}")
+    curve = asyncio.run(pipeline.scaling(5_000 if quick else 20_000))
+    save("scaling", {**context(), **curve})
+    print(f"  plot: {plots.scaling(curve)}")
     notices = latency.main(1000, 60 if quick else 600)
     save("latency", {**context(), **notices})
     print(f"  plot: {plots.latency(notices)}")

@@ -298,6 +298,11 @@ def main(count: int = 20_000) -> dict[str, Any]:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--scaling"]:
-        asyncio.run(scaling(int(sys.argv[2]) if len(sys.argv) > 2 else 20_000))
+        from bench import plots
+        from bench.harness import machine, save
+
+        curve = asyncio.run(scaling(int(sys.argv[2]) if len(sys.argv) > 2 else 20_000))
+        save("scaling", {"machine": machine(), **curve})
+        print(f"  plot: {plots.scaling(curve)}")
     else:
         main(int(sys.argv[1]) if len(sys.argv) > 1 else 20_000)

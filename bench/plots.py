@@ -92,3 +92,37 @@ def throughput(result: dict[str, Any], path: Path = RESULTS / "throughput.png") 
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def scaling(result: dict[str, Any], path: Path = RESULTS / "scaling.png") -> Path:
+    """End to end events/s against workers per service, one line per partition count, with
+    each count's bare aiokafka loop (same run) dashed."""
+    figure, axis = plt.subplots(figsize=(8, 4))
+    colors = itertools.cycle(("#3b6ea5", "#e76f51", "#2a9d8f"))
+    for parts in sorted({row["partitions"] for row in result["rows"]}):
+        rows = sorted(
+            (r for r in result["rows"] if r["partitions"] == parts),
+            key=lambda r: r["workers_per_service"],
+        )
+        color = next(colors)
+        workers = [r["workers_per_service"] for r in rows]
+        axis.plot(
+            workers, [r["per_second"] for r in rows], "o-", color=color, label=f"{parts} partitions"
+        )
+        axis.axhline(
+            rows[0]["baseline_per_second"],
+            color=color,
+            linestyle=":",
+            linewidth=0.8,
+            label=f"{parts} partitions: bare aiokafka loop",
+        )
+    axis.set_xlabel("workers per service (all on the same 2 cores as the broker)")
+    axis.set_ylabel("events/s end to end")
+    axis.set_yscale("log")
+    axis.set_xticks(sorted({r["workers_per_service"] for r in result["rows"]}))
+    axis.set_title(f"Scaling: {result['events']:,} simulator events through the three services")
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

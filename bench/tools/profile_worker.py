@@ -1,5 +1,6 @@
 """py-spy on one worker of one service working off a backlog; prints where its main
-thread spends its time (self and inclusive), busy samples only, and writes a flame graph
+thread spends its time (self and inclusive, and self time by layer: faust, aiokafka, our
+code, pydantic, logging, RocksDB, the event loop), busy samples only, and writes a flame graph
 of the next seconds to bench/results/profile-<service>-<store>.svg.
 
     .venv/bin/python -m bench.tools.profile_worker booking|scheduling [EVENTS]
@@ -25,30 +26,69 @@ from tests.support.workers import Worker
 PY_SPY = Path(sys.executable).parent / "py-spy"
 
 
-def summarise(raw: Path, top: int = 30) -> None:
+# The layer a frame's code belongs to, by the path py-spy gives (relative to sys.path).
+LAYERS = {
+    "faust": "faust (streams, tables, acks)",
+    "mode": "faust (streams, tables, acks)",
+    "aiokafka": "aiokafka (client)",
+    "kafka": "aiokafka (client)",
+    "services": "releasewatch (services/, schemas/)",
+    "schemas": "releasewatch (services/, schemas/)",
+    "pydantic": "pydantic (validation, JSON)",
+    "pydantic_core": "pydantic (validation, JSON)",
+    "structlog": "logging (structlog, logging)",
+    "logging": "logging (structlog, logging)",
+    "rocksdict": "rocksdict (RocksDB)",
+    "asyncio": "asyncio (event loop, futures)",
+    "selectors": "asyncio (event loop, futures)",
+    "prometheus_client": "prometheus_client (/metrics)",
+}
+
+
+def layer_of(frame: str) -> str:
+    """``function (faust/streams.py:123)`` -> its layer, "other" when not named above."""
+    path = frame.rsplit(" (", 1)[-1]
+    return LAYERS.get(path.split("/", 1)[0].split(".", 1)[0], "other")
+
+
+def summarise(raw: Path, top: int = 30) -> dict[str, float]:
+    """Prints the main thread's busy share, its self and inclusive time by function and its
+    self time by layer; returns the layers' shares."""
     own: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
+    layers: collections.Counter[str] = collections.Counter()
+    others: collections.Counter[str] = collections.Counter()  # busy samples of other threads
     busy = idle = 0
     for line in raw.read_text().splitlines():
         stack, count_text = line.rsplit(" ", 1)
         count = int(count_text)
-        frames = [frame.split(" (")[0] for frame in stack.split(";")]
-        if "MainThread" not in stack.split(";")[0]:
+        frames = stack.split(";")
+        names = [frame.split(" (")[0] for frame in frames]
+        if names[-1] in ("EpollSelector.select", "select"):
+            if "MainThread" in frames[0]:
+                idle += count
             continue
-        if frames[-1] in ("EpollSelector.select", "select"):
-            idle += count
+        if "MainThread" not in frames[0]:
+            others[frames[0].split(" (")[0]] += count
             continue
         busy += count
-        own[frames[-1]] += count
-        for name in set(frames[1:]):
+        own[names[-1]] += count
+        layers[layer_of(frames[-1])] += count
+        for name in set(names[1:]):
             inclusive[name] += count
     print(f"main thread: {busy} busy samples, {idle} idle ({busy / max(1, busy + idle):.0%} busy)")
+    for thread, count in others.most_common(5):
+        print(f"  other thread {thread}: {count} busy samples")
+    print("main thread's self time by layer:")
+    for name, count in layers.most_common():
+        print(f"  {count / max(1, busy):6.1%}  {name}")
     print("self:")
     for name, count in own.most_common(top):
         print(f"  {count / busy:6.1%}  {name}")
     print("inclusive:")
     for name, count in inclusive.most_common(top + 10)[10:]:
         print(f"  {count / busy:6.1%}  {name}")
+    return {name: count / max(1, busy) for name, count in layers.items()}
 
 
 async def profile(name: str, count: int, seconds: int = 12) -> None:
