@@ -95,7 +95,7 @@ class DeadlineIndex:
         for key in keys:
             self._publishing.discard(key)
             if key in self._in_flight:
-                self._in_flight[key] = (self._in_flight[key][0], stamp_now)
+                self._hand_out(key, self._in_flight[key][0], stamp_now)
 
     def published(self, key: str) -> tuple[str, ...] | None:
         """What the timer published for ``key``'s deadline in flight (None: not tried)."""
@@ -110,15 +110,25 @@ class DeadlineIndex:
             stamp, key = heapq.heappop(heap)
             if self._due.get(key) != stamp or key in self._in_flight:
                 continue  # superseded by a later set(), or already handed out
-            self._in_flight[key] = (stamp, stamp_now)
+            self._hand_out(key, stamp, stamp_now)
             taken.append((key, _instant(stamp)))
-        for key, (stamp, handed_at) in list(self._in_flight.items()):
-            if key in self._publishing:
-                continue
-            if stamp_now - handed_at >= self.resend_after and self._due.get(key) == stamp:
-                self._in_flight[key] = (stamp, stamp_now)
-                taken.append((key, _instant(stamp)))
+        # In flight in the order handed out (or last sent): only the oldest can be owed a
+        # resend, so a burst of 10,000 in flight is not walked through at every scan.
+        again = []
+        for key, (stamp, handed_at) in self._in_flight.items():
+            if stamp_now - handed_at < self.resend_after:
+                break
+            if key not in self._publishing and self._due.get(key) == stamp:
+                again.append((key, stamp))
+        for key, stamp in again:
+            self._hand_out(key, stamp, stamp_now)
+            taken.append((key, _instant(stamp)))
         return taken
+
+    def _hand_out(self, key: str, stamp: float, at: float) -> None:
+        """In flight from ``at``: moved to the end, which keeps them in the order of ``at``."""
+        self._in_flight.pop(key, None)
+        self._in_flight[key] = (stamp, at)
 
     def oldest_overdue(self, now: datetime) -> float:
         """Seconds since the oldest deadline that is due but not yet checked (0 if none);

@@ -41,10 +41,16 @@ class Output:
         self.transactional = app.in_transaction  # processing_guarantee exactly_once
 
     async def send(
-        self, key: bytes | None, value: BaseModel | bytes | None, *, wait: bool = False
+        self,
+        key: bytes | None,
+        value: BaseModel | bytes | None,
+        *,
+        wait: bool = False,
+        partition: int | None = None,
     ) -> Awaitable[Any]:
         """Publish; with ``wait``, return only once the broker has acknowledged it. Returns
-        the delivery future (await it to know the broker has the message)."""
+        the delivery future (await it to know the broker has the message). ``partition``:
+        the key's, when the caller has it already (else the client hashes the key)."""
         payload = encode(value) if isinstance(value, BaseModel) else value
         # Stamp it now: faust may flush a buffered message after a later one sent with wait,
         # and readers (trace, the board) order by timestamp.
@@ -56,7 +62,7 @@ class Output:
             self.name,
             key,
             payload,
-            None,
+            partition,
             time.time(),
             tracing.headers(),  # the step's trace context (None when tracing is off)
             transactional_id=self._transaction(key) if self.transactional else None,
@@ -94,8 +100,10 @@ class Output:
         for number, (key, _) in enumerate(messages):
             by_partition[partition_of(key, self.partitions)].append(number)
         futures: list[asyncio.Future[Any]] = [asyncio.Future() for _ in messages]
+        if not tracing.enabled():  # no span to continue: the stored record is not read
+            trace_of = None
 
-        async def send_in_order(numbers: list[int]) -> None:
+        async def send_in_order(partition: int, numbers: list[int]) -> None:
             for number in numbers:
                 key, value = messages[number]
                 span = (
@@ -105,13 +113,13 @@ class Output:
                 )
                 try:
                     with span:
-                        delivery = await self.send(key, value)
+                        delivery = await self.send(key, value, partition=partition)
                 except Exception as exc:
                     futures[number].set_exception(exc)
                     continue
                 futures[number] = asyncio.ensure_future(delivery)
 
-        await asyncio.gather(*(send_in_order(numbers) for numbers in by_partition.values()))
+        await asyncio.gather(*(send_in_order(*numbers) for numbers in by_partition.items()))
         return futures
 
 

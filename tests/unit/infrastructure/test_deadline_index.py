@@ -56,6 +56,33 @@ def test_nothing_is_handed_out_again_while_the_timer_still_publishes_it() -> Non
     assert index.take_due(T0 + 45 * S) == [("a", T0)]
 
 
+def test_resends_follow_the_order_each_tick_went_out() -> None:
+    index = DeadlineIndex(resend_after=5)
+    for number, key in enumerate("abcd"):
+        index.set(key, T0 + number * S)
+        index.take_due(T0 + number * S)  # handed out at T0, T0+1, T0+2, T0+3
+    index.sent(["a"], T0 + 3 * S)  # its tick went out last: counts from then
+    index.publishing(["b"])  # still publishing: not handed out, does not hold up the rest
+    assert index.take_due(T0 + 6 * S) == []
+    assert index.take_due(T0 + 7 * S) == [("c", T0 + 2 * S)]
+    assert index.take_due(T0 + 8 * S) == [("d", T0 + 3 * S), ("a", T0)]
+    index.sent(["b"], T0 + 8 * S)
+    assert index.take_due(T0 + 11 * S) == []
+    assert index.take_due(T0 + 12 * S) == [("c", T0 + 2 * S)]  # 5 s after its resend
+    assert index.take_due(T0 + 13 * S) == [("d", T0 + 3 * S), ("a", T0), ("b", T0 + S)]
+
+
+def test_ten_thousand_in_flight_are_not_resent_before_their_time() -> None:
+    index = DeadlineIndex(resend_after=5)
+    keys = [f"k{n}" for n in range(10_000)]
+    for key in keys:
+        index.set(key, T0)
+    assert len(index.take_due(T0)) == 10_000
+    assert index.take_due(T0 + 4 * S) == []
+    index.set("k0", None)  # answered
+    assert sorted(key for key, _ in index.take_due(T0 + 5 * S)) == sorted(keys[1:])
+
+
 def test_a_deadline_answered_while_publishing_is_not_handed_out_again() -> None:
     index = DeadlineIndex(resend_after=5)
     index.set("a", T0)

@@ -22,12 +22,19 @@ class Producer:
         self.order: dict[int, list[bytes]] = {p: [] for p in range(partitions)}
 
     async def send(
-        self, topic: str, key: bytes, value: bytes, *_: Any, **options: Any
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes,
+        given: int | None = None,
+        *_: Any,
+        **options: Any,
     ) -> asyncio.Future[Any]:
         self.transactions = [*getattr(self, "transactions", []), options.get("transactional_id")]
+        self.given = [*getattr(self, "given", []), given]  # the partition the caller named
         if key == self.fail_key:
             raise RuntimeError("broker refused")
-        partition = partition_for(key.decode(), self.partitions)
+        partition = partition_for(key.decode(), self.partitions) if given is None else given
         self.order[partition].append(key)
         await asyncio.sleep(0)  # the batch slot frees on the next turn of the loop
         delivered: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -60,6 +67,16 @@ async def test_every_partition_gets_its_messages_in_the_order_given() -> None:
     for key, future in zip(KEYS, futures, strict=True):
         partition, position = await future
         assert producer.order[partition][position] == key
+
+
+async def test_send_all_names_each_keys_partition_so_the_client_does_not_hash_it_again() -> None:
+    producer = Producer(4)
+    await output(producer).send_all([(key, b"v") for key in KEYS])
+    assert sorted(producer.given) == sorted(partition_for(k.decode(), 4) for k in KEYS)
+    for partition, keys in producer.order.items():
+        assert all(partition_for(k.decode(), 4) == partition for k in keys)
+    await output(producer).send(KEYS[0], b"v")  # a single send leaves it to the client
+    assert producer.given[-1] is None
 
 
 async def test_a_refused_send_fails_its_own_future_only() -> None:
