@@ -248,5 +248,11 @@ def main(rate: float = 1000, seconds: float = 600) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    from bench import plots
+    from bench.harness import machine, save
+
     arguments = [float(a) for a in sys.argv[1:3]]
-    main(*arguments)
+    notices = main(*arguments)
+    save("latency", {"machine": machine(), **notices})
+    print(f"  plot: {plots.latency(notices)}")
+    print(f"  plot: {plots.latency_per_minute(notices)}")
