@@ -164,7 +164,7 @@ async def run(rate: float = 1000, seconds: float = 600, **settings: str) -> dict
     bare = await baseline(messages, triggers, rate)
     print(
         "  baseline: three bare aiokafka relays "
-        + "  ".join(f"{name} {value:,.0f} ms" for name, value in bare.items())
+        + "  ".join(f"{name} {bare[name]:,.0f} ms" for name in ("p50", "p95", "p99", "max"))
     )
     data = ROOT / "test-artifacts" / f"latency-{int(time.time())}"  # worker logs, kept
     data.mkdir(parents=True, exist_ok=True)
@@ -185,8 +185,9 @@ async def run(rate: float = 1000, seconds: float = 600, **settings: str) -> dict
                 def all_noticed() -> bool:
                     return wanted <= {r.key for r in notices.records}
 
-                # A backlog left at the end drains at the services' rate: allow for half the run.
-                allowed = 120 + seconds_of(messages, rate) / 2
+                # A backlog left at the end drains at the services' rate: allow as long again
+                # as the run (at 1,000 events/s the three services fall behind on 2 cores).
+                allowed = 120 + seconds_of(messages, rate)
                 try:
                     await until(all_noticed, allowed, "a notice for every probe")
                 except TimeoutError:
