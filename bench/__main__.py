@@ -11,7 +11,6 @@ partitions (``scaling.json``, ``scaling.png``).
 long again for its baseline).
 """
 
-import asyncio
 import sys
 import time
 
@@ -31,7 +30,7 @@ if __name__ == "__main__":
     throughput = pipeline.main(20_000 if quick else 50_000)
     save("pipeline", {**context(), **throughput})
     print(f"  plot: {plots.throughput(throughput)}")
-    curve = asyncio.run(pipeline.scaling(5_000 if quick else 20_000))
+    curve = pipeline.scaling_main(5_000 if quick else 20_000)
     save("scaling", {**context(), **curve})
     print(f"  plot: {plots.scaling(curve)}")
     notices = latency.main(1000, 60 if quick else 600)

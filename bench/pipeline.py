@@ -296,12 +296,16 @@ def main(count: int = 20_000) -> dict[str, Any]:
     return asyncio.run(run(count))
 
 
+def scaling_main(count: int = 20_000) -> dict[str, Any]:
+    return asyncio.run(scaling(count))
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--scaling"]:
         from bench import plots
         from bench.harness import machine, save
 
-        curve = asyncio.run(scaling(int(sys.argv[2]) if len(sys.argv) > 2 else 20_000))
+        curve = scaling_main(int(sys.argv[2]) if len(sys.argv) > 2 else 20_000)
         save("scaling", {"machine": machine(), **curve})
         print(f"  plot: {plots.scaling(curve)}")
     else:

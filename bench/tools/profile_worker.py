@@ -31,7 +31,6 @@ LAYERS = {
     "faust": "faust (streams, tables, acks)",
     "mode": "faust (streams, tables, acks)",
     "aiokafka": "aiokafka (client)",
-    "kafka": "aiokafka (client)",
     "services": "releasewatch (services/, schemas/)",
     "schemas": "releasewatch (services/, schemas/)",
     "pydantic": "pydantic (validation, JSON)",

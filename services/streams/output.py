@@ -100,8 +100,6 @@ class Output:
         for number, (key, _) in enumerate(messages):
             by_partition[partition_of(key, self.partitions)].append(number)
         futures: list[asyncio.Future[Any]] = [asyncio.Future() for _ in messages]
-        if not tracing.enabled():  # no span to continue: the stored record is not read
-            trace_of = None
 
         async def send_in_order(partition: int, numbers: list[int]) -> None:
             for number in numbers:

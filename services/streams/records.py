@@ -100,7 +100,10 @@ class RecordTable(Generic[M]):
 
     def trace_of(self, key: bytes) -> str | None:
         """The ``traceparent`` of the step that last wrote the record of ``key`` (as the
-        outputs key it), or None."""
+        outputs key it), or None. With tracing off there is no span to continue: the record
+        is not read (a burst of deadlines would decode each one for nothing)."""
+        if not tracing.enabled():
+            return None
         stored = self.table.get(key.decode())
         return stored.get(TRACE_FIELD) if isinstance(stored, dict) else None
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from pydantic import BaseModel
 
+from services.core.deadlines import DeadlineIndex
 from services.ops import tracing
+from services.streams.records import TRACE_FIELD, RecordTable
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = "00f067aa0ba902b7"
@@ -95,3 +99,30 @@ def test_without_a_valid_parent_a_step_starts_a_new_trace(
     [span] = finished(spans)
     assert span.parent is None
     assert format(span.context.trace_id, "032x") != TRACE
+
+
+class Table(dict):  # type: ignore[type-arg]
+    """A faust table's reads, counted."""
+
+    reads = 0
+
+    def get(self, key: object, default: object = None) -> object:
+        self.reads += 1
+        return super().get(key, default)
+
+
+def record_table() -> tuple[RecordTable[BaseModel], Table]:
+    table = Table({"us-mn/b-1": {"next_due": None, TRACE_FIELD: f"00-{TRACE}-{PARENT}-01"}})
+    app = SimpleNamespace(Table=lambda *_, **__: table)
+    return RecordTable(app, "bookings", BaseModel, 8, DeadlineIndex()), table  # type: ignore[arg-type]
+
+
+def test_the_trace_a_record_kept_is_read_only_while_tracing_is_on(
+    spans: InMemorySpanExporter,
+) -> None:
+    records, table = record_table()
+    assert records.trace_of(b"us-mn/b-1") == f"00-{TRACE}-{PARENT}-01"
+    assert table.reads == 1
+    tracing.shutdown()
+    assert records.trace_of(b"us-mn/b-1") is None  # off: no span to continue, nothing read
+    assert table.reads == 1
