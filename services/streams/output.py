@@ -38,6 +38,8 @@ class Output:
         self.producer = app.producer
         self.partitions: int = app.conf.topic_partitions
         self.metrics = metrics
+        # The counter's child for this topic, looked up once (labels() costs ~6 us a call).
+        self.sent = metrics.messages_out.labels(metrics.service, self.name)
         self.transactional = app.in_transaction  # processing_guarantee exactly_once
 
     async def send(
@@ -69,7 +71,7 @@ class Output:
         )
         if wait:
             await future
-        self.metrics.messages_out.labels(self.metrics.service, self.name).inc()
+        self.sent.inc()
         return future
 
     def _transaction(self, key: bytes | None) -> str:

@@ -117,3 +117,65 @@ def test_messages_handled_is_one_line_per_interval_and_none_when_idle() -> None:
     assert first["messages"] == 4
     assert first["topics"] == {"jail.booking.v1": 3, "booking.ticks.v1": 1}
     assert second["messages"] == 1 and second["topics"] == {"jail.booking.v1": 1}
+
+
+def test_our_logger_asks_structlog_only_for_lines_at_or_above_the_level() -> None:
+    seen: list[tuple[str, str]] = []
+
+    def spy(logger: object, method: str, event: dict[str, object]) -> dict[str, object]:
+        seen.append((method, str(event["event"])))
+        raise structlog.DropEvent
+
+    std = logging.getLogger("services.test.leveled")
+    std.setLevel(logging.INFO)
+    structlog.configure(processors=[spy], logger_factory=structlog.stdlib.LoggerFactory())
+    try:
+        log = rw_logging.get_logger("services.test.leveled")
+        log.debug("duplicate_dropped")
+        log.info("alert_emitted", alert_id="a-1")
+        log.warning("escalation_raised")
+        std.setLevel(logging.DEBUG)  # the level is read at each line
+        log.debug("schedule_changed")
+        std.setLevel(logging.ERROR)
+        log.warning("input_gap_seek_back")
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            log.exception("message_failed")
+    finally:
+        structlog.reset_defaults()
+        std.setLevel(logging.NOTSET)
+    assert seen == [
+        ("info", "alert_emitted"),
+        ("warning", "escalation_raised"),
+        ("debug", "schedule_changed"),
+        ("error", "message_failed"),
+    ]
+
+
+def test_event_fields_join_the_message_fields_and_leave_before_the_message_does() -> None:
+    capture = LogCapture()
+    structlog.configure(processors=[rw_logging.merge_message, capture])
+
+    class Event:
+        event_id, type, jurisdiction = "e-7", "booking.released", "ca-alameda"
+
+    try:
+        log = structlog.get_logger()
+        with rw_logging.message_context(topic="jail.booking.v1", partition=1, offset=4):
+            rw_logging.bind_event(Event())
+            log.info("booking_state_emitted", offset=99)  # a field the line names wins
+            rw_logging.unbind_event()
+            log.info("after_unbind")
+        log.info("after_message")
+    finally:
+        structlog.reset_defaults()
+    during, unbound, after = capture.entries
+    assert (during["topic"], during["partition"], during["offset"]) == ("jail.booking.v1", 1, 99)
+    assert (during["event_id"], during["type"], during["jurisdiction"]) == (
+        "e-7",
+        "booking.released",
+        "ca-alameda",
+    )
+    assert unbound["topic"] == "jail.booking.v1" and "event_id" not in unbound
+    assert not {"topic", "event_id", "offset"} & set(after)
