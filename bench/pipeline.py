@@ -89,10 +89,18 @@ def taken(worker: Worker) -> float:
 
 
 async def work_off(worker: Worker, expected: float, timeout: float = 900) -> dict[str, float]:
-    """Time ``worker`` from its first input to its ``expected``-th."""
+    """Time ``worker`` from its first input to its ``expected``-th, and the CPU its process
+    used meanwhile per message (less sensitive than the rate to what else runs beside it)."""
     first = await until(lambda: taken(worker) > 0, 120, f"{worker.name} starts", every=0.05)
+    cpu = worker.cpu_seconds()
     done = await until(lambda: taken(worker) >= expected, timeout, f"{worker.name} done", 0.1)
-    return {"messages": expected, "seconds": done - first, "per_second": expected / (done - first)}
+    used = worker.cpu_seconds() - cpu
+    return {
+        "messages": expected,
+        "seconds": done - first,
+        "per_second": expected / (done - first),
+        "cpu_us_per_message": used / expected * 1e6,
+    }
 
 
 async def per_service(messages: list[Message], data: Path) -> dict[str, dict[str, float]]:
@@ -281,7 +289,8 @@ async def run(count: int) -> dict[str, Any]:
             speed = figures["per_second"]
             print(
                 f"  {name + ' alone':<22} {figures['messages']:8,.0f} inputs "
-                f"{speed:10,.0f} /s   (x{speed / rate:.3f} of baseline)"
+                f"{speed:10,.0f} /s   (x{speed / rate:.3f} of baseline), "
+                f"{figures['cpu_us_per_message']:,.0f} us of CPU per input"
             )
         e2e = await end_to_end(messages, data)
     print(

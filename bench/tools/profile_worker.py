@@ -1,7 +1,8 @@
 """py-spy on one worker of one service working off a backlog; prints where its main
 thread spends its time (self and inclusive, and self time by layer: faust, aiokafka, our
 code, pydantic, logging, RocksDB, the event loop), busy samples only, and writes a flame graph
-of the next seconds to bench/results/profile-<service>-<store>.svg.
+of the next seconds to bench/results/profile-<service>-<store>.svg, and the sampled stacks
+beside it (``.folded.gz``).
 
     .venv/bin/python -m bench.tools.profile_worker booking|scheduling [EVENTS]
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import gzip
 import subprocess
 import sys
 import tempfile
@@ -116,6 +118,8 @@ async def profile(name: str, count: int, seconds: int = 12) -> None:
         command += ["--nonblocking"]
         await asyncio.to_thread(subprocess.run, command, check=True, capture_output=True, cwd=ROOT)
         worker.stop()
+        folded = svg.with_suffix(".folded.gz")  # the stacks behind the summary, to dig into
+        folded.write_bytes(gzip.compress(raw.read_bytes()))
         summarise(raw)
         print(f"flame graph: {svg.relative_to(ROOT)} (Apache Kafka embedded, store {store})")
 

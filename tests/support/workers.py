@@ -99,6 +99,11 @@ class Worker:
         status, text = self.get("/metrics")
         return parse_metrics(text) if status == 200 else {}
 
+    def cpu_seconds(self) -> float:
+        """CPU time the worker's process has used so far (user + system, all its threads)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss_bytes(self) -> int:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
