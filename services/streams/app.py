@@ -12,7 +12,6 @@ from typing import Any
 
 import faust
 
-from services.kafka.linger import PRODUCER_LINGER
 from services.kafka.process import port_is_free
 from services.kafka.security import client_options, faust_credentials
 from services.kafka.topics import cluster_id_sync
@@ -100,8 +99,6 @@ def create_app(service: str, settings: Settings, web_port: int) -> ServiceApp:
         broker_heartbeat_interval=settings.heartbeat_interval,
         # services.kafka.tansu_quirks: one record per batch on Tansu.
         producer_max_batch_size=16 if one_record_batches else 16384,
-        # A few ms, so outputs share produce requests; a send awaited goes at once (linger).
-        producer_linger=PRODUCER_LINGER,
         producer_max_request_size=MAX_REQUEST_BYTES,
         consumer_max_fetch_size=MAX_REQUEST_BYTES,
         broker_max_poll_records=MAX_POLL_RECORDS,

@@ -15,7 +15,6 @@ from opentelemetry.trace import SpanKind
 from pydantic import BaseModel
 
 from schemas.topics import TopicSpec
-from services.kafka.linger import send_now
 from services.kafka.topics import partition_for, partition_of
 from services.ops import events, tracing
 from services.ops.logging import get_logger
@@ -71,7 +70,6 @@ class Output:
             transactional_id=self._transaction(key) if self.transactional else None,
         )
         if wait:
-            send_now(self.producer)  # not after the linger
             await future
         self.sent.inc()
         return future
@@ -122,7 +120,6 @@ class Output:
                 futures[number] = asyncio.ensure_future(delivery)
 
         await asyncio.gather(*(send_in_order(*numbers) for numbers in by_partition.items()))
-        send_now(self.producer)  # the caller waits for them
         return futures
 
 
