@@ -14,7 +14,18 @@ long again for its baseline).
 import sys
 import time
 
-from bench import codec, deadlines, firing, floor, latency, national, pipeline, plots, year
+from bench import (
+    batched,
+    codec,
+    deadlines,
+    firing,
+    floor,
+    latency,
+    national,
+    pipeline,
+    plots,
+    year,
+)
 from bench.harness import machine, save
 
 if __name__ == "__main__":
@@ -27,6 +38,7 @@ if __name__ == "__main__":
 
     save("codec", {**context(), **codec.main()})
     save("floor", {**context(), **floor.main(20_000 if quick else 50_000)})
+    save("batched", {**context(), **batched.main(20_000 if quick else 50_000)})
     save("deadlines", {**context(), **deadlines.main()})
     throughput = pipeline.main(20_000 if quick else 50_000)
     save("pipeline", {**context(), **throughput})

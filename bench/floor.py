@@ -72,23 +72,28 @@ def relay(raw: RawMessage) -> bytes:
         return raw.value or b""
 
 
-def booking_stage(jail: list[RawMessage]) -> tuple[Callable[[RawMessage], object], list[Any]]:
-    """The booking worker's work per jail event; the states it publishes are collected."""
-    store = Store(booking.BookingRecord)
+def booking_stage(
+    store: Store | None = None,
+) -> tuple[Callable[[RawMessage], object], list[Any]]:
+    """The booking worker's work per jail event, returning what the edge refused (``Invalid``)
+    or the domain decided; the states it publishes are collected as (offset, key, encoded
+    state), the records kept in ``store``."""
+    store = store or Store(booking.BookingRecord)
     book = policies.load(Settings().policy_file)
     types = JAIL_BOOKING.event_types
     published: list[Any] = []
 
-    def step(raw: RawMessage) -> None:
+    def step(raw: RawMessage) -> object:
         result = decode(raw, JAIL_EVENT, types)
         if not isinstance(result, Decoded):
-            return
+            return result
         event = result.event
         retire_after = book.for_jurisdiction(event.jurisdiction).retire_after
         decision = booking.apply(store.get(event.key), event, raw.position, retire_after)
         if isinstance(decision, booking.Accepted):
             published.append((raw.offset, event.key.encode(), encode(decision.message)))
             store.put(event.key, decision.record)
+        return decision
 
     return step, published
 
@@ -139,7 +144,7 @@ def main(count: int = 50_000) -> dict[str, Any]:
         if o.topic == AGENCY_REQUESTS.name
     ]
     bare = min(timed(jail, relay) for _ in range(3))
-    book_step, states = booking_stage(jail)
+    book_step, states = booking_stage()
     booking_us = timed(jail, book_step)
     # Scheduling reads the states booking made and the requests, in the simulator's order.
     made = [(n, RawMessage(BOOKING_STATE.name, 0, n, k, v)) for n, k, v in states]
