@@ -11,7 +11,10 @@ same run:
   sending the state and the record's changelog write without awaiting each, dead-lettering
   what does not decode, and committing the batch only once all its outputs are acknowledged
   (the worker's guarantee, kept per batch instead of per message);
-- the booking worker itself (faust, one message at a time), as production starts it.
+- the booking worker itself (faust, one message at a time), as production starts it;
+- a bare faust relay (``bench.tools.faust_relay``: plain faust, no releasewatch code), one
+  event at a time and in faust's batches (``stream.take_events``): what faust's own reading
+  costs, and whether its batching buys anything.
 
 Left out of the batched loop, so its figure is an upper bound: the gap guard, tracing,
 metrics, the per-message log context and the dead letter's envelope. Prints events/s, the
@@ -24,6 +27,8 @@ any of them) and the ratios; asserts nothing.
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,13 +39,15 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.floor import Store, booking_stage
-from bench.harness import PARTITIONS, create_topics, embedded, publish, worker_env
+from bench.harness import PARTITIONS, ROOT, create_topics, embedded, publish, worker_env
 from bench.pipeline import traffic, work_off
 from schemas.topics import JAIL_BOOKING
 from services.booking.domain import Accepted, BookingRecord
 from services.core.outcomes import Rejected
+from services.kafka.process import die_with_parent_preexec
 from services.kafka.topics import ensure_topics
 from services.streams.codec import Invalid, RawMessage
+from tests.support.poll import until
 from tests.support.workers import Worker
 
 BATCH = 500  # records per poll, as the workers' MAX_POLL_RECORDS
@@ -120,6 +127,39 @@ def booking_work() -> Step:
     return step
 
 
+def start_relay(
+    url: str, mode: str, count: int, result: Path, log: Path
+) -> subprocess.Popen[bytes]:
+    with log.open("wb") as output:
+        command = [sys.executable, "-m", "bench.tools.faust_relay", url, mode, str(count)]
+        return subprocess.Popen(
+            [*command, str(result)],
+            cwd=ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent_preexec,
+        )
+
+
+async def faust_relay(url: str, mode: str, count: int, folder: Path) -> dict[str, float]:
+    """``bench.tools.faust_relay`` in its own process until it has relayed ``count``."""
+    result, log = folder / f"faust-{mode}.json", folder / f"faust-{mode}.log"
+    process = start_relay(url, mode, count, result, log)
+    try:
+        await until(lambda: result.exists() or process.poll() is not None, 900, mode)
+        if not result.exists():
+            raise RuntimeError(f"faust relay {mode} stopped:\n{log.read_text()[-2000:]}")
+        figures: dict[str, float] = json.loads(result.read_text())
+        return figures
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 async def run(count: int) -> dict[str, Any]:
     messages = [m for m in traffic(count) if m[0] == JAIL_BOOKING.name]
     jail = len(messages)
@@ -128,7 +168,8 @@ async def run(count: int) -> dict[str, Any]:
     with embedded() as broker, tempfile.TemporaryDirectory() as folder:
         await ensure_topics(broker.bootstrap, PARTITIONS)
         await create_topics(
-            broker.bootstrap, ("bench.out", "bench.states", "bench.changelog", "bench.deadletter")
+            broker.bootstrap,
+            ("bench.out", "bench.states", "bench.changelog", "bench.deadletter", "bench.faust-out"),
         )
         await publish(broker.bootstrap, messages)
         results["bare"] = await loop(broker.bootstrap, "bench-bare", jail, bare)
@@ -141,11 +182,15 @@ async def run(count: int) -> dict[str, Any]:
             results["booking_worker"] = await work_off(worker, jail)
         finally:
             worker.stop()
+        for mode in ("each", "take"):
+            results[f"faust_{mode}"] = await faust_relay(broker.url, mode, jail, Path(folder))
     base = results["bare"]["per_second"]
     names = {
         "bare": "bare batched relay (the baseline)",
         "batched_booking": "booking's work, batched, no faust",
         "booking_worker": "booking worker (faust, per message)",
+        "faust_each": "bare faust relay, per event",
+        "faust_take": "bare faust relay, take_events(500)",
     }
     for name, label in names.items():
         rate, cpu = results[name]["per_second"], results[name]["cpu_us_per_message"]
