@@ -143,101 +143,117 @@ def consume(
         return guard.check(message.tp, message.offset, committed, now)
 
     def wrap(handler: Handler) -> Callable[[Any], Awaitable[None]]:
+        async def one(event: Any) -> None:
+            """Read one input message: in order and without holes, then handled."""
+            message = event.message
+            follow_generation()
+            # faust's own record of the committed offset (set by its seek and commits);
+            # where it has none, the broker's, before a partition's first message.
+            committed = app.consumer._committed_offset.get(message.tp)  # type: ignore[attr-defined]
+            if committed is None and fill_committed and not guard.expects(message.tp):
+                committed = await faust_fixes.committed_on_broker(app, message.tp)
+                if committed is None:  # not known now: read this message again later
+                    faust_fixes.withhold_ack(app.consumer, message)
+                    await app.consumer.seek(message.tp, message.offset)
+                    return
+            verdict = (
+                guard.check(message.tp, message.offset, committed, time.monotonic())
+                if guarded
+                else Process()
+            )
+            if isinstance(verdict, Repeat):  # handled already, read again after a seek
+                return
+            markers = False
+            if isinstance(verdict, Hold) and probe and verdict.seek_to is not None:
+                start, end = verdict.missing_from, message.offset
+                if not await probe.holds_records(message.topic, message.partition, start, end):
+                    verdict, markers = guard.accept(message.tp, end, time.monotonic()), True
+            if isinstance(verdict, Hold) and verdict.overdue:
+                verdict = await give_up_deleted(message, verdict, committed)
+            taken.inc(message.topic)
+            if isinstance(verdict, Hold):
+                faust_fixes.withhold_ack(app.consumer, message)  # read again, not done
+                if verdict.seek_to is not None:
+                    log.warning(
+                        events.INPUT_GAP_SEEK_BACK,
+                        topic=message.topic,
+                        partition=message.partition,
+                        offset=message.offset,
+                        seek_to=verdict.seek_to,
+                    )
+                    await app.consumer.seek(message.tp, verdict.seek_to)
+                return
+            if isinstance(verdict, AcceptHole):
+                (log.debug if markers else log.warning)(
+                    events.INPUT_GAP_ACCEPTED,
+                    topic=message.topic,
+                    partition=message.partition,
+                    missing_from=verdict.missing_from,
+                    offset=message.offset,
+                )
+            raw = RawMessage(
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                key=message.key,
+                value=message.value,
+            )
+            source = SOURCE.set((raw.topic, raw.partition))
+            refused: float | None = None
+            with (
+                message_context(topic=raw.topic, partition=raw.partition, offset=raw.offset),
+                tracing.step(
+                    f"{service} {raw.topic}",
+                    message.headers,
+                    attributes=_span(raw) if tracing.enabled() else None,
+                ),
+            ):
+                try:
+                    await handler(raw)
+                except asyncio.CancelledError:
+                    raise
+                except KafkaError as exc:  # an output refused: the input is not at fault
+                    refused = retry.failed(message.tp, message.offset, exc.retriable)
+                    if refused is None:  # refused for good: dead-lettered, naming it
+                        log.exception(events.MESSAGE_FAILED, error=type(exc).__name__)
+                        await on_error(raw, exc)
+                    else:
+                        log.error(events.OUTPUT_REFUSED, error=type(exc).__name__, retry_in=refused)
+                except Exception as exc:
+                    log.exception(events.MESSAGE_FAILED, error=type(exc).__name__)
+                    await on_error(raw, exc)
+                finally:
+                    unbind_event()
+                    SOURCE.reset(source)
+            if refused is not None:  # read it again after a while, and nothing after it
+                faust_fixes.withhold_ack(app.consumer, message)
+                guard.again(message.tp, message.offset, time.monotonic())
+                await asyncio.sleep(refused)
+                await app.consumer.seek(message.tp, message.offset)
+                return
+            retry.done(message.tp, message.offset)
+            guard.handled(message.tp, message.offset)  # processed or dead-lettered
+            handled.add(raw.topic)
+
         async def agent(stream: Any) -> None:
             buffer[:] = [stream.channel.queue]
             app.input_topic = next(iter(stream.channel.topics))  # the inputs' topic group
-            async for event in stream.events():
-                message = event.message
-                follow_generation()
-                # faust's own record of the committed offset (set by its seek and commits);
-                # where it has none, the broker's, before a partition's first message.
-                committed = app.consumer._committed_offset.get(message.tp)  # type: ignore[attr-defined]
-                if committed is None and fill_committed and not guard.expects(message.tp):
-                    committed = await faust_fixes.committed_on_broker(app, message.tp)
-                    if committed is None:  # not known now: read this message again later
-                        faust_fixes.withhold_ack(app.consumer, message)
-                        await app.consumer.seek(message.tp, message.offset)
-                        continue
-                verdict = (
-                    guard.check(message.tp, message.offset, committed, time.monotonic())
-                    if guarded
-                    else Process()
-                )
-                if isinstance(verdict, Repeat):  # handled already, read again after a seek
-                    continue
-                markers = False
-                if isinstance(verdict, Hold) and probe and verdict.seek_to is not None:
-                    start, end = verdict.missing_from, message.offset
-                    if not await probe.holds_records(message.topic, message.partition, start, end):
-                        verdict, markers = guard.accept(message.tp, end, time.monotonic()), True
-                if isinstance(verdict, Hold) and verdict.overdue:
-                    verdict = await give_up_deleted(message, verdict, committed)
-                taken.inc(message.topic)
-                if isinstance(verdict, Hold):
-                    faust_fixes.withhold_ack(app.consumer, message)  # read again, not done
-                    if verdict.seek_to is not None:
-                        log.warning(
-                            events.INPUT_GAP_SEEK_BACK,
-                            topic=message.topic,
-                            partition=message.partition,
-                            offset=message.offset,
-                            seek_to=verdict.seek_to,
-                        )
-                        await app.consumer.seek(message.tp, verdict.seek_to)
-                    continue
-                if isinstance(verdict, AcceptHole):
-                    (log.debug if markers else log.warning)(
-                        events.INPUT_GAP_ACCEPTED,
-                        topic=message.topic,
-                        partition=message.partition,
-                        missing_from=verdict.missing_from,
-                        offset=message.offset,
-                    )
-                raw = RawMessage(
-                    topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                    key=message.key,
-                    value=message.value,
-                )
-                source = SOURCE.set((raw.topic, raw.partition))
-                refused: float | None = None
-                with (
-                    message_context(topic=raw.topic, partition=raw.partition, offset=raw.offset),
-                    tracing.step(
-                        f"{service} {raw.topic}",
-                        message.headers,
-                        attributes=_span(raw) if tracing.enabled() else None,
-                    ),
-                ):
-                    try:
-                        await handler(raw)
-                    except asyncio.CancelledError:
-                        raise
-                    except KafkaError as exc:  # an output refused: the input is not at fault
-                        refused = retry.failed(message.tp, message.offset, exc.retriable)
-                        if refused is None:  # refused for good: dead-lettered, naming it
-                            log.exception(events.MESSAGE_FAILED, error=type(exc).__name__)
-                            await on_error(raw, exc)
-                        else:
-                            log.error(
-                                events.OUTPUT_REFUSED, error=type(exc).__name__, retry_in=refused
-                            )
-                    except Exception as exc:
-                        log.exception(events.MESSAGE_FAILED, error=type(exc).__name__)
-                        await on_error(raw, exc)
-                    finally:
-                        unbind_event()
-                        SOURCE.reset(source)
-                if refused is not None:  # read it again after a while, and nothing after it
-                    faust_fixes.withhold_ack(app.consumer, message)
-                    guard.again(message.tp, message.offset, time.monotonic())
-                    await asyncio.sleep(refused)
-                    await app.consumer.seek(message.tp, message.offset)
-                    continue
-                retry.done(message.tp, message.offset)
-                guard.handled(message.tp, message.offset)  # processed or dead-lettered
-                handled.add(raw.topic)
+            # faust's batches (a batch waits up to TAKE_WITHIN to fill): its per-event reading
+            # costs ~230 us a message, ~107 us less in batches (bench.batched). Each message
+            # is still read and handled on its own, in offset order per partition.
+            async for batch in stream.take_events(TAKE, within=TAKE_WITHIN):
+                generation = app.consumer_generation_id
+                for number, event in enumerate(batch):
+                    if app.rebalancing or app.consumer_generation_id != generation:
+                        # The partitions may have moved: the rest is read again from the
+                        # committed offset, by whichever worker has them now.
+                        for rest in batch[number:]:
+                            faust_fixes.withhold_ack(app.consumer, rest.message)
+                        break
+                    # faust's tables write to the partition (changelog, RocksDB database) of
+                    # the current event; in a batch that is the last one buffered.
+                    stream._set_current_event(event)
+                    await one(event)
 
         agent.__name__ = f"{service}_{handler.__name__}"
         return agent
@@ -246,6 +262,8 @@ def consume(
 
 
 SUMMARY_EVERY = 1.0  # seconds
+TAKE = 500  # messages a batch at most, as a poll (services.streams.app.MAX_POLL_RECORDS)
+TAKE_WITHIN = 0.005  # seconds a batch waits to fill: added to a message's latency at most
 
 
 class TopicCounter:
