@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiokafka.errors import KafkaError
+from faust import streams as faust_streams
 
 from services.kafka import faust_fixes
 from services.kafka.holes import HoleProbe
@@ -251,8 +253,10 @@ def consume(
                             faust_fixes.withhold_ack(app.consumer, rest.message)
                         break
                     # faust's tables write to the partition (changelog, RocksDB database) of
-                    # the current event; in a batch that is the last one buffered.
-                    stream._set_current_event(event)
+                    # the current event, which in a batch is the last one buffered: set it for
+                    # this task only. (Not ``Stream._set_current_event``: take_events reads the
+                    # stream's attribute to pair the next buffered value with its event.)
+                    faust_streams._current_event.set(weakref.ref(event))
                     await one(event)
 
         agent.__name__ = f"{service}_{handler.__name__}"
