@@ -82,11 +82,13 @@ What the client has fetched (``fetched_offsets``, read by the stall watchdog)
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiokafka.consumer.fetcher import Fetcher, FetchResult
 from aiokafka.structs import TopicPartition
+from faust import streams as faust_streams
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
@@ -322,6 +324,14 @@ def withhold_ack(consumer: Any, message: Any) -> None:
     faust's own ack is a no-op and the offset never reaches the commit."""
     message.acked = True
     consumer._unacked_messages.discard(message)
+
+
+def set_current_event(event: Any) -> None:
+    """Make ``event`` faust's current event in the calling task only: faust's tables write to
+    its partition (changelog, RocksDB database). Not ``Stream._set_current_event``, which also
+    sets the stream's attribute that ``take_events`` reads to pair the next buffered value with
+    its event (a message per batch went missing that way)."""
+    faust_streams._current_event.set(weakref.ref(event))
 
 
 def apply(off: frozenset[str] = frozenset()) -> None:

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiokafka.errors import KafkaError
-from faust import streams as faust_streams
 
 from services.kafka import faust_fixes
 from services.kafka.holes import HoleProbe
@@ -252,11 +250,8 @@ def consume(
                         for rest in batch[number:]:
                             faust_fixes.withhold_ack(app.consumer, rest.message)
                         break
-                    # faust's tables write to the partition (changelog, RocksDB database) of
-                    # the current event, which in a batch is the last one buffered: set it for
-                    # this task only. (Not ``Stream._set_current_event``: take_events reads the
-                    # stream's attribute to pair the next buffered value with its event.)
-                    faust_streams._current_event.set(weakref.ref(event))
+                    # In a batch faust's current event is the last one buffered.
+                    faust_fixes.set_current_event(event)
                     await one(event)
 
         agent.__name__ = f"{service}_{handler.__name__}"
