@@ -46,11 +46,11 @@ from services.booking.domain import Accepted, BookingRecord
 from services.core.outcomes import Rejected
 from services.kafka.process import die_with_parent_preexec
 from services.kafka.topics import ensure_topics
+from services.streams.app import MAX_POLL_RECORDS  # as the workers poll
 from services.streams.codec import Invalid, RawMessage
 from tests.support.poll import until
 from tests.support.workers import Worker
 
-BATCH = 500  # records per poll, as the workers' MAX_POLL_RECORDS
 Output = tuple[str, bytes | None, bytes]
 Step = Callable[[RawMessage], Iterable[Output]]
 
@@ -64,7 +64,7 @@ async def loop(bootstrap: str, group: str, count: int, step: Step) -> dict[str, 
         group_id=group,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
-        max_poll_records=BATCH,
+        max_poll_records=MAX_POLL_RECORDS,
     )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
     await consumer.start()
@@ -72,7 +72,7 @@ async def loop(bootstrap: str, group: str, count: int, step: Step) -> dict[str, 
     handled, started, cpu = 0, 0.0, 0.0
     try:
         while handled < count:
-            batches = await consumer.getmany(timeout_ms=500, max_records=BATCH)
+            batches = await consumer.getmany(timeout_ms=500, max_records=MAX_POLL_RECORDS)
             if not batches:
                 continue
             if not started:

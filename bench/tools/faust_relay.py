@@ -23,9 +23,9 @@ import faust
 
 from bench.harness import PARTITIONS
 from schemas.topics import JAIL_BOOKING
+from services.streams.app import MAX_POLL_RECORDS
 
 OUT = "bench.faust-out"
-BATCH = 500
 
 
 class Progress:
@@ -59,7 +59,7 @@ def build(url: str, mode: str, progress: Progress, folder: str) -> faust.App:
         autodiscover=False,
         topic_partitions=PARTITIONS,
         consumer_auto_offset_reset="earliest",
-        broker_max_poll_records=BATCH,  # as the services poll
+        broker_max_poll_records=MAX_POLL_RECORDS,  # as the services poll
         web_enabled=False,
         worker_redirect_stdouts=False,
     )
@@ -88,7 +88,7 @@ def build(url: str, mode: str, progress: Progress, folder: str) -> faust.App:
 
         @app.agent(source)
         async def take(stream: Any) -> None:
-            async for events in stream.take_events(BATCH, within=0.05):
+            async for events in stream.take_events(MAX_POLL_RECORDS, within=0.05):
                 await send(events)
                 progress.add(len(events))
 
