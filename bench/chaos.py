@@ -9,7 +9,8 @@ checked against an independent model of what must have happened:
 - every probe's `notice_due` alert exists (none lost), with due_at = release - 48 h;
 - every probe in a jurisdiction whose policy allows notices has its notice on
   notices.dhs-ice.v1, and no probe in a `notices: none` jurisdiction has one;
-- the number of repeated alert_ids and notice_ids (allowed: at-least-once; consumers dedupe);
+- the number of repeated alert_ids and notice_ids (allowed at-least-once, where consumers
+  dedupe; under exactly_once a repeat fails the run, SPEC 8), each repeat's copies printed;
 - no `late` flag that disagrees with emitted_at - due_at, and no late alert that nothing
   explains: either the deadline was armed too late to be met (scheduling had the booking's
   schedule and request, as its release.schedule.v1 and ledger records show, only after
@@ -261,6 +262,7 @@ async def run(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> dict[
         clock_start,
         events,
         rate,
+        once=GUARANTEE == "exactly_once",
     )
     outcome["backlog_at_verification"] = backlog_left
     outcome["logs"] = str(data)

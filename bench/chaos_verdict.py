@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 WINDOW = timedelta(hours=48)
@@ -83,7 +83,10 @@ def verify(
     clock_start: float,
     events: int,
     rate: float,
+    once: bool = False,
 ) -> dict[str, Any]:
+    """``once``: the outputs were read ``read_committed`` from exactly_once workers, so
+    SPEC 8 promises each alert and notice once and a repeated id fails the run."""
     alerts, alert_counts = first_by(alert_records, "alert_id")
     notices, notice_counts = first_by(notice_records, "notice_id")
     due_alerts: dict[str, dict[str, Any]] = {}
@@ -134,6 +137,11 @@ def verify(
         print(f"  lost alert: {probe.key} due {probe.due_at:%H:%M:%S.%f} ({probe.jurisdiction})")
     for probe in lost_notices[:10]:
         print(f"  lost notice: {probe.key} due {probe.due_at:%H:%M:%S.%f}")
+    for field, records, counts in (
+        ("alert_id", alert_records, alert_counts),
+        ("notice_id", notice_records, notice_counts),
+    ):
+        print_repeats(field, records, counts)
     for topic, partition, offset in missing_dead[:10]:
         print(f"  bad message not dead-lettered: {topic}[{partition}]@{offset}")
     outcome = {
@@ -167,9 +175,25 @@ def verify(
         or wrong_flag
         or unexplained_late
         or missing_dead
+        or (once and (outcome["alert_repeats"] or outcome["notice_repeats"]))
     )
     print_table(outcome, faults)
     return outcome
+
+
+def print_repeats(field: str, records: list[Any], counts: Counter[str]) -> None:
+    """Each repeated id's copies: where and when each was written, to trace the cause."""
+    repeated = [ident for ident, count in counts.items() if count > 1]
+    for ident in repeated[:10]:
+        print(f"  repeated {field} {ident}:")
+        for record in records:
+            data = (record.value or {}).get("data") or {}
+            if data.get(field) == ident:
+                print(
+                    f"    {record.topic}[{record.partition}]@{record.offset} "
+                    f"written {datetime.fromtimestamp(record.timestamp, UTC):%H:%M:%S.%f} "
+                    f"kind {data.get('kind')} emitted_at {data.get('emitted_at')}"
+                )
 
 
 def print_table(outcome: dict[str, Any], faults: list[Fault]) -> None:
