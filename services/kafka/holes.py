@@ -6,6 +6,7 @@ missing offset, is the first record there before the end of the hole?"""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -20,6 +21,10 @@ class HoleProbe:
         self.client = client
         self._consumer: AIOKafkaConsumer | None = None
         self._markers_only: set[tuple[str, int, int, int]] = set()  # holes already probed
+        # One probe at a time: the agent and the stall watchdog share the one consumer, and
+        # another's assign() between this one's seek and position() crashed the worker
+        # ("Partition ... is not assigned", fault suite, exactly_once).
+        self._one_at_a_time = asyncio.Lock()
 
     async def holds_records(self, topic: str, partition: int, start: int, end: int) -> bool:
         """True when a committed record lies in ``[start, end)`` (or the broker could not
@@ -35,19 +40,21 @@ class HoleProbe:
         return found
 
     async def _probe(self, topic: str, partition: int, start: int, end: int) -> bool:
-        try:
-            consumer = await self._started()
-            tp = TopicPartition(topic, partition)
-            consumer.assign([tp])
-            consumer.seek(tp, start)
-            batches = await consumer.getmany(tp, timeout_ms=WAIT_MS, max_records=1)
-        except Exception:  # the broker away or rebalancing: the careful answer
-            return True
-        records = batches.get(tp, [])
-        if records:
-            return bool(records[0].offset < end)
-        position = await consumer.position(tp)
-        return position < end  # nothing read: the hole is markers only if we got past it
+        async with self._one_at_a_time:
+            try:
+                consumer = await self._started()
+                tp = TopicPartition(topic, partition)
+                consumer.assign([tp])
+                consumer.seek(tp, start)
+                batches = await consumer.getmany(tp, timeout_ms=WAIT_MS, max_records=1)
+                records = batches.get(tp, [])
+                if records:
+                    return bool(records[0].offset < end)
+                # Nothing read: the hole is markers only if the position got past it.
+                position = await consumer.position(tp)
+            except Exception:  # the broker away or rebalancing: the careful answer
+                return True
+            return bool(position < end)
 
     async def _started(self) -> AIOKafkaConsumer:
         if self._consumer is None:

@@ -6,6 +6,7 @@ Every workaround for Tansu, the fallback broker, is decided in ``services.kafka.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from pathlib import Path
 from typing import Any
@@ -56,10 +57,12 @@ class ServiceApp(faust.App):
 
     tuning: ClientTuning
     metrics: Metrics
-    input_topic: str = ""  # one of the inputs, set when the agent starts (their topic group)
     state_dir: StateDir | None = None  # RocksDB tables: this worker's slot
     # What may be committed, per input partition (``GapGuard``; faust_fixes reads it).
     commit_guard: Any = None
+    # exactly_once: held by the agent for each message and by each commit (faust_fixes), so
+    # a transaction never commits an output without the offset of the message that caused it.
+    commit_barrier: asyncio.Lock | None = None
 
     async def on_shutdown(self) -> None:
         """Every child has stopped (producer flushed, offsets committed): the local tables
@@ -110,6 +113,8 @@ def create_app(service: str, settings: Settings, web_port: int) -> ServiceApp:
         worker_redirect_stdouts=False,
     )
     app.state_dir = state
+    if settings.tuning.exactly_once:
+        app.commit_barrier = asyncio.Lock()
     # faust turns producer idempotence on only inside transactions; faust_fixes reads this.
     app.tuning = settings.tuning
     app.metrics = Metrics(service)

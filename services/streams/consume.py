@@ -68,7 +68,17 @@ def consume(
     # instead left partitions waiting in a fresh-clone test run, so it was withdrawn.
     @app.timer(interval=tuning.watch_interval)
     async def unstick_partitions() -> None:
-        """A hole at the end of a partition shows no later offset: watch the high watermark."""
+        """A hole at the end of a partition shows no later offset: watch the high watermark.
+        A failed look (partitions moving under it) is tried again next time: an exception in
+        a faust timer stops the whole worker."""
+        try:
+            await watch_partitions()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning(events.INPUT_WATCH_FAILED, error=type(exc).__name__)
+
+    async def watch_partitions() -> None:
         if app.rebalancing or not app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
             return
         follow_generation()
@@ -143,8 +153,9 @@ def consume(
         return guard.check(message.tp, message.offset, committed, now)
 
     def wrap(handler: Handler) -> Callable[[Any], Awaitable[None]]:
-        async def one(event: Any) -> None:
-            """Read one input message: in order and without holes, then handled."""
+        async def one(event: Any) -> float | None:
+            """Read one input message: in order and without holes, then handled. Returns
+            the seconds to wait before reading it again when the broker refused an output."""
             message = event.message
             follow_generation()
             # faust's own record of the committed offset (set by its seek and commits);
@@ -155,14 +166,14 @@ def consume(
                 if committed is None:  # not known now: read this message again later
                     faust_fixes.withhold_ack(app.consumer, message)
                     await app.consumer.seek(message.tp, message.offset)
-                    return
+                    return None
             verdict = (
                 guard.check(message.tp, message.offset, committed, time.monotonic())
                 if guarded
                 else Process()
             )
             if isinstance(verdict, Repeat):  # handled already, read again after a seek
-                return
+                return None
             markers = False
             if isinstance(verdict, Hold) and probe and verdict.seek_to is not None:
                 start, end = verdict.missing_from, message.offset
@@ -182,7 +193,7 @@ def consume(
                         seek_to=verdict.seek_to,
                     )
                     await app.consumer.seek(message.tp, verdict.seek_to)
-                return
+                return None
             if isinstance(verdict, AcceptHole):
                 (log.debug if markers else log.warning)(
                     events.INPUT_GAP_ACCEPTED,
@@ -228,16 +239,15 @@ def consume(
             if refused is not None:  # read it again after a while, and nothing after it
                 faust_fixes.withhold_ack(app.consumer, message)
                 guard.again(message.tp, message.offset, time.monotonic())
-                await asyncio.sleep(refused)
-                await app.consumer.seek(message.tp, message.offset)
-                return
+                return refused
             retry.done(message.tp, message.offset)
             guard.handled(message.tp, message.offset)  # processed or dead-lettered
             handled.add(raw.topic)
+            return None
 
         async def agent(stream: Any) -> None:
+            barrier = app.commit_barrier
             buffer[:] = [stream.channel.queue]
-            app.input_topic = next(iter(stream.channel.topics))  # the inputs' topic group
             # faust's batches (a batch waits up to TAKE_WITHIN to fill): its per-event reading
             # costs ~230 us a message, ~107 us less in batches (bench.batched). Each message
             # is still read and handled on its own, in offset order per partition.
@@ -252,7 +262,14 @@ def consume(
                         break
                     # In a batch faust's current event is the last one buffered.
                     faust_fixes.set_current_event(event)
-                    await one(event)
+                    if barrier is None:
+                        refused = await one(event)
+                    else:  # exactly_once: no commit while a message is in hand
+                        async with barrier:
+                            refused = await one(event)
+                    if refused is not None:  # read it again after a while, and what follows
+                        await asyncio.sleep(refused)
+                        await app.consumer.seek(event.message.tp, event.message.offset)
 
         agent.__name__ = f"{service}_{handler.__name__}"
         return agent

@@ -40,7 +40,6 @@ class Output:
         self.metrics = metrics
         # The counter's child for this topic, looked up once (labels() costs ~6 us a call).
         self.sent = metrics.messages_out.labels(metrics.service, self.name)
-        self.transactional = app.in_transaction  # processing_guarantee exactly_once
 
     async def send(
         self,
@@ -67,23 +66,30 @@ class Output:
             partition,
             time.time(),
             tracing.headers(),  # the step's trace context (None when tracing is off)
-            transactional_id=self._transaction(key) if self.transactional else None,
+            # exactly_once: asked at each send, not once here. faust's in_transaction holds
+            # only in a running worker, and outputs are built before the worker starts: read
+            # at construction it was always False, and every output went out outside any
+            # transaction (the fault suite's repeated alerts, the records' producerId -1).
+            transactional_id=self._transaction() if self.app.in_transaction else None,
         )
         if wait:
             await future
         self.sent.inc()
         return future
 
-    def _transaction(self, key: bytes | None) -> str:
+    def _transaction(self) -> str | None:
         """The transaction this message joins under exactly_once: the one faust commits the
         input's offset in (``{app id}-{topic group}-{partition}``), so the message becomes
         visible to ``read_committed`` readers together with that commit, or never. Outside
-        a handler (the deadline timer), the partition the key belongs to."""
+        a handler (the deadline timer's ticks), none: a tick in a transaction would wait,
+        unread, for the next input of its partition to commit it, and a quiet partition's
+        deadlines would never fire. A tick only asks the agent to look; the agent decides
+        from state, in the tick's own transaction."""
         source = SOURCE.get()
-        topic = source[0] if source else getattr(self.app, "input_topic", "")
-        partition = source[1] if source else partition_of(key or b"", self.partitions)
-        group = self.app.assignor.group_for_topic(topic)
-        return f"{self.app.conf.id}-{group}-{partition}"
+        if source is None:
+            return None
+        topic, partition = source
+        return f"{self.app.conf.id}-{self.app.assignor.group_for_topic(topic)}-{partition}"
 
     async def send_all(
         self,

@@ -42,15 +42,17 @@ class Producer:
         return delivered
 
 
-def output(producer: Producer, in_transaction: bool = False) -> Output:
+def output(producer: Producer, in_transaction: bool | None = False) -> Output:
+    """``in_transaction`` None: the app has none yet (reading it at construction fails)."""
     app = SimpleNamespace(
         topic=lambda *_, **__: None,
         producer=producer,
         conf=SimpleNamespace(topic_partitions=producer.partitions, id="releasewatch-test"),
         in_transaction=in_transaction,
-        input_topic="booking.state.v1",
         assignor=SimpleNamespace(group_for_topic={"booking.state.v1": 0, "x.v1": 1}.__getitem__),
     )
+    if in_transaction is None:
+        del app.in_transaction
     return Output(app, NOTICE_ALERTS, Metrics("test"))  # type: ignore[arg-type]
 
 
@@ -97,9 +99,36 @@ async def test_under_exactly_once_a_message_joins_its_input_partitions_transacti
         await sending.send(KEYS[0], b"v")
     finally:
         SOURCE.reset(token)
-    await sending.send(KEYS[0], b"v")  # the timer: the key's own partition, the inputs' group
-    home = partition_for(KEYS[0].decode(), 4)
-    assert producer.transactions == ["releasewatch-test-1-3", f"releasewatch-test-0-{home}"]
+    # The timer's ticks: outside any transaction, read at once (the agent decides from state
+    # in the tick's transaction); in one, a quiet partition's tick would wait for ever.
+    await sending.send(KEYS[0], b"v")
+    assert producer.transactions == ["releasewatch-test-1-3", None]
     plain = Producer(4)
     await output(plain).send(KEYS[0], b"v")
     assert plain.transactions == [None]
+
+
+async def test_outputs_built_before_the_worker_starts_join_transactions_once_it_runs() -> None:
+    """faust's in_transaction holds only once a worker runs (``faust.Worker`` sets
+    ``in_worker``), and it is cached: read once before, it stays False for good, for faust's
+    own commits and changelogs too. The services build their outputs before the worker
+    starts; Output read it then, and exactly_once ran without a transaction."""
+    import faust
+
+    early = faust.App("releasewatch-test", processing_guarantee="exactly_once")
+    assert early.in_transaction is False  # read before the worker runs ...
+    early.in_worker = True  # ... what faust.Worker does when it starts
+    assert early.in_transaction is False  # ... and faust keeps what it first read
+    app = faust.App("releasewatch-test", processing_guarantee="exactly_once")
+    app.in_worker = True
+    assert app.in_transaction is True
+
+    producer = Producer(4)
+    sending = output(producer, in_transaction=None)  # built without reading it
+    sending.app.in_transaction = True  # the worker runs
+    token = SOURCE.set(("booking.state.v1", 2))
+    try:
+        await sending.send(KEYS[0], b"v")
+    finally:
+        SOURCE.reset(token)
+    assert producer.transactions == ["releasewatch-test-0-2"]
