@@ -442,7 +442,8 @@ def apply(off: frozenset[str] = frozenset()) -> None:
         faust_consumer.Consumer._new_offset = _new_offset  # type: ignore[method-assign]
     ProducerBuffer.handed = ProducerBuffer.handing = 0  # type: ignore[attr-defined]
     ProducerBuffer._send_pending = _send_pending_counted  # type: ignore[method-assign]
-    faust_consumer.Consumer._commit_tps = _commit_tps_in_step  # type: ignore[method-assign]
+    if "commit_in_step" not in off:
+        faust_consumer.Consumer._commit_tps = _commit_tps_in_step  # type: ignore[method-assign]
     faust_aiokafka.Producer.commit_transactions = _commit_transactions_together  # type: ignore[method-assign]
     faust_aiokafka.Producer._settings_extra = _settings_extra  # type: ignore[method-assign]
     faust_aiokafka.Transport._really_create_topic = _create_unless_it_exists  # type: ignore[method-assign]

@@ -8,7 +8,13 @@ from dataclasses import dataclass
 
 # The faust fixes the fault suite can switch off one at a time to prove each still needed
 # (services.kafka.faust_fixes; gap_guard and commit_check act in services.streams.app).
-FIX_SWITCHES = ("seek_beginning", "read_offset_drop", "commit_check", "gap_guard")
+FIX_SWITCHES = (
+    "seek_beginning",
+    "read_offset_drop",
+    "commit_check",
+    "gap_guard",
+    "commit_in_step",
+)
 
 
 @dataclass(frozen=True)
