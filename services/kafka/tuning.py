@@ -14,6 +14,7 @@ FIX_SWITCHES = (
     "commit_check",
     "gap_guard",
     "commit_in_step",
+    "commit_before_revoke",
 )
 
 

@@ -178,3 +178,56 @@ async def test_a_partition_no_longer_held_is_skipped_and_the_rest_commit() -> No
         5,
     )
     assert steps == ["2 offsets {'tp2': 7} releasewatch-booking", "2 commit"]
+
+
+class Revoking:
+    """faust's consumer at a rebalance: what was called, in order."""
+
+    def __init__(self, assigned: set[str], commit_fails: bool = False) -> None:
+        self.assigned, self.commit_fails, self.calls = assigned, commit_fails, []
+
+    def assignment(self) -> set[str]:
+        return self.assigned
+
+    async def maybe_wait_for_commit_to_finish(self) -> bool:
+        self.calls.append("waited for the timer's commit")
+        return False
+
+    async def force_commit(self, start_new_transaction: bool = True) -> bool:
+        self.calls.append(f"committed, new transaction {start_new_transaction}")
+        if self.commit_fails:
+            raise ConnectionError("broker away")
+        return True
+
+
+@pytest.fixture
+def faust_revoke(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def forget(self: Any, revoked: Any) -> None:  # faust: drops the acks, then commits
+        self.calls.append(f"faust forgot {sorted(revoked)}")
+
+    monkeypatch.setattr(faust_fixes, "_original_partitions_revoked", forget)
+
+
+@pytest.mark.usefixtures("faust_revoke")
+async def test_at_a_rebalance_what_was_handled_is_committed_before_faust_forgets_it() -> None:
+    consumer = Revoking({"tp1", "tp2"})
+    await faust_fixes._commit_before_revoke(consumer, {"tp1", "tp2"})
+    assert consumer.calls == [
+        "waited for the timer's commit",
+        "committed, new transaction False",  # the transactions end with the commit
+        "faust forgot ['tp1', 'tp2']",
+    ]
+
+
+@pytest.mark.usefixtures("faust_revoke")
+async def test_a_failed_commit_before_a_rebalance_still_lets_faust_revoke() -> None:
+    consumer = Revoking({"tp1"}, commit_fails=True)
+    await faust_fixes._commit_before_revoke(consumer, {"tp1"})
+    assert consumer.calls[-1] == "faust forgot ['tp1']"
+
+
+@pytest.mark.usefixtures("faust_revoke")
+async def test_with_nothing_assigned_nothing_is_committed() -> None:
+    consumer = Revoking(set())
+    await faust_fixes._commit_before_revoke(consumer, set())
+    assert consumer.calls == ["faust forgot []"]
