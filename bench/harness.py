@@ -54,6 +54,8 @@ def worker_env(broker_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
         RELEASEWATCH_DATA_DIR=str(data_dir),
         RELEASEWATCH_SESSION_TIMEOUT="6",
         RELEASEWATCH_POLICY_FILE=str(ROOT / "deploy" / "policies.yaml"),
+        # BENCH_GUARANTEE=exactly_once: the same runs with the workers' transactions
+        RELEASEWATCH_PROCESSING_GUARANTEE=os.environ.get("BENCH_GUARANTEE", "at_least_once"),
     )
     env.update(extra)
     return env
