@@ -5,6 +5,7 @@ again (``OutputRetry``), and no message able to stop its partition for good."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -18,7 +19,7 @@ from services.kafka.tuning import ClientTuning
 from services.ops import events, tracing
 from services.ops.logging import get_logger, message_context, unbind_event
 from services.settings import Settings
-from services.streams.app import ServiceApp
+from services.streams.app import MAX_POLL_RECORDS, ServiceApp
 from services.streams.codec import RawMessage
 from services.streams.gaps import AcceptHole, GapGuard, Hold, Process, Repeat
 from services.streams.output import SOURCE
@@ -246,7 +247,7 @@ def consume(
             return None
 
         async def agent(stream: Any) -> None:
-            barrier = app.commit_barrier
+            in_hand = app.commit_barrier or contextlib.nullcontext()
             buffer[:] = [stream.channel.queue]
             # faust's batches (a batch waits up to TAKE_WITHIN to fill): its per-event reading
             # costs ~230 us a message, ~107 us less in batches (bench.batched). Each message
@@ -262,11 +263,8 @@ def consume(
                         break
                     # In a batch faust's current event is the last one buffered.
                     faust_fixes.set_current_event(event)
-                    if barrier is None:
+                    async with in_hand:  # exactly_once: no commit while a message is in hand
                         refused = await one(event)
-                    else:  # exactly_once: no commit while a message is in hand
-                        async with barrier:
-                            refused = await one(event)
                     if refused is not None:  # read it again after a while, and what follows
                         await asyncio.sleep(refused)
                         await app.consumer.seek(event.message.tp, event.message.offset)
@@ -278,7 +276,7 @@ def consume(
 
 
 SUMMARY_EVERY = 1.0  # seconds
-TAKE = 500  # messages a batch at most, as a poll (services.streams.app.MAX_POLL_RECORDS)
+TAKE = MAX_POLL_RECORDS  # messages a batch at most: what one poll brings
 TAKE_WITHIN = 0.005  # seconds a batch waits to fill: added to a message's latency at most
 
 
