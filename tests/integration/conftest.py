@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -72,6 +72,24 @@ def service_env(broker: EmbeddedBroker, data_dir: Path, **extra: str) -> dict[st
     )
     env.update(extra)
     return env
+
+
+def start_services(
+    broker: EmbeddedBroker, data_dir: Path, names: Iterable[str], label: str, **extra_env: str
+) -> list[ServiceProcess]:
+    """The services ``names`` started on a broker a test runs itself (the caller stops them),
+    each logging to ``test-artifacts/<label>-<name>.log``."""
+    workers = [
+        ServiceProcess(
+            name,
+            service_env(broker, data_dir / name, **extra_env),
+            ARTIFACTS / f"{label}-{name}.log",
+        )
+        for name in names
+    ]
+    for worker in workers:
+        worker.start()
+    return workers
 
 
 @pytest.fixture

@@ -20,11 +20,11 @@ from schemas.topics import NOTICE_ALERTS, agency_notices
 from services.kafka.apache import EmbeddedKafka
 from services.kafka.toolchain import missing_toolchain
 from services.kafka.topics import partition_for
-from tests.integration.conftest import ARTIFACTS, PARTITIONS, service_env
+from tests.integration.conftest import PARTITIONS, start_services
 from tests.integration.test_notification_service import flagged_booking
 from tests.support.kafka_log import batches
 from tests.support.topics import KafkaHelper, Watch
-from tests.support.workers import Worker, all_ready
+from tests.support.workers import all_ready
 
 pytestmark = [
     pytest.mark.integration,
@@ -47,16 +47,13 @@ def broker(tmp_path: Path) -> Iterator[EmbeddedKafka]:
 async def test_outputs_are_written_in_transactions_and_read_committed_once(
     broker: EmbeddedKafka, tmp_path: Path
 ) -> None:
-    workers = [
-        Worker(
-            name,
-            service_env(broker, tmp_path / name, RELEASEWATCH_PROCESSING_GUARANTEE="exactly_once"),  # type: ignore[arg-type]
-            ARTIFACTS / f"exactly-once-{name}.log",
-        )
-        for name in ("booking", "scheduling", "notification")
-    ]
-    for worker in workers:
-        worker.start()
+    workers = start_services(
+        broker,
+        tmp_path,
+        ("booking", "scheduling", "notification"),
+        "exactly-once",
+        RELEASEWATCH_PROCESSING_GUARANTEE="exactly_once",
+    )
     kafka = KafkaHelper(broker.bootstrap)
     await kafka.start()
     try:

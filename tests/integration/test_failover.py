@@ -17,9 +17,9 @@ from services.kafka.apache import EmbeddedKafka
 from services.kafka.toolchain import missing_toolchain
 from services.kafka.topics import partition_for
 from tests import factories as f
-from tests.integration.conftest import ARTIFACTS, PARTITIONS, service_env
+from tests.integration.conftest import ARTIFACTS, PARTITIONS, start_services
 from tests.support.topics import KafkaHelper
-from tests.support.workers import Worker, all_ready
+from tests.support.workers import all_ready
 
 pytestmark = [
     pytest.mark.integration,
@@ -70,12 +70,7 @@ async def flag(kafka: KafkaHelper, booking_id: str) -> str:
 async def test_notices_get_through_while_the_leader_then_the_controller_is_down(
     cluster: EmbeddedKafka, tmp_path: Path
 ) -> None:
-    workers = [
-        Worker(name, service_env(cluster, tmp_path / name), ARTIFACTS / f"failover-{name}.log")  # type: ignore[arg-type]
-        for name in SERVICES
-    ]
-    for worker in workers:
-        worker.start()
+    workers = start_services(cluster, tmp_path, SERVICES, "failover")
     kafka = KafkaHelper(cluster.bootstrap)
     await kafka.start()
     try:
