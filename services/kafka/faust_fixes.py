@@ -109,6 +109,13 @@ A commit before a rebalance takes the partitions away (``commit_before_revoke``)
     partition's commit stalled from the rebalance on). The commit now comes first, while
     faust still knows the partitions (with ``commit_in_step``: after the message in hand).
 
+A fenced transaction replaces the worker (``restart_fenced``, see ``fencing``)
+    faust stops the whole worker when a send or commit finds its partition's transactional
+    producer fenced ("Can't send messages while not in transaction"): after the group
+    coordinator moved, a worker kept handling partitions another worker had taken (fault
+    suite, exactly_once, three brokers, c942248: both notification workers stopped, 1,365
+    of 1,366 notices lost). The worker now replaces itself, as a kill -9 and a restart would.
+
 What the client has fetched (``fetched_offsets``, read by the stall watchdog)
     Not a fix, a view: per partition, how far aiokafka has fetched (handed to faust, or
     held), so the gap guard can tell a partition waiting behind others from one with a
@@ -130,6 +137,7 @@ from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.transport.producer import ProducerBuffer
 
+from services.kafka import fencing
 from services.kafka.tansu_quirks import FetchWait
 from services.kafka.tuning import ClientTuning
 from services.ops import events
@@ -433,12 +441,53 @@ async def _commit_transactions_together(
             if producer is None:
                 log.warning(events.TRANSACTION_UNKNOWN, transactional_id=transactional_id)
                 return
-            await producer.send_offsets_to_transaction(offsets, group_id)
-            await producer.commit_transaction()
-            if start_new_transaction:
-                await producer.begin_transaction()
+            try:
+                await producer.send_offsets_to_transaction(offsets, group_id)
+                await producer.commit_transaction()
+                if start_new_transaction:
+                    await producer.begin_transaction()
+            except Exception as exc:
+                if restart_when_fenced and fencing.broken(exc, producer):
+                    fencing.restart_fenced(transactional_id, exc)
+                raise
 
     await asyncio.gather(*(commit(tid, offsets) for tid, offsets in tid_to_offset_map.items()))
+
+
+_original_producer_send = faust_aiokafka.Producer.send
+restart_when_fenced = True  # ``restart_fenced`` switched off: the fault suite's experiments
+
+
+async def _send_or_restart_fenced(
+    self: Any,
+    topic: str,
+    key: bytes | None,
+    value: bytes | None,
+    partition: int | None,
+    timestamp: float | None,
+    headers: Any,
+    *,
+    transactional_id: str | None = None,
+) -> Any:
+    """faust's send; one refused because its transaction can no longer commit (fenced, timed
+    out) replaces the worker (``fencing``) instead of stopping it."""
+    try:
+        return await _original_producer_send(
+            self,
+            topic,
+            key,
+            value,
+            partition,
+            timestamp,
+            headers,
+            transactional_id=transactional_id,
+        )
+    except Exception as exc:
+        if transactional_id and fencing.broken(
+            exc, self._transaction_producers.get(transactional_id)
+        ):
+            fencing.restart_fenced(transactional_id, exc)
+        raise
 
 
 _original_partitions_revoked = faust_consumer.Consumer.on_partitions_revoked
@@ -459,7 +508,7 @@ async def _commit_before_revoke(self: Any, revoked: Any) -> None:
 def apply(off: frozenset[str] = frozenset()) -> None:
     """Install the fixes, once per process, at a worker's start (``releasewatch service``);
     ``off`` leaves some out (the fault suite's experiments, ``RELEASEWATCH_FAUST_FIXES_OFF``)."""
-    global _applied
+    global _applied, restart_when_fenced
     if _applied:
         return
     if off:
@@ -477,6 +526,10 @@ def apply(off: frozenset[str] = frozenset()) -> None:
     if "commit_before_revoke" not in off:
         faust_consumer.Consumer.on_partitions_revoked = _commit_before_revoke  # type: ignore[method-assign]
     faust_aiokafka.Producer.commit_transactions = _commit_transactions_together  # type: ignore[method-assign]
+    if "restart_fenced" not in off:
+        faust_aiokafka.Producer.send = _send_or_restart_fenced  # type: ignore[method-assign]
+    else:
+        restart_when_fenced = False
     faust_aiokafka.Producer._settings_extra = _settings_extra  # type: ignore[method-assign]
     faust_aiokafka.Transport._really_create_topic = _create_unless_it_exists  # type: ignore[method-assign]
     faust_aiokafka.AIOKafkaConsumerThread._highwaters = _highwaters_from_broker  # type: ignore[method-assign]

@@ -1,0 +1,73 @@
+"""Under exactly_once, a worker whose transaction can no longer commit restarts in place.
+
+Each input partition has its transactional producer (``{app id}-{topic group}-{partition}``).
+When another worker takes the partition, its producer fences this one: the broker refuses
+whatever this one still sends, and its open transaction is aborted. A worker learns it has
+lost a partition at its next rebalance, but when the group coordinator itself moves (a broker
+killed) a worker can go on handling a partition another worker already holds, and a
+transaction left open past the broker's transaction timeout is aborted the same way. faust
+has no answer for it: the next send raised "Can't send messages while not in transaction"
+and the whole worker stopped (fault suite, exactly_once, three brokers, broker kills: both
+notification workers stopped within a minute, c942248).
+
+What the aborted transaction held (outputs, table writes, the input offsets) is gone from the
+broker's committed view, but the worker's own tables still hold its writes. So the worker does
+what a ``kill -9`` and a restart would, a path the fault suite proves loses nothing: it logs
+``transaction_fenced`` and replaces itself (``os.execve``, same process id and command
+line). Its local state is still marked running, so the new worker rebuilds it from the
+changelogs' committed records and reads its inputs again from the last committed offsets.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, NoReturn
+
+from aiokafka.errors import (
+    IllegalOperation,
+    InvalidProducerEpoch,
+    InvalidTxnState,
+    ProducerFenced,
+)
+from aiokafka.producer.transaction_manager import TransactionState
+
+from services.ops import events
+from services.ops.logging import get_logger
+
+log = get_logger(__name__)
+
+# How many times this worker has replaced itself (carried through execve).
+RESTARTS_ENV = "RELEASEWATCH_FENCED_RESTARTS"
+# A transaction that can no longer commit: fenced by a newer producer or timed out (fatal),
+# or a send it held refused (abortable: faust has no abort-and-redo either).
+BROKEN_STATES = frozenset({TransactionState.FATAL_ERROR, TransactionState.ABORTABLE_ERROR})
+BROKEN_ERRORS = (IllegalOperation, ProducerFenced, InvalidProducerEpoch, InvalidTxnState)
+
+
+def broken(exc: BaseException, producer: Any = None) -> bool:
+    """Whether ``exc``, raised by a transactional send or commit of ``producer`` (an
+    aiokafka producer, when known), means the transaction can no longer commit."""
+    manager = getattr(producer, "_txn_manager", None)
+    if manager is not None and manager.state in BROKEN_STATES:
+        return True
+    seen: BaseException | None = exc
+    while seen is not None:  # faust wraps the client's errors (ProducerSendError)
+        if isinstance(seen, BROKEN_ERRORS):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def restart_fenced(transactional_id: str, exc: BaseException) -> NoReturn:
+    """Replace this worker by a new one, as a kill -9 and a restart would."""
+    restarts = int(os.environ.get(RESTARTS_ENV, "0")) + 1
+    log.error(
+        events.TRANSACTION_FENCED,
+        transactional_id=transactional_id,
+        error=type(exc).__name__,
+        restarts=restarts,
+    )
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os.execve(sys.executable, sys.orig_argv, {**os.environ, RESTARTS_ENV: str(restarts)})

@@ -1,0 +1,147 @@
+"""Under exactly_once, a transaction that can no longer commit (fenced, timed out, a send
+refused) replaces the worker, as a kill -9 and a restart would; any other failure is left to
+the caller as before."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiokafka.errors import (
+    IllegalOperation,
+    InvalidProducerEpoch,
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    NotLeaderForPartitionError,
+    ProducerFenced,
+)
+from aiokafka.producer.transaction_manager import TransactionState
+from faust.exceptions import ProducerSendError
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from services.kafka import faust_fixes, fencing
+
+
+def producer_in(state: TransactionState) -> Any:
+    return SimpleNamespace(_txn_manager=SimpleNamespace(state=state))
+
+
+def wrapped(exc: BaseException) -> ProducerSendError:
+    """As faust's send raises a client error."""
+    try:
+        raise ProducerSendError(f"Error while sending: {exc!r}") from exc
+    except ProducerSendError as outer:
+        return outer
+
+
+@pytest.mark.parametrize(
+    ("exc", "state", "is_broken"),
+    [
+        (IllegalOperation("Can't send messages while not in transaction"), None, True),
+        (ProducerFenced(), None, True),
+        (wrapped(ProducerFenced()), None, True),
+        (wrapped(InvalidProducerEpoch()), None, True),
+        (AssertionError("Invalid state transition"), TransactionState.FATAL_ERROR, True),
+        (KafkaTimeoutError(), TransactionState.ABORTABLE_ERROR, True),
+        (KafkaTimeoutError(), TransactionState.IN_TRANSACTION, False),
+        (KafkaConnectionError(), None, False),
+        (wrapped(NotLeaderForPartitionError()), TransactionState.IN_TRANSACTION, False),
+        (ValueError("a bug of ours"), TransactionState.READY, False),
+    ],
+)
+def test_which_failures_mean_the_transaction_cannot_commit(
+    exc: BaseException, state: TransactionState | None, is_broken: bool
+) -> None:
+    producer = producer_in(state) if state is not None else None
+    assert fencing.broken(exc, producer) is is_broken
+
+
+class Replaced(Exception):
+    """Raised by the stand-in for execve: the worker would be gone here."""
+
+
+@pytest.fixture
+def execve(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[str], dict[str, str]]]:
+    calls: list[tuple[str, list[str], dict[str, str]]] = []
+
+    def replace(path: str, argv: list[str], env: dict[str, str]) -> None:
+        calls.append((path, argv, env))
+        raise Replaced
+
+    monkeypatch.setattr(os, "execve", replace)
+    monkeypatch.delenv(fencing.RESTARTS_ENV, raising=False)
+    return calls
+
+
+def test_the_worker_replaces_itself_with_the_same_command_and_counts_it(
+    execve: list[tuple[str, list[str], dict[str, str]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(Replaced):
+        fencing.restart_fenced("releasewatch-notification-1-4", ProducerFenced())
+    [(path, argv, env)] = execve
+    assert path == sys.executable and argv == sys.orig_argv
+    assert env[fencing.RESTARTS_ENV] == "1"
+    monkeypatch.setenv(fencing.RESTARTS_ENV, "1")
+    with pytest.raises(Replaced):
+        fencing.restart_fenced("releasewatch-notification-1-4", ProducerFenced())
+    assert execve[1][2][fencing.RESTARTS_ENV] == "2"
+
+
+class Client:
+    """An aiokafka producer as faust's ``Producer.send`` uses it, failing as told."""
+
+    def __init__(self, state: TransactionState, error: BaseException | None) -> None:
+        self._txn_manager = SimpleNamespace(state=state)
+        self.error = error
+
+    async def send(self, *args: Any, **kwargs: Any) -> str:
+        if self.error is not None:
+            raise self.error
+        return "future"
+
+
+def faust_producer(client: Client) -> Any:
+    producer: Any = faust_aiokafka.Producer.__new__(faust_aiokafka.Producer)
+    producer._transaction_producers = {"tid": client}
+    producer._trn_locks = {"tid": asyncio.Lock()}
+    producer._producer = client
+    producer._send_on_produce_message = lambda **_: None
+    producer.allow_headers = True
+    return producer
+
+
+async def send(producer: Any, transactional_id: str | None) -> Any:
+    return await faust_fixes._send_or_restart_fenced(
+        producer, "notices.dhs-ice.v1", b"k", b"v", 0, None, None, transactional_id=transactional_id
+    )
+
+
+async def test_a_fenced_transactional_send_replaces_the_worker(execve: list[Any]) -> None:
+    client = Client(TransactionState.FATAL_ERROR, IllegalOperation("not in transaction"))
+    with pytest.raises(Replaced):
+        await send(faust_producer(client), "tid")
+    assert len(execve) == 1
+
+
+async def test_other_send_failures_are_the_callers_as_before(execve: list[Any]) -> None:
+    client = Client(TransactionState.IN_TRANSACTION, KafkaTimeoutError())
+    with pytest.raises(ProducerSendError):  # faust's wrapping, read again by OutputRetry
+        await send(faust_producer(client), "tid")
+    assert execve == []
+    assert await send(faust_producer(Client(TransactionState.IN_TRANSACTION, None)), "tid")
+
+
+async def test_a_commit_of_a_fenced_transaction_replaces_the_worker(execve: list[Any]) -> None:
+    class Committing(Client):
+        async def send_offsets_to_transaction(self, offsets: Any, group_id: str) -> None:
+            self._txn_manager.state = TransactionState.FATAL_ERROR
+            raise ProducerFenced()
+
+    producer = faust_producer(Committing(TransactionState.IN_TRANSACTION, None))
+    with pytest.raises(Replaced):
+        await faust_fixes._commit_transactions_together(producer, {"tid": {}}, "group")
+    assert [call[1] for call in execve] == [sys.orig_argv]
