@@ -15,6 +15,7 @@ FIX_SWITCHES = (
     "gap_guard",
     "commit_in_step",
     "commit_before_revoke",
+    "restart_fenced",
 )
 
 
