@@ -2,7 +2,12 @@
 and abort markers, and records of aborted transactions, take offsets it never gets. The gap
 guard must tell those from committed records the client dropped (faust's own bug, which the
 guard exists for). ``HoleProbe`` asks the broker: reading ``read_committed`` from the first
-missing offset, is the first record there before the end of the hole?"""
+missing offset, is the first record there before the end of the hole?
+
+Under at_least_once the probe reads uncommitted, as the worker's consumer does (aborted
+records are handed to it then): topics once written by exactly_once producers hold markers
+too (an installation switched back), and a hole of markers only must not hold an input
+partition, nor the table recovery (``services.streams.recovery``)."""
 
 from __future__ import annotations
 
@@ -17,8 +22,9 @@ WAIT_MS = 2000
 
 
 class HoleProbe:
-    def __init__(self, client: dict[str, Any]) -> None:
+    def __init__(self, client: dict[str, Any], isolation_level: str = "read_committed") -> None:
         self.client = client
+        self.isolation_level = isolation_level
         self._consumer: AIOKafkaConsumer | None = None
         self._markers_only: set[tuple[str, int, int, int]] = set()  # holes already probed
         # One probe at a time: the agent and the stall watchdog share the one consumer, and
@@ -27,10 +33,10 @@ class HoleProbe:
         self._one_at_a_time = asyncio.Lock()
 
     async def holds_records(self, topic: str, partition: int, start: int, end: int) -> bool:
-        """True when a committed record lies in ``[start, end)`` (or the broker could not
-        say: then the hole is held and read again, as outside transactions). Quick when a
-        record follows the hole (the one the guard holds); a hole at the end of a partition
-        waits ``WAIT_MS``, once: its answer is kept."""
+        """True when a record (a committed one, reading committed) lies in ``[start, end)``
+        (or the broker could not say: then the hole is held and read again, as outside
+        transactions). Quick when a record follows the hole (the one the guard holds); a hole
+        at the end of a partition waits ``WAIT_MS``, once: its answer is kept."""
         hole = (topic, partition, start, end)
         if hole in self._markers_only:
             return False
@@ -56,6 +62,12 @@ class HoleProbe:
                 return True
             return bool(position < end)
 
+    async def close(self) -> None:
+        async with self._one_at_a_time:
+            if self._consumer is not None:
+                await self._consumer.stop()
+                self._consumer = None
+
     async def _started(self) -> AIOKafkaConsumer:
         if self._consumer is None:
             options = {**as_client(self.client, consumer=True), "fetch_max_wait_ms": 50}
@@ -63,7 +75,7 @@ class HoleProbe:
                 **options,
                 group_id=None,
                 enable_auto_commit=False,
-                isolation_level="read_committed",
+                isolation_level=self.isolation_level,
             )
             await consumer.start()
             self._consumer = consumer

@@ -42,9 +42,10 @@ def consume(
     (``GapGuard``), bind the log context, and never let one message stop the partition (an
     unexpected error goes to ``on_error``). ``tuning``: the settings' client tuning."""
 
-    # Under exactly_once, transaction markers and aborted records take offsets a
-    # read_committed consumer never sees: ``probe`` (given then) asks the broker whether a
-    # hole holds committed records; one that does not is passed at once.
+    # Transaction markers (and, under exactly_once, aborted records) take offsets a consumer
+    # never sees: ``probe`` asks the broker whether a hole holds records it should have
+    # been handed; one that does not is passed at once. Inputs written by exactly_once
+    # producers have markers under at_least_once too (an installation switched back).
     guard = GapGuard()
     retry = OutputRetry()
     off = tuning.fixes_off  # the fault suite's experiments only
@@ -340,9 +341,12 @@ def route_inputs(
     )
 
 
-def hole_probe(settings: Settings) -> HoleProbe | None:
-    """The probe ``consume`` needs under exactly_once, None otherwise."""
-    return HoleProbe(client_options(settings)) if settings.tuning.exactly_once else None
+def hole_probe(settings: Settings) -> HoleProbe:
+    """The probe ``consume`` needs, reading as the worker's consumer does: committed records
+    under exactly_once, every record (aborted ones too) under at_least_once. Its consumer
+    starts only when a hole is first seen."""
+    isolation = "read_committed" if settings.tuning.exactly_once else "read_uncommitted"
+    return HoleProbe(client_options(settings), isolation_level=isolation)
 
 
 def _span(raw: RawMessage) -> dict[str, str | int]:

@@ -1,0 +1,118 @@
+"""Table recovery on changelogs that end with transaction markers: a worker switched back from
+exactly_once to at_least_once.
+
+Under exactly_once every transaction ends with a marker on each changelog partition it wrote
+to. A marker takes an offset, and no consumer is ever handed it. faust's table recovery
+waits to be handed the record at a changelog partition's last offset (its highwater); inside
+transactions it checks for markers (``detect_aborted_tx``), outside them it does not. So an
+installation restarted with at_least_once after running exactly_once never finished its
+recovery: the worker logged "No event received for active tp ...-changelog" every 5 s and
+never became ready.
+
+``RecoveryWatch`` asks the broker instead. A partition whose recovery has stood still since
+the last look, short of its highwater, is probed (``HoleProbe``, reading uncommitted, as the
+recovery's own consumer does): when the offsets left hold no record at all, only markers,
+the partition is recovered and faust is told so. When a record is there, it is on its way
+and nothing is changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+from services.kafka.holes import HoleProbe
+from services.ops import events
+from services.ops.logging import get_logger
+
+log = get_logger(__name__)
+
+LOOK_EVERY = 2.0  # seconds between looks; faust's own check comes every 5 s
+
+
+def standing_still(
+    highwaters: Mapping[Any, int | None],
+    offsets: Mapping[Any, int | None],
+    last_look: Mapping[Any, int | None],
+) -> list[Any]:
+    """The partitions short of their highwater whose recovered offset is the one seen at the
+    last look (faust's highwater is the last offset, its offset the last one recovered, -1
+    for none). A partition still moving is left to faust."""
+    return [
+        tp
+        for tp, highwater in highwaters.items()
+        if highwater is not None
+        and offsets.get(tp) is not None
+        and offsets[tp] < highwater  # type: ignore[operator]
+        and tp in last_look
+        and last_look[tp] == offsets[tp]
+    ]
+
+
+def watch_recovery(app: Any, client: dict[str, Any]) -> RecoveryWatch:
+    """Look every ``LOOK_EVERY`` seconds from the worker's first assignment on (faust starts
+    its timers only once the first recovery is over, too late for this). At_least_once only:
+    inside transactions faust looks itself. ``client``: the settings' client options."""
+    watch = RecoveryWatch(app, client)
+    looking: list[Any] = []
+
+    @app.on_partitions_assigned.connect
+    async def start_looking(sender: Any, assigned: Any, **_: Any) -> None:
+        if not looking:  # stopped with the app (mode cancels the futures it was given)
+            looking.append(app.add_future(watch.keep_looking()))
+
+    return watch
+
+
+class RecoveryWatch:
+    def __init__(self, app: Any, client: dict[str, Any]) -> None:
+        self.app = app
+        self.client = client  # for the probe's consumer, made on first need
+        self.last_look: dict[Any, int | None] = {}
+        self.probe: HoleProbe | None = None
+
+    async def keep_looking(self) -> None:
+        while not self.app.should_stop:
+            await asyncio.sleep(LOOK_EVERY)
+            await self.look()
+
+    async def look(self) -> None:
+        """One look. A failed one is logged and tried again next time."""
+        recovery = self.app.tables.recovery
+        if self.app.in_transaction or not recovery.in_recovery:
+            self.last_look.clear()
+            if self.probe is not None:  # its consumer is not kept between recoveries
+                probe, self.probe = self.probe, None
+                await probe.close()
+            return
+        offsets = recovery.active_offsets
+        try:
+            for tp in standing_still(recovery.active_highwaters, offsets, self.last_look):
+                await self._ask(recovery, tp)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning(events.RECOVERY_WATCH_FAILED, error=type(exc).__name__)
+        self.last_look.clear()
+        self.last_look.update(dict(offsets))
+
+    async def _ask(self, recovery: Any, tp: Any) -> None:
+        """Recover ``tp`` if the broker has no record left after its recovered offset."""
+        if self.probe is None:
+            self.probe = HoleProbe(self.client, isolation_level="read_uncommitted")
+        offsets = recovery.active_offsets
+        recovered, highwater = offsets[tp], recovery.active_highwaters[tp]
+        start, end = recovered + 1, highwater + 1
+        if await self.probe.holds_records(tp.topic, tp.partition, start, end):
+            return  # a record is on its way
+        if offsets[tp] != recovered:  # it moved while the broker was asked
+            return
+        offsets[tp] = highwater
+        log.info(
+            events.RECOVERY_PAST_MARKERS,
+            topic=tp.topic,
+            partition=tp.partition,
+            recovered_to=recovered,
+            markers=end - start,
+        )
