@@ -78,7 +78,9 @@ def start_services(
     broker: EmbeddedBroker, data_dir: Path, names: Iterable[str], label: str, **extra_env: str
 ) -> list[ServiceProcess]:
     """The services ``names`` started on a broker a test runs itself (the caller stops them),
-    each logging to ``test-artifacts/<label>-<name>.log``."""
+    each logging to ``test-artifacts/<label>-<name>.log`` (an earlier run's log removed)."""
+    for name in names:
+        (ARTIFACTS / f"{label}-{name}.log").unlink(missing_ok=True)
     workers = [
         ServiceProcess(
             name,

@@ -1,11 +1,18 @@
-"""RELEASEWATCH_PROCESSING_GUARANTEE=exactly_once on Apache Kafka: every output a service
-publishes is written inside its input partition's transaction, as the broker's own log
-shows, and a read_committed reader (an agency) sees each alert and notice once (SPEC 8). The
-kill -9 half of the promise is the fault suite's (``make chaos GUARANTEE=exactly_once``).
+"""RELEASEWATCH_PROCESSING_GUARANTEE=exactly_once on Apache Kafka, in three steps on one
+broker of its own (the other tests share the suite's broker):
 
-On a broker of its own: the transaction markers it leaves at the end of the services'
-changelogs stall an at-least-once worker's table recovery (faust waits for a record at the
-last offset, a marker it is never handed), and the other tests share the suite's broker."""
+1. Every output a service publishes is written inside its input partition's transaction, as
+   the broker's own log shows, and a read_committed reader (an agency) sees each alert and
+   notice once (SPEC 8). The kill -9 half of the promise is the fault suite's
+   (``make chaos GUARANTEE=exactly_once``).
+2. A worker fenced: other producers take over the notification service's transactional ids,
+   as a worker handed its partitions by a moved group coordinator does. The fenced worker
+   replaces itself (``services.kafka.fencing``; it used to stop for good) and the next
+   notice still reaches the agency once.
+3. The installation switched back to at_least_once on the same state. The transactions left
+   markers at the end of the changelogs, and faust's at-least-once table recovery waited for
+   ever for a record at the last offset (``services.streams.recovery``): the workers must
+   become ready and still know the bookings."""
 
 from __future__ import annotations
 
@@ -15,16 +22,18 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from schemas.topics import NOTICE_ALERTS, agency_notices
 from services.kafka.apache import EmbeddedKafka
 from services.kafka.toolchain import missing_toolchain
 from services.kafka.topics import partition_for
 from tests.integration.conftest import PARTITIONS, start_services
+from tests.integration.test_board import release
 from tests.integration.test_notification_service import flagged_booking
 from tests.support.kafka_log import batches
 from tests.support.topics import KafkaHelper, Watch
-from tests.support.workers import all_ready
+from tests.support.workers import all_ready, log_events
 
 pytestmark = [
     pytest.mark.integration,
@@ -32,6 +41,7 @@ pytestmark = [
 ]
 H = timedelta(hours=1)
 NOTICES = agency_notices("dhs-ice").name
+SERVICES = ("booking", "scheduling", "notification")
 
 
 @pytest.fixture
@@ -44,16 +54,28 @@ def broker(tmp_path: Path) -> Iterator[EmbeddedKafka]:
         running.stop()
 
 
-async def test_outputs_are_written_in_transactions_and_read_committed_once(
+async def test_transactions_a_fenced_worker_and_the_switch_back_to_at_least_once(
     broker: EmbeddedKafka, tmp_path: Path
 ) -> None:
+    key, again = await under_exactly_once(broker, tmp_path)
+    partition = partition_for(key, PARTITIONS)
+    for topic in (NOTICE_ALERTS.name, NOTICES):
+        stored = await asyncio.to_thread(batches, broker.data_dir, topic, partition)
+        mine = [b for b in stored if any(f"key: {key} " in r for r in b.records)]
+        assert len(mine) == 1, (topic, [b.header for b in mine])
+        assert mine[0].transactional, (topic, mine[0].header)
+        # ... and committed: a commit marker follows it in the partition.
+        after = stored[stored.index(mine[0]) + 1 :]
+        assert any(b.control for b in after), (topic, [b.header for b in after])
+    await switched_back_to_at_least_once(broker, tmp_path, key, again)
+
+
+async def under_exactly_once(broker: EmbeddedKafka, data_dir: Path) -> tuple[str, str]:
+    """Steps 1 and 2: the keys of the booking notified before and after the fence."""
     workers = start_services(
-        broker,
-        tmp_path,
-        ("booking", "scheduling", "notification"),
-        "exactly-once",
-        RELEASEWATCH_PROCESSING_GUARANTEE="exactly_once",
+        broker, data_dir, SERVICES, "exactly-once", RELEASEWATCH_PROCESSING_GUARANTEE="exactly_once"
     )
+    notification = workers[SERVICES.index("notification")]
     kafka = KafkaHelper(broker.bootstrap)
     await kafka.start()
     try:
@@ -67,16 +89,62 @@ async def test_outputs_are_written_in_transactions_and_read_committed_once(
             [notice] = await notices.wait_for(lambda r: r.key == key, 1, 90)
             assert [r for r in alerts.records if r.key == key] == [alert]
             assert [r for r in notices.records if r.key == key] == [notice]
+
+            pid = notification.pid
+            await fence(broker.bootstrap, "releasewatch-notification")
+            again = await flagged_booking(kafka, "us-mn-hennepin", release_in=10 * H)
+            await notices.wait_for(lambda r: r.key == again, 1, 120)
+        fenced = log_events(notification.log_path, "transaction_fenced")
+        assert fenced and fenced[0][1]["transactional_id"].startswith("releasewatch-notification-")
+        assert notification.alive() and notification.pid == pid  # replaced in place
     finally:
         await kafka.stop()
         for worker in workers:
             worker.stop()
-    partition = partition_for(key, PARTITIONS)
-    for topic in (NOTICE_ALERTS.name, NOTICES):
-        stored = await asyncio.to_thread(batches, broker.data_dir, topic, partition)
-        mine = [b for b in stored if any(f"key: {key} " in r for r in b.records)]
-        assert len(mine) == 1, (topic, [b.header for b in mine])
-        assert mine[0].transactional, (topic, mine[0].header)
-        # ... and committed: a commit marker follows it in the partition.
-        after = stored[stored.index(mine[0]) + 1 :]
-        assert any(b.control for b in after), (topic, [b.header for b in after])
+    return key, again
+
+
+async def fence(bootstrap: str, app_id: str) -> None:
+    """Take over each of the app's transactional ids (``{app id}-{topic group}-{partition}``),
+    as the worker given its partitions would: the broker then refuses the app's producers."""
+    producers = [
+        AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=f"{app_id}-{group}-{p}")
+        for group in range(3)
+        for p in range(PARTITIONS)
+    ]
+    await asyncio.gather(*(producer.start() for producer in producers))
+    try:
+        for producer in producers:
+            async with producer.transaction():  # its id registered, the older producer fenced
+                pass
+    finally:
+        await asyncio.gather(*(producer.stop() for producer in producers))
+
+
+async def switched_back_to_at_least_once(
+    broker: EmbeddedKafka, data_dir: Path, key: str, again: str
+) -> None:
+    """Step 3: the same services and state with at_least_once: ready, and the booking still
+    known (its release notice needs the notification service's record of the notice sent).
+    Read committed from the start, once everything before has settled: each notice once."""
+    workers = start_services(broker, data_dir, SERVICES, "back-to-at-least-once")
+    kafka = KafkaHelper(broker.bootstrap)
+    await kafka.start()
+    try:
+        await all_ready(workers, 90)
+        async with Watch(kafka.bootstrap, NOTICES, isolation_level="read_committed") as notices:
+            await release(kafka, key)
+            await notices.wait_for(
+                lambda r: r.key == key and r.value["data"]["kind"] == "released", 1, 60
+            )
+            await notices.wait_for(lambda r: r.key == again, 1, 30)
+            for booking in (key, again):
+                due = [r for r in notices.records if r.key == booking]
+                assert [r.value["data"]["kind"] for r in due].count("notice_due") == 1, due
+    finally:
+        await kafka.stop()
+        for worker in workers:
+            worker.stop()
+    logs = [worker.log_path for worker in workers]
+    past = [fields for path in logs for _, fields in log_events(path, "recovery_past_markers")]
+    assert any(fields["topic"].endswith("-changelog") for fields in past), past
