@@ -18,7 +18,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.kafka.security import as_client
 
-WAIT_MS = 2000
+WAIT_MS = 2000  # at most, for a hole at the end of a partition
+STEP_MS = 100  # the position is looked at after each step
 
 
 class HoleProbe:
@@ -35,8 +36,9 @@ class HoleProbe:
     async def holds_records(self, topic: str, partition: int, start: int, end: int) -> bool:
         """True when a record (a committed one, reading committed) lies in ``[start, end)``
         (or the broker could not say: then the hole is held and read again, as outside
-        transactions). Quick when a record follows the hole (the one the guard holds); a hole
-        at the end of a partition waits ``WAIT_MS``, once: its answer is kept."""
+        transactions). Quick when a record follows the hole (the one the guard holds), or when the
+        client's position passes the end of the hole; at most ``WAIT_MS``. A hole of markers
+        only is remembered."""
         hole = (topic, partition, start, end)
         if hole in self._markers_only:
             return False
@@ -52,15 +54,20 @@ class HoleProbe:
                 tp = TopicPartition(topic, partition)
                 consumer.assign([tp])
                 consumer.seek(tp, start)
-                batches = await consumer.getmany(tp, timeout_ms=WAIT_MS, max_records=1)
-                records = batches.get(tp, [])
-                if records:
-                    return bool(records[0].offset < end)
-                # Nothing read: the hole is markers only if the position got past it.
-                position = await consumer.position(tp)
+                waited = 0
+                while True:
+                    batches = await consumer.getmany(tp, timeout_ms=STEP_MS, max_records=1)
+                    records = batches.get(tp, [])
+                    if records:
+                        return bool(records[0].offset < end)
+                    # Nothing read: the hole is markers only once the position is past it
+                    # (the client steps over a batch of markers without handing anything).
+                    position = await consumer.position(tp)
+                    waited += STEP_MS
+                    if position >= end or waited >= WAIT_MS:
+                        return bool(position < end)
             except Exception:  # the broker away or rebalancing: the careful answer
                 return True
-            return bool(position < end)
 
     async def close(self) -> None:
         async with self._one_at_a_time:

@@ -1,0 +1,68 @@
+"""``HoleProbe`` against the broker: a hole of transaction markers holds no record, an aborted
+record counts only for a reader of uncommitted records, and a committed record always does;
+a hole at the end of a partition is answered from the client's position."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from services.kafka.embedded import EmbeddedBroker
+from services.kafka.holes import HoleProbe
+
+pytestmark = pytest.mark.integration
+
+
+async def written(bootstrap: str) -> str:
+    """A topic of one partition: 0 committed, 1 its marker, 2 aborted, 3 its marker, 4 and 5
+    plain records, 6 committed, 7 its marker (the end)."""
+    topic = f"holes-{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 1, 1)])
+    finally:
+        await admin.close()
+    transactional = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=topic)
+    plain = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await transactional.start()
+    await plain.start()
+    try:
+        async with transactional.transaction():
+            await transactional.send_and_wait(topic, b"committed", partition=0)
+        await transactional.begin_transaction()
+        await transactional.send_and_wait(topic, b"aborted", partition=0)
+        await transactional.abort_transaction()
+        for value in (b"plain", b"plain"):
+            await plain.send_and_wait(topic, value, partition=0)
+        async with transactional.transaction():
+            await transactional.send_and_wait(topic, b"committed", partition=0)
+    finally:
+        await transactional.stop()
+        await plain.stop()
+    return topic
+
+
+async def test_the_probe_tells_markers_from_records(broker: EmbeddedBroker) -> None:
+    if broker.flavor != "apache":
+        pytest.skip("transactions: Tansu has none")
+    topic = await written(broker.bootstrap)
+    committed = HoleProbe({"bootstrap_servers": broker.bootstrap})
+    uncommitted = HoleProbe(
+        {"bootstrap_servers": broker.bootstrap}, isolation_level="read_uncommitted"
+    )
+    try:
+        for probe in (committed, uncommitted):
+            assert not await probe.holds_records(topic, 0, 1, 2)  # a marker
+            assert not await probe.holds_records(topic, 0, 7, 8)  # the last marker: the end
+            assert await probe.holds_records(topic, 0, 3, 5)  # a marker, then a record
+            assert await probe.holds_records(topic, 0, 5, 8)  # records before the end
+        # The aborted record: handed only to a reader of uncommitted records.
+        assert not await committed.holds_records(topic, 0, 1, 4)
+        assert await uncommitted.holds_records(topic, 0, 1, 4)
+    finally:
+        await committed.close()
+        await uncommitted.close()
