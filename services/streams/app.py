@@ -116,8 +116,8 @@ def create_app(service: str, settings: Settings, web_port: int) -> ServiceApp:
     app.state_dir = state
     if settings.tuning.exactly_once:
         app.commit_barrier = asyncio.Lock()
-    else:  # changelogs an exactly_once run left end with markers faust waits for in vain
-        watch_recovery(app, client_options(settings))
+    # Changelogs written in transactions end with markers faust's recovery waits for.
+    watch_recovery(app, client_options(settings), isolation_level(settings))
     # faust turns producer idempotence on only inside transactions; faust_fixes reads this.
     app.tuning = settings.tuning
     app.metrics = Metrics(service)
@@ -131,6 +131,12 @@ def create_app(service: str, settings: Settings, web_port: int) -> ServiceApp:
     add_health(app, service, app.metrics)
     watch_gc(app, service, app.metrics, settings.gc_freeze_every)
     return app
+
+
+def isolation_level(settings: Settings) -> str:
+    """How the worker's consumer reads (faust's rule): committed records only under
+    exactly_once; every record, aborted ones too, otherwise."""
+    return "read_committed" if settings.tuning.exactly_once else "read_uncommitted"
 
 
 def local_state(app_id: str, service: str, settings: Settings) -> StateDir | None:

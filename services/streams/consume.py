@@ -19,7 +19,7 @@ from services.kafka.tuning import ClientTuning
 from services.ops import events, tracing
 from services.ops.logging import get_logger, message_context, unbind_event
 from services.settings import Settings
-from services.streams.app import MAX_POLL_RECORDS, ServiceApp
+from services.streams.app import MAX_POLL_RECORDS, ServiceApp, isolation_level
 from services.streams.codec import RawMessage
 from services.streams.gaps import AcceptHole, GapGuard, Hold, Process, Repeat
 from services.streams.output import SOURCE
@@ -345,8 +345,7 @@ def hole_probe(settings: Settings) -> HoleProbe:
     """The probe ``consume`` needs, reading as the worker's consumer does: committed records
     under exactly_once, every record (aborted ones too) under at_least_once. Its consumer
     starts only when a hole is first seen."""
-    isolation = "read_committed" if settings.tuning.exactly_once else "read_uncommitted"
-    return HoleProbe(client_options(settings), isolation_level=isolation)
+    return HoleProbe(client_options(settings), isolation_level=isolation_level(settings))
 
 
 def _span(raw: RawMessage) -> dict[str, str | int]:

@@ -1,19 +1,20 @@
-"""Table recovery on changelogs that end with transaction markers: a worker switched back from
-exactly_once to at_least_once.
+"""Table recovery on changelogs that end with transaction markers.
 
 Under exactly_once every transaction ends with a marker on each changelog partition it wrote
 to. A marker takes an offset, and no consumer is ever handed it. faust's table recovery
-waits to be handed the record at a changelog partition's last offset (its highwater); inside
-transactions it checks for markers (``detect_aborted_tx``), outside them it does not. So an
-installation restarted with at_least_once after running exactly_once never finished its
-recovery: the worker logged "No event received for active tp ...-changelog" every 5 s and
-never became ready.
+waits to be handed the record at a changelog partition's last offset (its highwater).
+Inside transactions it looks for markers only after two 5 s spells with nothing read
+(``detect_aborted_tx``): each recovery under exactly_once took 10 s or more, a restarted or
+fenced worker's too. Outside them it never looks: an installation restarted with
+at_least_once after running exactly_once never finished its recovery (the worker logged "No
+event received for active tp ...-changelog" every 5 s and never became ready).
 
 ``RecoveryWatch`` asks the broker instead. A partition whose recovery has stood still since
-the last look, short of its highwater, is probed (``HoleProbe``, reading uncommitted, as the
-recovery's own consumer does): when the offsets left hold no record at all, only markers,
-the partition is recovered and faust is told so. When a record is there, it is on its way
-and nothing is changed.
+the last look, short of its highwater, is probed (``HoleProbe``, reading as the recovery's
+own consumer does: committed records under exactly_once, all of them otherwise). When the
+offsets left hold no record the recovery would be handed, only markers (and, read
+committed, aborted records), the partition is recovered and faust is told so. When a record
+is there, it is on its way and nothing is changed.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from services.ops.logging import get_logger
 
 log = get_logger(__name__)
 
-LOOK_EVERY = 2.0  # seconds between looks; faust's own check comes every 5 s
+LOOK_EVERY = 1.0  # seconds between looks; faust's own check comes every 5 s
 
 
 def standing_still(
@@ -50,11 +51,11 @@ def standing_still(
     ]
 
 
-def watch_recovery(app: Any, client: dict[str, Any]) -> RecoveryWatch:
+def watch_recovery(app: Any, client: dict[str, Any], isolation_level: str) -> RecoveryWatch:
     """Look every ``LOOK_EVERY`` seconds from the worker's first assignment on (faust starts
-    its timers only once the first recovery is over, too late for this). At_least_once only:
-    inside transactions faust looks itself. ``client``: the settings' client options."""
-    watch = RecoveryWatch(app, client)
+    its timers only once the first recovery is over, too late for this). ``client``: the
+    settings' client options; ``isolation_level``: the worker consumer's."""
+    watch = RecoveryWatch(app, client, isolation_level)
     looking: list[Any] = []
 
     @app.on_partitions_assigned.connect
@@ -66,9 +67,10 @@ def watch_recovery(app: Any, client: dict[str, Any]) -> RecoveryWatch:
 
 
 class RecoveryWatch:
-    def __init__(self, app: Any, client: dict[str, Any]) -> None:
+    def __init__(self, app: Any, client: dict[str, Any], isolation_level: str) -> None:
         self.app = app
         self.client = client  # for the probe's consumer, made on first need
+        self.isolation_level = isolation_level
         self.last_look: dict[Any, int | None] = {}
         self.probe: HoleProbe | None = None
 
@@ -80,7 +82,7 @@ class RecoveryWatch:
     async def look(self) -> None:
         """One look. A failed one is logged and tried again next time."""
         recovery = self.app.tables.recovery
-        if self.app.in_transaction or not recovery.in_recovery:
+        if not recovery.in_recovery:
             self.last_look.clear()
             if self.probe is not None:  # its consumer is not kept between recoveries
                 probe, self.probe = self.probe, None
@@ -100,7 +102,7 @@ class RecoveryWatch:
     async def _ask(self, recovery: Any, tp: Any) -> None:
         """Recover ``tp`` if the broker has no record left after its recovered offset."""
         if self.probe is None:
-            self.probe = HoleProbe(self.client, isolation_level="read_uncommitted")
+            self.probe = HoleProbe(self.client, isolation_level=self.isolation_level)
         offsets = recovery.active_offsets
         recovered, highwater = offsets[tp], recovery.active_highwaters[tp]
         start, end = recovered + 1, highwater + 1

@@ -116,7 +116,7 @@ def app(monkeypatch: pytest.MonkeyPatch) -> App:
     monkeypatch.setattr(watch, "HoleProbe", Probe)
     Probe.made, Probe.holding = [], set()
     app = App()
-    app.watch = watch.watch_recovery(app, {"bootstrap_servers": "127.0.0.1:9"})  # type: ignore[attr-defined]
+    app.watch = watch.watch_recovery(app, {"bootstrap_servers": "127.0.0.1:9"}, "read_uncommitted")  # type: ignore[attr-defined]
     return app
 
 
@@ -126,7 +126,7 @@ async def look(app: App) -> None:
 
 async def test_the_looks_start_at_the_first_assignment_once() -> None:
     app = App()
-    watch.watch_recovery(app, {})
+    watch.watch_recovery(app, {}, "read_committed")
     [started] = app.assigned
     assert app.futures == []  # faust's timers would start only after the first recovery
     await started(app, set())  # as faust sends it
@@ -193,12 +193,14 @@ async def test_a_partition_that_moves_while_the_broker_is_asked_is_left(app: App
     assert recovery.active_offsets[A] == 45
 
 
-async def test_inside_transactions_faust_looks_itself(app: App) -> None:
-    recovering(app, highwater=46, offset=45)
-    app.in_transaction = True
-    await look(app)
-    await look(app)
-    assert Probe.made == []
+async def test_the_probe_reads_as_the_workers_consumer_does(app: App) -> None:
+    exactly_once = App()
+    exactly_once.watch = watch.watch_recovery(exactly_once, {}, "read_committed")  # type: ignore[attr-defined]
+    recovering(exactly_once, highwater=46, offset=45)
+    await look(exactly_once)
+    await look(exactly_once)
+    [probe] = Probe.made
+    assert probe.isolation_level == "read_committed"  # aborted records are skipped too
 
 
 async def test_the_probe_is_closed_when_recovery_ends(app: App) -> None:
