@@ -20,6 +20,7 @@ from services.kafka.toolchain import missing_toolchain
 from services.kafka.topics import ensure_topics_sync
 from tests.support.topics import KafkaHelper
 from tests.support.workers import Worker as ServiceProcess  # started as production does
+from tests.support.workers import stop_all
 
 PARTITIONS = 4
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,8 +108,7 @@ def start_service(broker: EmbeddedBroker, tmp_path: Path) -> Iterator:
         return service
 
     yield start
-    for service in started:
-        service.stop()
+    stop_all(started)
 
 
 @pytest.fixture

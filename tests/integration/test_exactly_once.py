@@ -33,7 +33,7 @@ from tests.integration.test_board import release
 from tests.integration.test_notification_service import flagged_booking
 from tests.support.kafka_log import batches
 from tests.support.topics import KafkaHelper, Watch
-from tests.support.workers import all_ready, log_events
+from tests.support.workers import all_ready, log_events, stop_all
 
 pytestmark = [
     pytest.mark.integration,
@@ -99,8 +99,7 @@ async def under_exactly_once(broker: EmbeddedKafka, data_dir: Path) -> tuple[str
         assert notification.alive() and notification.pid == pid  # replaced in place
     finally:
         await kafka.stop()
-        for worker in workers:
-            worker.stop()
+        stop_all(workers)
     return key, again
 
 
@@ -143,8 +142,7 @@ async def switched_back_to_at_least_once(
                 assert [r.value["data"]["kind"] for r in due].count("notice_due") == 1, due
     finally:
         await kafka.stop()
-        for worker in workers:
-            worker.stop()
+        stop_all(workers)
     logs = [worker.log_path for worker in workers]
     past = [fields for path in logs for _, fields in log_events(path, "recovery_past_markers")]
     assert any(fields["topic"].endswith("-changelog") for fields in past), past

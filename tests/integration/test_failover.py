@@ -19,7 +19,7 @@ from services.kafka.topics import partition_for
 from tests import factories as f
 from tests.integration.conftest import ARTIFACTS, PARTITIONS, start_services
 from tests.support.topics import KafkaHelper
-from tests.support.workers import all_ready
+from tests.support.workers import all_ready, stop_all
 
 pytestmark = [
     pytest.mark.integration,
@@ -93,5 +93,4 @@ async def test_notices_get_through_while_the_leader_then_the_controller_is_down(
         assert all(worker.alive() for worker in workers)  # none restarted, none died
     finally:
         await kafka.stop()
-        for worker in workers:
-            worker.stop()
+        stop_all(workers)

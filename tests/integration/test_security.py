@@ -29,7 +29,7 @@ from services.settings import Settings
 from tests import factories as f
 from tests.integration.conftest import ARTIFACTS, ROOT, service_env
 from tests.support.certs import Authority
-from tests.support.workers import Worker
+from tests.support.workers import Worker, stop_all
 
 pytestmark = [
     pytest.mark.integration,
@@ -231,8 +231,7 @@ def test_each_service_runs_with_its_own_login_and_a_notice_reaches_the_agency(
         assert "notice notice_due to dhs-ice" in ops.stdout
         assert "ack " in ops.stdout  # the agency's acknowledgement, read back by ops
     finally:
-        for worker in workers:
-            worker.stop()
+        stop_all(workers)
 
 
 def test_mutual_tls_names_the_principal_by_its_certificate(tmp_path: Path) -> None:
