@@ -40,7 +40,8 @@ log = get_logger(__name__)
 # How many times this worker has replaced itself (carried through execve).
 RESTARTS_ENV = "RELEASEWATCH_FENCED_RESTARTS"
 # A transaction that can no longer commit: fenced by a newer producer or timed out (fatal),
-# or a send it held refused (abortable: faust has no abort-and-redo either).
+# or an offset write to it refused, e.g. by the group's ACLs (abortable: faust has no
+# abort-and-redo either). A record the broker refuses leaves the transaction usable.
 BROKEN_STATES = frozenset({TransactionState.FATAL_ERROR, TransactionState.ABORTABLE_ERROR})
 BROKEN_ERRORS = (IllegalOperation, ProducerFenced, InvalidProducerEpoch, InvalidTxnState)
 
