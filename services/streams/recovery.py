@@ -80,24 +80,26 @@ class RecoveryWatch:
             await self.look()
 
     async def look(self) -> None:
-        """One look. A failed one is logged and tried again next time."""
+        """One look. A failed one is logged and tried again next time: an exception here
+        would stop the whole worker (mode stops a service whose future raised)."""
         recovery = self.app.tables.recovery
-        if not recovery.in_recovery:
-            self.last_look.clear()
-            if self.probe is not None:  # its consumer is not kept between recoveries
-                probe, self.probe = self.probe, None
-                await probe.close()
-            return
-        offsets = recovery.active_offsets
         try:
-            for tp in standing_still(recovery.active_highwaters, offsets, self.last_look):
+            if not recovery.in_recovery:
+                self.last_look.clear()
+                if self.probe is not None:  # its consumer is not kept between recoveries
+                    probe, self.probe = self.probe, None
+                    await probe.close()
+                return
+            for tp in standing_still(
+                recovery.active_highwaters, recovery.active_offsets, self.last_look
+            ):
                 await self._ask(recovery, tp)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.warning(events.RECOVERY_WATCH_FAILED, error=type(exc).__name__)
         self.last_look.clear()
-        self.last_look.update(dict(offsets))
+        self.last_look.update(dict(recovery.active_offsets))
 
     async def _ask(self, recovery: Any, tp: Any) -> None:
         """Recover ``tp`` if the broker has no record left after its recovered offset."""

@@ -236,3 +236,18 @@ async def test_a_failed_look_is_logged_and_tried_again(app: App, log: Lines) -> 
     assert recovery.active_offsets[A] == 45
     await look(app)
     assert recovery.active_offsets[A] == 46
+
+
+async def test_a_probe_that_fails_to_close_is_logged_not_raised(app: App, log: Lines) -> None:
+    recovery = recovering(app, highwater=46, offset=40)
+    await look(app)
+    await look(app)
+    [probe] = Probe.made
+
+    async def broken_close() -> None:
+        raise ConnectionError("broker away")
+
+    probe.close = broken_close  # type: ignore[method-assign]
+    recovery.in_recovery = False
+    await look(app)  # does not raise: it would stop the worker
+    assert [line["error"] for line in log.events("recovery_watch_failed")] == ["ConnectionError"]
