@@ -74,7 +74,7 @@ def die_with_parent_preexec() -> None:
 _HANDED_OUT: set[int] = set()  # ports this process gave out: never twice
 
 
-def _ephemeral_range() -> tuple[int, int]:
+def ephemeral_range() -> tuple[int, int]:
     """The ports the OS picks for outgoing connections (Linux's default if unreadable)."""
     try:
         low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
@@ -89,7 +89,7 @@ def free_port(host: str = "127.0.0.1") -> int:
     one of those, and a client connecting anywhere could take it before the server binds it
     (seen: a worker started in a test died with "address already in use"). Never the same
     port twice from one process."""
-    low, high = _ephemeral_range()
+    low, high = ephemeral_range()
     start, stop = (20000, low) if low > 21000 else (high + 1, 65535)
     for _ in range(500):
         port = random.randrange(start, stop)

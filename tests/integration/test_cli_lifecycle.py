@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from services.kafka.process import metadata_answers, port_is_free
+from services.kafka.process import ephemeral_range, metadata_answers, port_is_free
 from services.streams.app import SERVICE_PORT_OFFSETS
 from tests.integration.conftest import ROOT
 from tests.support.poll import wait_until
@@ -24,24 +24,16 @@ pytestmark = pytest.mark.integration
 
 
 def free_port_base() -> int:
-    """A base whose services' ports are free now and lie below the kernel's ephemeral range.
-    Inside it, a client connection's local port took booking's port between this check and
-    the worker's bind ("address already in use" on 41800, CI on 4b561dd)."""
-    below = ephemeral_ports_start()
+    """A base whose services' ports are free now and lie below the kernel's ephemeral range
+    (as ``free_port`` picks). Inside it, a client connection's local port took booking's
+    port between this check and the worker's bind ("address already in use" on 41800, CI on
+    4b561dd)."""
+    below, _ = ephemeral_range()
     for _ in range(100):
         base = random.randrange(10000, below - 100, 100)
         if all(port_is_free("127.0.0.1", base + o) for o in SERVICE_PORT_OFFSETS.values()):
             return base
     raise RuntimeError("no free port range")
-
-
-def ephemeral_ports_start() -> int:
-    """The first port the kernel hands out as a connection's local port (Linux's default
-    when it cannot be read)."""
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
 
 
 def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:

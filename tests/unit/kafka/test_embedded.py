@@ -132,9 +132,9 @@ def test_topics_take_three_replicas_where_the_cluster_has_them(
 
 
 def test_free_ports_are_outside_the_outgoing_range_and_never_given_twice() -> None:
-    from services.kafka.process import _ephemeral_range, free_port, port_is_free
+    from services.kafka.process import ephemeral_range, free_port, port_is_free
 
-    low, high = _ephemeral_range()
+    low, high = ephemeral_range()
     ports = [free_port() for _ in range(50)]
     assert len(set(ports)) == 50
     assert all(not low <= port <= high for port in ports)
