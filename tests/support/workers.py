@@ -75,14 +75,8 @@ class Worker:
             self.process.wait(10)
 
     def stop(self, timeout: float = 20.0) -> None:
-        if not self.alive():
-            return
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        """SIGTERM, then kill -9 if it has not stopped within ``timeout``."""
+        stop_all([self], timeout)
 
     def get(self, path: str) -> tuple[int, str]:
         try:
@@ -135,8 +129,8 @@ def total(metrics: dict[str, float], name: str, **labels: str) -> float:
 
 
 def stop_all(workers: Iterable[Worker], timeout: float = 20.0) -> None:
-    """Stop every worker as ``Worker.stop`` does, all at once: each asked first (SIGTERM),
-    then each waited for, so their clean shutdowns overlap (one after another, a test's
+    """Stop every worker, all at once: each asked first (SIGTERM), then each waited for
+    (kill -9 past ``timeout``), so their clean shutdowns overlap (one after another, a test's
     three or four took 5 to 7 s)."""
     running = [w for w in workers if w.alive()]
     for worker in running:
