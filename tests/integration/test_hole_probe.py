@@ -12,6 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from services.kafka.embedded import EmbeddedBroker
 from services.kafka.holes import HoleProbe
+from services.kafka.tansu_quirks import quirks
 
 pytestmark = pytest.mark.integration
 
@@ -47,8 +48,8 @@ async def written(bootstrap: str) -> str:
 
 
 async def test_the_probe_tells_markers_from_records(broker: EmbeddedBroker) -> None:
-    if broker.flavor != "apache":
-        pytest.skip("transactions: Tansu has none")
+    if not quirks(broker.flavor).idempotence_and_transactions:
+        pytest.skip(f"{broker.flavor} has no transactions")
     topic = await written(broker.bootstrap)
     committed = HoleProbe({"bootstrap_servers": broker.bootstrap})
     uncommitted = HoleProbe(
