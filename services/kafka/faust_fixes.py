@@ -483,9 +483,8 @@ async def _send_or_restart_fenced(
             transactional_id=transactional_id,
         )
     except Exception as exc:
-        if transactional_id and fencing.broken(
-            exc, self._transaction_producers.get(transactional_id)
-        ):
+        producer = self._transaction_producers.get(transactional_id) if transactional_id else None
+        if restart_when_fenced and transactional_id and fencing.broken(exc, producer):
             fencing.restart_fenced(transactional_id, exc)
         raise
 
@@ -526,10 +525,8 @@ def apply(off: frozenset[str] = frozenset()) -> None:
     if "commit_before_revoke" not in off:
         faust_consumer.Consumer.on_partitions_revoked = _commit_before_revoke  # type: ignore[method-assign]
     faust_aiokafka.Producer.commit_transactions = _commit_transactions_together  # type: ignore[method-assign]
-    if "restart_fenced" not in off:
-        faust_aiokafka.Producer.send = _send_or_restart_fenced  # type: ignore[method-assign]
-    else:
-        restart_when_fenced = False
+    restart_when_fenced = "restart_fenced" not in off
+    faust_aiokafka.Producer.send = _send_or_restart_fenced  # type: ignore[method-assign]
     faust_aiokafka.Producer._settings_extra = _settings_extra  # type: ignore[method-assign]
     faust_aiokafka.Transport._really_create_topic = _create_unless_it_exists  # type: ignore[method-assign]
     faust_aiokafka.AIOKafkaConsumerThread._highwaters = _highwaters_from_broker  # type: ignore[method-assign]
