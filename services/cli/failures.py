@@ -8,6 +8,7 @@ do its work (the broker unreachable, a login refused). Tracebacks only with ``--
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -41,8 +42,11 @@ def load_settings() -> Settings:
     from pydantic import ValidationError
 
     from services.kafka.security import SecurityConfigError, client_options
-    from services.settings import load
+    from services.settings import load, unknown_variables
 
+    unknown = unknown_variables(os.environ)
+    if unknown:
+        raise UsageError(f"invalid configuration: {'; '.join(unknown)}")
     try:
         settings = load()
         if settings.broker_url:
