@@ -1,6 +1,7 @@
 """Reading a service's inputs: each partition in order and without holes (``GapGuard``), one
 message at a time, the log context bound, a message whose output the broker refused read
-again (``OutputRetry``), and no message able to stop its partition for good."""
+again or the output sent again (``OutputRetry``), its offset committed only once the broker
+has its outputs, and no message able to stop its partition for good."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka.errors import KafkaError
@@ -22,13 +24,22 @@ from services.settings import Settings
 from services.streams.app import MAX_POLL_RECORDS, ServiceApp, isolation_level
 from services.streams.codec import RawMessage
 from services.streams.gaps import AcceptHole, GapGuard, Hold, Process, Repeat
-from services.streams.output import SOURCE
+from services.streams.output import SOURCE, UNACKNOWLEDGED, Unacknowledged
 from services.streams.retry import OutputRetry
 
 log = get_logger(__name__)
 
 
 Handler = Callable[[RawMessage], Awaitable[None]]
+
+
+@dataclass
+class Handled:
+    """A message handled whose outputs sent without waiting may still be on their way."""
+
+    message: Any
+    raw: RawMessage
+    deliveries: list[Unacknowledged]
 
 
 def consume(
@@ -48,6 +59,15 @@ def consume(
     # producers have markers under at_least_once too (an installation switched back).
     guard = GapGuard()
     retry = OutputRetry()
+    # A handler waits for the broker only where the order of outputs needs it (a notice
+    # before the record saying it was sent); the rest goes out without waiting (outputs,
+    # table changelogs), and under at_least_once each message counts as handled (its offset
+    # committable) only once the broker has acknowledged those too (``settle``): faust's
+    # flush before a commit waits for each send to end, refused or not, so a refused one was
+    # lost with its input committed. Not under exactly_once: aiokafka's transactional
+    # producer refuses every later record of a partition after one refused record
+    # (OutOfOrderSequenceNumber), so sending it again cannot help there (see deploy/README).
+    settle_later = not tuning.exactly_once
     off = tuning.fixes_off  # the fault suite's experiments only
     guarded, fill_committed = "gap_guard" not in off, "commit_check" not in off
     if guarded and fill_committed:
@@ -155,9 +175,10 @@ def consume(
         return guard.check(message.tp, message.offset, committed, now)
 
     def wrap(handler: Handler) -> Callable[[Any], Awaitable[None]]:
-        async def one(event: Any) -> float | None:
+        async def one(event: Any) -> Handled | float | None:
             """Read one input message: in order and without holes, then handled. Returns
-            the seconds to wait before reading it again when the broker refused an output."""
+            the seconds to wait before reading it again when the broker refused an output,
+            or, under at_least_once, the message handled with its outputs on their way."""
             message = event.message
             follow_generation()
             # faust's own record of the committed offset (set by its seek and commits);
@@ -212,6 +233,8 @@ def consume(
                 value=message.value,
             )
             source = SOURCE.set((raw.topic, raw.partition))
+            deliveries: list[Unacknowledged] = []
+            unacknowledged = UNACKNOWLEDGED.set(deliveries if settle_later else None)
             refused: float | None = None
             with (
                 message_context(topic=raw.topic, partition=raw.partition, offset=raw.offset),
@@ -238,14 +261,56 @@ def consume(
                 finally:
                     unbind_event()
                     SOURCE.reset(source)
+                    UNACKNOWLEDGED.reset(unacknowledged)
             if refused is not None:  # read it again after a while, and nothing after it
                 faust_fixes.withhold_ack(app.consumer, message)
                 guard.again(message.tp, message.offset, time.monotonic())
                 return refused
+            if settle_later:
+                return Handled(message, raw, deliveries)
+            finish(message, raw.topic)
+            return None
+
+        def finish(message: Any, topic: str) -> None:
             retry.done(message.tp, message.offset)
             guard.handled(message.tp, message.offset)  # processed or dead-lettered
-            handled.add(raw.topic)
-            return None
+            handled.add(topic)
+
+        async def settle(batch: list[Handled], generation: int | None) -> None:
+            """In the order handled, each message counts as handled once the broker has
+            acknowledged its outputs. One it refused is sent again after a while
+            (``OutputRetry``); refused for good, the input is dead-lettered naming it."""
+            for item in batch:
+                message = item.message
+                with message_context(
+                    topic=message.topic, partition=message.partition, offset=message.offset
+                ):
+                    while True:
+                        refused = await _refused(item.deliveries)
+                        if not refused or app.consumer_generation_id != generation:
+                            break
+                        error = refused[0][1]
+                        names = sorted({delivery.topic for delivery, _ in refused})
+                        retriable = all(getattr(exc, "retriable", False) for _, exc in refused)
+                        wait = retry.failed(message.tp, message.offset, retriable)
+                        if wait is None:  # refused for good: dead-lettered, naming it
+                            log.error(
+                                events.MESSAGE_FAILED, error=type(error).__name__, outputs=names
+                            )
+                            await on_error(item.raw, error)
+                            break
+                        log.error(
+                            events.OUTPUT_REFUSED,
+                            error=type(error).__name__,
+                            retry_in=wait,
+                            outputs=names,
+                        )
+                        await asyncio.sleep(wait)
+                        for delivery, _ in refused:
+                            await delivery.again()
+                if app.consumer_generation_id != generation:
+                    return  # the partitions may have moved: read again from the commit
+                finish(message, item.raw.topic)
 
         async def agent(stream: Any) -> None:
             in_hand = app.commit_barrier or contextlib.nullcontext()
@@ -255,6 +320,7 @@ def consume(
             # is still read and handled on its own, in offset order per partition.
             async for batch in stream.take_events(TAKE, within=TAKE_WITHIN):
                 generation = app.consumer_generation_id
+                settling: list[Handled] = []
                 for number, event in enumerate(batch):
                     if app.rebalancing or app.consumer_generation_id != generation:
                         # The partitions may have moved: the rest is read again from the
@@ -265,10 +331,13 @@ def consume(
                     # In a batch faust's current event is the last one buffered.
                     faust_fixes.set_current_event(event)
                     async with in_hand:  # exactly_once: no commit while a message is in hand
-                        refused = await one(event)
-                    if refused is not None:  # read it again after a while, and what follows
-                        await asyncio.sleep(refused)
+                        outcome = await one(event)
+                    if isinstance(outcome, Handled):
+                        settling.append(outcome)
+                    elif outcome is not None:  # read it again after a while, and what follows
+                        await asyncio.sleep(outcome)
                         await app.consumer.seek(event.message.tp, event.message.offset)
+                await settle(settling, generation)
 
         agent.__name__ = f"{service}_{handler.__name__}"
         return agent
@@ -279,6 +348,21 @@ def consume(
 SUMMARY_EVERY = 1.0  # seconds
 TAKE = MAX_POLL_RECORDS  # messages a batch at most: what one poll brings
 TAKE_WITHIN = 0.005  # seconds a batch waits to fill: added to a message's latency at most
+
+
+async def _refused(
+    deliveries: list[Unacknowledged],
+) -> list[tuple[Unacknowledged, Exception]]:
+    """Wait for each delivery; the ones the broker refused, with why."""
+    refused: list[tuple[Unacknowledged, Exception]] = []
+    for delivery in deliveries:
+        try:
+            await delivery.future
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            refused.append((delivery, exc))
+    return refused
 
 
 class TopicCounter:

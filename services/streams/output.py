@@ -8,7 +8,8 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import faust
 from opentelemetry.trace import SpanKind
@@ -26,6 +27,47 @@ log = get_logger(__name__)
 # The input message being handled (topic, partition), set by ``consume`` around its handler:
 # under exactly_once, what a handler publishes joins that partition's transaction.
 SOURCE: ContextVar[tuple[str, int] | None] = ContextVar("releasewatch_source", default=None)
+
+
+class Unacknowledged(Protocol):
+    """A record on its way to the broker, which can be sent again if it is refused."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def future(self) -> Awaitable[Any]: ...
+
+    async def again(self) -> None: ...
+
+
+@dataclass
+class Delivery:
+    """An output sent without waiting for the broker: what to send again if it is refused."""
+
+    output: Output
+    key: bytes | None
+    payload: bytes | None
+    partition: int | None
+    transactional_id: str | None
+    future: Awaitable[Any]
+
+    @property
+    def topic(self) -> str:
+        return self.output.name
+
+    async def again(self) -> None:
+        self.future = await self.output.deliver(
+            self.key, self.payload, self.partition, self.transactional_id
+        )
+
+
+# What the input message in hand sent without waiting (outputs, its table's changelog
+# records), set by ``consume`` around its handler: its offset is committed only once the
+# broker has them all.
+UNACKNOWLEDGED: ContextVar[list[Unacknowledged] | None] = ContextVar(
+    "releasewatch_unacknowledged", default=None
+)
 
 
 class Output:
@@ -53,29 +95,45 @@ class Output:
         the delivery future (await it to know the broker has the message). ``partition``:
         the key's, when the caller has it already (else the client hashes the key)."""
         payload = encode(value) if isinstance(value, BaseModel) else value
+        # exactly_once: asked at each send, not once here. faust's in_transaction holds
+        # only in a running worker, and outputs are built before the worker starts: read
+        # at construction it was always False, and every output went out outside any
+        # transaction (the fault suite's repeated alerts, the records' producerId -1).
+        transactional_id = self._transaction() if self.app.in_transaction else None
+        future = await self.deliver(key, payload, partition, transactional_id)
+        if wait:
+            await future
+        else:
+            unacknowledged = UNACKNOWLEDGED.get()
+            if unacknowledged is not None:
+                delivery = Delivery(self, key, payload, partition, transactional_id, future)
+                unacknowledged.append(delivery)
+        self.sent.inc()
+        return future
+
+    async def deliver(
+        self,
+        key: bytes | None,
+        payload: bytes | None,
+        partition: int | None,
+        transactional_id: str | None,
+    ) -> Awaitable[Any]:
+        """Hand the message to the producer; returns its delivery future."""
         # Stamp it now: faust may flush a buffered message after a later one sent with wait,
         # and readers (trace, the board) order by timestamp.
         # Straight to faust's producer: faust's Topic.send adds a FutureMessage, a channel
-        # and a signal per message (~7% of a worker's time in py-spy). Offsets are still
-        # committed only after a producer flush (faust's Consumer.commit), so at-least-once
-        # holds.
-        future = await self.producer.send(
+        # and a signal per message (~7% of a worker's time in py-spy). The input's offset is
+        # committed only once the broker has acknowledged it (``UNACKNOWLEDGED``): faust's
+        # producer flush before a commit waits for each send to end, refused or not.
+        return await self.producer.send(
             self.name,
             key,
             payload,
             partition,
             time.time(),
             tracing.headers(),  # the step's trace context (None when tracing is off)
-            # exactly_once: asked at each send, not once here. faust's in_transaction holds
-            # only in a running worker, and outputs are built before the worker starts: read
-            # at construction it was always False, and every output went out outside any
-            # transaction (the fault suite's repeated alerts, the records' producerId -1).
-            transactional_id=self._transaction() if self.app.in_transaction else None,
+            transactional_id=transactional_id,
         )
-        if wait:
-            await future
-        self.sent.inc()
-        return future
 
     def _transaction(self) -> str | None:
         """The transaction this message joins under exactly_once: the one faust commits the

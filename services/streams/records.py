@@ -4,7 +4,7 @@ booking, so the table and the index never disagree."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from services.core.deadlines import DeadlineIndex, armed_in, due_of_raw, due_of_stored
 from services.ops import tracing
+from services.streams.output import UNACKNOWLEDGED
 
 M = TypeVar("M", bound=BaseModel)
 TRACE_FIELD = "_traceparent"
@@ -55,6 +56,37 @@ def rocksdb_memory_bytes(table: Any) -> int:
     )
 
 
+class ChangelogWrite:
+    """A table write's changelog record on its way to the broker. Sent again, it carries the
+    key's value at that moment (or its tombstone), so a later write of the same key that
+    went through is never overtaken by an older value."""
+
+    def __init__(
+        self,
+        table: Any,
+        send: Callable[..., Any],
+        partition: int | None,
+        key: Any,
+        future: Awaitable[Any],
+    ) -> None:
+        self.table = table
+        self.send = send
+        self.partition = partition
+        self.key = key
+        self.future = future
+
+    @property
+    def topic(self) -> str:
+        return str(self.table.changelog_topic.get_topic_name())
+
+    async def again(self) -> None:
+        value = self.table.get(self.key)
+        if value is None:
+            self.future = self.send(self.partition, self.key, None, value_serializer="raw")
+        else:
+            self.future = self.send(self.partition, self.key, value)
+
+
 class RecordTable(Generic[M]):
     def __init__(
         self,
@@ -70,6 +102,19 @@ class RecordTable(Generic[M]):
         )
         self.model = model
         self.index = index
+        # Each write's changelog record joins the input message's unacknowledged outputs:
+        # one the broker refused would leave the table ahead of its changelog, and a
+        # rebuild (a new disk, a restart under exactly_once) would lose the write.
+        send = self.table.send_changelog
+
+        def send_changelog(partition: int | None, key: Any, *args: Any, **kwargs: Any) -> Any:
+            future = send(partition, key, *args, **kwargs)
+            unacknowledged = UNACKNOWLEDGED.get()
+            if unacknowledged is not None:
+                unacknowledged.append(ChangelogWrite(self.table, send, partition, key, future))
+            return future
+
+        self.table.send_changelog = send_changelog  # type: ignore[method-assign]
 
     def get(self, key: str) -> M | None:
         stored = self.table.get(key)

@@ -230,6 +230,27 @@ class KafkaHelper:
         for document in documents:
             await self.publish(topic, document)
 
+    async def committed(self, group: str, topic: str, partition: int) -> int | None:
+        """The offset ``group`` has committed on a partition (None: nothing yet)."""
+        reader = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=group, enable_auto_commit=False
+        )
+        await reader.start()
+        try:
+            return await reader.committed(TopicPartition(topic, partition))
+        finally:
+            await reader.stop()
+
+    async def end_offset(self, topic: str, partition: int) -> int:
+        """The partition's high watermark: the offset its next record will take."""
+        reader = AIOKafkaConsumer(bootstrap_servers=self.bootstrap)
+        await reader.start()
+        try:
+            tp = TopicPartition(topic, partition)
+            return (await reader.end_offsets([tp]))[tp]
+        finally:
+            await reader.stop()
+
     @contextlib.asynccontextmanager
     async def topic_config(self, topic: str, **changes: str) -> AsyncIterator[None]:
         """The topic with ``changes`` to its configuration (dots as underscores), restored on

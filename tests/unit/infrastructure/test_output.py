@@ -9,7 +9,7 @@ import pytest
 from schemas.topics import NOTICE_ALERTS
 from services.kafka.topics import partition_for
 from services.ops.metrics import Metrics
-from services.streams.output import SOURCE, Output
+from services.streams.output import SOURCE, UNACKNOWLEDGED, Output
 
 
 class Producer:
@@ -132,3 +132,28 @@ async def test_outputs_built_before_the_worker_starts_join_transactions_once_it_
     finally:
         SOURCE.reset(token)
     assert producer.transactions == ["releasewatch-test-0-2"]
+
+
+async def test_a_send_without_waiting_joins_the_message_in_hands_unacknowledged() -> None:
+    """Its input is committed only once the broker has it (``consume.settle``); sent again,
+    it is the same record, to the same partition, in the same transaction."""
+    producer = Producer(4)
+    sending = output(producer, in_transaction=True)
+    pending: list[Any] = []
+    source, collecting = SOURCE.set(("x.v1", 3)), UNACKNOWLEDGED.set(pending)
+    try:
+        await sending.send(KEYS[0], b"v", partition=2)
+        await sending.send(KEYS[1], b"w", wait=True)  # waited for here: not collected
+    finally:
+        SOURCE.reset(source)
+        UNACKNOWLEDGED.reset(collecting)
+    await sending.send(KEYS[2], b"x")  # no message in hand (the timer): not collected
+    [delivery] = pending
+    assert (delivery.topic, delivery.key, delivery.payload) == (NOTICE_ALERTS.name, KEYS[0], b"v")
+    first = await delivery.future
+    await delivery.again()
+    again = await delivery.future
+    assert first[0] == again[0] == 2 and again[1] > first[1]
+    assert producer.order[2][first[1]] == producer.order[2][again[1]] == KEYS[0]
+    assert producer.given[-1] == 2
+    assert producer.transactions == ["releasewatch-test-1-3"] * 2 + [None, "releasewatch-test-1-3"]

@@ -110,6 +110,9 @@ class Table(dict):  # type: ignore[type-arg]
         self.reads += 1
         return super().get(key, default)
 
+    def send_changelog(self, *_: object, **__: object) -> None:
+        """Nothing written here."""
+
 
 def record_table() -> tuple[RecordTable[BaseModel], Table]:
     table = Table({"us-mn/b-1": {"next_due": None, TRACE_FIELD: f"00-{TRACE}-{PARENT}-01"}})
