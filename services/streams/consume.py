@@ -276,6 +276,19 @@ def consume(
             guard.handled(message.tp, message.offset)  # processed or dead-lettered
             handled.add(topic)
 
+        def settle_acknowledged(batch: list[Handled]) -> None:
+            """Finish at once, in order, the messages whose outputs the broker has already
+            all acknowledged (most of them, by the time a few more are handled): the commit
+            then keeps up with the batch rather than waiting for its end, and a kill -9
+            repeats no more than before."""
+            done = 0
+            for item in batch:
+                if not all(_acknowledged(delivery.future) for delivery in item.deliveries):
+                    break
+                finish(item.message, item.raw.topic)
+                done += 1
+            del batch[:done]
+
         async def settle(batch: list[Handled], generation: int | None) -> None:
             """In the order handled, each message counts as handled once the broker has
             acknowledged its outputs. One it refused is sent again after a while
@@ -334,6 +347,8 @@ def consume(
                         outcome = await one(event)
                     if isinstance(outcome, Handled):
                         settling.append(outcome)
+                        if app.consumer_generation_id == generation:
+                            settle_acknowledged(settling)
                     elif outcome is not None:  # read it again after a while, and what follows
                         await asyncio.sleep(outcome)
                         await app.consumer.seek(event.message.tp, event.message.offset)
@@ -348,6 +363,11 @@ def consume(
 SUMMARY_EVERY = 1.0  # seconds
 TAKE = MAX_POLL_RECORDS  # messages a batch at most: what one poll brings
 TAKE_WITHIN = 0.005  # seconds a batch waits to fill: added to a message's latency at most
+
+
+def _acknowledged(future: Any) -> bool:
+    """The broker has the record (a future done without an exception)."""
+    return bool(future.done() and not future.cancelled() and future.exception() is None)
 
 
 async def _refused(
