@@ -63,8 +63,8 @@ class Delivery:
 
 
 # What the input message in hand sent without waiting (outputs, its table's changelog
-# records), set by ``consume`` around its handler: its offset is committed only once the
-# broker has them all.
+# records), set by ``consume`` around its handler under at_least_once: its offset is
+# committed only once the broker has them all.
 UNACKNOWLEDGED: ContextVar[list[Unacknowledged] | None] = ContextVar(
     "releasewatch_unacknowledged", default=None
 )
@@ -122,9 +122,10 @@ class Output:
         # Stamp it now: faust may flush a buffered message after a later one sent with wait,
         # and readers (trace, the board) order by timestamp.
         # Straight to faust's producer: faust's Topic.send adds a FutureMessage, a channel
-        # and a signal per message (~7% of a worker's time in py-spy). The input's offset is
-        # committed only once the broker has acknowledged it (``UNACKNOWLEDGED``): faust's
-        # producer flush before a commit waits for each send to end, refused or not.
+        # and a signal per message (~7% of a worker's time in py-spy). Under at_least_once
+        # the input's offset is committed only once the broker has acknowledged it
+        # (``UNACKNOWLEDGED``): faust's producer flush before a commit waits for each send to
+        # end, refused or not.
         return await self.producer.send(
             self.name,
             key,
