@@ -115,6 +115,9 @@ A fenced transaction replaces the worker (``restart_fenced``, see ``fencing``)
     coordinator moved, a worker kept handling partitions another worker had taken (fault
     suite, exactly_once, three brokers, c942248: both notification workers stopped, 1,365
     of 1,366 notices lost). The worker now replaces itself, as a kill -9 and a restart would.
+    So it does before committing a transaction that holds a record the broker refused:
+    aiokafka would commit it without the record, and refuses every later record of that
+    partition (``OutOfOrderSequenceNumber``; the ledger refusing in ``test_exactly_once``).
 
 What the client has fetched (``fetched_offsets``, read by the stall watchdog)
     Not a fix, a view: per partition, how far aiokafka has fetched (handed to faust, or
@@ -126,6 +129,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -442,6 +446,13 @@ async def _commit_transactions_together(
                 log.warning(events.TRANSACTION_UNKNOWN, transactional_id=transactional_id)
                 return
             try:
+                if restart_when_fenced:  # a transaction missing a refused record: never
+                    await producer.flush()
+                    refused = fencing.refusal(transactional_id)
+                    if refused is not None and fencing.broken(refused, producer):
+                        fencing.restart_fenced(transactional_id, refused)
+                    if refused is not None:
+                        fencing.restart_refused(transactional_id, refused)
                 await producer.send_offsets_to_transaction(offsets, group_id)
                 await producer.commit_transaction()
                 if start_new_transaction:
@@ -472,7 +483,7 @@ async def _send_or_restart_fenced(
     """faust's send; one refused because its transaction can no longer commit (fenced, timed
     out) replaces the worker (``fencing``) instead of stopping it."""
     try:
-        return await _original_producer_send(
+        future = await _original_producer_send(
             self,
             topic,
             key,
@@ -482,6 +493,9 @@ async def _send_or_restart_fenced(
             headers,
             transactional_id=transactional_id,
         )
+        if restart_when_fenced and transactional_id and hasattr(future, "add_done_callback"):
+            future.add_done_callback(functools.partial(fencing.note_refused, transactional_id))
+        return future
     except Exception as exc:
         producer = self._transaction_producers.get(transactional_id) if transactional_id else None
         if restart_when_fenced and transactional_id and fencing.broken(exc, producer):

@@ -62,13 +62,51 @@ def broken(exc: BaseException, producer: Any = None) -> bool:
 
 def restart_fenced(transactional_id: str, exc: BaseException) -> NoReturn:
     """Replace this worker by a new one, as a kill -9 and a restart would."""
-    restarts = int(os.environ.get(RESTARTS_ENV, "0")) + 1
-    log.error(
-        events.TRANSACTION_FENCED,
-        transactional_id=transactional_id,
-        error=type(exc).__name__,
-        restarts=restarts,
-    )
+    log.error(events.TRANSACTION_FENCED, **_restart_fields(transactional_id, exc))
+    _replace_self()
+
+
+# Records the broker refused inside a transaction, by transactional id (``note_refused``).
+_refused: dict[str, BaseException] = {}
+
+
+def note_refused(transactional_id: str, future: Any) -> None:
+    """Done-callback of a transactional send: remember a refused record. aiokafka would
+    commit the transaction without it (the record simply missing: lost, its input's offset
+    committed) and refuses every later record of that partition (OutOfOrderSequenceNumber:
+    the refused batch took sequence numbers the broker never got)."""
+    if not future.cancelled() and future.exception() is not None:
+        _refused.setdefault(transactional_id, future.exception())
+
+
+def refusal(transactional_id: str) -> BaseException | None:
+    """The first record refused in this transaction, if any (``note_refused``)."""
+    return _refused.get(transactional_id)
+
+
+def restart_refused(transactional_id: str, exc: BaseException) -> NoReturn:
+    """A transaction holding a refused record must not commit: replace this worker, which
+    aborts it (the new producer takes the transactional id) and reads the inputs again from
+    the last commit with a fresh producer, as after a fence."""
+    log.error(events.TRANSACTION_OUTPUT_REFUSED, **_restart_fields(transactional_id, exc))
+    _replace_self()
+
+
+def _restarts() -> int:
+    """This restart's number, counting from the process's start."""
+    return int(os.environ.get(RESTARTS_ENV, "0")) + 1
+
+
+def _restart_fields(transactional_id: str, exc: BaseException) -> dict[str, Any]:
+    return {
+        "transactional_id": transactional_id,
+        "error": type(exc).__name__,
+        "restarts": _restarts(),
+    }
+
+
+def _replace_self() -> NoReturn:
+    restarts = _restarts()
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     os.execve(sys.executable, sys.orig_argv, {**os.environ, RESTARTS_ENV: str(restarts)})

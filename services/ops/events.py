@@ -68,6 +68,8 @@ COMMITTED_OFFSET_UNKNOWN: Final = "committed_offset_unknown"
 LOG_START_UNKNOWN: Final = "log_start_unknown"
 FAUST_FIXES_SWITCHED_OFF: Final = "faust_fixes_switched_off"
 TRANSACTION_FENCED: Final = "transaction_fenced"  # the worker replaces itself (execve)
+# exactly_once: a record of a transaction was refused; the worker replaces itself unbegun
+TRANSACTION_OUTPUT_REFUSED: Final = "transaction_output_refused"
 TRANSACTION_UNKNOWN: Final = "transaction_unknown"  # a commit for a partition not held
 COMMIT_BEFORE_REVOKE_FAILED: Final = "commit_before_revoke_failed"  # read again: repeats
 FETCH_WAIT_CHANGED: Final = "fetch_wait_changed"

@@ -66,7 +66,8 @@ def consume(
     # flush before a commit waits for each send to end, refused or not, so a refused one was
     # lost with its input committed. Not under exactly_once: aiokafka's transactional
     # producer refuses every later record of a partition after one refused record
-    # (OutOfOrderSequenceNumber), so sending it again cannot help there (see deploy/README).
+    # (OutOfOrderSequenceNumber), so sending it again cannot help; there a transaction
+    # holding a refused record is never committed (``fencing.restart_refused``).
     settle_later = not tuning.exactly_once
     off = tuning.fixes_off  # the fault suite's experiments only
     guarded, fill_committed = "gap_guard" not in off, "commit_check" not in off

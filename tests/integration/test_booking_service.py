@@ -258,9 +258,8 @@ async def test_a_state_the_broker_refuses_goes_out_once_before_its_input_is_comm
     acknowledgement. The broker refusing them must neither lose them nor let their input's
     offset be committed first. Before, faust's flush before a commit ended with the refused
     sends: the input was committed and the state never went out, with only asyncio's
-    "Future exception was never retrieved" in the log. (Not yet under exactly_once, where
-    aiokafka's producer refuses every later record of the partition after one it refused:
-    deploy/README, ``output_refused``.)"""
+    "Future exception was never retrieved" in the log. (Under exactly_once the worker
+    replaces itself instead: test_exactly_once.)"""
     worker = start_service("booking")
     await until(lambda: worker.get("/ready")[0] == 200, 90, "booking ready")
     booking = new_booking()

@@ -8,7 +8,9 @@ broker of its own (the other tests share the suite's broker):
 2. A worker fenced: other producers take over the notification service's transactional ids,
    as a worker handed its partitions by a moved group coordinator does. The fenced worker
    replaces itself (``services.kafka.fencing``; it used to stop for good) and the next
-   notice still reaches the agency once.
+   notice still reaches the agency once. Then a record refused inside a transaction (the
+   agency's topic refusing for a while): the worker replaces itself rather than commit
+   without it (aiokafka would have), and the notice and its ledger record arrive once each.
 3. The installation switched back to at_least_once on the same state. The transactions left
    markers at the end of the changelogs, and faust's at-least-once table recovery waited for
    ever for a record at the last offset (``services.streams.recovery``): the workers must
@@ -20,11 +22,12 @@ import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from schemas.topics import NOTICE_ALERTS, agency_notices
+from schemas.topics import AUDIT, NOTICE_ALERTS, agency_notices
 from services.kafka.apache import EmbeddedKafka
 from services.kafka.toolchain import missing_toolchain
 from services.kafka.topics import partition_for
@@ -32,6 +35,7 @@ from tests.integration.conftest import PARTITIONS, start_services
 from tests.integration.test_board import release
 from tests.integration.test_notification_service import flagged_booking
 from tests.support.kafka_log import batches
+from tests.support.poll import until
 from tests.support.topics import KafkaHelper, Watch
 from tests.support.workers import all_ready, log_events, stop_all
 
@@ -97,10 +101,41 @@ async def under_exactly_once(broker: EmbeddedKafka, data_dir: Path) -> tuple[str
         fenced = log_events(notification.log_path, "transaction_fenced")
         assert fenced and fenced[0][1]["transactional_id"].startswith("releasewatch-notification-")
         assert notification.alive() and notification.pid == pid  # replaced in place
+        await refused_in_a_transaction(kafka, notification)
     finally:
         await kafka.stop()
         stop_all(workers)
     return key, again
+
+
+async def refused_in_a_transaction(kafka: KafkaHelper, notification: Any) -> None:
+    """Step 2b: the agency's topic refuses every record for a while (only the notification
+    service writes it). aiokafka would commit the transaction without the refused notice,
+    and refuses every later record of the partition, so the worker replaces itself instead
+    of committing. Once the topic accepts again, the notice and its ledger record are there,
+    each once, read committed."""
+    pid = notification.pid
+    async with (
+        Watch(kafka.bootstrap, NOTICES, isolation_level="read_committed") as notices,
+        Watch(kafka.bootstrap, AUDIT.name, isolation_level="read_committed") as ledger,
+    ):
+        async with kafka.topic_config(NOTICES, max_message_bytes="64"):
+            third = await flagged_booking(kafka, "us-mn-hennepin", release_in=10 * H)
+            await until(
+                lambda: log_events(notification.log_path, "transaction_output_refused"),
+                90,
+                "the notification worker to refuse to commit",
+            )
+        await notices.wait_for(lambda r: r.key == third, 1, 120)
+        issued = await ledger.wait_for(
+            lambda r: r.key == third and r.value["data"]["step"] == "issued", 1, 60
+        )
+        assert len([r for r in notices.records if r.key == third]) == 1
+        assert len(issued) == 1
+    [(_, refused), *_] = log_events(notification.log_path, "transaction_output_refused")
+    assert refused["error"] == "MessageSizeTooLargeError", refused
+    assert refused["transactional_id"].startswith("releasewatch-notification-")
+    assert notification.alive() and notification.pid == pid  # replaced in place
 
 
 async def fence(bootstrap: str, app_id: str) -> None:

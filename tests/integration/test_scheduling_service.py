@@ -190,7 +190,7 @@ async def test_a_deadline_falling_due_while_the_worker_is_down_fires_when_it_is_
     booking = Booking(kafka)
     await booking.open()
     await booking.request()
-    release_at = now() + 48 * H + 15 * S
+    release_at = now() + 48 * H + 12 * S
     await booking.schedule(release_at)
     await schedules.wait_for_unique(
         lambda r: booking.mine(r) and r.value["data"]["status"] == "scheduled", 1, 60

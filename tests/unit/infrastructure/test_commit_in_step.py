@@ -127,6 +127,9 @@ class TransactionalProducer:
     def __init__(self, name: str, steps: list[str], all_started: asyncio.Event, count: int):
         self.name, self.steps, self.all_started, self.count = name, steps, all_started, count
 
+    async def flush(self) -> None:
+        """Every record sent has its answer (none refused)."""
+
     async def send_offsets_to_transaction(self, offsets: Any, group_id: str) -> None:
         self.steps.append(f"{self.name} offsets {offsets} {group_id}")
         if sum(1 for step in self.steps if " offsets " in step) == self.count:

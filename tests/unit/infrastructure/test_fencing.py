@@ -16,6 +16,7 @@ from aiokafka.errors import (
     InvalidProducerEpoch,
     KafkaConnectionError,
     KafkaTimeoutError,
+    MessageSizeTooLargeError,
     NotLeaderForPartitionError,
     ProducerFenced,
 )
@@ -103,6 +104,9 @@ class Client:
             raise self.error
         return "future"
 
+    async def flush(self) -> None:
+        """Every record sent has its answer."""
+
 
 def faust_producer(client: Client) -> Any:
     producer: Any = faust_aiokafka.Producer.__new__(faust_aiokafka.Producer)
@@ -145,3 +149,84 @@ async def test_a_commit_of_a_fenced_transaction_replaces_the_worker(execve: list
     with pytest.raises(Replaced):
         await faust_fixes._commit_transactions_together(producer, {"tid": {}}, "group")
     assert [call[1] for call in execve] == [sys.orig_argv]
+
+
+class Delivering(Client):
+    """A client whose sends are answered later: refused (with ``refuse``) or delivered; its
+    transactions record whether they committed."""
+
+    def __init__(self, refuse: BaseException | None = None) -> None:
+        super().__init__(TransactionState.IN_TRANSACTION, None)
+        self.refuse = refuse
+        self.committed = False
+        self.futures: list[asyncio.Future[Any]] = []
+
+    async def send(self, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.futures.append(future)
+        return future
+
+    async def flush(self) -> None:
+        for future in self.futures:
+            if not future.done():
+                if self.refuse is None:
+                    future.set_result("offset")
+                else:
+                    future.set_exception(self.refuse)
+        await asyncio.sleep(0)  # the done-callbacks run
+
+    async def send_offsets_to_transaction(self, offsets: Any, group_id: str) -> None:
+        pass
+
+    async def commit_transaction(self) -> None:
+        self.committed = True
+
+    async def begin_transaction(self) -> None:
+        pass
+
+
+async def test_a_transaction_holding_a_refused_record_is_never_committed(
+    execve: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aiokafka would commit it without the record (lost, its input committed): the worker
+    replaces itself instead, which aborts the transaction."""
+    monkeypatch.setattr(fencing, "_refused", {})
+    client = Delivering(refuse=MessageSizeTooLargeError())
+    producer = faust_producer(client)
+    future = await send(producer, "tid")
+    with pytest.raises(Replaced):
+        await faust_fixes._commit_transactions_together(producer, {"tid": {}}, "group")
+    assert isinstance(future.exception(), MessageSizeTooLargeError)
+    assert not client.committed and len(execve) == 1
+    assert isinstance(fencing.refusal("tid"), MessageSizeTooLargeError)
+
+
+async def test_a_transaction_whose_records_all_arrived_commits(
+    execve: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fencing, "_refused", {})
+    client = Delivering()
+    producer = faust_producer(client)
+    await send(producer, "tid")
+    await send(producer, None)  # outside any transaction: not watched
+    await faust_fixes._commit_transactions_together(producer, {"tid": {}}, "group")
+    assert client.committed and execve == []
+    assert fencing.refusal("tid") is None
+
+
+async def test_a_record_refused_because_the_transaction_was_fenced_says_fenced(
+    execve: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``transaction_fenced``, not ``transaction_output_refused``: the operator's reading of
+    the two differs (deploy/README)."""
+    monkeypatch.setattr(fencing, "_refused", {})
+
+    def refused(*_: Any) -> None:
+        raise AssertionError("taken for a refused record")
+
+    monkeypatch.setattr(fencing, "restart_refused", refused)
+    producer = faust_producer(Delivering(refuse=ProducerFenced()))
+    await send(producer, "tid")
+    with pytest.raises(Replaced):  # restart_fenced's
+        await faust_fixes._commit_transactions_together(producer, {"tid": {}}, "group")
+    assert len(execve) == 1
