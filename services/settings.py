@@ -305,13 +305,13 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     likely meant: a misspelled one would otherwise leave its default in force unnoticed
     (``RELEASEWATCH_PROCESING_GUARANTEE=exactly_once`` running at least once)."""
     known = setting_names()
+    suffixes = [k.removeprefix(PREFIX) for k in known]
     problems = []
     for name, value in sorted(environ.items()):
         if not name.startswith(PREFIX) or name in known or name in INTERNAL:
             continue
         if SERVICE_LINK.search(name) or (name.endswith("_PORT") and LINK_ADDRESS.match(value)):
             continue
-        suffixes = [k.removeprefix(PREFIX) for k in known]
         close = difflib.get_close_matches(name.removeprefix(PREFIX), suffixes, n=1, cutoff=0.7)
         hint = f" (did you mean {PREFIX}{close[0]}?)" if close else ""
         problems.append(f"{name} is no setting{hint}")

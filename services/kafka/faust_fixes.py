@@ -449,9 +449,9 @@ async def _commit_transactions_together(
                 if restart_when_fenced:  # a transaction missing a refused record: never
                     await producer.flush()
                     refused = fencing.refusal(transactional_id)
-                    if refused is not None and fencing.broken(refused, producer):
-                        fencing.restart_fenced(transactional_id, refused)
                     if refused is not None:
+                        if fencing.broken(refused, producer):
+                            fencing.restart_fenced(transactional_id, refused)
                         fencing.restart_refused(transactional_id, refused)
                 await producer.send_offsets_to_transaction(offsets, group_id)
                 await producer.commit_transaction()
@@ -481,7 +481,8 @@ async def _send_or_restart_fenced(
     transactional_id: str | None = None,
 ) -> Any:
     """faust's send; one refused because its transaction can no longer commit (fenced, timed
-    out) replaces the worker (``fencing``) instead of stopping it."""
+    out) replaces the worker (``fencing``) instead of stopping it. A transactional record the
+    broker refuses later is noted, so its transaction is never committed (``commit`` above)."""
     try:
         future = await _original_producer_send(
             self,

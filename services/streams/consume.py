@@ -35,10 +35,11 @@ Handler = Callable[[RawMessage], Awaitable[None]]
 
 @dataclass
 class Handled:
-    """A message handled whose outputs sent without waiting may still be on their way."""
+    """A message handled whose outputs sent without waiting may still be on their way
+    (``raw``: the message as the handler had it, for a dead letter)."""
 
-    message: Any
     raw: RawMessage
+    message: Any
     deliveries: list[Unacknowledged]
 
 
@@ -268,14 +269,14 @@ def consume(
                 guard.again(message.tp, message.offset, time.monotonic())
                 return refused
             if settle_later:
-                return Handled(message, raw, deliveries)
-            finish(message, raw.topic)
+                return Handled(raw, message, deliveries)
+            finish(message)
             return None
 
-        def finish(message: Any, topic: str) -> None:
+        def finish(message: Any) -> None:
             retry.done(message.tp, message.offset)
             guard.handled(message.tp, message.offset)  # processed or dead-lettered
-            handled.add(topic)
+            handled.add(message.topic)
 
         def settle_acknowledged(batch: list[Handled]) -> None:
             """Finish at once, in order, the messages whose outputs the broker has already
@@ -286,7 +287,7 @@ def consume(
             for item in batch:
                 if not all(_acknowledged(delivery.future) for delivery in item.deliveries):
                     break
-                finish(item.message, item.raw.topic)
+                finish(item.message)
                 done += 1
             del batch[:done]
 
@@ -324,7 +325,7 @@ def consume(
                             await delivery.again()
                 if app.consumer_generation_id != generation:
                     return  # the partitions may have moved: read again from the commit
-                finish(message, item.raw.topic)
+                finish(message)
 
         async def agent(stream: Any) -> None:
             in_hand = app.commit_barrier or contextlib.nullcontext()

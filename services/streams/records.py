@@ -5,6 +5,7 @@ booking, so the table and the index never disagree."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -56,24 +57,17 @@ def rocksdb_memory_bytes(table: Any) -> int:
     )
 
 
+@dataclass
 class ChangelogWrite:
     """A table write's changelog record on its way to the broker. Sent again, it carries the
     key's value at that moment (or its tombstone), so a later write of the same key that
     went through is never overtaken by an older value."""
 
-    def __init__(
-        self,
-        table: Any,
-        send: Callable[..., Any],
-        partition: int | None,
-        key: Any,
-        future: Awaitable[Any],
-    ) -> None:
-        self.table = table
-        self.send = send
-        self.partition = partition
-        self.key = key
-        self.future = future
+    table: Any
+    send: Callable[..., Any]  # the table's own send_changelog
+    partition: int | None
+    key: Any
+    future: Awaitable[Any]
 
     @property
     def topic(self) -> str:
