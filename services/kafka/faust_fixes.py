@@ -116,8 +116,8 @@ A fenced transaction replaces the worker (``restart_fenced``, see ``fencing``)
     suite, exactly_once, three brokers, c942248: both notification workers stopped, 1,365
     of 1,366 notices lost). The worker now replaces itself, as a kill -9 and a restart would.
     So it does before committing a transaction that holds a record the broker refused:
-    aiokafka would commit it without the record, and refuses every later record of that
-    partition (``OutOfOrderSequenceNumber``; the ledger refusing in ``test_exactly_once``).
+    aiokafka would commit it without the record (the agency's topic refusing in
+    ``test_exactly_once``).
 
 What the client has fetched (``fetched_offsets``, read by the stall watchdog)
     Not a fix, a view: per partition, how far aiokafka has fetched (handed to faust, or

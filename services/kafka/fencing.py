@@ -73,8 +73,7 @@ _refused: dict[str, BaseException] = {}
 def note_refused(transactional_id: str, future: Any) -> None:
     """Done-callback of a transactional send: remember a refused record. aiokafka would
     commit the transaction without it (the record simply missing: lost, its input's offset
-    committed) and refuses every later record of that partition (OutOfOrderSequenceNumber:
-    the refused batch took sequence numbers the broker never got)."""
+    committed)."""
     if not future.cancelled() and future.exception() is not None:
         _refused.setdefault(transactional_id, future.exception())
 

@@ -65,10 +65,9 @@ def consume(
     # table changelogs), and under at_least_once each message counts as handled (its offset
     # committable) only once the broker has acknowledged those too (``settle``): faust's
     # flush before a commit waits for each send to end, refused or not, so a refused one was
-    # lost with its input committed. Not under exactly_once: aiokafka's transactional
-    # producer refuses every later record of a partition after one refused record
-    # (OutOfOrderSequenceNumber), so sending it again cannot help; there a transaction
-    # holding a refused record is never committed (``fencing.restart_refused``).
+    # lost with its input committed. Not under exactly_once: aiokafka would commit the
+    # transaction without the refused record, so a transaction holding one is never
+    # committed (``fencing.restart_refused``).
     settle_later = not tuning.exactly_once
     off = tuning.fixes_off  # the fault suite's experiments only
     guarded, fill_committed = "gap_guard" not in off, "commit_check" not in off
