@@ -61,15 +61,17 @@ run: $(STAMP)
 	-@$(MAKE) --no-print-directory $(KAFKA)
 	$(BIN)/releasewatch up --demo
 
-## make test: the whole suite (unit + integration on the embedded Apache Kafka)
+## make test [TEST_WORKERS=2]: the whole suite (unit + integration on the embedded Apache
+## Kafka), one test file at a time on each of TEST_WORKERS workers, each with its own broker
+TEST_WORKERS ?= 2
 test: $(STAMP) $(BROWSER) $(KAFKA) $(VALIDATORS) $(PROMTOOL) $(A11Y)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 unit: $(STAMP) $(VALIDATORS) $(PROMTOOL)
 	$(BIN)/python -m pytest tests/unit
 
 integration: $(STAMP) $(BROWSER) $(KAFKA) $(A11Y) $(PROMTOOL)
-	$(BIN)/python -m pytest tests/integration
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile tests/integration
 
 lint: $(STAMP)
 	$(BIN)/ruff check services schemas tests bench

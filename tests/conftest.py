@@ -1,14 +1,44 @@
-"""The run's header and closing lines name the broker the integration tests ran against."""
+"""The run's header and closing lines name the broker the integration tests ran against.
+
+``make test`` runs the suite on two workers (pytest-xdist, ``--dist loadfile``): each worker
+starts its own embedded broker, picks its ports from its own slice of the range, and reports
+the broker it used to the run's closing lines."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+import pytest
 
 
 def pytest_report_header(config: Any) -> str:
     from services.kafka import toolchain
 
     return f"embedded broker: {toolchain.name()} (deploy/kafka/pom.xml)"
+
+
+def pytest_configure(config: Any) -> None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # gw0, gw1, ... on a worker of xdist
+    if worker:
+        from services.kafka import process
+
+        process.share_ports(int(worker[2:]), int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+
+
+def pytest_sessionfinish(session: Any) -> None:
+    from tests.integration.conftest import BROKERS_USED
+
+    output = getattr(session.config, "workeroutput", None)  # on a worker: for the controller
+    if output is not None:
+        output["brokers_used"] = list(BROKERS_USED)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    from tests.integration.conftest import BROKERS_USED
+
+    BROKERS_USED.extend(getattr(node, "workeroutput", {}).get("brokers_used", []))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

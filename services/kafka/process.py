@@ -83,14 +83,36 @@ def ephemeral_range() -> tuple[int, int]:
         return 32768, 60999
 
 
+_SHARE = (0, 1)  # this process's slice of the range, of how many (``share_ports``)
+
+
+def share_ports(index: int, count: int) -> None:
+    """Pick this process's ports from slice ``index`` of ``count`` equal slices of the range:
+    processes started side by side (a test run on several workers) never pick the same port,
+    which a check that it is free cannot rule out between the pick and the server's bind."""
+    if not 0 <= index < count:
+        raise ValueError(f"slice {index} of {count}")
+    global _SHARE
+    _SHARE = (index, count)
+
+
+def port_range() -> tuple[int, int]:
+    """Where ``free_port`` picks: below the outgoing range (above it where it starts too low),
+    this process's slice of it."""
+    low, high = ephemeral_range()
+    start, stop = (20000, low) if low > 21000 else (high + 1, 65535)
+    index, count = _SHARE
+    size = (stop - start) // count
+    return start + index * size, start + (index + 1) * size
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port nothing listens on, for a server this process starts next. Chosen below the
     range the OS hands out for outgoing connections: a port the OS gives for ``bind(0)`` is
     one of those, and a client connecting anywhere could take it before the server binds it
     (seen: a worker started in a test died with "address already in use"). Never the same
     port twice from one process."""
-    low, high = ephemeral_range()
-    start, stop = (20000, low) if low > 21000 else (high + 1, 65535)
+    start, stop = port_range()
     for _ in range(500):
         port = random.randrange(start, stop)
         if port not in _HANDED_OUT and port_is_free(host, port):

@@ -55,7 +55,9 @@ def broker() -> Iterator[EmbeddedBroker]:
 def _keep_log(running: EmbeddedBroker) -> None:
     """The broker's log outlives its temporary data dir, for a failed run's artifacts."""
     if running.log_file and running.log_file.exists():
-        (ARTIFACTS / f"broker-{running.flavor}.log").write_bytes(running.log_file.read_bytes())
+        worker = os.environ.get("PYTEST_XDIST_WORKER")  # one broker per worker of the run
+        name = f"broker-{running.flavor}-{worker}.log" if worker else f"broker-{running.flavor}.log"
+        (ARTIFACTS / name).write_bytes(running.log_file.read_bytes())
 
 
 def service_env(broker: EmbeddedBroker, data_dir: Path, **extra: str) -> dict[str, str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from services.kafka.process import ephemeral_range, metadata_answers, port_is_free
+from services.kafka.process import metadata_answers, port_is_free, port_range
 from services.streams.app import SERVICE_PORT_OFFSETS
 from tests.integration.conftest import ROOT
 from tests.support.poll import wait_until
@@ -28,9 +28,9 @@ def free_port_base() -> int:
     (as ``free_port`` picks). Inside it, a client connection's local port took booking's
     port between this check and the worker's bind ("address already in use" on 41800, CI on
     4b561dd)."""
-    below, _ = ephemeral_range()
+    start, stop = port_range()  # this process's slice (a run on several workers)
     for _ in range(100):
-        base = random.randrange(10000, below - 100, 100)
+        base = random.randrange(start, stop - 100, 100)
         if all(port_is_free("127.0.0.1", base + o) for o in SERVICE_PORT_OFFSETS.values()):
             return base
     raise RuntimeError("no free port range")

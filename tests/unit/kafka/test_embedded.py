@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,23 @@ def test_free_ports_are_outside_the_outgoing_range_and_never_given_twice() -> No
     assert len(set(ports)) == 50
     assert all(not low <= port <= high for port in ports)
     assert all(port_is_free("127.0.0.1", port) for port in ports)
+
+
+def test_processes_side_by_side_pick_from_slices_that_do_not_overlap() -> None:
+    from services.kafka import process
+
+    before = process._SHARE  # a test run on several workers has its own
+    try:
+        process.share_ports(0, 1)
+        whole = process.port_range()
+        slices = []
+        for index in range(3):
+            process.share_ports(index, 3)
+            slices.append(process.port_range())
+            assert all(slices[-1][0] <= process.free_port() < slices[-1][1] for _ in range(20))
+        assert slices[0][0] == whole[0] and slices[-1][1] <= whole[1]
+        assert all(a[1] <= b[0] for a, b in itertools.pairwise(slices))
+        with pytest.raises(ValueError, match="slice 3 of 3"):
+            process.share_ports(3, 3)
+    finally:
+        process.share_ports(*before)
