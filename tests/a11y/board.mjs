@@ -5,7 +5,8 @@
 //   node tests/a11y/board.mjs URL [--statuses a,b,...] [--announce TEXT] [--timeout S]
 //
 // --statuses: wait (up to --timeout) until the board shows a row in each of these statuses
-// --announce: keep the page open until the live region has said TEXT (a change of status)
+// --announce: keep the page open until the live region has said TEXT (a change of status;
+//   the report's live_region.announced holds each text it said)
 // Prints one JSON report on stdout; exits 1 when anything fails (make a11y runs it too).
 import { readFileSync, existsSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -107,9 +108,20 @@ async function main() {
     const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
     await page.goto(opts.url);
     await loaded(page, [], opts.timeout);
+    // Everything the live region says, each change kept: a later change replaces the text
+    // (rows of other bookings turning overdue on a busy board).
+    await page.evaluate(() => {
+      const region = document.getElementById("changes");
+      window.announced = [];
+      new MutationObserver(() => window.announced.push(region.textContent)).observe(region, {
+        childList: true,
+        characterData: true,
+        subtree: true,
+      });
+    });
     if (opts.announce) {
       await page.waitForFunction(
-        (text) => document.getElementById("changes").textContent.includes(text),
+        (text) => window.announced.some((said) => said.includes(text)),
         opts.announce,
         { timeout: opts.timeout * 1000, polling: 500 },
       );
@@ -120,7 +132,7 @@ async function main() {
       live: el.getAttribute("aria-live"),
       text: el.textContent,
     }));
-    report.live_region = region;
+    report.live_region = { ...region, announced: await page.evaluate(() => window.announced) };
     // Countdowns tick every second: none may sit inside a live region.
     report.countdowns_in_live_region = await page.$$eval(
       ".countdown",
