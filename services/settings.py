@@ -285,7 +285,7 @@ def load() -> Settings:
 
 PREFIX = "RELEASEWATCH_"
 # Set by the process for itself, never by an operator (``services.kafka.fencing``).
-INTERNAL = frozenset({"RELEASEWATCH_FENCED_RESTARTS"})
+INTERNAL = frozenset({"RELEASEWATCH_FENCED_RESTARTS", "RELEASEWATCH_REFUSED_INPUTS"})
 # Kubernetes gives every pod a few variables per Service of its namespace ("service links"):
 # a Service named releasewatch-x adds RELEASEWATCH_X_SERVICE_HOST, RELEASEWATCH_X_PORT=tcp://..,
 # RELEASEWATCH_X_PORT_8080_TCP_ADDR and the like. They are not settings, nor typos of one.

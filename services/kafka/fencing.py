@@ -20,6 +20,7 @@ changelogs' committed records and reads its inputs again from the last committed
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from typing import Any, NoReturn
@@ -86,9 +87,58 @@ def refusal(transactional_id: str) -> BaseException | None:
 def restart_refused(transactional_id: str, exc: BaseException) -> NoReturn:
     """A transaction holding a refused record must not commit: replace this worker, which
     aborts it (the new producer takes the transactional id) and reads the inputs again from
-    the last commit with a fresh producer, as after a fence."""
+    the last commit with a fresh producer, as after a fence. The inputs whose outputs the
+    broker refused for good are counted for the new worker (``refused_before``)."""
     log.error(events.TRANSACTION_OUTPUT_REFUSED, **_restart_fields(transactional_id, exc))
-    _replace_self()
+    counts = refused_before()
+    for position, error in _refused_inputs.items():
+        times, _ = counts.get(position, (0, error))
+        counts[position] = (times + 1, error)
+    _replace_self({REFUSED_ENV: _encode(counts)})
+
+
+# An input message: topic, partition, offset.
+Input = tuple[str, int, int]
+# Inputs whose outputs the broker refused for good in this worker's transactions, with the
+# error's name; carried through the restart as counts (``REFUSED_ENV``).
+_refused_inputs: dict[Input, str] = {}
+REFUSED_ENV = "RELEASEWATCH_REFUSED_INPUTS"
+KEPT = 100  # inputs carried through a restart at most (the latest)
+# Restarts on an input's output refused for good, after which the input is dead-lettered
+# naming the error instead of handled (fewer than at_least_once's 5 attempts: each one here
+# costs a restart, and a refusal for good is a topic's setting or an ACL).
+RESTARTS_BEFORE_GIVING_UP = 3
+
+
+def note_refused_input(position: Input, future: Any) -> None:
+    """Done-callback of an output of input ``position``: remember a refusal for good (a
+    retriable one is tried until it goes through; a fence is not the input's doing)."""
+    if not future.cancelled() and future.exception() is not None:
+        refused_input(position, future.exception())
+
+
+def refused_input(position: Input, exc: BaseException) -> None:
+    """The broker refused an output of input ``position`` (one the handler waited for)."""
+    if not getattr(exc, "retriable", False) and not broken(exc):
+        _refused_inputs.setdefault(position, type(exc).__name__)
+
+
+def refused_before() -> dict[Input, tuple[int, str]]:
+    """Per input, how many of this process's earlier workers restarted on an output of it the
+    broker refused for good, and the error's name (``restart_refused``)."""
+    try:
+        rows = json.loads(os.environ.get(REFUSED_ENV) or "[]")
+        return {
+            (topic, partition, offset): (times, error)
+            for topic, partition, offset, times, error in rows
+        }
+    except (TypeError, ValueError):
+        return {}
+
+
+def _encode(counts: dict[Input, tuple[int, str]]) -> str:
+    rows = [[*position, times, error] for position, (times, error) in counts.items()]
+    return json.dumps(rows[-KEPT:], separators=(",", ":"))
 
 
 def _restarts() -> int:
@@ -104,8 +154,9 @@ def _restart_fields(transactional_id: str, exc: BaseException) -> dict[str, Any]
     }
 
 
-def _replace_self() -> NoReturn:
+def _replace_self(carried: dict[str, str] | None = None) -> NoReturn:
     restarts = _restarts()
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
-    os.execve(sys.executable, sys.orig_argv, {**os.environ, RESTARTS_ENV: str(restarts)})
+    environment = {**os.environ, **(carried or {}), RESTARTS_ENV: str(restarts)}
+    os.execve(sys.executable, sys.orig_argv, environment)

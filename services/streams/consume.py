@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from aiokafka import errors as aiokafka_errors
 from aiokafka.errors import KafkaError
 
-from services.kafka import faust_fixes
+from services.kafka import faust_fixes, fencing
 from services.kafka.holes import HoleProbe
 from services.kafka.security import client_options
 from services.kafka.tuning import ClientTuning
@@ -69,6 +71,9 @@ def consume(
     # transaction without the refused record, so a transaction holding one is never
     # committed (``fencing.restart_refused``).
     settle_later = not tuning.exactly_once
+    # exactly_once: inputs whose outputs the broker refused for good, each time restarting an
+    # earlier worker of this process; one at the limit is dead-lettered instead of handled.
+    refused_before = fencing.refused_before() if tuning.exactly_once else {}
     off = tuning.fixes_off  # the fault suite's experiments only
     guarded, fill_committed = "gap_guard" not in off, "commit_check" not in off
     if guarded and fill_committed:
@@ -235,7 +240,9 @@ def consume(
             )
             source = SOURCE.set((raw.topic, raw.partition))
             deliveries: list[Unacknowledged] = []
-            unacknowledged = UNACKNOWLEDGED.set(deliveries if settle_later else None)
+            unacknowledged = UNACKNOWLEDGED.set(deliveries)
+            position = (raw.topic, raw.partition, raw.offset)
+            times, error = refused_before.get(position, (0, ""))
             refused: float | None = None
             with (
                 message_context(topic=raw.topic, partition=raw.partition, offset=raw.offset),
@@ -246,10 +253,16 @@ def consume(
                 ),
             ):
                 try:
-                    await handler(raw)
+                    if times >= fencing.RESTARTS_BEFORE_GIVING_UP:  # exactly_once
+                        log.error(events.MESSAGE_FAILED, error=error, restarts=times)
+                        await on_error(raw, refused_output(error))
+                    else:
+                        await handler(raw)
                 except asyncio.CancelledError:
                     raise
                 except KafkaError as exc:  # an output refused: the input is not at fault
+                    if not settle_later:
+                        fencing.refused_input(position, exc)
                     refused = retry.failed(message.tp, message.offset, exc.retriable)
                     if refused is None:  # refused for good: dead-lettered, naming it
                         log.exception(events.MESSAGE_FAILED, error=type(exc).__name__)
@@ -269,6 +282,8 @@ def consume(
                 return refused
             if settle_later:
                 return Handled(raw, message, deliveries)
+            for delivery in deliveries:  # exactly_once: the commit checks them
+                _on_done(delivery.future, functools.partial(fencing.note_refused_input, position))
             finish(message)
             return None
 
@@ -364,6 +379,27 @@ def consume(
 SUMMARY_EVERY = 1.0  # seconds
 TAKE = MAX_POLL_RECORDS  # messages a batch at most: what one poll brings
 TAKE_WITHIN = 0.005  # seconds a batch waits to fill: added to a message's latency at most
+
+
+class RefusedOutput(KafkaError):
+    """The broker refused an output of this input for good (an error aiokafka does not
+    name)."""
+
+
+def refused_output(error: str) -> KafkaError:
+    """The error the broker refused an output with, by its name (``fencing.refused_before``):
+    the dead letter names it as under at_least_once."""
+    kind = getattr(aiokafka_errors, error, None)
+    if isinstance(kind, type) and issubclass(kind, KafkaError):
+        with contextlib.suppress(Exception):
+            return kind()
+    return RefusedOutput(error)
+
+
+def _on_done(future: Any, callback: Callable[[Any], None]) -> None:
+    add = getattr(future, "add_done_callback", None)
+    if add is not None:
+        add(callback)
 
 
 def _acknowledged(future: Any) -> bool:

@@ -11,6 +11,8 @@ broker of its own (the other tests share the suite's broker):
    notice still reaches the agency once. Then a record refused inside a transaction (the
    agency's topic refusing for a while): the worker replaces itself rather than commit
    without it (aiokafka would have), and the notice and its ledger record arrive once each.
+   Then a refusal that lasts: after three restarts on the same input, that input is
+   dead-lettered naming the error, and the next notice goes through.
 3. The installation switched back to at_least_once on the same state. The transactions left
    markers at the end of the changelogs, and faust's at-least-once table recovery waited for
    ever for a record at the last offset (``services.streams.recovery``): the workers must
@@ -19,6 +21,7 @@ broker of its own (the other tests share the suite's broker):
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -27,8 +30,9 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from schemas.topics import AUDIT, NOTICE_ALERTS, agency_notices
+from schemas.topics import AUDIT, DEADLETTER, NOTICE_ALERTS, agency_notices
 from services.kafka.apache import EmbeddedKafka
+from services.kafka.fencing import RESTARTS_BEFORE_GIVING_UP
 from services.kafka.toolchain import missing_toolchain
 from services.kafka.topics import partition_for
 from tests.integration.conftest import PARTITIONS, start_services
@@ -102,6 +106,7 @@ async def under_exactly_once(broker: EmbeddedKafka, data_dir: Path) -> tuple[str
         assert fenced and fenced[0][1]["transactional_id"].startswith("releasewatch-notification-")
         assert notification.alive() and notification.pid == pid  # replaced in place
         await refused_in_a_transaction(kafka, notification)
+        await refused_for_good(kafka, notification)
     finally:
         await kafka.stop()
         stop_all(workers)
@@ -110,10 +115,9 @@ async def under_exactly_once(broker: EmbeddedKafka, data_dir: Path) -> tuple[str
 
 async def refused_in_a_transaction(kafka: KafkaHelper, notification: Any) -> None:
     """Step 2b: the agency's topic refuses every record for a while (only the notification
-    service writes it). aiokafka would commit the transaction without the refused notice,
-    and refuses every later record of the partition, so the worker replaces itself instead
-    of committing. Once the topic accepts again, the notice and its ledger record are there,
-    each once, read committed."""
+    service writes it). aiokafka would commit the transaction without the refused notice, so
+    the worker replaces itself instead of committing. Once the topic accepts again, the
+    notice and its ledger record are there, each once, read committed."""
     pid = notification.pid
     async with (
         Watch(kafka.bootstrap, NOTICES, isolation_level="read_committed") as notices,
@@ -135,6 +139,52 @@ async def refused_in_a_transaction(kafka: KafkaHelper, notification: Any) -> Non
     [(_, refused), *_] = log_events(notification.log_path, "transaction_output_refused")
     assert refused["error"] == "MessageSizeTooLargeError", refused
     assert refused["transactional_id"].startswith("releasewatch-notification-")
+    assert notification.alive() and notification.pid == pid  # replaced in place
+
+
+async def refused_for_good(kafka: KafkaHelper, notification: Any) -> None:
+    """Step 2c: the agency's topic refuses until the input is given up. After restarting
+    ``RESTARTS_BEFORE_GIVING_UP`` times on the same input's refused notice, the worker
+    dead-letters that input naming the error instead of handling it again, so the partition
+    goes on (it restarted for ever); the next notice gets through once the topic accepts."""
+    pid = notification.pid
+    before = len(log_events(notification.log_path, "transaction_output_refused"))
+    async with (
+        Watch(kafka.bootstrap, NOTICES, isolation_level="read_committed") as notices,
+        Watch(kafka.bootstrap, DEADLETTER.name, isolation_level="read_committed") as dead,
+    ):
+        # A limit the notice is over but the abort's transaction marker is not: with 64 (step
+        # 2b) the broker could not write it, and the aborted transaction stayed open for good.
+        async with kafka.topic_config(NOTICES, max_message_bytes="200"):
+            doomed = await flagged_booking(kafka, "us-mn-hennepin", release_in=10 * H)
+            # The input that sends the notice: the alert, or the booking's state when the
+            # alert came first and was held until the state.
+            [letter] = await dead.wait_for(
+                lambda r: (r.value["key"] or {}).get("content") == doomed,
+                1,
+                240,
+                "the input dead-lettered",
+            )
+        after = await flagged_booking(kafka, "us-mn-hennepin", release_in=10 * H)
+        await notices.wait_for(lambda r: r.key == after, 1, 120)
+        assert not [r for r in notices.records if r.key == doomed]
+        assert len([r for r in notices.records if r.key == after]) == 1
+    assert "MessageSizeTooLargeError" in json.dumps(letter.value["errors"])
+    restarts = log_events(notification.log_path, "transaction_output_refused")[before:]
+    assert len(restarts) >= RESTARTS_BEFORE_GIVING_UP, [fields for _, fields in restarts]
+    [(_, failed)] = [
+        (line, fields)
+        for line, fields in log_events(notification.log_path, "message_failed")
+        if fields.get("restarts") is not None
+    ]
+    assert (failed["error"], failed["restarts"]) == (
+        "MessageSizeTooLargeError",
+        RESTARTS_BEFORE_GIVING_UP,
+    )
+    assert (failed["topic"], failed["offset"]) == (
+        letter.value["source_topic"],
+        letter.value["source_offset"],
+    )
     assert notification.alive() and notification.pid == pid  # replaced in place
 
 

@@ -17,14 +17,17 @@ from aiokafka.errors import (
     KafkaConnectionError,
     KafkaTimeoutError,
     MessageSizeTooLargeError,
+    NotEnoughReplicasError,
     NotLeaderForPartitionError,
     ProducerFenced,
+    TopicAuthorizationFailedError,
 )
 from aiokafka.producer.transaction_manager import TransactionState
 from faust.exceptions import ProducerSendError
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from services.kafka import faust_fixes, fencing
+from services.streams.consume import RefusedOutput, refused_output
 
 
 def producer_in(state: TransactionState) -> Any:
@@ -230,3 +233,88 @@ async def test_a_record_refused_because_the_transaction_was_fenced_says_fenced(
     with pytest.raises(Replaced):  # restart_fenced's
         await faust_fixes._commit_transactions_together(producer, {"tid": {}}, "group")
     assert len(execve) == 1
+
+
+STATE = ("booking.state.v1", 2, 41)  # an input: topic, partition, offset
+ALERT = ("notice.alerts.v1", 0, 7)
+
+
+def refused_future(exc: BaseException | None) -> asyncio.Future[Any]:
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    if exc is None:
+        future.set_result("metadata")
+    else:
+        future.set_exception(exc)
+    return future
+
+
+async def test_inputs_whose_outputs_were_refused_for_good_are_counted_through_restarts(
+    execve: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each restart on a refused record counts, for the new worker, the inputs whose outputs
+    the broker refused for good; a retriable refusal, a fence and a delivered record do not
+    count."""
+    monkeypatch.setattr(fencing, "_refused_inputs", {})
+    monkeypatch.delenv(fencing.REFUSED_ENV, raising=False)
+    assert fencing.refused_before() == {}
+    fencing.note_refused_input(STATE, refused_future(MessageSizeTooLargeError()))
+    fencing.note_refused_input(("a", 0, 1), refused_future(NotEnoughReplicasError()))
+    fencing.note_refused_input(("b", 0, 1), refused_future(ProducerFenced()))
+    fencing.note_refused_input(("c", 0, 1), refused_future(None))
+    fencing.refused_input(ALERT, TopicAuthorizationFailedError())  # one the handler awaited
+    with pytest.raises(Replaced):
+        fencing.restart_refused("tid", MessageSizeTooLargeError())
+    carried = execve[-1][2][fencing.REFUSED_ENV]
+    monkeypatch.setenv(fencing.REFUSED_ENV, carried)
+    assert fencing.refused_before() == {
+        STATE: (1, "MessageSizeTooLargeError"),
+        ALERT: (1, "TopicAuthorizationFailedError"),
+    }
+    # The next worker: the state's output refused again, the alert's went through.
+    monkeypatch.setattr(fencing, "_refused_inputs", {})
+    fencing.note_refused_input(STATE, refused_future(MessageSizeTooLargeError()))
+    with pytest.raises(Replaced):
+        fencing.restart_refused("tid", MessageSizeTooLargeError())
+    monkeypatch.setenv(fencing.REFUSED_ENV, execve[-1][2][fencing.REFUSED_ENV])
+    assert fencing.refused_before() == {
+        STATE: (2, "MessageSizeTooLargeError"),
+        ALERT: (1, "TopicAuthorizationFailedError"),
+    }
+    # A fence's restart carries the counts unchanged.
+    with pytest.raises(Replaced):
+        fencing.restart_fenced("tid", ProducerFenced())
+    assert execve[-1][2][fencing.REFUSED_ENV] == os.environ[fencing.REFUSED_ENV]
+
+
+@pytest.mark.parametrize("carried", ["", "not json", '[["t", 0]]', '{"t": 1}', "[[1, 2, 3, 4]]"])
+def test_a_garbled_carry_counts_nothing(carried: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(fencing.REFUSED_ENV, carried)
+    assert fencing.refused_before() == {}
+
+
+def test_only_the_latest_inputs_are_carried(
+    execve: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(fencing.REFUSED_ENV, raising=False)
+    many = {("t", 0, offset): "MessageSizeTooLargeError" for offset in range(250)}
+    monkeypatch.setattr(fencing, "_refused_inputs", many)
+    with pytest.raises(Replaced):
+        fencing.restart_refused("tid", MessageSizeTooLargeError())
+    monkeypatch.setenv(fencing.REFUSED_ENV, execve[-1][2][fencing.REFUSED_ENV])
+    assert sorted(fencing.refused_before()) == [("t", 0, offset) for offset in range(150, 250)]
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("MessageSizeTooLargeError", MessageSizeTooLargeError),
+        ("TopicAuthorizationFailedError", TopicAuthorizationFailedError),
+        ("NoSuchError", RefusedOutput),
+        ("KafkaConnectionError", KafkaConnectionError),
+        ("for_code", RefusedOutput),  # in aiokafka.errors, but no error
+    ],
+)
+def test_an_input_given_up_is_dead_lettered_naming_the_brokers_error(name: str, kind: type) -> None:
+    """The dead letter says ``<error> while processing`` as under at_least_once."""
+    error = refused_output(name)
+    assert type(error) is kind
