@@ -84,6 +84,16 @@ def refusal(transactional_id: str) -> BaseException | None:
     return _refused.get(transactional_id)
 
 
+def restart_if_refused() -> None:
+    """A handler saw an output refused: if a record of a transaction was (``note_refused``),
+    that transaction can never commit, so the worker is replaced now rather than at the
+    commit (after the handler's retries, which could not help)."""
+    for transactional_id, exc in _refused.items():
+        if broken(exc):
+            restart_fenced(transactional_id, exc)
+        restart_refused(transactional_id, exc)
+
+
 def restart_refused(transactional_id: str, exc: BaseException) -> NoReturn:
     """A transaction holding a refused record must not commit: replace this worker, which
     aborts it (the new producer takes the transactional id) and reads the inputs again from

@@ -261,8 +261,9 @@ def consume(
                 except asyncio.CancelledError:
                     raise
                 except KafkaError as exc:  # an output refused: the input is not at fault
-                    if not settle_later:
+                    if not settle_later:  # exactly_once: its transaction cannot commit
                         fencing.refused_input(position, exc)
+                        fencing.restart_if_refused()
                     refused = retry.failed(message.tp, message.offset, exc.retriable)
                     if refused is None:  # refused for good: dead-lettered, naming it
                         log.exception(events.MESSAGE_FAILED, error=type(exc).__name__)

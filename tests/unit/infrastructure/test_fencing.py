@@ -318,3 +318,32 @@ def test_an_input_given_up_is_dead_lettered_naming_the_brokers_error(name: str, 
     """The dead letter says ``<error> while processing`` as under at_least_once."""
     error = refused_output(name)
     assert type(error) is kind
+
+
+def test_a_handler_seeing_a_refusal_restarts_the_worker_only_when_a_transaction_holds_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its transaction could never commit: replaced at once, not after the handler's
+    retries; a failure that left no refused record (a send that never went out) does not."""
+    called: list[tuple[str, str, type]] = []
+
+    def recorder(kind: str) -> Any:
+        def restart(transactional_id: str, exc: BaseException) -> None:
+            called.append((kind, transactional_id, type(exc)))
+            raise Replaced
+
+        return restart
+
+    monkeypatch.setattr(fencing, "restart_refused", recorder("refused"))
+    monkeypatch.setattr(fencing, "restart_fenced", recorder("fenced"))
+    monkeypatch.setattr(fencing, "_refused", {})
+    fencing.restart_if_refused()
+    assert called == []
+    for refusal in (MessageSizeTooLargeError(), ProducerFenced()):
+        monkeypatch.setattr(fencing, "_refused", {"tid": refusal})
+        with pytest.raises(Replaced):
+            fencing.restart_if_refused()
+    assert called == [
+        ("refused", "tid", MessageSizeTooLargeError),
+        ("fenced", "tid", ProducerFenced),
+    ]
