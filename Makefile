@@ -65,13 +65,13 @@ run: $(STAMP)
 ## Kafka), one test file at a time on each of TEST_WORKERS workers, each with its own broker
 TEST_WORKERS ?= 2
 test: $(STAMP) $(BROWSER) $(KAFKA) $(VALIDATORS) $(PROMTOOL) $(A11Y)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 unit: $(STAMP) $(VALIDATORS) $(PROMTOOL)
 	$(BIN)/python -m pytest tests/unit
 
 integration: $(STAMP) $(BROWSER) $(KAFKA) $(A11Y) $(PROMTOOL)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile tests/integration
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests/integration
 
 lint: $(STAMP)
 	$(BIN)/ruff check services schemas tests bench
