@@ -114,9 +114,10 @@ bench: $(BENCHKIT) $(KAFKA)
 	$(BIN)/python -m bench
 
 ## make chaos: kill -9 random workers during a 50,000-event replay; check nothing is lost
-## (MODE=brokers: kill brokers of a three-node cluster instead; GUARANTEE=exactly_once)
+## (MODE=brokers: kill brokers of a three-node cluster instead; GUARANTEE=exactly_once;
+## IDEMPOTENCE=true: idempotent producers under at_least_once)
 chaos: $(STAMP) $(KAFKA)
-	CHAOS_MODE=$(MODE) CHAOS_GUARANTEE=$(GUARANTEE) $(BIN)/python -m bench.chaos
+	CHAOS_MODE=$(MODE) CHAOS_GUARANTEE=$(GUARANTEE) CHAOS_IDEMPOTENCE=$(IDEMPOTENCE) $(BIN)/python -m bench.chaos
 
 ## make profile: py-spy on one booking worker working off a backlog (top functions)
 profile: $(BENCHKIT) $(KAFKA)

@@ -34,6 +34,8 @@ instead of workers (``bench.chaos_brokers``); results in chaos-brokers[-seed<SEE
 CHAOS_GUARANTEE=exactly_once (`make chaos GUARANTEE=exactly_once`): the workers run faust's
 transactions, and the outputs are read as a `read_committed` consumer (an agency) reads
 them; results in chaos-exactly-once[-seed<SEED>].json.
+CHAOS_IDEMPOTENCE=true (`make chaos IDEMPOTENCE=true`): at_least_once with idempotent
+producers (``RELEASEWATCH_PRODUCER_IDEMPOTENCE``); results in chaos-idempotent[...].json.
 """
 
 from __future__ import annotations
@@ -69,10 +71,15 @@ IMMEDIATE_SHARE = 0.1  # probes released inside the window already: a late notic
 FIXES_OFF = os.environ.get("CHAOS_FIXES_OFF", "")
 MODE = os.environ.get("CHAOS_MODE") or "workers"  # or "brokers"
 GUARANTEE = os.environ.get("CHAOS_GUARANTEE") or "at_least_once"  # or "exactly_once"
-if MODE not in ("workers", "brokers") or GUARANTEE not in ("at_least_once", "exactly_once"):
+IDEMPOTENCE = os.environ.get("CHAOS_IDEMPOTENCE") or "false"  # or "true"
+if (
+    MODE not in ("workers", "brokers")
+    or GUARANTEE not in ("at_least_once", "exactly_once")
+    or IDEMPOTENCE not in ("true", "false")
+):
     sys.exit(
-        f"CHAOS_MODE={MODE!r} / CHAOS_GUARANTEE={GUARANTEE!r}: workers|brokers and "
-        "at_least_once|exactly_once"
+        f"CHAOS_MODE={MODE!r} / CHAOS_GUARANTEE={GUARANTEE!r} / CHAOS_IDEMPOTENCE="
+        f"{IDEMPOTENCE!r}: workers|brokers, at_least_once|exactly_once and true|false"
     )
 
 
@@ -179,6 +186,7 @@ async def run(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> dict[
                         data / f"{name}-{n}",
                         RELEASEWATCH_FAUST_FIXES_OFF=FIXES_OFF,
                         RELEASEWATCH_PROCESSING_GUARANTEE=GUARANTEE,
+                        RELEASEWATCH_PRODUCER_IDEMPOTENCE=IDEMPOTENCE,
                     ),
                     data / f"{name}.log",
                 )
@@ -278,9 +286,11 @@ def main(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> int:
     outcome["broker"] = RUNNING["name"]
     outcome["fixes_off"] = FIXES_OFF
     outcome["mode"], outcome["guarantee"] = MODE, GUARANTEE
+    outcome["idempotence"] = IDEMPOTENCE == "true"
     name = "chaos"
     name += "-brokers" if MODE == "brokers" else ""
     name += "-exactly-once" if GUARANTEE == "exactly_once" else ""
+    name += "-idempotent" if IDEMPOTENCE == "true" and GUARANTEE != "exactly_once" else ""
     name += "" if seed == 1 else f"-seed{seed}"
     if FIXES_OFF:
         name = f"chaos-off/{FIXES_OFF.replace(',', '+')}-seed{seed}"
