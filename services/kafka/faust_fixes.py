@@ -448,11 +448,7 @@ async def _commit_transactions_together(
             try:
                 if restart_when_fenced:  # a transaction missing a refused record: never
                     await producer.flush()
-                    refused = fencing.refusal(transactional_id)
-                    if refused is not None:
-                        if fencing.broken(refused, producer):
-                            fencing.restart_fenced(transactional_id, refused)
-                        fencing.restart_refused(transactional_id, refused)
+                    fencing.restart_if_refused(transactional_id, producer)
                 await producer.send_offsets_to_transaction(offsets, group_id)
                 await producer.commit_transaction()
                 if start_new_transaction:

@@ -75,23 +75,27 @@ def note_refused(transactional_id: str, future: Any) -> None:
     """Done-callback of a transactional send: remember a refused record. aiokafka would
     commit the transaction without it (the record simply missing: lost, its input's offset
     committed)."""
-    if not future.cancelled() and future.exception() is not None:
-        _refused.setdefault(transactional_id, future.exception())
+    exc = _failure(future)
+    if exc is not None:
+        _refused.setdefault(transactional_id, exc)
 
 
-def refusal(transactional_id: str) -> BaseException | None:
-    """The first record refused in this transaction, if any (``note_refused``)."""
-    return _refused.get(transactional_id)
+def _failure(future: Any) -> BaseException | None:
+    """Why a done delivery future failed (None: delivered, or cancelled)."""
+    return None if future.cancelled() else future.exception()
 
 
-def restart_if_refused() -> None:
-    """A handler saw an output refused: if a record of a transaction was (``note_refused``),
-    that transaction can never commit, so the worker is replaced now rather than at the
-    commit (after the handler's retries, which could not help)."""
-    for transactional_id, exc in _refused.items():
-        if broken(exc):
-            restart_fenced(transactional_id, exc)
-        restart_refused(transactional_id, exc)
+def restart_if_refused(transactional_id: str | None = None, producer: Any = None) -> None:
+    """Replace the worker if a record of the transaction ``transactional_id`` (of any, when
+    None) was refused (``note_refused``): that transaction can never commit. Called before
+    each commit, and by a handler that saw an output refused (at once, rather than after its
+    retries, which could not help). A refusal by a fence restarts as ``transaction_fenced``;
+    ``producer``: the transaction's, when known, for ``broken``."""
+    for tid, exc in _refused.items():
+        if transactional_id is None or tid == transactional_id:
+            if broken(exc, producer):
+                restart_fenced(tid, exc)
+            restart_refused(tid, exc)
 
 
 def restart_refused(transactional_id: str, exc: BaseException) -> NoReturn:
@@ -123,8 +127,9 @@ RESTARTS_BEFORE_GIVING_UP = 3
 def note_refused_input(position: Input, future: Any) -> None:
     """Done-callback of an output of input ``position``: remember a refusal for good (a
     retriable one is tried until it goes through; a fence is not the input's doing)."""
-    if not future.cancelled() and future.exception() is not None:
-        refused_input(position, future.exception())
+    exc = _failure(future)
+    if exc is not None:
+        refused_input(position, exc)
 
 
 def refused_input(position: Input, exc: BaseException) -> None:

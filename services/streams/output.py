@@ -63,8 +63,9 @@ class Delivery:
 
 
 # What the input message in hand sent without waiting (outputs, its table's changelog
-# records), set by ``consume`` around its handler under at_least_once: its offset is
-# committed only once the broker has them all.
+# records), set by ``consume`` around its handler: under at_least_once its offset is
+# committed only once the broker has them all; under exactly_once a refused one counts
+# against the input (``fencing.note_refused_input``).
 UNACKNOWLEDGED: ContextVar[list[Unacknowledged] | None] = ContextVar(
     "releasewatch_unacknowledged", default=None
 )

@@ -201,7 +201,7 @@ async def test_a_transaction_holding_a_refused_record_is_never_committed(
         await faust_fixes._commit_transactions_together(producer, {"tid": {}}, "group")
     assert isinstance(future.exception(), MessageSizeTooLargeError)
     assert not client.committed and len(execve) == 1
-    assert isinstance(fencing.refusal("tid"), MessageSizeTooLargeError)
+    assert isinstance(fencing._refused.get("tid"), MessageSizeTooLargeError)
 
 
 async def test_a_transaction_whose_records_all_arrived_commits(
@@ -214,7 +214,7 @@ async def test_a_transaction_whose_records_all_arrived_commits(
     await send(producer, None)  # outside any transaction: not watched
     await faust_fixes._commit_transactions_together(producer, {"tid": {}}, "group")
     assert client.committed and execve == []
-    assert fencing.refusal("tid") is None
+    assert fencing._refused.get("tid") is None
 
 
 async def test_a_record_refused_because_the_transaction_was_fenced_says_fenced(
