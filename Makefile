@@ -115,7 +115,7 @@ bench: $(BENCHKIT) $(KAFKA)
 
 ## make chaos: kill -9 random workers during a 50,000-event replay; check nothing is lost
 ## (MODE=brokers: kill brokers of a three-node cluster instead; GUARANTEE=exactly_once;
-## IDEMPOTENCE=true: idempotent producers under at_least_once)
+## IDEMPOTENCE=false|true: producers not idempotent, or idempotent; unset: as shipped, on)
 chaos: $(STAMP) $(KAFKA)
 	CHAOS_MODE=$(MODE) CHAOS_GUARANTEE=$(GUARANTEE) CHAOS_IDEMPOTENCE=$(IDEMPOTENCE) $(BIN)/python -m bench.chaos
 

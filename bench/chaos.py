@@ -34,8 +34,10 @@ instead of workers (``bench.chaos_brokers``); results in chaos-brokers[-seed<SEE
 CHAOS_GUARANTEE=exactly_once (`make chaos GUARANTEE=exactly_once`): the workers run faust's
 transactions, and the outputs are read as a `read_committed` consumer (an agency) reads
 them; results in chaos-exactly-once[-seed<SEED>].json.
-CHAOS_IDEMPOTENCE=true (`make chaos IDEMPOTENCE=true`): at_least_once with idempotent
-producers (``RELEASEWATCH_PRODUCER_IDEMPOTENCE``); results in chaos-idempotent[...].json.
+CHAOS_IDEMPOTENCE unset: the producers as releasewatch ships them (idempotent on Apache Kafka,
+not on Tansu); `make chaos IDEMPOTENCE=false` (or true) sets
+``RELEASEWATCH_PRODUCER_IDEMPOTENCE``; results in chaos-no-idempotence[...].json (or
+chaos-idempotent[...].json).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from bench.chaos_brokers import inject_broker_faults
 from bench.chaos_verdict import WINDOW, Fault, Probe, armed_at, verify
 from bench.harness import PARTITIONS, ROOT, RUNNING, Message, embedded, publish, save, worker_env
 from services.kafka.apache import EmbeddedKafka
+from services.kafka.tansu_quirks import quirks
 from services.kafka.topics import ensure_topics
 from services.simulator.generator import JailSimulator, SimulatorConfig
 from services.simulator.places import FACILITIES
@@ -71,16 +74,17 @@ IMMEDIATE_SHARE = 0.1  # probes released inside the window already: a late notic
 FIXES_OFF = os.environ.get("CHAOS_FIXES_OFF", "")
 MODE = os.environ.get("CHAOS_MODE") or "workers"  # or "brokers"
 GUARANTEE = os.environ.get("CHAOS_GUARANTEE") or "at_least_once"  # or "exactly_once"
-IDEMPOTENCE = os.environ.get("CHAOS_IDEMPOTENCE") or "false"  # or "true"
+IDEMPOTENCE = os.environ.get("CHAOS_IDEMPOTENCE", "")  # "": the default; or "true", "false"
 if (
     MODE not in ("workers", "brokers")
     or GUARANTEE not in ("at_least_once", "exactly_once")
-    or IDEMPOTENCE not in ("true", "false")
+    or IDEMPOTENCE not in ("", "true", "false")
 ):
     sys.exit(
         f"CHAOS_MODE={MODE!r} / CHAOS_GUARANTEE={GUARANTEE!r} / CHAOS_IDEMPOTENCE="
-        f"{IDEMPOTENCE!r}: workers|brokers, at_least_once|exactly_once and true|false"
+        f"{IDEMPOTENCE!r}: workers|brokers, at_least_once|exactly_once and unset|true|false"
     )
+SET_IDEMPOTENCE = {"RELEASEWATCH_PRODUCER_IDEMPOTENCE": IDEMPOTENCE} if IDEMPOTENCE else {}
 
 
 def policy_allows_notices(jurisdiction: str) -> bool:
@@ -186,7 +190,7 @@ async def run(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> dict[
                         data / f"{name}-{n}",
                         RELEASEWATCH_FAUST_FIXES_OFF=FIXES_OFF,
                         RELEASEWATCH_PROCESSING_GUARANTEE=GUARANTEE,
-                        RELEASEWATCH_PRODUCER_IDEMPOTENCE=IDEMPOTENCE,
+                        **SET_IDEMPOTENCE,
                     ),
                     data / f"{name}.log",
                 )
@@ -286,11 +290,14 @@ def main(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> int:
     outcome["broker"] = RUNNING["name"]
     outcome["fixes_off"] = FIXES_OFF
     outcome["mode"], outcome["guarantee"] = MODE, GUARANTEE
-    outcome["idempotence"] = IDEMPOTENCE == "true"
+    outcome["idempotence"] = IDEMPOTENCE == "true" or (
+        not IDEMPOTENCE and quirks(RUNNING["flavor"]).idempotence_and_transactions
+    )
     name = "chaos"
     name += "-brokers" if MODE == "brokers" else ""
     name += "-exactly-once" if GUARANTEE == "exactly_once" else ""
-    name += "-idempotent" if IDEMPOTENCE == "true" and GUARANTEE != "exactly_once" else ""
+    if GUARANTEE != "exactly_once":  # transactional producers are idempotent anyway
+        name += {"true": "-idempotent", "false": "-no-idempotence"}.get(IDEMPOTENCE, "")
     name += "" if seed == 1 else f"-seed{seed}"
     if FIXES_OFF:
         name = f"chaos-off/{FIXES_OFF.replace(',', '+')}-seed{seed}"

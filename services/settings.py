@@ -154,8 +154,11 @@ class Settings(BaseSettings):
     producer_acks: Literal["all", "1"] = Field(
         default="all", description="all: a write counts once every in-sync replica has it"
     )
-    producer_idempotence: bool = Field(
-        default=False, description="idempotent producers (Apache Kafka only)"
+    producer_idempotence: bool | None = Field(
+        default=None,
+        description="idempotent producers: the broker drops a producer's retried duplicates. "
+        "Unset: on where the broker has them (Apache Kafka) and acks is all, as Kafka's own "
+        "producer does since 3.0; true on Tansu or with acks 1 stops the start",
     )
     min_insync_replicas: int | None = Field(
         default=None,
@@ -198,7 +201,7 @@ class Settings(BaseSettings):
             unsupported = []
             if self.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE:
                 unsupported.append("RELEASEWATCH_PROCESSING_GUARANTEE=exactly_once")
-            if self.producer_idempotence:
+            if self.producer_idempotence is True:
                 unsupported.append("RELEASEWATCH_PRODUCER_IDEMPOTENCE=true")
             if unsupported:
                 raise ValueError(
@@ -210,6 +213,10 @@ class Settings(BaseSettings):
             and self.producer_acks != "all"
         ):
             raise ValueError("exactly_once needs RELEASEWATCH_PRODUCER_ACKS=all")
+        if self.producer_idempotence is True and self.producer_acks != "all":
+            raise ValueError(
+                "RELEASEWATCH_PRODUCER_IDEMPOTENCE=true needs RELEASEWATCH_PRODUCER_ACKS=all"
+            )
         if (
             self.min_insync_replicas
             and self.replication_factor
@@ -235,13 +242,20 @@ class Settings(BaseSettings):
     @property
     def tuning(self) -> ClientTuning:
         return ClientTuning(
-            idempotent=self.producer_idempotence,
+            idempotent=self.idempotent_producers,
             fetch_wait_ms=self.quirks.fetch_wait_ms,
             fetch_wait_ceiling_ms=self.quirks.fetch_wait_ceiling_ms,
             watch_interval=self.input_watch_interval,
             exactly_once=self.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE,
             fixes_off=parse_fixes_off(self.faust_fixes_off),
         )
+
+    @property
+    def idempotent_producers(self) -> bool:
+        """Idempotent producers: as set, else wherever the broker and acks allow them."""
+        if self.producer_idempotence is not None:
+            return self.producer_idempotence
+        return self.quirks.idempotence_and_transactions and self.producer_acks == "all"
 
     @property
     def single_record_batches(self) -> bool:
@@ -284,8 +298,11 @@ def load() -> Settings:
 
 
 PREFIX = "RELEASEWATCH_"
-# Set by the process for itself, never by an operator (``services.kafka.fencing``).
-INTERNAL = frozenset({"RELEASEWATCH_FENCED_RESTARTS", "RELEASEWATCH_REFUSED_INPUTS"})
+# Set by a process for itself or its children, never by an operator (``services.kafka.fencing``,
+# ``services.kafka.process.share_ports``).
+INTERNAL = frozenset(
+    {"RELEASEWATCH_FENCED_RESTARTS", "RELEASEWATCH_REFUSED_INPUTS", "RELEASEWATCH_PORT_SLICE"}
+)
 # Kubernetes gives every pod a few variables per Service of its namespace ("service links"):
 # a Service named releasewatch-x adds RELEASEWATCH_X_SERVICE_HOST, RELEASEWATCH_X_PORT=tcp://..,
 # RELEASEWATCH_X_PORT_8080_TCP_ADDR and the like. They are not settings, nor typos of one.

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from services.cli import ledger, messages, operations, stack
 from services.cli.failures import CommandFailed
 from services.cli.stack import SERVICES
+from services.kafka import sequences
 
 __all__ = ["SERVICES", "build_parser", "main"]
 
@@ -50,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command not in LONG_RUNNING and not debug:
             quiet_clients()
+        # Every producer here is idempotent on Apache Kafka unless set otherwise; aiokafka's
+        # needs this to go on after a refused record.
+        sequences.apply()
         return int(args.func(args))
     except CommandFailed as exc:
         if debug:

@@ -96,7 +96,7 @@ def producer_options(settings: Settings) -> dict[str, Any]:
     """Delivery settings for aiokafka producers (faust's are set on the app)."""
     return {
         "acks": "all" if settings.producer_acks == "all" else 1,
-        "enable_idempotence": settings.producer_idempotence,
+        "enable_idempotence": settings.idempotent_producers,
     }
 
 

@@ -120,6 +120,7 @@ def test_a_missing_or_broken_tls_file_is_named(tmp_path: Path) -> None:
         ({"broker_flavor": "tansu", "processing_guarantee": "exactly_once"}, "Apache Kafka only"),
         ({"broker_flavor": "tansu", "producer_idempotence": True}, "Apache Kafka only"),
         ({"processing_guarantee": "exactly_once", "producer_acks": "1"}, "PRODUCER_ACKS=all"),
+        ({"producer_idempotence": True, "producer_acks": "1"}, "IDEMPOTENCE=true needs .*ACKS=all"),
         ({"min_insync_replicas": 2, "replication_factor": 1}, "cannot exceed"),
         ({"security_protocol": "SASL_SSL ", "sasl_username": "u"}, "security_protocol"),
     ],
@@ -138,6 +139,29 @@ def test_apache_only_switches_are_allowed_on_apache() -> None:
         "acks": 1,
         "enable_idempotence": False,
     }
+
+
+@pytest.mark.parametrize(
+    ("values", "idempotent"),
+    [
+        ({}, True),  # Apache Kafka, acks all: on, as Kafka's Java producer since 3.0
+        ({"producer_idempotence": False}, False),
+        ({"producer_idempotence": True}, True),
+        ({"producer_acks": "1"}, False),  # an idempotent producer needs acks all
+        ({"producer_acks": "1", "producer_idempotence": False}, False),
+        ({"broker_flavor": "tansu"}, False),  # Tansu has none
+        ({"broker_flavor": "tansu", "producer_idempotence": False}, False),
+        ({"processing_guarantee": "exactly_once"}, True),
+        ({"processing_guarantee": "exactly_once", "producer_idempotence": False}, False),
+    ],
+)
+def test_idempotence_unless_set_follows_the_broker_and_acks(
+    values: dict[str, Any], idempotent: bool
+) -> None:
+    chosen = settings(**values)
+    assert chosen.idempotent_producers is idempotent
+    assert producer_options(chosen)["enable_idempotence"] is idempotent
+    assert chosen.tuning.idempotent is idempotent
 
 
 def test_as_client_accepts_a_bootstrap_string_or_options() -> None:
