@@ -83,17 +83,34 @@ def ephemeral_range() -> tuple[int, int]:
         return 32768, 60999
 
 
-_SHARE = (0, 1)  # this process's slice of the range, of how many (``share_ports``)
+# This process's slice of the range, of how many (``share_ports``); its children inherit it.
+SHARE_ENV = "RELEASEWATCH_PORT_SLICE"
+
+
+def _inherited_share() -> tuple[int, int]:
+    """The slice a parent process handed down (``index/count``), else the whole range."""
+    index, _, count = os.environ.get(SHARE_ENV, "").partition("/")
+    if index.isdigit() and count.isdigit() and int(index) < int(count):
+        return int(index), int(count)
+    return 0, 1
+
+
+_SHARE = _inherited_share()
 
 
 def share_ports(index: int, count: int) -> None:
-    """Pick this process's ports from slice ``index`` of ``count`` equal slices of the range:
-    processes started side by side (a test run on several workers) never pick the same port,
-    which a check that it is free cannot rule out between the pick and the server's bind."""
+    """Pick this process's ports, and its children's (``releasewatch up`` started by a test),
+    from slice ``index`` of ``count`` equal slices of the range: processes started side by
+    side (a test run on several workers) never pick the same port, which a check that it is
+    free cannot rule out between the pick and the server's bind."""
     if not 0 <= index < count:
         raise ValueError(f"slice {index} of {count}")
     global _SHARE
     _SHARE = (index, count)
+    if count == 1:
+        os.environ.pop(SHARE_ENV, None)
+    else:
+        os.environ[SHARE_ENV] = f"{index}/{count}"
 
 
 def port_range() -> tuple[int, int]:

@@ -18,6 +18,7 @@ import pytest
 from services.kafka.embedded import HOW_TO_GET_KAFKA, EmbeddedBroker, embedded_broker
 from services.kafka.toolchain import missing_toolchain
 from services.kafka.topics import ensure_topics_sync
+from tests.support.processes import without_settings
 from tests.support.topics import KafkaHelper
 from tests.support.workers import Worker as ServiceProcess  # started as production does
 from tests.support.workers import stop_all
@@ -61,7 +62,7 @@ def _keep_log(running: EmbeddedBroker) -> None:
 
 
 def service_env(broker: EmbeddedBroker, data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RELEASEWATCH_")}
+    env = without_settings()
     env.update(
         {
             "RELEASEWATCH_BROKER_URL": broker.url,

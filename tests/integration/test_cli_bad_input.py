@@ -14,6 +14,7 @@ import pytest
 
 from services.kafka.process import free_port
 from tests.integration.conftest import ROOT
+from tests.support.processes import without_settings
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +23,7 @@ CLOSED = f"kafka://127.0.0.1:{free_port()}"  # nothing listens there
 
 
 def run(argv: list[str], env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in __import__("os").environ.items() if not k.startswith("RELEASEWATCH_")}
+    base = without_settings()
     return subprocess.run(
         [sys.executable, "-m", "services.cli", *argv],
         env={**base, **env},

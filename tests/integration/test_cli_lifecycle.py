@@ -18,7 +18,7 @@ from services.kafka.process import metadata_answers, port_is_free, port_range
 from services.streams.app import SERVICE_PORT_OFFSETS
 from tests.integration.conftest import ROOT
 from tests.support.poll import wait_until
-from tests.support.processes import alive, command_line, descendants, http_ok
+from tests.support.processes import alive, command_line, descendants, http_ok, without_settings
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,7 @@ def free_port_base() -> int:
 
 
 def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RELEASEWATCH_")}
+    env = without_settings()
     env.update(
         {
             "RELEASEWATCH_DATA_DIR": str(tmp_path),

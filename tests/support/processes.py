@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import urllib.request
 from pathlib import Path
+
+from services.kafka.process import SHARE_ENV
+
+
+def without_settings() -> dict[str, str]:
+    """This process's environment without any releasewatch setting, for a process a test
+    starts with its own; the port slice of this test worker is kept (``share_ports``)."""
+    return {
+        k: v for k, v in os.environ.items() if not k.startswith("RELEASEWATCH_") or k == SHARE_ENV
+    }
 
 
 def children(pid: int) -> list[int]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import itertools
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -160,3 +162,31 @@ def test_processes_side_by_side_pick_from_slices_that_do_not_overlap() -> None:
             process.share_ports(3, 3)
     finally:
         process.share_ports(*before)
+
+
+def test_a_child_process_picks_from_its_parents_slice() -> None:
+    """``releasewatch up`` started by a test on one of several workers stays in its slice."""
+    from services.kafka import process
+
+    before = process._SHARE
+    show = "from services.kafka import process; print(*process.port_range())"
+    try:
+        process.share_ports(1, 3)
+        child = subprocess.run(
+            [sys.executable, "-c", show], capture_output=True, text=True, check=True
+        )
+        assert tuple(map(int, child.stdout.split())) == process.port_range()
+    finally:
+        process.share_ports(*before)
+
+
+@pytest.mark.parametrize("handed_down", ["", "2", "1/x", "3/3", "-1/2", "1/2/3"])
+def test_a_garbled_slice_from_a_parent_means_the_whole_range(
+    monkeypatch: pytest.MonkeyPatch, handed_down: str
+) -> None:
+    from services.kafka import process
+
+    monkeypatch.setenv(process.SHARE_ENV, handed_down)
+    assert process._inherited_share() == (0, 1)
+    monkeypatch.setenv(process.SHARE_ENV, "1/2")
+    assert process._inherited_share() == (1, 2)
