@@ -88,6 +88,8 @@ def test_up_runs_the_stack_and_ctrl_c_stops_every_process(tmp_path: Path, launch
     assert broker_line.startswith("broker: kafka://127.0.0.1:"), broker_line
     host, port = broker_line.split("kafka://", 1)[1].strip().split(":")
     assert metadata_answers(host, int(port))
+    start, stop = port_range()
+    assert start <= int(port) < stop  # this test worker's slice, handed down to `up`
     health = f"http://127.0.0.1:{base + SERVICE_PORT_OFFSETS['booking']}/health"
     wait_until(lambda: http_ok(health), 60, f"{health} answers")
     started = descendants(up.pid)
