@@ -23,6 +23,11 @@ class Batch:
     def control(self) -> bool:  # a transaction's commit or abort marker
         return "isControl: true" in self.header
 
+    @property
+    def producer_id(self) -> int:
+        """The idempotent or transactional producer's id; -1 from a producer that is neither."""
+        return int(self.header.split("producerId: ", 1)[1].split()[0])
+
 
 def batches(data_dir: Path, topic: str, partition: int) -> list[Batch]:
     """Every batch of ``topic``'s ``partition`` as the broker wrote it (a live segment reads
