@@ -8,6 +8,7 @@ tools all reach a secured cluster the same way.
 from __future__ import annotations
 
 import ssl
+import traceback
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,11 @@ def faust_credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCr
     return None
 
 
+def _refused_producer_id(exc: BaseException) -> bool:
+    """aiokafka failed asking the broker for a producer id (its idempotent producers do first)."""
+    return any(frame.name == "_do_init_pid" for frame in traceback.extract_tb(exc.__traceback__))
+
+
 def _reason(exc: BaseException) -> str:
     """aiokafka's words without its tuples: 'Unable to bootstrap from [(host, port, ...)]'."""
     text = str(exc).split(": ", 1)[-1]
@@ -160,6 +166,14 @@ def explain_failure(exc: BaseException, settings: Settings) -> str:
         )
     if isinstance(exc, GroupAuthorizationFailedError):
         return f"not authorized: {_who(settings)} may not join that consumer group"
+    if settings.idempotent_producers and _refused_producer_id(exc):
+        # Tansu answers InitProducerId with UnknownError: a broker without idempotent producers.
+        return (
+            f"the broker refused an idempotent producer (InitProducerId: {type(exc).__name__}). "
+            "On Tansu set RELEASEWATCH_BROKER_FLAVOR=tansu (`releasewatch broker` prints the "
+            "line to export); elsewhere grant IdempotentWrite or set "
+            "RELEASEWATCH_PRODUCER_IDEMPOTENCE=false"
+        )
     if isinstance(exc, KafkaConnectionError):
         hint = (
             "RELEASEWATCH_SECURITY_PROTOCOL and RELEASEWATCH_SASL_* if the cluster wants a login"

@@ -14,7 +14,8 @@ import pytest
 from schemas.topics import JAIL_BOOKING
 from services.kafka.tansu import TansuBroker
 from services.kafka.topics import ensure_topics_sync
-from tests.integration.conftest import ARTIFACTS, BROKERS_USED, PARTITIONS
+from tests.integration.conftest import ARTIFACTS, BROKERS_USED, PARTITIONS, ROOT
+from tests.integration.test_cli_bad_input import run
 from tests.integration.test_notification_service import flagged_booking
 from tests.support.topics import KafkaHelper
 
@@ -44,3 +45,18 @@ async def test_on_tansu_a_flagged_release_becomes_a_notice_and_bad_input_a_dead_
     await deadletters.wait_for_unique(
         lambda r: r.key == key, 1, 60, id_field="deadletter_id", what="dead letter"
     )
+
+
+def test_publishing_to_tansu_without_its_flavor_says_what_to_set(broker: TansuBroker) -> None:
+    """Producers are idempotent as shipped and Tansu has none: a tool pointed at Tansu
+    without ``RELEASEWATCH_BROKER_FLAVOR`` (the line `releasewatch broker` prints) is told
+    so in words, and with it the same event goes out."""
+    event = str(ROOT / "examples" / "booking-opened.json")
+    url = {"RELEASEWATCH_BROKER_URL": broker.url}
+    refused = run(["publish", event], url)
+    assert refused.returncode == 1, refused.stderr
+    assert "refused an idempotent producer" in refused.stderr
+    assert "RELEASEWATCH_BROKER_FLAVOR=tansu" in refused.stderr
+    published = run(["publish", event], {**url, "RELEASEWATCH_BROKER_FLAVOR": "tansu"})
+    assert published.returncode == 0, published.stderr
+    assert published.stdout.startswith(f"{JAIL_BOOKING.name}[")

@@ -9,6 +9,7 @@ from typing import Any
 
 import faust
 import pytest
+from aiokafka.errors import UnknownError
 from pydantic import ValidationError
 
 from schemas.topics import AUDIT, FOREVER, JAIL_BOOKING, faust_topics
@@ -17,6 +18,7 @@ from services.kafka.security import (
     as_client,
     client_options,
     consumer_options,
+    explain_failure,
     faust_credentials,
     producer_options,
 )
@@ -247,3 +249,31 @@ async def test_faust_worker_consumer_gets_the_short_wait(tmp_path: Path) -> None
     default = AIOKafkaConsumerThread(apache.consumer)._create_worker_consumer(apache.transport)
     assert default._fetch_max_wait_ms == 1500  # faust's own, fine where fetches are woken
     assert not hasattr(default._client, "_releasewatch_wait")
+
+
+def _do_init_pid() -> None:  # named as aiokafka's sender's step that asks for a producer id
+    raise UnknownError()
+
+
+def _elsewhere() -> None:
+    raise UnknownError()
+
+
+@pytest.mark.parametrize(
+    ("values", "raised_by", "hinted"),
+    [
+        ({}, _do_init_pid, True),  # idempotent as shipped: Tansu without its flavor set
+        ({"producer_idempotence": False}, _do_init_pid, False),
+        ({}, _elsewhere, False),  # the same error from another request: no guess
+    ],
+)
+def test_a_broker_refusing_an_idempotent_producer_names_the_settings_to_check(
+    values: dict[str, Any], raised_by: Any, hinted: bool
+) -> None:
+    try:
+        raised_by()
+    except UnknownError as exc:
+        said = explain_failure(exc, settings(**values))
+    assert ("RELEASEWATCH_BROKER_FLAVOR=tansu" in said) is hinted
+    assert ("RELEASEWATCH_PRODUCER_IDEMPOTENCE=false" in said) is hinted
+    assert said.startswith("the broker refused an idempotent producer") is hinted
