@@ -4,6 +4,7 @@ read the agency's notices, print them, acknowledge each once on ``notice.acks.v1
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,8 +18,15 @@ from services.kafka.security import Kafka, as_client
 
 
 async def listen(
-    kafka: Kafka, agency: str, by: str, acknowledge: bool = True, limit: int | None = None
+    kafka: Kafka,
+    agency: str,
+    by: str,
+    acknowledge: bool = True,
+    limit: int | None = None,
+    delivery: Mapping[str, Any] | None = None,
 ) -> int:
+    """``delivery``: the acknowledgements' producer settings (``producer_options``: acks and
+    idempotence as the settings say; aiokafka's defaults without)."""
     topic = agency_notices(agency).name
     consumer = AIOKafkaConsumer(
         topic,
@@ -30,7 +38,7 @@ async def listen(
         session_timeout_ms=6000,
         heartbeat_interval_ms=1000,
     )
-    producer = AIOKafkaProducer(**as_client(kafka), enable_idempotence=False)
+    producer = AIOKafkaProducer(**as_client(kafka), **(delivery or {}))
     acknowledged: set[str] = set()  # a resend carries the same notice_id: ack it once
     seen = 0
     async with running(consumer), running(producer):

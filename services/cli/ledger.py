@@ -15,7 +15,7 @@ from services.cli.failures import (
     talking_to_broker,
 )
 from services.kafka.clients import running
-from services.kafka.security import consumer_options
+from services.kafka.security import consumer_options, producer_options
 
 
 def register(commands: Any) -> None:
@@ -112,6 +112,7 @@ def cmd_agency_listen(args: argparse.Namespace) -> int:
                     args.by,
                     acknowledge=not args.no_ack,
                     limit=args.limit,
+                    delivery=producer_options(settings),
                 )
             )
         except KeyboardInterrupt:

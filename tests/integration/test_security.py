@@ -19,16 +19,18 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import TopicAuthorizationFailedError
 
-from schemas.topics import AGENCY_REQUESTS, AUDIT, JAIL_BOOKING, agency_notices
+from schemas.topics import AGENCY_REQUESTS, AUDIT, JAIL_BOOKING, NOTICE_ACKS, agency_notices
 from services.access import OPS, SERVICES, service_principal_name
 from services.kafka.apache import EmbeddedKafka
 from services.kafka.secure import SecureListener
 from services.kafka.security import client_options
 from services.kafka.toolchain import missing_toolchain
+from services.kafka.topics import partition_for
 from services.settings import Settings
 from tests import factories as f
-from tests.integration.conftest import ARTIFACTS, ROOT, service_env
+from tests.integration.conftest import ARTIFACTS, PARTITIONS, ROOT, service_env
 from tests.support.certs import Authority
+from tests.support.kafka_log import batches
 from tests.support.workers import Worker, stop_all
 
 pytestmark = [
@@ -235,6 +237,11 @@ def test_each_service_runs_with_its_own_login_and_a_notice_reaches_the_agency(
         assert ops.returncode == 0, ops.stderr
         assert "notice notice_due to dhs-ice" in ops.stdout
         assert "ack " in ops.stdout  # the agency's acknowledgement, read back by ops
+        # sent idempotently, as the settings say, with the agency's Write only (KIP-679)
+        home = partition_for(f"{f.JURISDICTION}/{booking_id}", PARTITIONS)
+        acks = batches(secured.broker.data_dir, NOTICE_ACKS.name, home)
+        ids = {b.producer_id for b in acks if any(booking_id in r for r in b.records)}
+        assert ids and all(i >= 0 for i in ids), ids
     finally:
         stop_all(workers)
 
