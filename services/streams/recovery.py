@@ -14,7 +14,9 @@ the last look, short of its highwater, is probed (``HoleProbe``, reading as the 
 own consumer does: committed records under exactly_once, all of them otherwise). When the
 offsets left hold no record the recovery would be handed, only markers (and, read
 committed, aborted records), the partition is recovered and faust is told so. When a record
-is there, it is on its way and nothing is changed.
+is there, it is on its way and nothing is changed. When that was the last partition left,
+the recovery ends at once (``end_recovery``): faust's loop would see it only at its next 5 s
+timeout, and the worker would report itself not ready until then.
 """
 
 from __future__ import annotations
@@ -66,6 +68,16 @@ def watch_recovery(app: Any, client: dict[str, Any], isolation_level: str) -> Re
     return watch
 
 
+def end_recovery(recovery: Any) -> None:
+    """End faust's recovery as its own loop does once nothing is left to read
+    (``_maybe_signal_recovery_end`` in ``Recovery._slurp_changelogs``): what it buffered is
+    applied, the app leaves recovery, and the waiting rebalance goes on. That loop looks only
+    when a changelog record comes or after 5 s without one, and none comes after markers."""
+    recovery.flush_buffers()
+    recovery._set_recovery_ended()
+    recovery.signal_recovery_end.set()
+
+
 class RecoveryWatch:
     def __init__(self, app: Any, client: dict[str, Any], isolation_level: str) -> None:
         self.app = app
@@ -113,10 +125,14 @@ class RecoveryWatch:
         if offsets[tp] != recovered:  # it moved while the broker was asked
             return
         offsets[tp] = highwater
+        over = not recovery.need_recovery()
         log.info(
             events.RECOVERY_PAST_MARKERS,
             topic=tp.topic,
             partition=tp.partition,
             recovered_to=recovered,
             markers=end - start,
+            recovery_over=over,
         )
+        if over:
+            end_recovery(recovery)

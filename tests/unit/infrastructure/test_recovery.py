@@ -4,11 +4,11 @@ markers are left, and left to faust otherwise."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any
 
+import faust
 import pytest
 from aiokafka import TopicPartition
 
@@ -96,11 +96,9 @@ class App:
     def __init__(self) -> None:
         self.in_transaction = False
         self.should_stop = False
-        self.tables = SimpleNamespace(
-            recovery=SimpleNamespace(
-                in_recovery=True, active_offsets=Counter(), active_highwaters=Counter()
-            )
-        )
+        recovery = faust.App("test-recovery").tables.recovery  # faust's own, not running
+        recovery.in_recovery = True
+        self.tables = SimpleNamespace(recovery=recovery)
         self.assigned: list[Callable[..., Awaitable[None]]] = []
         self.on_partitions_assigned = SimpleNamespace(connect=self.assigned.append)
         self.futures: list[Any] = []
@@ -152,6 +150,30 @@ async def test_markers_only_after_a_still_partition_end_its_recovery(app: App, l
     assert recovery.active_offsets[A] == 46
     [line] = log.events("recovery_past_markers")
     assert line["recovered_to"] == 45 and line["markers"] == 1 and line["partition"] == 0
+
+
+async def test_the_recovery_ends_at_once_when_the_last_partition_is_past_markers(
+    app: App, log: Lines
+) -> None:
+    recovery = recovering(app, highwater=46, offset=45)
+    recovery.active_highwaters[B], recovery.active_offsets[B] = 30, 20  # still being read
+    await look(app)
+    recovery.active_offsets[B] = 25
+    await look(app)
+    assert recovery.active_offsets[A] == 46
+    assert recovery.in_recovery and not recovery.signal_recovery_end.is_set()  # B is left
+    assert [line["recovery_over"] for line in log.events("recovery_past_markers")] == [False]
+    recovery.active_offsets[B] = 30  # faust read B to its end; its loop has not looked yet
+    recovery.active_highwaters[A], recovery.active_offsets[A] = 50, 48  # a new marker on A
+    Probe.holding.clear()
+    await look(app)
+    await look(app)
+    assert [line["recovery_over"] for line in log.events("recovery_past_markers")] == [
+        False,
+        True,
+    ]
+    assert not recovery.in_recovery and recovery.signal_recovery_end.is_set()
+    assert not recovery.app.in_recovery  # faust's own end: the worker is ready again
 
 
 async def test_a_record_left_to_read_is_waited_for(app: App, log: Lines) -> None:
