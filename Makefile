@@ -119,9 +119,11 @@ bench: $(BENCHKIT) $(KAFKA)
 chaos: $(STAMP) $(KAFKA)
 	CHAOS_MODE=$(MODE) CHAOS_GUARANTEE=$(GUARANTEE) CHAOS_IDEMPOTENCE=$(IDEMPOTENCE) $(BIN)/python -m bench.chaos
 
-## make profile: py-spy on one booking worker working off a backlog (top functions)
+## make profile: py-spy on one worker working off a backlog (top functions, flame graph;
+## SERVICE=booking|scheduling|notification, booking unless set)
+SERVICE ?= booking
 profile: $(BENCHKIT) $(KAFKA)
-	$(BIN)/python -m bench.tools.profile_worker booking 40000
+	$(BIN)/python -m bench.tools.profile_worker $(SERVICE) 40000
 
 ## make stress: restart a booking worker 16 times on a backlog; report any lost event
 stress: $(STAMP) $(KAFKA)

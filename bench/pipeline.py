@@ -40,7 +40,8 @@ SERVICES = ("booking", "scheduling", "notification")
 INPUTS = {
     "booking": ("jail.booking.v1",),
     "scheduling": ("booking.state.v1", "agency.requests.v1"),
-    "notification": ("notice.alerts.v1", "notice.acks.v1"),
+    # notification keeps each booking's state too (the copy its notices are rendered from)
+    "notification": ("notice.alerts.v1", "notice.acks.v1", "booking.state.v1"),
 }
 
 
@@ -205,7 +206,7 @@ async def end_to_end(
                     return (
                         taken_by(group["booking"]) >= jail
                         and taken_by(group["scheduling"]) >= states + requests
-                        and taken_by(group["notification"]) >= alerts
+                        and taken_by(group["notification"]) >= alerts + states
                     )
 
                 await until(complete, 900, "every stage done", every=0.5)

@@ -4,7 +4,10 @@ code, pydantic, logging, RocksDB, the event loop), busy samples only, and writes
 of the next seconds to bench/results/profile-<service>-<store>.svg, and the sampled stacks
 beside it (``.folded.gz``).
 
-    .venv/bin/python -m bench.tools.profile_worker booking|scheduling [EVENTS]
+    .venv/bin/python -m bench.tools.profile_worker booking|scheduling|notification [EVENTS]
+
+notification works off the booking states and alerts the stages before made, and a tenth
+of EVENTS more alerts (copies of a real one, as ``bench.pipeline``'s backlog).
 
 py-spy needs ptrace rights over the worker (root, or kernel.yama.ptrace_scope = 0).
 """
@@ -20,10 +23,10 @@ import tempfile
 from pathlib import Path
 
 from bench.harness import PARTITIONS, ROOT, embedded, publish, worker_env
-from bench.pipeline import taken, traffic
+from bench.pipeline import alert_backlog, taken, traffic
 from services.kafka.topics import ensure_topics
 from tests.support.poll import until
-from tests.support.workers import Worker
+from tests.support.workers import Worker, total
 
 PY_SPY = Path(sys.executable).parent / "py-spy"
 
@@ -99,11 +102,21 @@ async def profile(name: str, count: int, seconds: int = 12) -> None:
         await ensure_topics(broker.bootstrap, PARTITIONS)
         await publish(broker.bootstrap, messages)
         jail = sum(1 for topic, _, _ in messages if topic == "jail.booking.v1")
-        if name != "booking":  # scheduling works off what booking made
+        if name != "booking":  # the later services work off what booking made
             booking = Worker("booking", worker_env(broker.url, data / "b"), data / "b.log")
             booking.start()
             await until(lambda: taken(booking) >= jail, 600, "booking done")
+            states = total(
+                booking.metrics(), "releasewatch_messages_out_total", topic="booking.state.v1"
+            )
             booking.stop()
+        if name == "notification":  # and scheduling made; with a backlog of alerts added
+            scheduling = Worker("scheduling", worker_env(broker.url, data / "s"), data / "s.log")
+            scheduling.start()
+            inputs = states + len(messages) - jail  # booking's outputs and the requests
+            await until(lambda: taken(scheduling) >= inputs, 600, "scheduling done")
+            scheduling.stop()
+            await alert_backlog(broker.bootstrap, count // 10)
         worker = Worker(name, worker_env(broker.url, data / "w"), data / "w.log").start()
         await until(lambda: worker.get("/ready")[0] == 200, 90, f"{name} ready")
         raw = data / "profile.txt"
