@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from services.kafka.embedded import EmbeddedBroker, embedded_broker
+from services.kafka.topics import wait_for_leaders
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -62,11 +63,13 @@ def worker_env(broker_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
 
 
 async def create_topics(bootstrap: str, names: Iterable[str], partitions: int = PARTITIONS) -> None:
-    """Plain topics for a baseline, ``partitions`` each."""
+    """Plain topics for a baseline, ``partitions`` each, served by their leaders on return."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
+        names = list(names)
         await admin.create_topics([NewTopic(name, partitions, 1) for name in names])
+        await wait_for_leaders(admin, names, asyncio.get_running_loop().time() + 30)
     finally:
         await admin.close()
 

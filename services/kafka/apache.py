@@ -25,6 +25,7 @@ from services.kafka.process import (
     Started,
     die_with_parent_preexec,
     free_port,
+    group_coordinator_error,
     metadata_brokers,
     port_is_free,
     stop_processes,
@@ -187,12 +188,18 @@ class EmbeddedKafka(Started):
             )
 
     def _wait_ready(self, timeout: float) -> bool:
-        """Ready when every node answers a Metadata request that names every node."""
+        """Ready when every node answers a Metadata request that names every node, and the
+        group coordinator answers. Before, each new cluster's first consumer created the
+        offsets topic, and aiokafka logged that wait as an error (GroupCoordinatorNotAvailable)
+        in every service's log, on every fresh `make run`."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not all(node.alive() for node in self.nodes):
                 return False
-            if all(metadata_brokers(self.host, n.port) >= self.count for n in self.nodes):
+            if (
+                all(metadata_brokers(self.host, n.port) >= self.count for n in self.nodes)
+                and group_coordinator_error(self.host, self.nodes[0].port) == 0
+            ):
                 return True
             time.sleep(0.1)
         return False

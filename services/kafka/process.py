@@ -149,20 +149,41 @@ def port_is_free(host: str, port: int) -> bool:
         return True
 
 
-def metadata_brokers(host: str, port: int, timeout: float = 1.0) -> int:
-    """How many brokers a Kafka Metadata (v1) request's answer names; 0 without an answer."""
-    client_id = b"releasewatch-probe"
-    # v1: topics -1 (null) asks for none; v0 had no null and meant "all".
-    body = struct.pack(">hhih", 3, 1, 42, len(client_id)) + client_id + struct.pack(">i", -1)
+PROBE_ID = b"releasewatch-probe"
+
+
+def _ask(
+    host: str, port: int, api_key: int, version: int, body: bytes, timeout: float
+) -> bytes | None:
+    """One request (header v1, correlation id 42) and its answer's body after the correlation
+    id; None without an answer or with someone else's."""
+    request = struct.pack(">hhih", api_key, version, 42, len(PROBE_ID)) + PROBE_ID + body
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(struct.pack(">i", len(body)) + body)
+            sock.sendall(struct.pack(">i", len(request)) + request)
             (size,) = struct.unpack(">i", _read_exactly(sock, 4))
             payload = _read_exactly(sock, size)
     except OSError:
-        return 0
-    correlation_id, broker_count = struct.unpack(">ii", payload[:8])
-    return broker_count if correlation_id == 42 else 0
+        return None
+    (correlation_id,) = struct.unpack(">i", payload[:4])
+    return payload[4:] if correlation_id == 42 else None
+
+
+def metadata_brokers(host: str, port: int, timeout: float = 1.0) -> int:
+    """How many brokers a Kafka Metadata (v1) request's answer names; 0 without an answer."""
+    # v1: topics -1 (null) asks for none; v0 had no null and meant "all".
+    answer = _ask(host, port, 3, 1, struct.pack(">i", -1), timeout)
+    return struct.unpack(">i", answer[:4])[0] if answer else 0
+
+
+def group_coordinator_error(host: str, port: int, timeout: float = 1.0) -> int | None:
+    """The error code a FindCoordinator (v1, group) request gets; None without an answer.
+
+    The first such request on a new cluster creates ``__consumer_offsets`` and is answered
+    COORDINATOR_NOT_AVAILABLE (15) until its partitions have leaders."""
+    group = struct.pack(">h", len(PROBE_ID)) + PROBE_ID + struct.pack(">b", 0)  # a group
+    answer = _ask(host, port, 10, 1, group, timeout)
+    return struct.unpack(">h", answer[4:6])[0] if answer else None  # after throttle_time_ms
 
 
 def metadata_answers(host: str, port: int, timeout: float = 1.0) -> bool:

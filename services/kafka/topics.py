@@ -4,6 +4,7 @@ a one-shot job (`releasewatch topics create`) where the services may not create 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -16,6 +17,8 @@ from aiokafka.errors import (
     for_code,
 )
 from aiokafka.partitioner import murmur2
+from aiokafka.protocol.offset import OffsetRequest
+from aiokafka.structs import TopicPartition
 
 from schemas.topics import (
     APP_ID_PREFIX,
@@ -159,9 +162,48 @@ async def ensure_topics(
             log.info(
                 events.TOPICS_CREATED, topics=created, partitions=partitions, replicas=replicas
             )
+            with contextlib.suppress(KafkaError):  # only a wait: the clients retry anyway
+                await wait_for_leaders(admin, created, deadline)
         return created
     finally:
         await admin.close()
+
+
+# Answers of a partition whose leader has not taken it up yet: asked again.
+_NOT_YET = {3, 5, 6}  # UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE, NOT_LEADER_OR_FOLLOWER
+
+
+async def wait_for_leaders(
+    admin: AIOKafkaAdminClient, names: Iterable[str], deadline: float
+) -> bool:
+    """Wait until every partition of ``names`` answers a ListOffsets from its leader; False if
+    ``deadline`` passed first. Apache Kafka names a new partition's leader in its metadata a
+    moment before the leader serves it: the first produce requests to a topic just created
+    were refused with NotLeaderForPartition and retried, one warning each. Any other answer
+    (a login without Describe, say) ends the wait: the clients' own retries cover the rest."""
+    names = set(names)
+    loop = asyncio.get_running_loop()
+    while True:
+        cluster = await admin._client.fetch_all_metadata()
+        asks: dict[int, dict[str, list[tuple[int, int]]]] = {}
+        waiting = False
+        for topic in names:
+            for partition in cluster.partitions_for_topic(topic) or ():
+                leader = cluster.leader_for_partition(TopicPartition(topic, partition))
+                if leader is None or leader < 0:
+                    waiting = True
+                    continue
+                asks.setdefault(leader, {}).setdefault(topic, []).append((partition, -1))
+            waiting = waiting or not cluster.partitions_for_topic(topic)
+        for node, topics in asks.items():
+            response = await admin._client.send(node, OffsetRequest(-1, 0, list(topics.items())))
+            codes = {code for _, answers in response.topics for _, code, *_ in answers}
+            waiting = waiting or bool(codes & _NOT_YET)
+        if not waiting:
+            return True
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(0.05)
 
 
 def ensure_topics_sync(
