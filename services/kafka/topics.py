@@ -12,8 +12,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     InvalidReplicationFactorError,
     KafkaError,
+    LeaderNotAvailableError,
+    NotLeaderForPartitionError,
     TopicAlreadyExistsError,
     TopicAuthorizationFailedError,
+    UnknownTopicOrPartitionError,
     for_code,
 )
 from aiokafka.partitioner import murmur2
@@ -170,7 +173,7 @@ async def ensure_topics(
 
 
 # Answers of a partition whose leader has not taken it up yet: asked again.
-_NOT_YET = {3, 5, 6}  # UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE, NOT_LEADER_OR_FOLLOWER
+_NOT_YET = {UnknownTopicOrPartitionError, LeaderNotAvailableError, NotLeaderForPartitionError}
 
 
 async def wait_for_leaders(
@@ -197,8 +200,8 @@ async def wait_for_leaders(
             waiting = waiting or not cluster.partitions_for_topic(topic)
         for node, topics in asks.items():
             response = await admin._client.send(node, OffsetRequest(-1, 0, list(topics.items())))
-            codes = {code for _, answers in response.topics for _, code, *_ in answers}
-            waiting = waiting or bool(codes & _NOT_YET)
+            errors = {for_code(code) for _, answers in response.topics for _, code, *_ in answers}
+            waiting = waiting or bool(errors & _NOT_YET)
         if not waiting:
             return True
         if loop.time() > deadline:

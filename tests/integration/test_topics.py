@@ -18,6 +18,7 @@ from schemas.topics import TopicSpec
 from services.kafka.embedded import EmbeddedBroker, embedded_broker
 from services.kafka.process import free_port, group_coordinator_error
 from services.kafka.topics import _started_admin, ensure_topics, wait_for_leaders
+from tests.integration.conftest import wanted_broker
 
 pytestmark = pytest.mark.integration
 
@@ -55,8 +56,6 @@ def _spec(name: str) -> TopicSpec:
 async def test_a_created_topic_takes_its_first_sends_on_every_partition(
     broker: EmbeddedBroker, aiokafka_log: Kept
 ) -> None:
-    if broker.flavor != "apache":
-        pytest.skip("the leaders' delay is Apache Kafka's")
     name = f"created-{uuid.uuid4().hex[:8]}"
     assert await ensure_topics(broker.bootstrap, PARTITIONS, specs=[_spec(name)]) == [name]
     producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=5)
@@ -92,13 +91,11 @@ def test_a_port_without_a_broker_gives_no_coordinator_answer() -> None:
 
 @pytest.fixture
 def fresh_broker(broker: EmbeddedBroker) -> Iterator[EmbeddedBroker]:
-    """A new cluster (the offsets topic does not exist yet), after the session's broker
-    so that the toolchain has been checked."""
-    if broker.flavor != "apache":
-        pytest.skip("the embedded Apache Kafka's start-up")
+    """A new cluster of the suite's flavor (on Apache Kafka the offsets topic does not exist
+    yet), after the session's broker so that the toolchain has been checked."""
     with (
         tempfile.TemporaryDirectory(prefix="releasewatch-fresh-") as folder,
-        embedded_broker("kafka", Path(folder)) as fresh,
+        embedded_broker(wanted_broker(), Path(folder)) as fresh,
     ):
         yield fresh
 
