@@ -87,17 +87,17 @@ class ServiceTopics:
     agency_topics: bool = False  # writes (and creates) notices.<agency>.v1
 
 
-# What each service reads and writes. Inputs are also written: a message published without
-# its booking's key is moved to the right partition, and the ticks are the service's own.
+# What each service reads and writes (the ticks are its own). A public input's message off its
+# booking's partition is moved to the service's placement topic (releasewatch-<service>-...,
+# granted with its other own topics), never written back to the publishers' topic.
 SERVICE_TOPICS = {
     "booking": ServiceTopics(
         reads=(JAIL_BOOKING, BOOKING_TICKS),
-        writes=(JAIL_BOOKING, BOOKING_TICKS, BOOKING_STATE, DEADLETTER),
+        writes=(BOOKING_TICKS, BOOKING_STATE, DEADLETTER),
     ),
     "scheduling": ServiceTopics(
         reads=(BOOKING_STATE, AGENCY_REQUESTS, DEADLINE_TICKS),
         writes=(
-            AGENCY_REQUESTS,
             DEADLINE_TICKS,
             RELEASE_SCHEDULE,
             NOTICE_ALERTS,
@@ -108,7 +108,7 @@ SERVICE_TOPICS = {
     ),
     "notification": ServiceTopics(
         reads=(NOTICE_ALERTS, NOTICE_ACKS, BOOKING_STATE, NOTIFICATION_TICKS),
-        writes=(NOTICE_ACKS, NOTIFICATION_TICKS, SUBJECT_COPIES, AUDIT, ESCALATIONS, DEADLETTER),
+        writes=(NOTIFICATION_TICKS, SUBJECT_COPIES, AUDIT, ESCALATIONS, DEADLETTER),
         agency_topics=True,
     ),
 }

@@ -1,7 +1,7 @@
 """Booking service wiring: jail.booking.v1 (+ its own ticks) -> booking.state.v1, deadletter.v1.
 
 Decide with the domain, send. The rules are in ``services.booking.domain``; the skeleton
-(admit, reroute, store after the broker acknowledges, retirement ticks) is ``DurableService``.
+(admit, place, store after the broker acknowledges, retirement ticks) is ``DurableService``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
     book = service.policies
     states = service.output(BOOKING_STATE)
 
-    @service.on(JAIL_BOOKING, JAIL_EVENT, reroute=True)
+    @service.on(JAIL_BOOKING, JAIL_EVENT)
     def on_jail_event(
         event: JailEvent, record: domain.BookingRecord | None, position: str
     ) -> Decision:

@@ -14,9 +14,11 @@ from typing import Any
 from services.cli.failures import RunFailure, UsageError, load_settings, talking_to_broker
 from services.core.policy import PolicyFileError
 from services.core.policy import load as load_policies
+from services.kafka.apache import EmbeddedKafka
 from services.kafka.embedded import EmbeddedBroker, embedded_broker
 from services.kafka.process import BrokerStartError, die_with_parent_preexec, stop_processes
 from services.kafka.security import client_options
+from services.kafka.supervise import Supervisor
 from services.ops import events, tracing
 from services.ops import logging as rw_logging
 from services.settings import BrokerFlavor, Settings
@@ -46,6 +48,13 @@ def register(commands: Any) -> None:
         choices=(1, 3),
         default=1,
         help="3: a three-node KRaft cluster (replication factor 3, min.insync.replicas 2)",
+    )
+    broker.add_argument(
+        "--no-restart",
+        dest="restart",
+        action="store_false",
+        help="leave a node that died down (to watch a degraded cluster); by default it is "
+        "started again after a back-off",
     )
     broker.set_defaults(func=cmd_broker)
 
@@ -83,16 +92,24 @@ def _start_embedded(settings: Settings, nodes: int, port: int) -> EmbeddedBroker
 
 def _ensure_topics(settings: Settings, service: str | None = None) -> None:
     """A service's own topics (``service_topics``); every topic for ``up``."""
-    from services.kafka.topics import ensure_topics_sync, every_topic, service_topics
+    from services.kafka.topics import (
+        PartitionCountError,
+        ensure_topics_sync,
+        every_topic,
+        service_topics,
+    )
 
-    with talking_to_broker(settings):
-        ensure_topics_sync(
-            client_options(settings),
-            settings.partitions,
-            settings.replication_factor,
-            settings.min_insync_replicas,
-            service_topics(service) if service else every_topic(),
-        )
+    try:
+        with talking_to_broker(settings):
+            ensure_topics_sync(
+                client_options(settings),
+                settings.partitions,
+                settings.replication_factor,
+                settings.min_insync_replicas,
+                service_topics(service) if service else every_topic(),
+            )
+    except PartitionCountError as exc:
+        raise RunFailure(str(exc)) from None
 
 
 def _check_policies(settings: Settings) -> None:
@@ -157,13 +174,22 @@ def cmd_broker(args: argparse.Namespace) -> int:
         flush=True,
     )
     stop = _StopFlag()
+    gave_up: str | None = None
     try:
-        while not stop.requested and broker.alive():
-            time.sleep(0.2)
+        if isinstance(broker, EmbeddedKafka):
+            supervisor = Supervisor(broker, time.monotonic, restart=args.restart)
+            while not stop.requested and gave_up is None:
+                gave_up = supervisor.check()
+                time.sleep(0.2)
+        else:  # Tansu: one process
+            while not stop.requested and broker.alive():
+                time.sleep(0.2)
+            gave_up = None if stop.requested else "the broker stopped by itself"
     finally:
         broker.stop()
-    if not stop.requested:
-        raise RunFailure(f"the broker stopped by itself; its log: {broker.log_file}")
+    if gave_up:
+        logs = broker.log_file.parent if isinstance(broker, EmbeddedKafka) else broker.log_file
+        raise RunFailure(f"{gave_up}; logs: {logs}")
     return 0
 
 

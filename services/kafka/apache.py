@@ -234,17 +234,32 @@ class EmbeddedKafka(Started):
             node.process.wait(10)
 
     def start_node(self, node_id: int, timeout: float = 60.0) -> None:
-        java = find_java()
-        if java is None:
-            raise BrokerStartError("no `java` on PATH")
+        self.respawn_node(node_id)
         node = self.nodes[node_id - 1]
-        self._spawn(java, classpath(), node)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and node.alive():
             if metadata_brokers(self.host, node.port) >= 1:
                 return
             time.sleep(0.1)
         raise BrokerStartError(f"node {node_id} did not come back within {timeout:.0f} s")
+
+    # What ``services.kafka.supervise`` watches.
+    def node_ids(self) -> list[int]:
+        return [node.node_id for node in self.nodes]
+
+    def node_exit_code(self, node_id: int) -> int | None:
+        process = self.nodes[node_id - 1].process
+        return -1 if process is None else process.poll()
+
+    def node_log(self, node_id: int) -> Path:
+        return self.nodes[node_id - 1].log_file
+
+    def respawn_node(self, node_id: int) -> None:
+        """Start a stopped node again, with its data and ports; returns at once."""
+        java = find_java()
+        if java is None:
+            raise BrokerStartError("no `java` on PATH")
+        self._spawn(java, classpath(), self.nodes[node_id - 1])
 
     def stop(self, timeout: float = 15.0) -> None:
         """A controlled shutdown (SIGTERM) of every node, then SIGKILL for any still up."""

@@ -68,8 +68,9 @@ def plan(
     plans = []
     for spec in specs:
         config = {"cleanup.policy": spec.cleanup.value}
-        if isinstance(spec, TopicSpec):
-            config["retention.ms"] = str(spec.retention_ms)
+        retention = spec.retention_ms
+        if retention is not None:
+            config["retention.ms"] = str(retention)
         if min_insync_replicas:
             config["min.insync.replicas"] = str(min_insync_replicas)
         single = isinstance(spec, FaustTopic) and spec.single_partition
@@ -142,6 +143,7 @@ async def ensure_topics(
     min_insync_replicas: int | None = None,
 ) -> list[str]:
     """Create every topic that does not exist yet; return the names created."""
+    specs = list(specs)
     plans = plan(specs, partitions, replication_factor, min_insync_replicas)
     deadline = asyncio.get_running_loop().time() + timeout
     admin = await _started_admin(kafka, timeout)
@@ -155,6 +157,7 @@ async def ensure_topics(
                 f"a topic gets on this cluster of {brokers} broker(s): no write could succeed; "
                 "set RELEASEWATCH_MIN_INSYNC_REPLICAS lower or RELEASEWATCH_REPLICATION_FACTOR"
             )
+        await check_partitions(admin, specs, partitions, existing)
         created = []
         for topic in plans:
             if topic.name in existing:
@@ -170,6 +173,49 @@ async def ensure_topics(
         return created
     finally:
         await admin.close()
+
+
+class PartitionCountError(TopicCreateError):
+    """A topic releasewatch co-partitions exists with another partition count."""
+
+
+async def check_partitions(
+    admin: AIOKafkaAdminClient,
+    specs: Iterable[TopicSpec | FaustTopic],
+    partitions: int,
+    existing: set[str],
+) -> None:
+    """SPEC 2: one booking's messages meet on one partition number in every topic. A public
+    input with another count still works (each message is moved to its booking's partition
+    of the service's placement topic): said once. Any other topic a service reads or keeps a
+    table in would silently split bookings: refused, naming the topic and both counts."""
+    names = [
+        spec.name
+        for spec in specs
+        if spec.name in existing and not (isinstance(spec, FaustTopic) and spec.single_partition)
+    ]
+    if not names:
+        return
+    cluster = await admin._client.fetch_all_metadata()
+    for spec in specs:
+        if spec.name not in names:
+            continue
+        count = len(cluster.partitions_for_topic(spec.name) or ())
+        if count in (0, partitions):  # 0: not described to this login
+            continue
+        if isinstance(spec, TopicSpec) and spec.is_input:
+            log.warning(
+                events.INPUT_PARTITIONS_DIFFER,
+                topic=spec.name,
+                partitions=count,
+                expected=partitions,
+            )
+        elif isinstance(spec, FaustTopic) or spec.name in _COPARTITIONED:
+            raise PartitionCountError(
+                f"topic {spec.name} has {count} partitions, this installation {partitions} "
+                "(RELEASEWATCH_PARTITIONS): bookings would be split between partitions; set "
+                f"RELEASEWATCH_PARTITIONS={count} everywhere or recreate the topic"
+            )
 
 
 # Answers of a partition whose leader has not taken it up yet: asked again.
@@ -238,6 +284,12 @@ def cluster_id_sync(kafka: Kafka, timeout: float = 30.0) -> str:
             await admin.close()
 
     return asyncio.run(ask())
+
+
+# Topics a service reads with its tables besides the public inputs (those are placed).
+_COPARTITIONED = frozenset(
+    spec.name for topics in SERVICE_TOPICS.values() for spec in topics.reads if not spec.is_input
+)
 
 
 def every_topic() -> list[TopicSpec | FaustTopic]:

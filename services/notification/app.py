@@ -70,7 +70,7 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         policy = book.for_jurisdiction(message.jurisdiction)
         return domain.on_booking_state(record, message, policy, clock.now())
 
-    @service.on(NOTICE_ACKS, NOTICE_ACK, reroute=True)
+    @service.on(NOTICE_ACKS, NOTICE_ACK)
     def on_ack(ack: NoticeAck, record: NotificationRecord | None, position: str) -> Decision:
         policy = book.for_jurisdiction(ack.jurisdiction)
         return domain.on_ack(record, ack, clock.now(), policy)

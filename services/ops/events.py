@@ -44,7 +44,10 @@ RECORD_FORGOTTEN: Final = "record_forgotten"
 # --- every service: input, output, bad input
 MESSAGES_HANDLED: Final = "messages_handled"  # info, each second: what the inputs brought
 DUPLICATE_DROPPED: Final = "duplicate_dropped"
-EVENT_REROUTED: Final = "event_rerouted"  # published without its key: moved to its partition
+BROKER_NODE_LOST: Final = "broker_node_lost"  # a node of the embedded cluster exited
+BROKER_NODE_RESTARTED: Final = "broker_node_restarted"  # started again after its back-off
+INPUT_PLACED: Final = "input_placed"  # off its booking's partition: moved to it (debug)
+INPUT_PARTITIONS_DIFFER: Final = "input_partitions_differ"  # a public input's count: all moved
 EVENT_DEAD_LETTERED: Final = "event_dead_lettered"
 MESSAGE_FAILED: Final = "message_failed"  # an unexpected error: dead-lettered, partition goes on
 LOCAL_STATE_KEPT: Final = "local_state_kept"  # RocksDB tables trusted: only the tails replay

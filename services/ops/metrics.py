@@ -32,6 +32,13 @@ class Metrics:
             ["service", "topic"],
             registry=self.registry,
         )
+        self.inputs_placed = Counter(
+            "releasewatch_inputs_placed",
+            "Public input messages that arrived off their booking's partition (another "
+            "client's partitioner, an explicit partition, no key) and were moved to it",
+            ["service", "topic"],
+            registry=self.registry,
+        )
         self.dead_lettered = Counter(
             "releasewatch_dead_lettered",
             "Input messages refused, per reason",

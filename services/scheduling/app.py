@@ -64,7 +64,7 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         policy = book.for_jurisdiction(message.jurisdiction)
         return domain.on_booking_state(record, message, policy.release_hour, clock.now(), policy)
 
-    @service.on(AGENCY_REQUESTS, AGENCY_REQUEST, reroute=True)
+    @service.on(AGENCY_REQUESTS, AGENCY_REQUEST)
     def on_agency_request(
         event: AgencyRequest, record: SchedulingRecord | None, position: str
     ) -> Decision:

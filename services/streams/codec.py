@@ -29,6 +29,7 @@ class RawMessage:
     offset: int
     key: bytes | None
     value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
 
     @property
     def position(self) -> str:

@@ -237,6 +237,7 @@ def consume(
                 offset=message.offset,
                 key=message.key,
                 value=message.value,
+                headers=_headers(message.headers),
             )
             source = SOURCE.set((raw.topic, raw.partition))
             deliveries: list[Unacknowledged] = []
@@ -488,6 +489,14 @@ def hole_probe(settings: Settings) -> HoleProbe:
     under exactly_once, every record (aborted ones too) under at_least_once. Its consumer
     starts only when a hole is first seen."""
     return HoleProbe(client_options(settings), isolation_level=isolation_level(settings))
+
+
+def _headers(headers: Any) -> tuple[tuple[str, bytes], ...]:
+    """A message's headers as faust hands them (a list of pairs, a mapping or None)."""
+    if not headers:
+        return ()
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    return tuple((str(name), bytes(value or b"")) for name, value in pairs)
 
 
 def _span(raw: RawMessage) -> dict[str, str | int]:

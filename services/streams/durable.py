@@ -21,7 +21,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from schemas.escalations import Escalation
 from schemas.ticks import DEADLINE_TICK
-from schemas.topics import AUDIT, ESCALATIONS, TopicSpec
+from schemas.topics import AUDIT, ESCALATIONS, TopicSpec, placement_topic
 from services.core import policy as policies
 from services.core.clock import Clock, SystemClock
 from services.core.deadlines import DeadlineIndex
@@ -33,7 +33,8 @@ from services.streams.app import ServiceApp, create_app
 from services.streams.codec import RawMessage
 from services.streams.consume import hole_probe, route_inputs
 from services.streams.deadletter import DeadLetterPublisher
-from services.streams.output import Output, raw_topic, reroute_if_misplaced
+from services.streams.output import Output, raw_topic
+from services.streams.placement import Placement, as_published
 from services.streams.records import RecordTable, rocksdb_options
 from services.streams.timer import FireEarly, install_deadline_timer
 
@@ -98,32 +99,57 @@ class DurableService(Generic[R]):
     def output(self, spec: TopicSpec) -> Output:
         return Output(self.app, spec, self.metrics)
 
-    def on(
-        self, spec: TopicSpec, adapter: TypeAdapter[E], *, reroute: bool = False
-    ) -> Callable[[Decide[R]], Decide[R]]:
+    def on(self, spec: TopicSpec, adapter: TypeAdapter[E]) -> Callable[[Decide[R]], Decide[R]]:
         """Declare an input topic and the function deciding its events (of the types the
-        registry names for it). With ``reroute``, an event published without its booking's
-        key is moved to the right partition first."""
+        registry names for it). A public input (published outside releasewatch) is placed
+        first: a message off its booking's partition is moved there (``Placement``) and
+        decided when it comes back from the placement topic."""
         types = spec.event_types
-        moved = self.output(spec) if reroute else None
+        placement = None
+        if spec.is_input:
+            target = self.output(placement_topic(self.name, spec))
+            placement = Placement(self.name, spec, target, self.settings.partitions)
 
         def declare(decide: Decide[R]) -> Decide[R]:
-            async def handle(raw: RawMessage) -> None:
+            async def admit(raw: RawMessage) -> None:
                 event: Any = await self.deadletters.accept(raw, adapter, types)
                 if event is None:
                     return
-                key: str = event.key
-                partitions = self.settings.partitions
-                if moved is not None and await reroute_if_misplaced(raw, key, moved, partitions):
+                if placement is not None and await placement.move_if_misplaced(
+                    raw, event.key, self._copartitioned(raw.topic, placement.target.name)
+                ):
                     return
+                await decided(raw, event)
+
+            async def admit_placed(placed: RawMessage) -> None:
+                """Back from the placement topic, on its booking's partition: decided."""
+                raw = as_published(placed, spec.name)
+                event: Any = await self.deadletters.accept(raw, adapter, types)
+                if event is not None:
+                    await decided(raw, event)
+
+            async def decided(raw: RawMessage, event: Any) -> None:
+                key: str = event.key
                 decision = decide(event, self.records.get(key), raw.position)
                 await self._settle(raw, event, key, decision)
 
             self._inputs.append(spec)
-            self._handlers[spec.name] = handle
+            self._handlers[spec.name] = admit
+            if placement is not None:
+                self._inputs.append(placement.target.spec)
+                self._handlers[placement.target.name] = admit_placed
             return decide
 
         return declare
+
+    def _copartitioned(self, topic: str, placed: str) -> bool:
+        """``topic`` is assigned with the placement topic (and so with the tables): faust groups
+        an agent's topics by partition count, and one of another count is assigned apart."""
+        assignor = self.app.assignor
+        try:
+            return bool(assignor.group_for_topic(topic) == assignor.group_for_topic(placed))
+        except KeyError:  # not assigned to this worker now: placed, never decided here
+            return False
 
     def start(
         self,

@@ -16,13 +16,10 @@ from opentelemetry.trace import SpanKind
 from pydantic import BaseModel
 
 from schemas.topics import TopicSpec
-from services.kafka.topics import partition_for, partition_of
-from services.ops import events, tracing
-from services.ops.logging import get_logger
+from services.kafka.topics import partition_of
+from services.ops import tracing
 from services.ops.metrics import Metrics
-from services.streams.codec import RawMessage, encode
-
-log = get_logger(__name__)
+from services.streams.codec import encode
 
 # The input message being handled (topic, partition), set by ``consume`` around its handler:
 # under exactly_once, what a handler publishes joins that partition's transaction.
@@ -51,6 +48,7 @@ class Delivery:
     partition: int | None
     transactional_id: str | None
     future: Awaitable[Any]
+    headers: tuple[tuple[str, bytes], ...] = ()
 
     @property
     def topic(self) -> str:
@@ -58,7 +56,7 @@ class Delivery:
 
     async def again(self) -> None:
         self.future = await self.output.deliver(
-            self.key, self.payload, self.partition, self.transactional_id
+            self.key, self.payload, self.partition, self.transactional_id, self.headers
         )
 
 
@@ -76,6 +74,7 @@ class Output:
 
     def __init__(self, app: faust.App, spec: TopicSpec, metrics: Metrics) -> None:
         self.name = spec.name
+        self.spec = spec
         self.topic = raw_topic(app, spec)  # declared, so faust creates it where allowed
         self.app = app
         self.producer = app.producer
@@ -91,23 +90,27 @@ class Output:
         *,
         wait: bool = False,
         partition: int | None = None,
+        headers: tuple[tuple[str, bytes], ...] = (),
     ) -> Awaitable[Any]:
         """Publish; with ``wait``, return only once the broker has acknowledged it. Returns
         the delivery future (await it to know the broker has the message). ``partition``:
-        the key's, when the caller has it already (else the client hashes the key)."""
+        the key's, when the caller has it already (else the client hashes the key);
+        ``headers``: sent beside the trace context."""
         payload = encode(value) if isinstance(value, BaseModel) else value
         # exactly_once: asked at each send, not once here. faust's in_transaction holds
         # only in a running worker, and outputs are built before the worker starts: read
         # at construction it was always False, and every output went out outside any
         # transaction (the fault suite's repeated alerts, the records' producerId -1).
         transactional_id = self._transaction() if self.app.in_transaction else None
-        future = await self.deliver(key, payload, partition, transactional_id)
+        future = await self.deliver(key, payload, partition, transactional_id, headers)
         if wait:
             await future
         else:
             unacknowledged = UNACKNOWLEDGED.get()
             if unacknowledged is not None:
-                delivery = Delivery(self, key, payload, partition, transactional_id, future)
+                delivery = Delivery(
+                    self, key, payload, partition, transactional_id, future, headers
+                )
                 unacknowledged.append(delivery)
         self.sent.inc()
         return future
@@ -118,6 +121,7 @@ class Output:
         payload: bytes | None,
         partition: int | None,
         transactional_id: str | None,
+        headers: tuple[tuple[str, bytes], ...] = (),
     ) -> Awaitable[Any]:
         """Hand the message to the producer; returns its delivery future."""
         # Stamp it now: faust may flush a buffered message after a later one sent with wait,
@@ -133,7 +137,7 @@ class Output:
             payload,
             partition,
             time.time(),
-            tracing.headers(),  # the step's trace context (None when tracing is off)
+            _with(tracing.headers(), headers),  # the step's trace context, if tracing is on
             transactional_id=transactional_id,
         )
 
@@ -201,15 +205,10 @@ def raw_topic(app: faust.App, *specs: TopicSpec) -> Any:
     )
 
 
-async def reroute_if_misplaced(raw: RawMessage, key: str, topic: Output, partitions: int) -> bool:
-    """A message published without its key (or with a wrong one) is on a partition that does
-    not hold its booking's state: publish it again with the right key and skip it here.
-    Returns True when it was moved. Nothing is dropped."""
-    if raw.key == key.encode():
-        return False
-    home = partition_for(key, partitions)
-    if home == raw.partition:
-        return False
-    await topic.send(key.encode(), raw.value)
-    log.info(events.EVENT_REROUTED, to_partition=home)
-    return True
+def _with(
+    trace: list[tuple[str, bytes]] | None, headers: tuple[tuple[str, bytes], ...]
+) -> list[tuple[str, bytes]] | None:
+    """The trace context's headers and the caller's (None when there are neither)."""
+    if not headers:
+        return trace
+    return [*(trace or ()), *headers]

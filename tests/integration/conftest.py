@@ -7,7 +7,11 @@ started here is stopped here; waits are on conditions with deadlines.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -15,10 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from services.kafka.apache import EmbeddedKafka
 from services.kafka.embedded import HOW_TO_GET_KAFKA, EmbeddedBroker, embedded_broker
 from services.kafka.toolchain import missing_toolchain
 from services.kafka.topics import ensure_topics_sync
-from tests.support.processes import without_settings
+from tests.support.processes import alive, descendants, without_settings
 from tests.support.topics import KafkaHelper
 from tests.support.workers import Worker as ServiceProcess  # started as production does
 from tests.support.workers import stop_all
@@ -51,6 +56,22 @@ def broker() -> Iterator[EmbeddedBroker]:
             ensure_topics_sync(running.bootstrap, PARTITIONS)
             yield running
         _keep_log(running)
+
+
+@contextlib.contextmanager
+def own_kafka(folder: Path, label: str, nodes: int = 1) -> Iterator[EmbeddedKafka]:
+    """An Apache Kafka of a test's own (``nodes`` 1 or 3), stopped after it, its nodes' logs
+    kept as ``test-artifacts/broker-<label>-<node>.log``."""
+    running = EmbeddedKafka(folder / "kafka", nodes=nodes)
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+        for node in running.nodes:
+            (ARTIFACTS / f"broker-{label}-{node.node_id}.log").write_bytes(
+                node.log_file.read_bytes()
+            )
 
 
 def _keep_log(running: EmbeddedBroker) -> None:
@@ -116,7 +137,45 @@ def start_service(broker: EmbeddedBroker, tmp_path: Path) -> Iterator:
 
 @pytest.fixture
 async def kafka(broker: EmbeddedBroker) -> KafkaHelper:
-    helper = KafkaHelper(broker.bootstrap)
-    await helper.start()
-    yield helper
-    await helper.stop()
+    async with KafkaHelper(broker.bootstrap) as helper:
+        yield helper
+
+
+def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = without_settings()
+    env.update(
+        {
+            "RELEASEWATCH_DATA_DIR": str(tmp_path),
+            "RELEASEWATCH_PARTITIONS": "2",
+            "RELEASEWATCH_SESSION_TIMEOUT": "6",
+            **extra,
+        }
+    )
+    return env
+
+
+@pytest.fixture
+def launched() -> Iterator[list[subprocess.Popen[str]]]:
+    processes: list[subprocess.Popen[str]] = []
+    yield processes
+    for process in processes:
+        for pid in descendants(process.pid):
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+
+def launch(launched: list, env: dict[str, str], *command: str) -> subprocess.Popen[str]:
+    """``releasewatch COMMAND...``, stopped (with every descendant) by the fixture."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", *command],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    launched.append(process)
+    return process

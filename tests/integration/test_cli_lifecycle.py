@@ -9,16 +9,15 @@ import random
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from services.kafka.process import metadata_answers, port_is_free, port_range
 from services.streams.app import SERVICE_PORT_OFFSETS
-from tests.integration.conftest import ROOT
+from tests.integration.conftest import ROOT, clean_env, launch
 from tests.support.poll import wait_until
-from tests.support.processes import alive, command_line, descendants, http_ok, without_settings
+from tests.support.processes import alive, command_line, descendants, http_ok
 
 pytestmark = pytest.mark.integration
 
@@ -34,46 +33,6 @@ def free_port_base() -> int:
         if all(port_is_free("127.0.0.1", base + o) for o in SERVICE_PORT_OFFSETS.values()):
             return base
     raise RuntimeError("no free port range")
-
-
-def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = without_settings()
-    env.update(
-        {
-            "RELEASEWATCH_DATA_DIR": str(tmp_path),
-            "RELEASEWATCH_PARTITIONS": "2",
-            "RELEASEWATCH_SESSION_TIMEOUT": "6",
-            **extra,
-        }
-    )
-    return env
-
-
-@pytest.fixture
-def launched() -> Iterator[list[subprocess.Popen[str]]]:
-    processes: list[subprocess.Popen[str]] = []
-    yield processes
-    for process in processes:
-        for pid in descendants(process.pid):
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
-
-
-def launch(launched: list, env: dict[str, str], *command: str) -> subprocess.Popen[str]:
-    """``releasewatch COMMAND...``, stopped (with every descendant) by the fixture."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", *command],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    launched.append(process)
-    return process
 
 
 def start_up(tmp_path: Path, launched: list, base: int) -> subprocess.Popen[str]:

@@ -17,7 +17,7 @@ from services.kafka.apache import EmbeddedKafka
 from services.kafka.toolchain import missing_toolchain
 from services.kafka.topics import partition_for
 from tests import factories as f
-from tests.integration.conftest import ARTIFACTS, PARTITIONS, start_services
+from tests.integration.conftest import PARTITIONS, own_kafka, start_services
 from tests.support.topics import KafkaHelper
 from tests.support.workers import all_ready, stop_all
 
@@ -29,16 +29,8 @@ pytestmark = [
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[EmbeddedKafka]:
-    broker = EmbeddedKafka(tmp_path / "kafka", nodes=3)
-    broker.start()
-    try:
+    with own_kafka(tmp_path, "failover", nodes=3) as broker:
         yield broker
-    finally:
-        broker.stop()
-        for node in broker.nodes:
-            (ARTIFACTS / f"broker-failover-{node.node_id}.log").write_bytes(
-                node.log_file.read_bytes()
-            )
 
 
 async def leader_of(bootstrap: str, topic: str, partition: int) -> int:

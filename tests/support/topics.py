@@ -203,6 +203,13 @@ class KafkaHelper:
             await watch.stop()
         await self.producer.stop()
 
+    async def __aenter__(self) -> KafkaHelper:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
     async def watch(self, topic: str) -> Watch:
         watch = await Watch(self.bootstrap, topic).start()
         self.watches.append(watch)

@@ -1,0 +1,95 @@
+"""Placement: each message of a public input is handled on its booking's partition, whatever
+partition its publisher put it on.
+
+Publishers use any client: librdkafka's default partitioner hashes keys with CRC32, Java's and
+aiokafka's with murmur2; others pin partitions or send no key. A booking's state lives on one
+partition (murmur2 of ``<jurisdiction>/<booking_id>``, the key the envelope names), so a
+message elsewhere would be decided without it. As Kafka Streams does with a repartition topic,
+the service owns the placement: a message on its booking's partition of a co-partitioned input
+is handled where it is; any other is sent, unchanged, to the service's placement topic on its
+booking's partition (``schemas.topics.placement_topic``), read by the same agent. The move
+goes out as the input's output: under exactly_once in the input's transaction with its
+offset, under at_least_once committed only once the broker has it (a repeat after a crash
+carries the same source position, and the domains drop it as a duplicate).
+
+One booking's messages keep their order: a publisher that puts them on one partition has them
+all handled in place or all moved, in the order read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from schemas.topics import TopicSpec
+from services.kafka.topics import partition_for
+from services.ops import events
+from services.ops.logging import get_logger
+from services.streams.codec import RawMessage
+from services.streams.output import Output
+
+log = get_logger(__name__)
+
+# The header a placed message carries: where its publisher's copy is (topic:partition:offset).
+SOURCE_HEADER = "releasewatch-placed-from"
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a message sits and where it belongs."""
+
+    partition: int
+    home: int
+    copartitioned: bool  # its topic is assigned with the service's tables
+
+    @property
+    def in_place(self) -> bool:
+        return self.copartitioned and self.partition == self.home
+
+
+def where(raw: RawMessage, key: str, partitions: int, copartitioned: bool) -> Where:
+    """``key``: the booking's, from the envelope (the message key is not trusted)."""
+    return Where(raw.partition, partition_for(key, partitions), copartitioned)
+
+
+def source_header(raw: RawMessage) -> tuple[str, bytes]:
+    return (SOURCE_HEADER, raw.position.encode())
+
+
+def as_published(placed: RawMessage, source_topic: str) -> RawMessage:
+    """The placed message as its publisher's copy: its topic, partition and offset, so the
+    domains (duplicates, causes) and dead letters name where it was published. Without the
+    header (written by hand), the placed copy's own position."""
+    value = dict(placed.headers).get(SOURCE_HEADER)
+    if value is None:
+        return replace(placed, topic=source_topic)
+    topic, partition, offset = value.decode().rsplit(":", 2)
+    return replace(placed, topic=topic, partition=int(partition), offset=int(offset))
+
+
+class Placement:
+    """One public input of a service and its placement topic."""
+
+    def __init__(self, service: str, source: TopicSpec, target: Output, partitions: int) -> None:
+        self.source = source
+        self.target = target
+        self.partitions = partitions
+        self.moved = target.metrics.inputs_placed.labels(service, source.name)
+
+    async def move_if_misplaced(self, raw: RawMessage, key: str, copartitioned: bool) -> bool:
+        """Send ``raw`` to its booking's partition of the placement topic unless it is there
+        already; True when moved (the caller handles it when it comes back)."""
+        place = where(raw, key, self.partitions, copartitioned)
+        if place.in_place:
+            return False
+        await self.target.send(
+            key.encode(), raw.value, partition=place.home, headers=(source_header(raw),)
+        )
+        self.moved.inc()
+        log.debug(
+            events.INPUT_PLACED,
+            source_topic=raw.topic,
+            source_partition=raw.partition,
+            source_offset=raw.offset,
+            to_partition=place.home,
+        )
+        return True
