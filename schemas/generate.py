@@ -104,11 +104,12 @@ PLACEMENT = (
     "(confluent-kafka, Go, .NET, node-rdkafka), Java's murmur2, an explicit partition, or no "
     "key at all; the booking is read from the envelope. A message that is not on its "
     "booking's partition (murmur2 of the key, modulo the partition count) is moved there by "
-    "the service that reads it, through the service's own placement topic, in order, "
-    "nothing lost and nothing handled twice; each move is logged at debug with the source "
-    "topic, partition and offset and counted in `releasewatch_inputs_placed_total`. A topic "
-    "created with another partition count than the rest works the same way (every message "
-    "is moved)."
+    "the service that reads it, through the service's own placement topic, nothing lost "
+    "and nothing handled twice; a booking's messages on one partition keep their order "
+    "(without keys, Kafka keeps none between partitions); each move is logged at debug "
+    "with the source topic, partition and offset and counted in "
+    "`releasewatch_inputs_placed_total`. A topic created with another partition count "
+    "than the rest works the same way (every message is moved)."
 )
 
 

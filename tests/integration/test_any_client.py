@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from confluent_kafka import Consumer, Producer
 
@@ -24,11 +25,12 @@ from schemas.topics import (
     JAIL_BOOKING,
     NOTICE_ACKS,
     agency_notices,
+    placement_topic,
 )
 from services.access import SERVICES
 from services.kafka import toolchain
 from services.kafka.apache import EmbeddedKafka
-from services.kafka.topics import ensure_topics_sync, partition_for
+from services.kafka.topics import ensure_topics, ensure_topics_sync, partition_for
 from tests import factories as f
 from tests.integration.conftest import own_kafka, start_services
 from tests.support.bookings import flagging as flagging_at
@@ -39,6 +41,7 @@ from tests.support.workers import Worker, all_ready, stop_all, total
 pytestmark = pytest.mark.integration
 PARTITIONS = 8
 NOTICES = agency_notices("dhs-ice").name
+PLACED_JAIL = placement_topic("booking", JAIL_BOOKING).name
 JAVA_PUBLISHER = Path(__file__).resolve().parents[1] / "support" / "java" / "Publish.java"
 # Acknowledge within 15 s or the notice is resent, then escalated 15 s later.
 POLICY = """
@@ -243,21 +246,36 @@ async def test_a_librdkafka_jail_and_agency_get_their_notice_and_the_ack_stops_r
     assert {r.value["data"]["attempt"] for r in notices.matching(lambda r: r.key == key)} == {1}
 
 
-@pytest.mark.parametrize("how", ["pinned", "null-key"])
-async def test_a_publisher_that_pins_partitions_or_sends_no_key_gets_its_notice(
-    services: list[Worker], cluster: EmbeddedKafka, kafka: KafkaHelper, how: str
+async def test_a_publisher_that_pins_a_booking_to_another_partition_gets_its_notice(
+    services: list[Worker], cluster: EmbeddedKafka, kafka: KafkaHelper
 ) -> None:
     notices = await kafka.watch(NOTICES)
-    booking_id = f"{how}-{int(now().timestamp() * 1000)}"
+    booking_id = f"pinned-{int(now().timestamp() * 1000)}"
     key = f"{f.JURISDICTION}/{booking_id}"
-    home = partition_for(key, PARTITIONS)
-    partition = str((home + 5) % PARTITIONS) if how == "pinned" else "null-key"
+    elsewhere = (partition_for(key, PARTITIONS) + 5) % PARTITIONS
     landed = await asyncio.to_thread(
-        librdkafka_publish, cluster.bootstrap, flagging(booking_id), partition
+        librdkafka_publish, cluster.bootstrap, flagging(booking_id), str(elsewhere)
     )
-    if how == "pinned":
-        assert set(landed) == {(home + 5) % PARTITIONS}
-    [notice] = await notices.wait_for(lambda r: r.key == key, 1, 90, f"the notice ({how})")
+    assert set(landed) == {elsewhere}
+    [notice] = await notices.wait_for(lambda r: r.key == key, 1, 90, "the notice (pinned)")
+    assert notice.value["data"]["subject"]["booking_id"] == booking_id
+
+
+async def test_a_publisher_without_keys_gets_its_notice(
+    services: list[Worker], cluster: EmbeddedKafka, kafka: KafkaHelper
+) -> None:
+    """No key: librdkafka spreads the messages over partitions, and Kafka keeps no order
+    between partitions, so this connector waits for its booking to be opened before it
+    schedules the release (as the README says). Each message is placed by its envelope."""
+    notices = await kafka.watch(NOTICES)
+    states = await kafka.watch("booking.state.v1")
+    booking_id = f"nokey-{int(now().timestamp() * 1000)}"
+    key = f"{f.JURISDICTION}/{booking_id}"
+    opened, request, schedule = flagging(booking_id)
+    await asyncio.to_thread(librdkafka_publish, cluster.bootstrap, [opened, request], "null-key")
+    await states.wait_for(lambda r: r.key == key, 1, 60, "the booking opened")
+    await asyncio.to_thread(librdkafka_publish, cluster.bootstrap, [schedule], "null-key")
+    [notice] = await notices.wait_for(lambda r: r.key == key, 1, 90, "the notice (no key)")
     assert notice.value["data"]["subject"]["booking_id"] == booking_id
 
 
@@ -403,3 +421,64 @@ async def test_partition_counts_that_disagree(
         assert notice.value["data"]["subject"]["booking_id"] == booking_id
     finally:
         stop_all(workers)
+
+
+async def test_under_exactly_once_the_move_commits_with_the_input(tmp_path: Path) -> None:
+    """exactly_once: a librdkafka jail's misplaced messages are moved in the transaction of
+    the input's offset; a read_committed agency gets its notice, and the placement topic holds
+    each move once, committed."""
+    with own_kafka(tmp_path, "any-client-eos") as broker:
+        await ensure_topics(broker.bootstrap, PARTITIONS)
+        workers = start_services(
+            broker,
+            tmp_path,
+            SERVICES,
+            "any-client-eos",
+            RELEASEWATCH_PARTITIONS=str(PARTITIONS),
+            RELEASEWATCH_PROCESSING_GUARANTEE="exactly_once",
+        )
+        try:
+            await all_ready(workers, 120)
+            async with KafkaHelper(broker.bootstrap) as kafka:
+                notices = await kafka.watch(NOTICES)
+                booking_id = misplaced_by_crc32(f"eos-{int(now().timestamp() * 1000)}")
+                key = f"{f.JURISDICTION}/{booking_id}"
+                await asyncio.to_thread(
+                    librdkafka_publish, broker.bootstrap, flagging(booking_id), "default"
+                )
+                [notice] = await notices.wait_for(lambda r: r.key == key, 1, 120, "the notice")
+                assert notice.value["data"]["subject"]["booking_id"] == booking_id
+            moved = await committed_records(broker.bootstrap, PLACED_JAIL, key)
+            assert [json.loads(value)["type"] for value in moved] == [
+                "booking.opened",
+                "release.scheduled",
+            ]
+        finally:
+            stop_all(workers)
+
+
+async def committed_records(bootstrap: str, topic: str, key: str) -> list[bytes]:
+    """The committed records of ``key`` on ``topic``, read to its last stable offset."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        isolation_level="read_committed",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    found: list[bytes] = []
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+
+        async def read_to_the_end() -> bool:
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                found.extend(r.value for r in records if r.key == key.encode() and r.value)
+            return all([await consumer.position(tp) >= end for tp, end in ends.items()])
+
+        await until(read_to_the_end, 30, f"{topic} read to its end")
+    finally:
+        await consumer.stop()
+    return found
