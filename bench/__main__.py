@@ -23,6 +23,7 @@ from bench import (
     latency,
     national,
     pipeline,
+    placement,
     plots,
     year,
 )
@@ -40,6 +41,7 @@ if __name__ == "__main__":
     save("floor", {**context(), **floor.main(20_000 if quick else 50_000)})
     save("batched", {**context(), **batched.main(20_000 if quick else 50_000)})
     save("deadlines", {**context(), **deadlines.main()})
+    save("placement", {**context(), **placement.main(5_000 if quick else 20_000)})
     throughput = pipeline.main(20_000 if quick else 50_000)
     save("pipeline", {**context(), **throughput})
     print(f"  plot: {plots.throughput(throughput)}")
