@@ -29,9 +29,13 @@ $(BROWSER):
 
 # The embedded Apache Kafka needs Java 17+ and Maven (Debian's packages when missing); its
 # jars come from Maven Central through deploy/kafka/pom.xml, fetched once into ~/.m2.
+# The Java client test (tests/support/java/Publish.java) runs from source: it needs a JDK's
+# compiler beside the runtime (Debian's default-jdk-headless where there is none).
 $(KAFKA): deploy/kafka/pom.xml | $(STAMP)
 	$(BIN)/python -m services.kafka.toolchain 2>/dev/null || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq default-jre-headless maven >/dev/null; }
+	command -v javac >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq default-jdk-headless >/dev/null; }
 	$(BIN)/python -m services.kafka.toolchain
 	touch $(KAFKA)
 
