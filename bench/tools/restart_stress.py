@@ -6,7 +6,7 @@ event became a ``booking.state.v1`` message, and stops the worker. Prints each r
 the number of rounds that lost anything.
 
 This found the faust skip problems worked around in
-``services/kafka/faust_fixes.py`` and ``services/streams/gaps.py``: 5 of 16 rounds lost
+``services/kafka/patches/`` and ``services/streams/gaps.py``: 5 of 16 rounds lost
 events before them, 0 of 32 after. ``LVL=debug DEVLOG=1`` makes the workers' logs (kept in
 a temporary folder, printed at the end) show faust's own decisions.
 """

@@ -11,9 +11,9 @@ import traceback
 from collections.abc import Sequence
 
 from services.cli import ledger, messages, operations, stack
-from services.cli.failures import CommandFailed
+from services.cli.failures import CommandFailed, UsageError
 from services.cli.stack import SERVICES
-from services.kafka import sequences
+from services.kafka import patches
 
 __all__ = ["SERVICES", "build_parser", "main"]
 
@@ -51,9 +51,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command not in LONG_RUNNING and not debug:
             quiet_clients()
-        # Every producer here is idempotent on Apache Kafka unless set otherwise; aiokafka's
-        # needs this to go on after a refused record.
-        sequences.apply()
+        # Every library workaround, once, before any client exists (services.kafka.patches);
+        # e.g. every producer here is idempotent on Apache Kafka unless set otherwise, and
+        # aiokafka's needs its sequence fix to go on after a refused record.
+        try:
+            patches.apply(patches.switched_off())
+        except ValueError as exc:
+            raise UsageError(f"invalid configuration: {exc}") from None
         return int(args.func(args))
     except CommandFailed as exc:
         if debug:

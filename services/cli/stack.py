@@ -140,11 +140,10 @@ def cmd_service(args: argparse.Namespace) -> int:
             print(f"board: http://{settings.web_host}:{port}/", flush=True)
             run_board(settings, port)
             return 0
-        from services.kafka import faust_fixes
-
         if tracing.setup(args.name):  # only with OTEL_EXPORTER_OTLP_ENDPOINT set
             log.info(events.TRACES_EXPORTED, protocol="otlp/http")
-        faust_fixes.apply(settings.tuning.fixes_off)  # once, before any faust client exists
+        if settings.tuning.fixes_off:  # installed without them by services.cli.main
+            log.warning(events.FAUST_FIXES_SWITCHED_OFF, fixes=sorted(settings.tuning.fixes_off))
         module = importlib.import_module(f"services.{args.name}.app")
         app = module.build(settings, port)
         log.info(

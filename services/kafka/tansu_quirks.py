@@ -9,7 +9,7 @@ No standby replicas
 No idempotent producer and no transactions
     Tansu 0.6 has neither: ``RELEASEWATCH_PRODUCER_IDEMPOTENCE`` and ``exactly_once`` are
     refused on it (``Settings``).
-A short, adaptive fetch wait (``FetchWait``, hooked into aiokafka by ``faust_fixes``)
+A short, adaptive fetch wait (``FetchWait``, hooked into aiokafka by ``patches.fetch_wait``)
     Apache Kafka answers a waiting Fetch as soon as data arrives; Tansu waits the full time
     (a message published 0.37 s into a 1.5 s wait is read 0.38 s later; with 100 ms,
     10 ms), so readers keep the wait short there. Readers on Apache Kafka keep the
@@ -31,7 +31,7 @@ A short, adaptive fetch wait (``FetchWait``, hooked into aiokafka by ``faust_fix
     caught up. (Data that arrives during the wait does not count: Tansu does not add it to the
     answer, so at the head of a busy partition every answer would look starved; a first
     version that counted it drove the wait to 2 s and notice latency p50 from ~100 to 413 ms.)
-    Pure: the aiokafka hook is in ``faust_fixes``.
+    Pure: the aiokafka hook is ``services.kafka.patches.fetch_wait``.
 """
 
 from __future__ import annotations

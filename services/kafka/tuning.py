@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # The faust fixes the fault suite can switch off one at a time to prove each still needed
-# (services.kafka.faust_fixes; gap_guard and commit_check act in services.streams.app).
+# (services.kafka.patches; gap_guard acts in services.streams.consume).
 FIX_SWITCHES = (
     "seek_beginning",
     "read_offset_drop",

@@ -59,10 +59,11 @@ class ServiceApp(faust.App):
     tuning: ClientTuning
     metrics: Metrics
     state_dir: StateDir | None = None  # RocksDB tables: this worker's slot
-    # What may be committed, per input partition (``GapGuard``; faust_fixes reads it).
+    # What may be committed, per input partition (``GapGuard``; patches.commit_check reads it).
     commit_guard: Any = None
-    # exactly_once: held by the agent for each message and by each commit (faust_fixes), so
-    # a transaction never commits an output without the offset of the message that caused it.
+    # exactly_once: held by the agent for each message and by each commit
+    # (patches.commit_in_step), so a transaction never commits an output without the offset
+    # of the message that caused it.
     commit_barrier: asyncio.Lock | None = None
 
     async def on_shutdown(self) -> None:
@@ -75,7 +76,8 @@ class ServiceApp(faust.App):
 
 
 def create_app(service: str, settings: Settings, web_port: int) -> ServiceApp:
-    """The service's app; ``faust_fixes.apply`` is the caller's, once, at start-up."""
+    """The service's app; the library patches are installed by ``services.cli.main``
+    (``services.kafka.patches``)."""
     one_record_batches = settings.single_record_batches
     app_id = f"releasewatch-{service}"
     state = local_state(app_id, service, settings)
@@ -118,7 +120,7 @@ def create_app(service: str, settings: Settings, web_port: int) -> ServiceApp:
         app.commit_barrier = asyncio.Lock()
     # Changelogs written in transactions end with markers faust's recovery waits for.
     watch_recovery(app, client_options(settings), isolation_level(settings))
-    # faust turns producer idempotence on only inside transactions; faust_fixes reads this.
+    # faust turns producer idempotence on only inside transactions; patches read this.
     app.tuning = settings.tuning
     app.metrics = Metrics(service)
 

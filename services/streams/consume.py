@@ -16,8 +16,9 @@ from typing import Any
 from aiokafka import errors as aiokafka_errors
 from aiokafka.errors import KafkaError
 
-from services.kafka import faust_fixes, fencing
+from services.kafka import fencing
 from services.kafka.holes import HoleProbe
+from services.kafka.patches import internals
 from services.kafka.security import client_options
 from services.kafka.tuning import ClientTuning
 from services.ops import events, tracing
@@ -125,12 +126,12 @@ def consume(
             # faust may have dropped what it fetched right after the assignment, and with
             # nothing to compare the hole would never show. Take the broker's position.
             if committed is None and end and fill_committed and not guard.expects(tp):
-                positions[tp] = (await faust_fixes.committed_on_broker(app, tp), end)
+                positions[tp] = (await internals.committed_on_broker(app, tp), end)
         metrics.record_positions(
             {(tp.topic, tp.partition): position for tp, position in positions.items()}
         )
-        fetched = faust_fixes.fetched_offsets(consumer, inputs)
-        queued = faust_fixes.queued_offsets(consumer, inputs)
+        fetched = internals.fetched_offsets(consumer, inputs)
+        queued = internals.queued_offsets(consumer, inputs)
         backlog = buffer[0].qsize() if buffer else 0
         stalled: list[tuple[Any, int]] = guard.stalled(
             positions, time.monotonic(), fetched, backlog, queued
@@ -164,7 +165,7 @@ def consume(
     async def give_up_deleted(message: Any, held: Hold, committed: int | None) -> Any:
         """A hole open too long: given up only as far as retention deleted it (the
         partition's log starts past it); still readable, it is waited for and sought again."""
-        first = await faust_fixes.log_start(app, message.tp)
+        first = await internals.log_start(app, message.tp)
         hole = {
             "topic": message.topic,
             "partition": message.partition,
@@ -191,9 +192,9 @@ def consume(
             # where it has none, the broker's, before a partition's first message.
             committed = app.consumer._committed_offset.get(message.tp)  # type: ignore[attr-defined]
             if committed is None and fill_committed and not guard.expects(message.tp):
-                committed = await faust_fixes.committed_on_broker(app, message.tp)
+                committed = await internals.committed_on_broker(app, message.tp)
                 if committed is None:  # not known now: read this message again later
-                    faust_fixes.withhold_ack(app.consumer, message)
+                    internals.withhold_ack(app.consumer, message)
                     await app.consumer.seek(message.tp, message.offset)
                     return None
             verdict = (
@@ -212,7 +213,7 @@ def consume(
                 verdict = await give_up_deleted(message, verdict, committed)
             taken.inc(message.topic)
             if isinstance(verdict, Hold):
-                faust_fixes.withhold_ack(app.consumer, message)  # read again, not done
+                internals.withhold_ack(app.consumer, message)  # read again, not done
                 if verdict.seek_to is not None:
                     log.warning(
                         events.INPUT_GAP_SEEK_BACK,
@@ -279,7 +280,7 @@ def consume(
                     SOURCE.reset(source)
                     UNACKNOWLEDGED.reset(unacknowledged)
             if refused is not None:  # read it again after a while, and nothing after it
-                faust_fixes.withhold_ack(app.consumer, message)
+                internals.withhold_ack(app.consumer, message)
                 guard.again(message.tp, message.offset, time.monotonic())
                 return refused
             if settle_later:
@@ -357,10 +358,10 @@ def consume(
                         # The partitions may have moved: the rest is read again from the
                         # committed offset, by whichever worker has them now.
                         for rest in batch[number:]:
-                            faust_fixes.withhold_ack(app.consumer, rest.message)
+                            internals.withhold_ack(app.consumer, rest.message)
                         break
                     # In a batch faust's current event is the last one buffered.
-                    faust_fixes.set_current_event(event)
+                    internals.set_current_event(event)
                     async with in_hand:  # exactly_once: no commit while a message is in hand
                         outcome = await one(event)
                     if isinstance(outcome, Handled):

@@ -1,5 +1,5 @@
 """An idempotent producer goes on after the broker refused one of its records
-(``services.kafka.sequences``), on the embedded Apache Kafka with the real aiokafka."""
+(``services.kafka.patches.sequences``), on the embedded Apache Kafka with the real aiokafka."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import MessageSizeTooLargeError, OutOfOrderSequenceNumber
 from aiokafka.producer.sender import SendProduceReqHandler
 
-from services.kafka import sequences
 from services.kafka.embedded import EmbeddedBroker
+from services.kafka.patches import sequences
 from services.kafka.tansu_quirks import quirks
 
 pytestmark = pytest.mark.integration

@@ -1,5 +1,6 @@
-"""faust_fixes' commit in step: a commit waits for the table writes made before it to reach
-the client, and under exactly_once for the message in hand; partitions commit side by side."""
+"""The commit in step (``patches.commit_in_step``): a commit waits for the table writes
+made before it to reach the client, and under exactly_once for the message in hand;
+partitions commit side by side."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from faust.transport.producer import ProducerBuffer
 
-from services.kafka import faust_fixes
+from services.kafka.patches import commit_before_revoke, commit_in_step, handed_over, restart_fenced
 
 
 class Channel:
@@ -31,7 +32,7 @@ class Channel:
 
 @pytest.fixture
 async def buffer(monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setattr(ProducerBuffer, "_send_pending", faust_fixes._send_pending_counted)
+    monkeypatch.setattr(ProducerBuffer, "_send_pending", handed_over._send_pending_counted)
     monkeypatch.setattr(ProducerBuffer, "handed", 0, raising=False)
     monkeypatch.setattr(ProducerBuffer, "handing", 0, raising=False)
     buffer = ProducerBuffer()
@@ -65,7 +66,7 @@ async def test_fausts_own_flush_gives_up_with_table_writes_still_buffered(buffer
 async def test_a_commit_waits_for_the_table_writes_before_it_and_not_after(buffer: Any) -> None:
     channel = Channel()
     put(buffer, channel, 1, 2, 3)
-    waiting = asyncio.ensure_future(faust_fixes.handed_over(buffer))
+    waiting = asyncio.ensure_future(handed_over.handed_over(buffer))
     assert await still_waiting(waiting)
     put(buffer, channel, 4)  # written after the commit began: not its business
     channel.open(1, 2)
@@ -77,7 +78,7 @@ async def test_a_commit_waits_for_the_table_writes_before_it_and_not_after(buffe
 
 
 async def test_with_nothing_buffered_a_commit_does_not_wait(buffer: Any) -> None:
-    await asyncio.wait_for(faust_fixes.handed_over(buffer), 1)
+    await asyncio.wait_for(handed_over.handed_over(buffer), 1)
 
 
 def consumer_with(barrier: asyncio.Lock | None, buffer: Any) -> Any:
@@ -97,11 +98,11 @@ async def test_under_exactly_once_a_commit_waits_for_the_message_in_hand(
         committed.append(tps)
         return True
 
-    monkeypatch.setattr(faust_fixes, "_original_commit_tps", faust_commit)
+    monkeypatch.setattr(commit_in_step, "_original_commit_tps", faust_commit)
     barrier = asyncio.Lock()
     await barrier.acquire()  # a message in hand
     commit = asyncio.ensure_future(
-        faust_fixes._commit_tps_in_step(consumer_with(barrier, buffer), ["tp"], True)
+        commit_in_step._commit_tps_in_step(consumer_with(barrier, buffer), ["tp"], True)
     )
     assert await still_waiting(commit)
     assert committed == []
@@ -118,8 +119,8 @@ async def test_at_least_once_a_commit_takes_no_barrier(
     async def faust_commit(self: Any, tps: Any, start_new_transaction: bool) -> bool:
         return bool(tps)
 
-    monkeypatch.setattr(faust_fixes, "_original_commit_tps", faust_commit)
-    commit = faust_fixes._commit_tps_in_step(consumer_with(None, buffer), ["tp"], True)
+    monkeypatch.setattr(commit_in_step, "_original_commit_tps", faust_commit)
+    commit = commit_in_step._commit_tps_in_step(consumer_with(None, buffer), ["tp"], True)
     assert await asyncio.wait_for(commit, 5) is True
 
 
@@ -155,7 +156,7 @@ async def test_the_partitions_transactions_commit_side_by_side() -> None:
     )
     offsets = {tids[0]: {"tp1": 10}, tids[1]: {"tp5": 20}}
     await asyncio.wait_for(
-        faust_fixes._commit_transactions_together(producer, offsets, "releasewatch-scheduling"),
+        restart_fenced._commit_transactions_together(producer, offsets, "releasewatch-scheduling"),
         5,
     )
     assert steps[:2] == [
@@ -177,7 +178,9 @@ async def test_a_partition_no_longer_held_is_skipped_and_the_rest_commit() -> No
     )
     offsets = {held: {"tp2": 7}, "releasewatch-booking-0-3": {"tp3": 9}}
     await asyncio.wait_for(
-        faust_fixes._commit_transactions_together(producer, offsets, "releasewatch-booking", False),
+        restart_fenced._commit_transactions_together(
+            producer, offsets, "releasewatch-booking", False
+        ),
         5,
     )
     assert steps == ["2 offsets {'tp2': 7} releasewatch-booking", "2 commit"]
@@ -208,13 +211,13 @@ def faust_revoke(monkeypatch: pytest.MonkeyPatch) -> None:
     async def forget(self: Any, revoked: Any) -> None:  # faust: drops the acks, then commits
         self.calls.append(f"faust forgot {sorted(revoked)}")
 
-    monkeypatch.setattr(faust_fixes, "_original_partitions_revoked", forget)
+    monkeypatch.setattr(commit_before_revoke, "_original_partitions_revoked", forget)
 
 
 @pytest.mark.usefixtures("faust_revoke")
 async def test_at_a_rebalance_what_was_handled_is_committed_before_faust_forgets_it() -> None:
     consumer = Revoking({"tp1", "tp2"})
-    await faust_fixes._commit_before_revoke(consumer, {"tp1", "tp2"})
+    await commit_before_revoke._commit_before_revoke(consumer, {"tp1", "tp2"})
     assert consumer.calls == [
         "waited for the timer's commit",
         "committed, new transaction False",  # the transactions end with the commit
@@ -225,12 +228,12 @@ async def test_at_a_rebalance_what_was_handled_is_committed_before_faust_forgets
 @pytest.mark.usefixtures("faust_revoke")
 async def test_a_failed_commit_before_a_rebalance_still_lets_faust_revoke() -> None:
     consumer = Revoking({"tp1"}, commit_fails=True)
-    await faust_fixes._commit_before_revoke(consumer, {"tp1"})
+    await commit_before_revoke._commit_before_revoke(consumer, {"tp1"})
     assert consumer.calls[-1] == "faust forgot ['tp1']"
 
 
 @pytest.mark.usefixtures("faust_revoke")
 async def test_with_nothing_assigned_nothing_is_committed() -> None:
     consumer = Revoking(set())
-    await faust_fixes._commit_before_revoke(consumer, set())
+    await commit_before_revoke._commit_before_revoke(consumer, set())
     assert consumer.calls == ["faust forgot []"]

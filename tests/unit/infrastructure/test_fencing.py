@@ -26,7 +26,8 @@ from aiokafka.producer.transaction_manager import TransactionState
 from faust.exceptions import ProducerSendError
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from services.kafka import faust_fixes, fencing
+from services.kafka import fencing
+from services.kafka.patches import restart_fenced
 from services.streams.consume import RefusedOutput, refused_output
 
 
@@ -122,7 +123,7 @@ def faust_producer(client: Client) -> Any:
 
 
 async def send(producer: Any, transactional_id: str | None) -> Any:
-    return await faust_fixes._send_or_restart_fenced(
+    return await restart_fenced._send_or_restart_fenced(
         producer, "notices.dhs-ice.v1", b"k", b"v", 0, None, None, transactional_id=transactional_id
     )
 
@@ -150,7 +151,7 @@ async def test_a_commit_of_a_fenced_transaction_replaces_the_worker(execve: list
 
     producer = faust_producer(Committing(TransactionState.IN_TRANSACTION, None))
     with pytest.raises(Replaced):
-        await faust_fixes._commit_transactions_together(producer, {"tid": {}}, "group")
+        await restart_fenced._commit_transactions_together(producer, {"tid": {}}, "group")
     assert [call[1] for call in execve] == [sys.orig_argv]
 
 
@@ -198,7 +199,7 @@ async def test_a_transaction_holding_a_refused_record_is_never_committed(
     producer = faust_producer(client)
     future = await send(producer, "tid")
     with pytest.raises(Replaced):
-        await faust_fixes._commit_transactions_together(producer, {"tid": {}}, "group")
+        await restart_fenced._commit_transactions_together(producer, {"tid": {}}, "group")
     assert isinstance(future.exception(), MessageSizeTooLargeError)
     assert not client.committed and len(execve) == 1
     assert isinstance(fencing._refused.get("tid"), MessageSizeTooLargeError)
@@ -212,7 +213,7 @@ async def test_a_transaction_whose_records_all_arrived_commits(
     producer = faust_producer(client)
     await send(producer, "tid")
     await send(producer, None)  # outside any transaction: not watched
-    await faust_fixes._commit_transactions_together(producer, {"tid": {}}, "group")
+    await restart_fenced._commit_transactions_together(producer, {"tid": {}}, "group")
     assert client.committed and execve == []
     assert fencing._refused.get("tid") is None
 
@@ -231,7 +232,7 @@ async def test_a_record_refused_because_the_transaction_was_fenced_says_fenced(
     producer = faust_producer(Delivering(refuse=ProducerFenced()))
     await send(producer, "tid")
     with pytest.raises(Replaced):  # restart_fenced's
-        await faust_fixes._commit_transactions_together(producer, {"tid": {}}, "group")
+        await restart_fenced._commit_transactions_together(producer, {"tid": {}}, "group")
     assert len(execve) == 1
 
 

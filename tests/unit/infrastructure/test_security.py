@@ -237,9 +237,9 @@ def test_consumers_wait_briefly_on_the_embedded_broker_only() -> None:
 async def test_faust_worker_consumer_gets_the_short_wait(tmp_path: Path) -> None:
     from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
-    from services.kafka import faust_fixes
+    from services.kafka import patches
 
-    faust_fixes.apply()  # as `releasewatch service` does before building the app
+    patches.apply()  # as `releasewatch` does at every start
     app = create_app("notification", settings(broker_flavor="tansu", data_dir=tmp_path), 18084)
     thread = AIOKafkaConsumerThread(app.consumer)
     consumer = thread._create_worker_consumer(app.transport)  # built, not started

@@ -1,4 +1,4 @@
-"""Which refused batches give their sequence numbers back (``services.kafka.sequences``); the
+"""Which refused batches give their sequence numbers back (``patches.sequences``); the
 broker's side is in tests/integration/test_sequences.py."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from aiokafka.errors import (
     UnknownProducerId,
 )
 
-from services.kafka import sequences
+from services.kafka.patches import sequences
 
 TP = TopicPartition("booking.state.v1", 3)
 SENT = 12  # the partition's next number once the batch of 5 was sent

@@ -6,7 +6,15 @@ from typing import Any
 
 from intervaltree import IntervalTree
 
-from services.kafka import faust_fixes
+from services.kafka.patches import (
+    commit_check,
+    create_unless_exists,
+    fetch_wait,
+    highwaters_from_broker,
+    internals,
+    read_offset_drop,
+    seek_beginning,
+)
 
 TP = ("jail.booking.v1", 2)
 
@@ -23,25 +31,25 @@ def consumer(committed: int | None, acked: list[int]) -> Any:
 
 def test_a_single_missing_offset_at_the_head_blocks_the_commit() -> None:
     # committed is the next offset to read: 10 was never done, so nothing may be committed.
-    assert faust_fixes._new_offset(consumer(10, [11, 12, 13]), TP) is None
+    assert commit_check._new_offset(consumer(10, [11, 12, 13]), TP) is None
 
 
 def test_a_larger_head_gap_blocks_the_commit() -> None:
-    assert faust_fixes._new_offset(consumer(2356, [2550, 2551]), TP) is None
+    assert commit_check._new_offset(consumer(2356, [2550, 2551]), TP) is None
 
 
 def test_contiguous_work_is_committed_up_to_its_end() -> None:
-    assert faust_fixes._new_offset(consumer(10, [10, 11, 12, 14]), TP) == 13
+    assert commit_check._new_offset(consumer(10, [10, 11, 12, 14]), TP) == 13
 
 
 def test_nothing_is_committed_while_the_committed_offset_is_unknown() -> None:
     # faust itself would commit 5561 here, whatever the partition's real commit was.
-    assert faust_fixes._new_offset(consumer(None, [5560]), TP) is None
+    assert commit_check._new_offset(consumer(None, [5560]), TP) is None
 
 
 def test_a_committed_offset_of_zero_still_guards() -> None:
-    assert faust_fixes._new_offset(consumer(0, [3, 4]), TP) is None
-    assert faust_fixes._new_offset(consumer(0, [0, 1]), TP) == 2
+    assert commit_check._new_offset(consumer(0, [3, 4]), TP) is None
+    assert commit_check._new_offset(consumer(0, [0, 1]), TP) == 2
 
 
 def test_with_a_guard_the_commit_is_the_guards_and_fausts_bookkeeping_is_dropped() -> None:
@@ -57,7 +65,7 @@ def test_with_a_guard_the_commit_is_the_guards_and_fausts_bookkeeping_is_dropped
     stuck = consumer(3702, twice)
     stuck._gap[TP].addi(3712, 3900)  # never processed
     stuck.app.commit_guard = guard
-    assert faust_fixes._new_offset(stuck, TP) == 3712
+    assert commit_check._new_offset(stuck, TP) == 3712
     assert not stuck._acked[TP] and not stuck._acked_index[TP] and not stuck._gap[TP]
 
 
@@ -67,7 +75,7 @@ def test_fausts_rule_on_offsets_acked_twice_commits_one_offset_at_a_time() -> No
     twice = sorted(list(range(3702, 3712)) * 2)
     stuck = consumer(3702, twice)
     commits = []
-    while (offset := faust_fixes._original_new_offset(stuck, TP)) is not None:
+    while (offset := commit_check._original_new_offset(stuck, TP)) is not None:
         if offset > (stuck._committed_offset[TP] or 0):
             stuck._committed_offset[TP] = offset
             commits.append(offset)
@@ -79,11 +87,11 @@ def test_a_partition_the_guard_has_not_seen_is_not_committed() -> None:
 
     unseen = consumer(10, [10, 11])
     unseen.app.commit_guard = GapGuard()
-    assert faust_fixes._new_offset(unseen, TP) is None
+    assert commit_check._new_offset(unseen, TP) is None
 
 
 def test_faust_drops_no_message_below_its_read_offset() -> None:
-    read = faust_fixes._NoReadOffsets()
+    read = read_offset_drop._NoReadOffsets()
     read[TP] = 5000  # raised by a batch fetched before a seek back to 3700
     assert read[TP] is None  # so 3700 onwards, read again, are handed to the agent
 
@@ -99,7 +107,7 @@ def test_a_withheld_message_never_reaches_the_commit() -> None:
     held = ConsumerMessage("jail.booking.v1", 2, 3000, 0.0, None, None, b"k", b"v", None)
     done = ConsumerMessage("jail.booking.v1", 2, 2917, 0.0, None, None, b"k", b"v", None)
     unacked.update({held, done})
-    faust_fixes.withhold_ack(held_consumer, held)
+    internals.withhold_ack(held_consumer, held)
     held.ack(held_consumer)  # what faust does when the agent moves past it
     done.ack(held_consumer)
     assert acks == [2917]
@@ -130,29 +138,29 @@ def holding(position: int) -> Any:
 
 
 def test_fetched_is_what_aiokafka_handed_to_faust() -> None:
-    assert faust_fixes.fetched_offsets(fetching({TP: 121}, {}), [TP]) == {TP: 121}
+    assert internals.fetched_offsets(fetching({TP: 121}, {}), [TP]) == {TP: 121}
 
 
 def test_fetched_includes_what_aiokafka_holds() -> None:
     consumer = fetching({TP: 300}, {TP: holding(300)})
-    assert faust_fixes.fetched_offsets(consumer, [TP]) == {TP: 301}
+    assert internals.fetched_offsets(consumer, [TP]) == {TP: 301}
 
 
 def test_queued_is_where_aiokafka_holds_the_next_message() -> None:
     consumer = fetching({TP: 300, ("booking.state.v1", 0): 41}, {TP: holding(300)})
-    assert faust_fixes.queued_offsets(consumer, [TP, ("booking.state.v1", 0)]) == {TP: 300}
+    assert internals.queued_offsets(consumer, [TP, ("booking.state.v1", 0)]) == {TP: 300}
 
 
 def test_nothing_fetched_nothing_reported() -> None:
     other = ("booking.state.v1", 0)
-    assert faust_fixes.fetched_offsets(fetching({other: 9}, {}), [TP]) == {}
+    assert internals.fetched_offsets(fetching({other: 9}, {}), [TP]) == {}
     no_client = fetching({}, {})
     no_client._thread = SimpleNamespace()  # before the consumer thread has its client
-    assert faust_fixes.fetched_offsets(no_client, [TP]) == {}
-    assert faust_fixes.queued_offsets(no_client, [TP]) == {}
+    assert internals.fetched_offsets(no_client, [TP]) == {}
+    assert internals.queued_offsets(no_client, [TP]) == {}
     unassigned = fetching({}, {})
     unassigned._thread._consumer._subscription.subscription = None
-    assert faust_fixes.fetched_offsets(unassigned, [TP]) == {}
+    assert internals.fetched_offsets(unassigned, [TP]) == {}
 
 
 def answered(
@@ -195,8 +203,8 @@ async def test_an_empty_answer_behind_the_highwater_lengthens_the_next_wait(
     fetcher, assignment, request, aiokafka_fetch = answered(
         {0: (5000, 5000), 1: (100, 100), 2: (9000, 9001)}, filled={2}, wait=FetchWait(50, 2000)
     )
-    monkeypatch.setattr(faust_fixes, "_original_proc_fetch_request", aiokafka_fetch)
-    assert await faust_fixes._proc_fetch_request(fetcher, assignment, 1, request) is True
+    monkeypatch.setattr(fetch_wait, "_original_proc_fetch_request", aiokafka_fetch)
+    assert await fetch_wait._proc_fetch_request(fetcher, assignment, 1, request) is True
     assert fetcher._fetch_max_wait_ms == 100  # partition 0 had data and came back empty
 
 
@@ -206,8 +214,8 @@ async def test_answers_that_serve_every_partition_behind_keep_the_wait(monkeypat
     fetcher, assignment, request, aiokafka_fetch = answered(
         {0: (5000, 5000), 1: (100, 100)}, filled={0}, wait=FetchWait(50, 2000)
     )
-    monkeypatch.setattr(faust_fixes, "_original_proc_fetch_request", aiokafka_fetch)
-    await faust_fixes._proc_fetch_request(fetcher, assignment, 1, request)
+    monkeypatch.setattr(fetch_wait, "_original_proc_fetch_request", aiokafka_fetch)
+    await fetch_wait._proc_fetch_request(fetcher, assignment, 1, request)
     assert fetcher._fetch_max_wait_ms == 50
 
 
@@ -222,15 +230,15 @@ async def test_data_that_arrived_during_the_wait_is_not_a_starved_fetch(monkeypa
     fetcher, assignment, request, aiokafka_fetch = answered(
         {0: (100, 103), 1: (None, 100)}, filled=set(), wait=wait
     )
-    monkeypatch.setattr(faust_fixes, "_original_proc_fetch_request", aiokafka_fetch)
-    await faust_fixes._proc_fetch_request(fetcher, assignment, 1, request)
+    monkeypatch.setattr(fetch_wait, "_original_proc_fetch_request", aiokafka_fetch)
+    await fetch_wait._proc_fetch_request(fetcher, assignment, 1, request)
     assert fetcher._fetch_max_wait_ms == 200
 
 
 async def test_fetchers_without_an_adaptive_wait_are_left_alone(monkeypatch: Any) -> None:
     fetcher, assignment, request, aiokafka_fetch = answered({0: (5000, 5000)}, filled=set())
-    monkeypatch.setattr(faust_fixes, "_original_proc_fetch_request", aiokafka_fetch)
-    assert await faust_fixes._proc_fetch_request(fetcher, assignment, 1, request) is False
+    monkeypatch.setattr(fetch_wait, "_original_proc_fetch_request", aiokafka_fetch)
+    assert await fetch_wait._proc_fetch_request(fetcher, assignment, 1, request) is False
     assert fetcher._fetch_max_wait_ms == 50
 
 
@@ -238,8 +246,8 @@ def test_faust_itself_commits_past_a_missing_offset_at_the_head() -> None:
     """The bug the commit check fixes, shown on faust 0.15's own rule: with offset 10 never
     processed and 11-13 done it commits 14, so 10 is never read again. Switched off in the
     fault suite on Apache Kafka (seed 3): 79 of 2,687 alerts and 40 of 1,300 notices lost."""
-    assert faust_fixes._original_new_offset(consumer(10, [11, 12, 13]), TP) == 14
-    assert faust_fixes._new_offset(consumer(10, [11, 12, 13]), TP) is None
+    assert commit_check._original_new_offset(consumer(10, [11, 12, 13]), TP) == 14
+    assert commit_check._new_offset(consumer(10, [11, 12, 13]), TP) is None
 
 
 async def test_partitions_never_committed_are_read_from_the_beginning() -> None:
@@ -266,7 +274,7 @@ async def test_partitions_never_committed_are_read_from_the_beginning() -> None:
         return method(*args)
 
     thread = SimpleNamespace(_ensure_consumer=Client, call_thread=call_thread)
-    committed = await faust_fixes._seek_to_committed_or_beginning(thread)
+    committed = await seek_beginning._seek_to_committed_or_beginning(thread)
     assert committed == {fresh: None, done: 42, changelog: None}
     assert sought == [fresh]  # changelogs are faust's own business
 
@@ -283,7 +291,7 @@ async def test_changelog_highwaters_come_from_the_broker_even_unfetched() -> Non
             return dict.fromkeys(partitions, 46)
 
     thread = SimpleNamespace(_ensure_consumer=Consumer)
-    found = await faust_fixes._highwaters_from_broker(thread, [TP])
+    found = await highwaters_from_broker._highwaters_from_broker(thread, [TP])
     assert found == {TP: 46} and asked == [[TP]]
 
 
@@ -293,7 +301,7 @@ async def test_faust_skips_creating_a_topic_the_cluster_has(monkeypatch: Any) ->
     async def faust_create(self: Any, owner: Any, client: Any, topic: str, *_: Any, **__: Any):
         created.append(topic)
 
-    monkeypatch.setattr(faust_fixes, "_faust_create_topic", faust_create)
+    monkeypatch.setattr(create_unless_exists, "_faust_create_topic", faust_create)
     cluster = SimpleNamespace(topics=lambda: {"notice.alerts.v1"})
 
     async def fetch_all_metadata() -> Any:
@@ -302,6 +310,8 @@ async def test_faust_skips_creating_a_topic_the_cluster_has(monkeypatch: Any) ->
     client = SimpleNamespace(
         cluster=SimpleNamespace(topics=set), fetch_all_metadata=fetch_all_metadata
     )
-    await faust_fixes._create_unless_it_exists(None, None, client, "notice.alerts.v1", 8, 1)
-    await faust_fixes._create_unless_it_exists(None, None, client, "new.topic.v1", 8, 1)
+    await create_unless_exists._create_unless_it_exists(
+        None, None, client, "notice.alerts.v1", 8, 1
+    )
+    await create_unless_exists._create_unless_it_exists(None, None, client, "new.topic.v1", 8, 1)
     assert created == ["new.topic.v1"]

@@ -1,0 +1,93 @@
+"""Every workaround for a defect in faust-streaming or aiokafka, one module per defect, each
+opening with the defect, the evidence (upstream issue where one exists, else the failing
+test or fault-suite run that shows it) and the versions it applies to. ``apply`` installs
+them all, once, from one place: ``services.cli.main`` at process start, before any client
+exists. ``internals`` holds what the skeleton reads or sets inside the libraries without a
+patch. Tansu's own workarounds are decided in ``services.kafka.tansu_quirks``.
+
+- ``seek_beginning``: prefetched messages never read again where nothing is committed
+  (faust); evidence: faust-streaming #216, #221.
+- ``read_offset_drop``: re-read messages dropped after a seek back (faust); evidence:
+  bench.national kill -9.
+- ``commit_check``: commits past unprocessed messages (faust's acked list, head gap);
+  evidence: bench.national, unit.
+- ``handed_over``: a commit before the table's changelog record left faust's buffer (faust);
+  evidence: unit.
+- ``commit_in_step``: outputs committed without their input's offset (faust, exactly_once);
+  evidence: fault suite, unit.
+- ``commit_before_revoke``: nothing committed at a rebalance (faust); evidence: fault suite
+  seed 3.
+- ``restart_fenced``: a fenced producer stops the worker; serial commits (faust); evidence:
+  fault suite, brokers.
+- ``idempotent_producer``: idempotence only in transactions (faust, a limit); evidence:
+  broker log test.
+- ``create_unless_exists``: CreateTopics for existing topics under ACLs (faust); evidence:
+  test_security.
+- ``highwaters_from_broker``: last stable offsets unknown before a fetch (faust + aiokafka);
+  evidence: fault suite, EOS.
+- ``fetch_wait``: a fetch wait Tansu does not cut short (Tansu; off on Kafka); evidence:
+  latency bench.
+- ``sequences``: a refused batch's sequence numbers never given back (aiokafka); evidence:
+  test_sequences.
+
+The fault suite's experiments switch some off (``RELEASEWATCH_FAUST_FIXES_OFF``,
+``services.kafka.tuning.FIX_SWITCHES``); ``gap_guard`` is not a patch but the agents' guard.
+"""
+
+from __future__ import annotations
+
+import os
+
+from services.kafka.patches import (
+    commit_before_revoke,
+    commit_check,
+    commit_in_step,
+    create_unless_exists,
+    fetch_wait,
+    handed_over,
+    highwaters_from_broker,
+    idempotent_producer,
+    read_offset_drop,
+    restart_fenced,
+    seek_beginning,
+    sequences,
+)
+from services.kafka.tuning import parse_fixes_off
+
+OFF_SETTING = "RELEASEWATCH_FAUST_FIXES_OFF"
+_applied = False
+
+# Switchable by the fault suite, in the order installed.
+SWITCHABLE = (seek_beginning, read_offset_drop, commit_check, commit_in_step, commit_before_revoke)
+ALWAYS = (
+    handed_over,
+    idempotent_producer,
+    create_unless_exists,
+    highwaters_from_broker,
+    fetch_wait,
+    sequences,
+)
+
+
+def switched_off() -> frozenset[str]:
+    """The fixes the fault suite leaves out (``RELEASEWATCH_FAUST_FIXES_OFF``); an unknown name
+    raises ValueError naming the setting."""
+    try:
+        return parse_fixes_off(os.environ.get(OFF_SETTING, ""))
+    except ValueError as exc:
+        raise ValueError(f"{OFF_SETTING}: {exc}") from None
+
+
+def apply(off: frozenset[str] = frozenset()) -> None:
+    """Install every patch, once per process (applying again changes nothing); ``off`` leaves
+    the named ones out (the fault suite's experiments; a worker logs which at its start)."""
+    global _applied
+    if _applied:
+        return
+    for patch in SWITCHABLE:
+        if patch.NAME not in off:
+            patch.apply()
+    for always in ALWAYS:
+        always.apply()
+    restart_fenced.apply(on="restart_fenced" not in off)
+    _applied = True
