@@ -126,3 +126,69 @@ def test_no_import_cycle() -> None:
         if module not in state:
             visit(module, [module])
     assert rings == []
+
+
+def package_of(module: str) -> str:
+    """The room of the map (docs/architecture.md) a module stands in."""
+    parts = module.split(".")
+    if parts[0] != "services":
+        return parts[0]
+    if parts[1:3] == ["kafka", "patches"]:
+        return "services.kafka.patches"
+    if len(parts) == 2 and parts[1] in LOOSE:
+        return "services.loose"
+    return ".".join(parts[:2])
+
+
+LOOSE = ("console", "trace", "agency", "deployment", "reference")
+EDGES = ("schemas", "services.core", "services.kafka", "services.ops", "services.settings")
+# docs/architecture.md, "Packages": what each package may import besides itself.
+MAP: dict[str, set[str]] = {
+    "schemas": set(),
+    "services.core": {"schemas"},
+    "services.ops": set(),
+    "services.access": {"schemas"},
+    "services.settings": {"services.kafka"},  # the arrow back up (tuning, tansu_quirks)
+    "services.kafka": {"schemas", "services.access", "services.ops", "services.settings"},
+    "services.kafka.patches": {"services.kafka", "services.ops"},
+    "services.streams": {*EDGES, "services.kafka.patches"},
+    **{f"services.{domain}": {*EDGES, "services.streams"} for domain in DOMAINS},
+    "services.board": set(EDGES),
+    "services.simulator": set(EDGES),
+    "services.loose": {"schemas", "services.core", "services.kafka", "services.access"},
+}
+BACK_UP = {
+    ("services.settings", "services.kafka.tuning"),
+    ("services.settings", "services.kafka.tansu_quirks"),
+}
+
+
+@pytest.mark.parametrize("package", sorted(MAP))
+def test_each_package_imports_only_what_the_map_allows(package: str) -> None:
+    wrong = {
+        (module, name)
+        for module in MODULES
+        if package_of(module) == package
+        for name in internal(GRAPH[module])
+        if package_of(name) != package
+        and package_of(name) not in MAP[package]
+        and name != "services"
+    }
+    assert wrong == set()
+
+
+def test_the_one_arrow_back_up_is_the_settings_reading_the_broker_quirks() -> None:
+    """Until issue 43 moves them: settings reads nothing else of the kafka package."""
+    back = {
+        (package_of(module), name)
+        for module in MODULES
+        if package_of(module) == "services.settings"
+        for name in internal(GRAPH[module])
+        if package_of(name) == "services.kafka"
+    }
+    assert back == BACK_UP
+
+
+def test_every_package_is_on_the_map() -> None:
+    rooms = {package_of(m) for m in MODULES if m.startswith(("services", "schemas"))}
+    assert rooms - set(MAP) - {"services", "services.cli"} == set()

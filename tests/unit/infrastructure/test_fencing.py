@@ -28,7 +28,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from services.kafka import fencing
 from services.kafka.patches import restart_fenced
-from services.streams.consume import RefusedOutput, refused_output
+from services.streams.handling import RefusedOutput, refused_output
 
 
 def producer_in(state: TransactionState) -> Any:

@@ -98,7 +98,7 @@ def test_a_line_below_the_level_is_dropped_before_the_processors_run() -> None:
 
 
 def test_messages_handled_is_one_line_per_interval_and_none_when_idle() -> None:
-    from services.streams.consume import HandledSummary
+    from services.streams.reading import HandledSummary
 
     capture = LogCapture()
     structlog.configure(processors=[capture])

@@ -20,7 +20,7 @@ from services.access import SERVICE_TOPICS, service_principal
 from services.kafka.topics import partition_for
 from services.ops.metrics import Metrics
 from services.streams.codec import RawMessage
-from services.streams.consume import _headers
+from services.streams.handling import _headers
 from services.streams.output import SOURCE, UNACKNOWLEDGED, Output
 from services.streams.placement import (
     SOURCE_HEADER,
