@@ -102,7 +102,7 @@ $(DOCKIT): docs/contract/package.json docs/contract/package-lock.json
 docs: $(STAMP) $(DOCKIT)
 	$(BIN)/python -m schemas.generate --check
 	node docs/contract/render.mjs schemas/generated/asyncapi.json build/docs/contract
-	$(BIN)/python -m services.reference build/docs
+	$(BIN)/python -m services.cli.reference build/docs
 
 ## make schemas: regenerate JSON Schema + AsyncAPI from the pydantic models
 schemas: $(STAMP)

@@ -1,5 +1,5 @@
 """Who may do what on the cluster: every principal of a deployment and its grants, in one
-place. Two outputs are made from it: Strimzi ``KafkaUser``s (``services.deployment``,
+place. Two outputs are made from it: Strimzi ``KafkaUser``s (``services.kafka.strimzi``,
 ``releasewatch k8s users``) and ACLs applied to a plain cluster (``services.kafka.acls``,
 ``releasewatch acls apply``). Pure: values out, no I/O.
 

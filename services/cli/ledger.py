@@ -93,7 +93,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_agency_listen(args: argparse.Namespace) -> int:
     from schemas.topics import agency_notices
-    from services.agency import listen
+    from services.cli.agency import listen
 
     settings = load_settings()
     try:
@@ -120,7 +120,7 @@ def cmd_agency_listen(args: argparse.Namespace) -> int:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    from services.trace import render, trace
+    from services.cli.trace import render, trace
 
     settings = load_settings()
     jurisdiction, _, booking = args.key.partition("/")
@@ -136,7 +136,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from services.console import run_watch
+    from services.cli.console import run_watch
 
     settings = load_settings()
     require_broker_url(settings)

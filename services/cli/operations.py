@@ -128,7 +128,7 @@ def cmd_topics_list(args: argparse.Namespace) -> int:
 def cmd_k8s(args: argparse.Namespace) -> int:
     import yaml
 
-    from services import deployment
+    from services.kafka import strimzi as deployment
 
     documents: list[Any]
     if args.what == "topics":

@@ -1,6 +1,6 @@
 from datetime import timedelta
 
-from services.console import line
+from services.cli.console import line
 from services.core.policy import Policy
 from services.notification import domain as notices
 from tests.unit.scheduling.world import START, World

@@ -135,12 +135,9 @@ def package_of(module: str) -> str:
         return parts[0]
     if parts[1:3] == ["kafka", "patches"]:
         return "services.kafka.patches"
-    if len(parts) == 2 and parts[1] in LOOSE:
-        return "services.loose"
     return ".".join(parts[:2])
 
 
-LOOSE = ("console", "trace", "agency", "deployment", "reference")
 EDGES = ("schemas", "services.core", "services.kafka", "services.ops", "services.settings")
 # docs/architecture.md, "Packages": what each package may import besides itself.
 MAP: dict[str, set[str]] = {
@@ -155,7 +152,6 @@ MAP: dict[str, set[str]] = {
     **{f"services.{domain}": {*EDGES, "services.streams"} for domain in DOMAINS},
     "services.board": set(EDGES),
     "services.simulator": set(EDGES),
-    "services.loose": {"schemas", "services.core", "services.kafka", "services.access"},
 }
 BACK_UP = {
     ("services.settings", "services.kafka.tuning"),

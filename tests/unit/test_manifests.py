@@ -19,9 +19,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from services import deployment
 from services.access import deployment_principals
 from services.kafka import acls
+from services.kafka import strimzi as deployment
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"

@@ -4,7 +4,7 @@ topic and every policy field is on it, with its retention, role and meaning."""
 from __future__ import annotations
 
 from schemas.topics import REGISTRY
-from services import reference
+from services.cli import reference
 from services.core.policy import Policy
 
 

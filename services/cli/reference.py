@@ -4,7 +4,7 @@ the policy model (``services/core/policy.py``, its field descriptions and limits
 written by hand, so the pages cannot drift. The AsyncAPI pages come from the official
 html-template (``docs/contract``); this page links to them.
 
-    python -m services.reference OUT_DIR
+    python -m services.cli.reference OUT_DIR
 """
 
 from __future__ import annotations
