@@ -12,10 +12,11 @@ from datetime import datetime
 from schemas.audit import AuditRecord, AuditRecordData, AuditStep
 from schemas.booking_state import BookingState, BookingStatus
 from schemas.deadletter import FieldError, RejectReason
-from schemas.escalations import Escalation, EscalationData, EscalationReason
+from schemas.escalations import Escalation, EscalationReason
 from schemas.notice_acks import NoticeAck
 from schemas.notice_alerts import AlertKind, NoticeAlert
 from schemas.notices import Notice, NoticeData, Subject
+from services.core.escalations import escalation
 from services.core.localtime import to_local
 from services.core.outcomes import Duplicate, Forget, Rejected, Stale, retired
 from services.core.policy import Decision, Policy
@@ -296,24 +297,19 @@ def on_tick(record: NotificationRecord, policy: Policy, now: datetime) -> Outcom
                 ),
             )
         else:
-            escalation_id = f"{state.notice_id}|escalation"
+            attempts = "once" if state.attempt == 1 else f"{state.attempt} times"
             escalations.append(
-                Escalation(
-                    event_id=escalation_id,
-                    occurred_at=now,
+                escalation(
+                    state.notice_id,
+                    EscalationReason.NOT_ACKNOWLEDGED,
                     jurisdiction=record.jurisdiction,
                     booking_id=record.booking_id,
-                    data=EscalationData(
-                        escalation_id=escalation_id,
-                        reason=EscalationReason.NOT_ACKNOWLEDGED,
-                        agency=state.agency,
-                        request_id=state.request_id,
-                        notice_id=state.notice_id,
-                        at=now,
-                        detail=f"{state.kind.value} notice sent "
-                        f"{'once' if state.attempt == 1 else f'{state.attempt} times'} to "
-                        f"{state.agency}, never acknowledged",
-                    ),
+                    agency=state.agency,
+                    request_id=state.request_id,
+                    notice_id=state.notice_id,
+                    at=now,
+                    detail=f"{state.kind.value} notice sent {attempts} to {state.agency}, "
+                    "never acknowledged",
                 )
             )
             audit.append(

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from schemas.escalations import Escalation, EscalationData, EscalationReason
+from schemas.escalations import Escalation, EscalationReason
 from schemas.notice_alerts import (
     LATE_AFTER_SECONDS,
     AlertKind,
@@ -22,6 +22,7 @@ from schemas.notice_alerts import (
     NoticeAlertData,
 )
 from schemas.release_schedule import ScheduleStatus
+from services.core.escalations import escalation
 from services.core.policy import Decision, Policy
 from services.scheduling.records import (
     BookingFacts,
@@ -255,19 +256,14 @@ def _alert(
 def _released_without_notice(
     record: SchedulingRecord, request: RequestState, released: NoticeAlert, now: datetime
 ) -> Escalation:
-    identifier = f"{released.data.alert_id}|escalation"
-    return Escalation(
-        event_id=identifier,
-        occurred_at=now,
+    return escalation(
+        released.data.alert_id,
+        EscalationReason.RELEASED_WITHOUT_NOTICE,
         jurisdiction=record.jurisdiction,
         booking_id=record.booking_id,
-        data=EscalationData(
-            escalation_id=identifier,
-            reason=EscalationReason.RELEASED_WITHOUT_NOTICE,
-            agency=request.agency,
-            request_id=request.request_id,
-            at=now,
-            detail=f"booking {record.booking_id} left custody without any notice to "
-            f"{request.agency} (request {request.request_id})",
-        ),
+        agency=request.agency,
+        request_id=request.request_id,
+        at=now,
+        detail=f"booking {record.booking_id} left custody without any notice to "
+        f"{request.agency} (request {request.request_id})",
     )
