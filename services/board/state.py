@@ -7,8 +7,10 @@ No names or dates of birth are kept: booking ids, facilities and times only.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from schemas.topics import (
@@ -104,41 +106,55 @@ class BoardState:
             return
         if not key:
             return
-        if topic == BOOKING_STATE.name:
-            facility = data.get("facility") or {}
-            booking = self.booking(key)
-            booking.facility_id = facility.get("id", "")
-            booking.facility_name = facility.get("name", "")
-            booking.timezone = facility.get("timezone", "UTC")
-        elif topic == RELEASE_SCHEDULE.name:
-            booking = self.booking(key)
-            booking.status = data.get("status", booking.status)
-            release = data.get("release_at")
-            booking.release_at = datetime.fromisoformat(release) if release else None
-            booking.timezone = data.get("facility_timezone") or booking.timezone
-        elif topic == AGENCY_REQUESTS.name:
-            self._request(key, value.get("type"), data)
-        elif topic == NOTICE_ALERTS.name:
-            request = self.booking(key).requests.get(str(data.get("request_id")))
-            if request is not None and data.get("window_hours"):
-                request.window_hours = data["window_hours"]  # the policy's, when defaulted
-        elif is_agency_topic(topic):
-            self._notice(key, data)
-        elif topic == AUDIT.name:
-            self._ledger(key, data)
-        elif topic == ESCALATIONS.name:
-            escalation_id = str(data.get("escalation_id"))
-            self.escalated.setdefault((key, str(data.get("request_id"))), escalation_id)
-            self.escalations[escalation_id] = {
-                "key": key,
-                "reason": data.get("reason"),
-                "agency": data.get("agency"),
-                "request_id": data.get("request_id"),
-                "at": data.get("at"),
-                "detail": data.get("detail"),
-            }
+        read = self._readers.get(topic) or (self._notice if is_agency_topic(topic) else None)
+        if read is not None:
+            read(key, value, data)
 
-    def _request(self, key: str, kind: Any, data: dict[str, Any]) -> None:
+    @cached_property  # built once: apply runs for every message the board reads
+    def _readers(self) -> dict[str, Callable[[str, dict[str, Any], dict[str, Any]], None]]:
+        """What each topic's message changes on the board, by the registry's names."""
+        return {
+            BOOKING_STATE.name: self._booking_state,
+            RELEASE_SCHEDULE.name: self._schedule,
+            AGENCY_REQUESTS.name: self._request,
+            NOTICE_ALERTS.name: self._alert,
+            AUDIT.name: self._ledger,
+            ESCALATIONS.name: self._escalation,
+        }
+
+    def _booking_state(self, key: str, value: dict[str, Any], data: dict[str, Any]) -> None:
+        facility = data.get("facility") or {}
+        booking = self.booking(key)
+        booking.facility_id = facility.get("id", "")
+        booking.facility_name = facility.get("name", "")
+        booking.timezone = facility.get("timezone", "UTC")
+
+    def _schedule(self, key: str, value: dict[str, Any], data: dict[str, Any]) -> None:
+        booking = self.booking(key)
+        booking.status = data.get("status", booking.status)
+        release = data.get("release_at")
+        booking.release_at = datetime.fromisoformat(release) if release else None
+        booking.timezone = data.get("facility_timezone") or booking.timezone
+
+    def _alert(self, key: str, value: dict[str, Any], data: dict[str, Any]) -> None:
+        request = self.booking(key).requests.get(str(data.get("request_id")))
+        if request is not None and data.get("window_hours"):
+            request.window_hours = data["window_hours"]  # the policy's, when defaulted
+
+    def _escalation(self, key: str, value: dict[str, Any], data: dict[str, Any]) -> None:
+        escalation_id = str(data.get("escalation_id"))
+        self.escalated.setdefault((key, str(data.get("request_id"))), escalation_id)
+        self.escalations[escalation_id] = {
+            "key": key,
+            "reason": data.get("reason"),
+            "agency": data.get("agency"),
+            "request_id": data.get("request_id"),
+            "at": data.get("at"),
+            "detail": data.get("detail"),
+        }
+
+    def _request(self, key: str, value: dict[str, Any], data: dict[str, Any]) -> None:
+        kind = value.get("type")
         booking, request_id = self.booking(key), data.get("request_id")
         if kind == "notice_request.received" and request_id:
             window = data.get("notice_hours") or DEFAULT_WINDOW_HOURS
@@ -146,7 +162,7 @@ class BoardState:
         elif kind == "notice_request.withdrawn":
             booking.requests.pop(str(request_id), None)
 
-    def _notice(self, key: str, data: dict[str, Any]) -> None:
+    def _notice(self, key: str, value: dict[str, Any], data: dict[str, Any]) -> None:
         notice_id = data.get("notice_id")
         if not notice_id:
             return
@@ -169,7 +185,7 @@ class BoardState:
             if known is None or (known.issued_at, known.attempt) <= (issued_at, attempt):
                 self.sent[(key, str(data.get("request_id")))] = sent
 
-    def _ledger(self, key: str, data: dict[str, Any]) -> None:
+    def _ledger(self, key: str, value: dict[str, Any], data: dict[str, Any]) -> None:
         step, notice_id = data.get("step"), data.get("notice_id")
         if step in ("acknowledged", "escalated") and notice_id:
             self.awaiting.pop(notice_id, None)
