@@ -23,15 +23,15 @@ from schemas.topics import (
     JAIL_BOOKING,
     NOTICE_ACKS,
     NOTICE_ALERTS,
+    REGISTRY,
     RELEASE_SCHEDULE,
-    SUBJECT_COPIES,
     pattern_of,
 )
-from services.kafka import read
-from services.kafka.clients import running
-from services.kafka.metadata import partitions_of
-from services.kafka.security import Kafka, as_client
-from services.kafka.topics import partition_for
+from services.kafka.admin.metadata import partitions_of
+from services.kafka.admin.topics import partition_for
+from services.kafka.client import read
+from services.kafka.client.clients import running
+from services.kafka.client.security import Kafka, as_client
 
 # Within one millisecond, the order in which the pipeline produces them.
 STAGE = {
@@ -45,21 +45,8 @@ STAGE = {
     ESCALATIONS.name: 7,
     DEADLETTER.name: 8,
 }
-TRACED = re.compile(
-    pattern_of(
-        JAIL_BOOKING,
-        AGENCY_REQUESTS,
-        BOOKING_STATE,
-        RELEASE_SCHEDULE,
-        NOTICE_ALERTS,
-        NOTICE_ACKS,
-        AUDIT,
-        ESCALATIONS,
-        DEADLETTER,
-        SUBJECT_COPIES,
-        agencies=True,
-    )
-)
+# Every public topic of the registry (the internal ones are a service's own business).
+TRACED = re.compile(pattern_of(*(spec for spec in REGISTRY if not spec.internal), agencies=True))
 
 
 def stage(topic: str) -> int:
