@@ -32,11 +32,11 @@ $(BROWSER):
 # The Java client test (tests/support/java/Publish.java) runs from source: it needs a JDK's
 # compiler beside the runtime (Debian's default-jdk-headless where there is none).
 $(KAFKA): deploy/kafka/pom.xml | $(STAMP)
-	$(BIN)/python -m services.kafka.toolchain 2>/dev/null || { $(SUDO) apt-get update -qq && \
+	$(BIN)/python -m services.kafka.broker.toolchain 2>/dev/null || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq default-jre-headless maven >/dev/null; }
 	command -v javac >/dev/null || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq default-jdk-headless >/dev/null; }
-	$(BIN)/python -m services.kafka.toolchain
+	$(BIN)/python -m services.kafka.broker.toolchain
 	touch $(KAFKA)
 
 # The deployment files' validators from npm (deploy/validate: pinned package.json and lockfile);

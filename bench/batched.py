@@ -44,8 +44,8 @@ from bench.pipeline import traffic, work_off
 from schemas.topics import JAIL_BOOKING
 from services.booking.domain import Accepted, BookingRecord
 from services.core.outcomes import Rejected
-from services.kafka.process import die_with_parent_preexec
-from services.kafka.topics import ensure_topics
+from services.kafka.admin.topics import ensure_topics
+from services.kafka.broker.process import die_with_parent_preexec
 from services.streams.app import MAX_POLL_RECORDS  # as the workers poll
 from services.streams.codec import Invalid, RawMessage
 from tests.support.poll import until

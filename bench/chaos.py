@@ -26,7 +26,7 @@ SEED (default 1) picks the traffic, the probes and the kill schedule; results go
 bench/results/chaos.json (seed 1) or chaos-seed<SEED>.json.
 
 CHAOS_FIXES_OFF=name[,name] runs the workers with those faust fixes switched off
-(services.kafka.tuning.FIX_SWITCHES), to prove each still needed; results then go to
+(services.kafka.client.tuning.FIX_SWITCHES), to prove each still needed; results then go to
 bench/results/chaos-off/<names>-seed<SEED>.json.
 
 CHAOS_MODE=brokers (`make chaos MODE=brokers`): the three-node cluster, and brokers killed
@@ -57,9 +57,9 @@ import yaml
 from bench.chaos_brokers import inject_broker_faults
 from bench.chaos_verdict import WINDOW, Fault, Probe, armed_at, verify
 from bench.harness import PARTITIONS, ROOT, RUNNING, Message, embedded, publish, save, worker_env
-from services.kafka.apache import EmbeddedKafka
-from services.kafka.tansu_quirks import quirks
-from services.kafka.topics import ensure_topics
+from services.kafka.admin.topics import ensure_topics
+from services.kafka.broker.apache import EmbeddedKafka
+from services.kafka.client.tansu_quirks import quirks
 from services.simulator.generator import JailSimulator, SimulatorConfig
 from services.simulator.places import FACILITIES
 from tests.support.poll import until

@@ -16,7 +16,7 @@ from collections import Counter
 from aiokafka import AIOKafkaConsumer
 
 from bench.chaos_verdict import Fault
-from services.kafka.apache import EmbeddedKafka
+from services.kafka.broker.apache import EmbeddedKafka
 from tests.support.poll import until
 
 BUSY_TOPICS = ("jail.booking.v1", "booking.state.v1", "notice.alerts.v1")

@@ -38,7 +38,7 @@ from bench.harness import (
     save,
     worker_env,
 )
-from services.kafka.topics import ensure_topics, partition_of
+from services.kafka.admin.topics import ensure_topics, partition_of
 from services.simulator.generator import JailSimulator, SimulatorConfig
 from tests.support.poll import until
 from tests.support.topics import Watch

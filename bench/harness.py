@@ -18,8 +18,8 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from services.kafka.embedded import EmbeddedBroker, embedded_broker
-from services.kafka.topics import wait_for_leaders
+from services.kafka.admin.topics import wait_for_leaders
+from services.kafka.broker.embedded import EmbeddedBroker, embedded_broker
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"

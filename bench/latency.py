@@ -37,7 +37,7 @@ from bench.harness import (
     publish,
     worker_env,
 )
-from services.kafka.topics import ensure_topics
+from services.kafka.admin.topics import ensure_topics
 from services.simulator.generator import JailSimulator, SimulatorConfig
 from tests.support.poll import until
 from tests.support.topics import Watch

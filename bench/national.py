@@ -48,7 +48,7 @@ from schemas.envelope import booking_key
 from schemas.jail_booking import JAIL_EVENT
 from schemas.topics import AGENCY_REQUESTS, BOOKING_STATE
 from services.booking import domain as booking_rules
-from services.kafka.topics import ensure_topics
+from services.kafka.admin.topics import ensure_topics
 from services.scheduling import domain
 from services.scheduling.records import SchedulingRecord
 from services.simulator.places import FACILITIES

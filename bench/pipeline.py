@@ -30,7 +30,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.harness import PARTITIONS, Message, create_topics, embedded, publish, worker_env
-from services.kafka.topics import ensure_topics
+from services.kafka.admin.topics import ensure_topics
 from services.simulator.generator import JailSimulator, SimulatorConfig
 from tests.support.poll import until
 from tests.support.topics import Watch

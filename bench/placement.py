@@ -28,7 +28,7 @@ from bench.harness import PARTITIONS, Message, embedded, machine, save, worker_e
 from bench.pipeline import baseline, traffic
 from schemas.jail_booking import JAIL_EVENT
 from schemas.topics import JAIL_BOOKING, placement_topic
-from services.kafka.topics import ensure_topics, partition_for
+from services.kafka.admin.topics import ensure_topics, partition_for
 from services.streams import placement
 from services.streams.codec import Decoded, RawMessage, decode
 from services.streams.placement import where

@@ -1,6 +1,6 @@
 """Who may do what on the cluster: every principal of a deployment and its grants, in one
-place. Two outputs are made from it: Strimzi ``KafkaUser``s (``services.kafka.strimzi``,
-``releasewatch k8s users``) and ACLs applied to a plain cluster (``services.kafka.acls``,
+place. Two outputs are made from it: Strimzi ``KafkaUser``s (``services.kafka.admin.strimzi``,
+``releasewatch k8s users``) and ACLs applied to a plain cluster (``services.kafka.admin.acls``,
 ``releasewatch acls apply``). Pure: values out, no I/O.
 
 Each service runs as its own principal with least privilege: it reads its inputs, writes its

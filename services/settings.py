@@ -12,8 +12,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.kafka.tansu_quirks import BrokerQuirks, quirks
-from services.kafka.tuning import ClientTuning, parse_fixes_off
+from services.kafka.client.tansu_quirks import BrokerQuirks, quirks
+from services.kafka.client.tuning import ClientTuning, parse_fixes_off
 
 
 class BrokerFlavor(StrEnum):
@@ -122,7 +122,7 @@ class Settings(BaseSettings):
     faust_fixes_off: str = Field(
         default="",
         description="fault-suite experiments only: faust fixes to leave out, comma-separated "
-        "(services.kafka.tuning.FIX_SWITCHES)",
+        "(services.kafka.client.tuning.FIX_SWITCHES)",
     )
     session_timeout: float = Field(default=8.0, gt=1, description="consumer session timeout, s")
     heartbeat_interval: float = Field(default=1.0, gt=0)
@@ -236,7 +236,7 @@ class Settings(BaseSettings):
 
     @property
     def quirks(self) -> BrokerQuirks:
-        """The broker's workarounds (``services.kafka.tansu_quirks``): none on Apache Kafka."""
+        """The broker's workarounds (``kafka.client.tansu_quirks``): none on Apache Kafka."""
         return quirks(self.broker_flavor.value)
 
     @property
@@ -298,8 +298,8 @@ def load() -> Settings:
 
 
 PREFIX = "RELEASEWATCH_"
-# Set by a process for itself or its children, never by an operator (``services.kafka.fencing``,
-# ``services.kafka.process.share_ports``).
+# Set by a process for itself or its children, never by an operator
+# (``services.kafka.patches.fencing``, ``services.kafka.broker.process.share_ports``).
 INTERNAL = frozenset(
     {"RELEASEWATCH_FENCED_RESTARTS", "RELEASEWATCH_REFUSED_INPUTS", "RELEASEWATCH_PORT_SLICE"}
 )

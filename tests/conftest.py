@@ -13,7 +13,7 @@ import pytest
 
 
 def pytest_report_header(config: Any) -> str:
-    from services.kafka import toolchain
+    from services.kafka.broker import toolchain
 
     return f"embedded broker: {toolchain.name()} (deploy/kafka/pom.xml)"
 
@@ -42,7 +42,7 @@ def pytest_collection_modifyitems(items: list[Any]) -> None:
 def pytest_configure(config: Any) -> None:
     worker = os.environ.get("PYTEST_XDIST_WORKER")  # gw0, gw1, ... on a worker of xdist
     if worker:
-        from services.kafka import process
+        from services.kafka.broker import process
 
         process.share_ports(int(worker[2:]), int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from bench.firing import armed_now
 from bench.harness import embedded
 from bench.national import PARTITIONS, population, publish, worker_env
-from services.kafka.topics import ensure_topics
+from services.kafka.admin.topics import ensure_topics
 from tests.support.workers import Worker, all_ready, total
 
 

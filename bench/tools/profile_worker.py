@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bench.harness import PARTITIONS, ROOT, embedded, publish, worker_env
 from bench.pipeline import alert_backlog, taken, traffic
-from services.kafka.topics import ensure_topics
+from services.kafka.admin.topics import ensure_topics
 from tests.support.poll import until
 from tests.support.workers import Worker, total
 

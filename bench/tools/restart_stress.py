@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bench.harness import RUNNING, embedded  # noqa: E402
-from services.kafka.embedded import EmbeddedBroker  # noqa: E402
-from services.kafka.process import free_port  # noqa: E402
-from services.kafka.topics import ensure_topics  # noqa: E402
+from services.kafka.admin.topics import ensure_topics  # noqa: E402
+from services.kafka.broker.embedded import EmbeddedBroker  # noqa: E402
+from services.kafka.broker.process import free_port  # noqa: E402
 from tests import factories as f  # noqa: E402
 from tests.support.topics import KafkaHelper  # noqa: E402
 

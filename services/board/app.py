@@ -18,8 +18,8 @@ from aiohttp import web
 from schemas.topics import pattern_of
 from services.board.state import FOLDED, BoardState
 from services.board.view import view
-from services.kafka.follow import follow
-from services.kafka.security import consumer_options
+from services.kafka.client.follow import follow
+from services.kafka.client.security import consumer_options
 from services.ops import events
 from services.ops.logging import get_logger
 from services.settings import Settings

@@ -12,9 +12,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from schemas.notice_acks import NoticeAck, NoticeAckData
 from schemas.topics import NOTICE_ACKS, agency_notices
-from services.kafka import read
-from services.kafka.clients import running
-from services.kafka.security import Kafka, as_client
+from services.kafka.client import read
+from services.kafka.client.clients import running
+from services.kafka.client.security import Kafka, as_client
 
 
 async def listen(

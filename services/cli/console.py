@@ -17,8 +17,8 @@ from schemas.topics import (
     pattern_of,
 )
 from services.core.localtime import to_local
-from services.kafka.follow import follow
-from services.kafka.security import Kafka
+from services.kafka.client.follow import follow
+from services.kafka.client.security import Kafka
 
 
 def _local(instant: str | None, timezone: str | None) -> str:

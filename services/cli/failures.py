@@ -41,7 +41,7 @@ def load_settings() -> Settings:
     """The settings from the environment; a wrong one is a usage error naming it."""
     from pydantic import ValidationError
 
-    from services.kafka.security import SecurityConfigError, client_options
+    from services.kafka.client.security import SecurityConfigError, client_options
     from services.settings import load, unknown_variables
 
     unknown = unknown_variables(os.environ)
@@ -113,7 +113,7 @@ def talking_to_broker(settings: Settings, doing: str = "") -> Iterator[None]:
     """Broker and login failures inside become one line naming the URL and the wait."""
     from aiokafka.errors import KafkaError
 
-    from services.kafka.security import explain_failure, uses_sasl
+    from services.kafka.client.security import explain_failure, uses_sasl
 
     started = time.monotonic()
     failures: tuple[type[BaseException], ...] = (KafkaError, OSError)

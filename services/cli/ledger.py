@@ -14,8 +14,8 @@ from services.cli.failures import (
     require_broker_url,
     talking_to_broker,
 )
-from services.kafka.clients import running
-from services.kafka.security import consumer_options, producer_options
+from services.kafka.client.clients import running
+from services.kafka.client.security import consumer_options, producer_options
 
 
 def register(commands: Any) -> None:
@@ -48,8 +48,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from schemas.topics import AUDIT
-    from services.kafka import read
-    from services.kafka.metadata import partitions_of
+    from services.kafka.admin.metadata import partitions_of
+    from services.kafka.client import read
     from services.notification.report import compile_report, render
 
     settings = load_settings()

@@ -17,8 +17,8 @@ from services.cli.failures import (
     require_broker_url,
     talking_to_broker,
 )
-from services.kafka.clients import running
-from services.kafka.security import client_options, consumer_options, producer_options
+from services.kafka.client.clients import running
+from services.kafka.client.security import client_options, consumer_options, producer_options
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
@@ -178,8 +178,8 @@ def render_record(record: Any) -> str:
 def cmd_tail(args: argparse.Namespace) -> int:
     from aiokafka import AIOKafkaConsumer
 
-    from services.kafka import read
-    from services.kafka.metadata import partitions_of
+    from services.kafka.admin.metadata import partitions_of
+    from services.kafka.client import read
 
     settings = load_settings()
     require_broker_url(settings)

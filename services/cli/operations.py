@@ -15,7 +15,7 @@ from services.cli.failures import (
     require_broker_url,
     talking_to_broker,
 )
-from services.kafka.security import client_options
+from services.kafka.client.security import client_options
 
 
 def register(commands: Any) -> None:
@@ -82,7 +82,8 @@ def register(commands: Any) -> None:
 def cmd_topics_create(args: argparse.Namespace) -> int:
     """The one-shot job of a deployment: every topic, with its retention and replication."""
     from schemas.topics import REGISTRY, FaustTopic, TopicSpec, agency_notices, faust_topics
-    from services.kafka.topics import TopicCreateError, ensure_topics
+    from services.kafka.admin.partitions import PartitionCountError
+    from services.kafka.admin.topics import TopicCreateError, ensure_topics
 
     settings = load_settings()
     try:
@@ -103,7 +104,7 @@ def cmd_topics_create(args: argparse.Namespace) -> int:
                     min_insync_replicas=settings.min_insync_replicas,
                 )
             )
-    except TopicCreateError as exc:
+    except (TopicCreateError, PartitionCountError) as exc:
         raise RunFailure(f"cannot create topics on {settings.broker_url}: {exc}") from None
     print(f"topics: {len(created)} created, {len(specs) - len(created)} already there")
     return 0
@@ -111,7 +112,7 @@ def cmd_topics_create(args: argparse.Namespace) -> int:
 
 def cmd_topics_list(args: argparse.Namespace) -> int:
     from schemas.topics import REGISTRY, FaustTopic, TopicSpec, faust_topics
-    from services.kafka.topics import plan
+    from services.kafka.admin.topics import plan
 
     settings = load_settings()
     specs: list[TopicSpec | FaustTopic] = [*REGISTRY, *faust_topics()]
@@ -128,7 +129,7 @@ def cmd_topics_list(args: argparse.Namespace) -> int:
 def cmd_k8s(args: argparse.Namespace) -> int:
     import yaml
 
-    from services.kafka import strimzi as deployment
+    from services.kafka.admin import strimzi as deployment
 
     documents: list[Any]
     if args.what == "topics":
@@ -148,7 +149,7 @@ def cmd_k8s(args: argparse.Namespace) -> int:
 def cmd_acls(args: argparse.Namespace) -> int:
     """``acls apply`` needs a login allowed to alter ACLs (a super user, to begin with)."""
     from services.access import deployment_principals
-    from services.kafka import acls
+    from services.kafka.admin import acls
 
     if args.acls_command != "list":
         try:
@@ -185,10 +186,10 @@ def cmd_states_republish(args: argparse.Namespace) -> int:
 
     from schemas.topics import BOOKING_STATE, changelog_topic
     from services.booking.domain import BookingRecord, states_to_republish
-    from services.kafka import read
-    from services.kafka.clients import running
-    from services.kafka.metadata import partitions_of
-    from services.kafka.security import consumer_options, producer_options
+    from services.kafka.admin.metadata import partitions_of
+    from services.kafka.client import read
+    from services.kafka.client.clients import running
+    from services.kafka.client.security import consumer_options, producer_options
     from services.streams.codec import encode
 
     changelog = changelog_topic("booking", "bookings")

@@ -14,11 +14,11 @@ from typing import Any
 from services.cli.failures import RunFailure, UsageError, load_settings, talking_to_broker
 from services.core.policy import PolicyFileError
 from services.core.policy import load as load_policies
-from services.kafka.apache import EmbeddedKafka
-from services.kafka.embedded import EmbeddedBroker, embedded_broker
-from services.kafka.process import BrokerStartError, die_with_parent_preexec, stop_processes
-from services.kafka.security import client_options
-from services.kafka.supervise import Supervisor
+from services.kafka.broker.apache import EmbeddedKafka
+from services.kafka.broker.embedded import EmbeddedBroker, embedded_broker
+from services.kafka.broker.process import BrokerStartError, die_with_parent_preexec, stop_processes
+from services.kafka.broker.supervise import Supervisor
+from services.kafka.client.security import client_options
 from services.ops import events, tracing
 from services.ops import logging as rw_logging
 from services.settings import BrokerFlavor, Settings
@@ -92,12 +92,8 @@ def _start_embedded(settings: Settings, nodes: int, port: int) -> EmbeddedBroker
 
 def _ensure_topics(settings: Settings, service: str | None = None) -> None:
     """A service's own topics (``service_topics``); every topic for ``up``."""
-    from services.kafka.topics import (
-        PartitionCountError,
-        ensure_topics_sync,
-        every_topic,
-        service_topics,
-    )
+    from services.kafka.admin.partitions import PartitionCountError
+    from services.kafka.admin.topics import ensure_topics_sync, every_topic, service_topics
 
     try:
         with talking_to_broker(settings):

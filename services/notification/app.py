@@ -27,8 +27,8 @@ from schemas.topics import (
     agency_notices,
 )
 from services.core.clock import Clock
-from services.kafka.security import client_options
-from services.kafka.topics import ensure_topics
+from services.kafka.admin.topics import ensure_topics
+from services.kafka.client.security import client_options
 from services.notification import domain
 from services.notification.domain import NotificationRecord, Outcome
 from services.ops import events

@@ -8,8 +8,8 @@ import time
 from aiokafka import AIOKafkaProducer
 
 from services.core.clock import SystemClock
-from services.kafka.clients import running
-from services.kafka.security import client_options, producer_options
+from services.kafka.client.clients import running
+from services.kafka.client.security import client_options, producer_options
 from services.ops import events
 from services.ops.logging import get_logger
 from services.settings import Settings

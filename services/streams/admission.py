@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from services.kafka.holes import HoleProbe
+from services.kafka.client.holes import HoleProbe
 from services.kafka.patches import internals
 from services.ops import events
 from services.ops.logging import get_logger

@@ -1,7 +1,8 @@
 """The faust app factory and worker runner every service shares.
 
-Every workaround for Tansu, the fallback broker, is decided in ``services.kafka.tansu_quirks``
-(read here through ``Settings.quirks``) and is off for Apache Kafka.
+Every workaround for Tansu, the fallback broker, is decided in
+``services.kafka.client.tansu_quirks`` (read here through ``Settings.quirks``) and is off
+for Apache Kafka.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from typing import Any
 
 import faust
 
-from services.kafka.process import port_is_free
-from services.kafka.security import client_options, faust_credentials
-from services.kafka.topics import cluster_id_sync
-from services.kafka.tuning import ClientTuning
+from services.kafka.admin.topics import cluster_id_sync
+from services.kafka.broker.process import port_is_free
+from services.kafka.client.security import client_options, faust_credentials
+from services.kafka.client.tuning import ClientTuning
 from services.ops import events
 from services.ops.logging import get_logger
 from services.ops.metrics import Metrics
@@ -103,7 +104,7 @@ def create_app(service: str, settings: Settings, web_port: int) -> ServiceApp:
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=settings.heartbeat_interval,
-        # services.kafka.tansu_quirks: one record per batch on Tansu.
+        # services.kafka.client.tansu_quirks: one record per batch on Tansu.
         producer_max_batch_size=16 if one_record_batches else 16384,
         producer_max_request_size=MAX_REQUEST_BYTES,
         consumer_max_fetch_size=MAX_REQUEST_BYTES,

@@ -14,10 +14,10 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from services.kafka.holes import HoleProbe
+from services.kafka.client.holes import HoleProbe
+from services.kafka.client.security import client_options
+from services.kafka.client.tuning import ClientTuning
 from services.kafka.patches import internals
-from services.kafka.security import client_options
-from services.kafka.tuning import ClientTuning
 from services.settings import Settings
 from services.streams import watchdog
 from services.streams.admission import Admission

@@ -17,7 +17,7 @@ from typing import Any
 from aiokafka import errors as aiokafka_errors
 from aiokafka.errors import KafkaError
 
-from services.kafka import fencing
+from services.kafka.patches import fencing
 from services.ops import events, tracing
 from services.ops.logging import get_logger, message_context, unbind_event
 from services.streams.codec import RawMessage

@@ -16,7 +16,7 @@ from opentelemetry.trace import SpanKind
 from pydantic import BaseModel
 
 from schemas.topics import TopicSpec
-from services.kafka.topics import partition_of
+from services.kafka.admin.topics import partition_of
 from services.ops import tracing
 from services.ops.metrics import Metrics
 from services.streams.codec import encode

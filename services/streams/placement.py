@@ -22,7 +22,7 @@ import functools
 from dataclasses import dataclass, replace
 
 from schemas.topics import TopicSpec
-from services.kafka.topics import partition_for
+from services.kafka.admin.topics import partition_for
 from services.ops import events
 from services.ops.logging import get_logger
 from services.streams.codec import RawMessage

@@ -25,7 +25,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from services.kafka.holes import HoleProbe
+from services.kafka.client.holes import HoleProbe
 from services.ops import events
 from services.ops.logging import get_logger
 

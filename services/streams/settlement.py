@@ -12,7 +12,7 @@ import asyncio
 import functools
 from typing import Any
 
-from services.kafka import fencing
+from services.kafka.patches import fencing
 from services.ops import events
 from services.ops.logging import get_logger, message_context
 from services.streams.app import ServiceApp

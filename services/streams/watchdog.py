@@ -10,7 +10,7 @@ import asyncio
 import time
 from typing import Any
 
-from services.kafka.holes import HoleProbe
+from services.kafka.client.holes import HoleProbe
 from services.kafka.patches import internals
 from services.ops import events
 from services.ops.logging import get_logger

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from services.kafka.apache import EmbeddedKafka
-from services.kafka.embedded import HOW_TO_GET_KAFKA, EmbeddedBroker, embedded_broker
-from services.kafka.toolchain import missing_toolchain
-from services.kafka.topics import ensure_topics_sync
+from services.kafka.admin.topics import ensure_topics_sync
+from services.kafka.broker.apache import EmbeddedKafka
+from services.kafka.broker.embedded import HOW_TO_GET_KAFKA, EmbeddedBroker, embedded_broker
+from services.kafka.broker.toolchain import missing_toolchain
 from tests.support.processes import alive, descendants, without_settings
 from tests.support.topics import KafkaHelper
 from tests.support.workers import Worker as ServiceProcess  # started as production does

@@ -28,9 +28,9 @@ from schemas.topics import (
     placement_topic,
 )
 from services.access import SERVICES
-from services.kafka import toolchain
-from services.kafka.apache import EmbeddedKafka
-from services.kafka.topics import ensure_topics, ensure_topics_sync, partition_for
+from services.kafka.admin.topics import ensure_topics, ensure_topics_sync, partition_for
+from services.kafka.broker import toolchain
+from services.kafka.broker.apache import EmbeddedKafka
 from tests import factories as f
 from tests.integration.conftest import own_kafka, start_services
 from tests.support.bookings import flagging as flagging_at

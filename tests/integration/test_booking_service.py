@@ -18,9 +18,9 @@ from schemas.topics import (
     MAX_MESSAGE_BYTES,
     changelog_topic,
 )
-from services.kafka.apache import EmbeddedKafka
-from services.kafka.embedded import EmbeddedBroker
-from services.kafka.topics import partition_for
+from services.kafka.admin.topics import partition_for
+from services.kafka.broker.apache import EmbeddedKafka
+from services.kafka.broker.embedded import EmbeddedBroker
 from tests import factories as f
 from tests.integration.conftest import PARTITIONS, ROOT, service_env
 from tests.support.kafka_log import batches

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from services.kafka.process import free_port
+from services.kafka.broker.process import free_port
 from tests.integration.conftest import ROOT
 from tests.support.processes import without_settings
 

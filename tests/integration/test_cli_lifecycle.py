@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from services.kafka.process import metadata_answers, port_is_free, port_range
+from services.kafka.broker.process import metadata_answers, port_is_free, port_range
 from services.streams.app import SERVICE_PORT_OFFSETS
 from tests.integration.conftest import ROOT, clean_env, launch
 from tests.support.poll import wait_until

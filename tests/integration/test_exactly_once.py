@@ -7,7 +7,7 @@ broker of its own (the other tests share the suite's broker):
    (``make chaos GUARANTEE=exactly_once``).
 2. A worker fenced: other producers take over the notification service's transactional ids,
    as a worker handed its partitions by a moved group coordinator does. The fenced worker
-   replaces itself (``services.kafka.fencing``; it used to stop for good) and the next
+   replaces itself (``services.kafka.patches.fencing``; it used to stop for good) and the next
    notice still reaches the agency once. Then a record refused inside a transaction (the
    agency's topic refusing for a while): the worker replaces itself rather than commit
    without it (aiokafka would have), and the notice and its ledger record arrive once each.
@@ -31,10 +31,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from schemas.topics import AUDIT, DEADLETTER, NOTICE_ALERTS, agency_notices
-from services.kafka.apache import EmbeddedKafka
-from services.kafka.fencing import RESTARTS_BEFORE_GIVING_UP
-from services.kafka.toolchain import missing_toolchain
-from services.kafka.topics import partition_for
+from services.kafka.admin.topics import partition_for
+from services.kafka.broker.apache import EmbeddedKafka
+from services.kafka.broker.toolchain import missing_toolchain
+from services.kafka.patches.fencing import RESTARTS_BEFORE_GIVING_UP
 from tests.integration.conftest import PARTITIONS, start_services
 from tests.integration.test_board import release
 from tests.integration.test_notification_service import flagged_booking

@@ -13,9 +13,9 @@ from aiokafka import AIOKafkaConsumer
 
 from schemas.topics import JAIL_BOOKING, agency_notices
 from services.access import SERVICES
-from services.kafka.apache import EmbeddedKafka
-from services.kafka.toolchain import missing_toolchain
-from services.kafka.topics import partition_for
+from services.kafka.admin.topics import partition_for
+from services.kafka.broker.apache import EmbeddedKafka
+from services.kafka.broker.toolchain import missing_toolchain
 from tests import factories as f
 from tests.integration.conftest import PARTITIONS, own_kafka, start_services
 from tests.support.topics import KafkaHelper

@@ -10,9 +10,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from services.kafka.embedded import EmbeddedBroker
-from services.kafka.holes import HoleProbe
-from services.kafka.tansu_quirks import quirks
+from services.kafka.broker.embedded import EmbeddedBroker
+from services.kafka.client.holes import HoleProbe
+from services.kafka.client.tansu_quirks import quirks
 from tests.support.poll import until
 
 pytestmark = pytest.mark.integration

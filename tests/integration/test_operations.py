@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from schemas.topics import JAIL_BOOKING, NOTICE_ALERTS
-from services.kafka.process import free_port
+from services.kafka.broker.process import free_port
 from services.simulator.places import FIRST_NAMES, LAST_NAMES
 from tests.integration.conftest import ROOT, service_env
 from tests.integration.test_notification_service import flagged_booking

@@ -21,11 +21,11 @@ from aiokafka.errors import TopicAuthorizationFailedError
 
 from schemas.topics import AGENCY_REQUESTS, AUDIT, JAIL_BOOKING, NOTICE_ACKS, agency_notices
 from services.access import OPS, SERVICES, service_principal_name
-from services.kafka.apache import EmbeddedKafka
-from services.kafka.secure import SecureListener
-from services.kafka.security import client_options
-from services.kafka.toolchain import missing_toolchain
-from services.kafka.topics import partition_for
+from services.kafka.admin.topics import partition_for
+from services.kafka.broker.apache import EmbeddedKafka
+from services.kafka.broker.secure import SecureListener
+from services.kafka.broker.toolchain import missing_toolchain
+from services.kafka.client.security import client_options
 from services.settings import Settings
 from tests import factories as f
 from tests.integration.conftest import ARTIFACTS, PARTITIONS, ROOT, service_env

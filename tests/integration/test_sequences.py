@@ -12,9 +12,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import MessageSizeTooLargeError, OutOfOrderSequenceNumber
 from aiokafka.producer.sender import SendProduceReqHandler
 
-from services.kafka.embedded import EmbeddedBroker
+from services.kafka.broker.embedded import EmbeddedBroker
+from services.kafka.client.tansu_quirks import quirks
 from services.kafka.patches import sequences
-from services.kafka.tansu_quirks import quirks
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from schemas.topics import JAIL_BOOKING
-from services.kafka.tansu import TansuBroker
-from services.kafka.topics import ensure_topics_sync
+from services.kafka.admin.topics import ensure_topics_sync
+from services.kafka.broker.tansu import TansuBroker
 from tests.integration.conftest import ARTIFACTS, BROKERS_USED, PARTITIONS, ROOT
 from tests.integration.test_cli_bad_input import run
 from tests.integration.test_notification_service import flagged_booking

@@ -15,9 +15,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from schemas.topics import TopicSpec
-from services.kafka.embedded import EmbeddedBroker, embedded_broker
-from services.kafka.process import free_port, group_coordinator_error
-from services.kafka.topics import _started_admin, ensure_topics, wait_for_leaders
+from services.kafka.admin.topics import _started_admin, ensure_topics, wait_for_leaders
+from services.kafka.broker.embedded import EmbeddedBroker, embedded_broker
+from services.kafka.broker.process import free_port, group_coordinator_error
 from tests.integration.conftest import wanted_broker
 
 pytestmark = pytest.mark.integration

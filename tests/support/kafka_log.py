@@ -7,7 +7,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.kafka.toolchain import classpath, find_java
+from services.kafka.broker.toolchain import classpath, find_java
 
 
 @dataclass

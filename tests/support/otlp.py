@@ -11,7 +11,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from services.kafka.process import free_port
+from services.kafka.broker.process import free_port
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import os
 import urllib.request
 from pathlib import Path
 
-from services.kafka.process import SHARE_ENV
+from services.kafka.broker.process import SHARE_ENV
 
 
 def without_settings() -> dict[str, str]:

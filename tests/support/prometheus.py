@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from services.kafka.process import die_with_parent_preexec, free_port
+from services.kafka.broker.process import die_with_parent_preexec, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy" / "prometheus" / "rules.yml"

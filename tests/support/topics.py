@@ -15,8 +15,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from services.kafka import read
-from services.kafka.metadata import partitions_of
+from services.kafka.admin.metadata import partitions_of
+from services.kafka.client import read
 from tests.support.poll import until
 
 

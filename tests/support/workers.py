@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from services.kafka.process import die_with_parent_preexec, free_port
+from services.kafka.broker.process import die_with_parent_preexec, free_port
 from tests.support.poll import until
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ import yaml
 from schemas.topics import REGISTRY, faust_topics
 from services.access import OPS, service_principal_name
 from services.cli import SERVICES, build_parser
-from services.kafka import strimzi as deployment
+from services.kafka.admin import strimzi as deployment
 from services.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

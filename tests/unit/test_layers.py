@@ -154,8 +154,8 @@ MAP: dict[str, set[str]] = {
     "services.simulator": set(EDGES),
 }
 BACK_UP = {
-    ("services.settings", "services.kafka.tuning"),
-    ("services.settings", "services.kafka.tansu_quirks"),
+    ("services.settings", "services.kafka.client.tuning"),
+    ("services.settings", "services.kafka.client.tansu_quirks"),
 }
 
 

@@ -20,8 +20,8 @@ import pytest
 import yaml
 
 from services.access import deployment_principals
-from services.kafka import acls
-from services.kafka import strimzi as deployment
+from services.kafka.admin import acls
+from services.kafka.admin import strimzi as deployment
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"

@@ -14,7 +14,7 @@ from aiokafka.errors import for_code
 from aiokafka.protocol.admin import CreateAclsRequest, DescribeAclsRequest
 
 from services.access import Pattern, Principal, Resource
-from services.kafka.security import Kafka, as_client
+from services.kafka.client.security import Kafka, as_client
 
 # Kafka's codes (org.apache.kafka.common.resource / acl).
 RESOURCE_TYPES = {

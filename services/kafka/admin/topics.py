@@ -33,7 +33,8 @@ from schemas.topics import (
     faust_topics,
 )
 from services.access import SERVICE_TOPICS
-from services.kafka.security import Kafka, as_client
+from services.kafka.admin.partitions import check_partitions
+from services.kafka.client.security import Kafka, as_client
 from services.ops import events
 from services.ops.logging import get_logger
 
@@ -175,49 +176,6 @@ async def ensure_topics(
         await admin.close()
 
 
-class PartitionCountError(TopicCreateError):
-    """A topic releasewatch co-partitions exists with another partition count."""
-
-
-async def check_partitions(
-    admin: AIOKafkaAdminClient,
-    specs: Iterable[TopicSpec | FaustTopic],
-    partitions: int,
-    existing: set[str],
-) -> None:
-    """SPEC 2: one booking's messages meet on one partition number in every topic. A public
-    input with another count still works (each message is moved to its booking's partition
-    of the service's placement topic): said once. Any other topic a service reads or keeps a
-    table in would silently split bookings: refused, naming the topic and both counts."""
-    names = [
-        spec.name
-        for spec in specs
-        if spec.name in existing and not (isinstance(spec, FaustTopic) and spec.single_partition)
-    ]
-    if not names:
-        return
-    cluster = await admin._client.fetch_all_metadata()
-    for spec in specs:
-        if spec.name not in names:
-            continue
-        count = len(cluster.partitions_for_topic(spec.name) or ())
-        if count in (0, partitions):  # 0: not described to this login
-            continue
-        if isinstance(spec, TopicSpec) and spec.is_input:
-            log.warning(
-                events.INPUT_PARTITIONS_DIFFER,
-                topic=spec.name,
-                partitions=count,
-                expected=partitions,
-            )
-        elif isinstance(spec, FaustTopic) or spec.name in _COPARTITIONED:
-            raise PartitionCountError(
-                f"topic {spec.name} has {count} partitions, this installation {partitions} "
-                "(RELEASEWATCH_PARTITIONS): bookings would be split between partitions; set "
-                f"RELEASEWATCH_PARTITIONS={count} everywhere or recreate the topic"
-            )
-
-
 # Answers of a partition whose leader has not taken it up yet: asked again.
 _NOT_YET = {UnknownTopicOrPartitionError, LeaderNotAvailableError, NotLeaderForPartitionError}
 
@@ -284,12 +242,6 @@ def cluster_id_sync(kafka: Kafka, timeout: float = 30.0) -> str:
             await admin.close()
 
     return asyncio.run(ask())
-
-
-# Topics a service reads with its tables besides the public inputs (those are placed).
-_COPARTITIONED = frozenset(
-    spec.name for topics in SERVICE_TOPICS.values() for spec in topics.reads if not spec.is_input
-)
 
 
 def every_topic() -> list[TopicSpec | FaustTopic]:

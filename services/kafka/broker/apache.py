@@ -19,8 +19,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from services.kafka.kraft import Node, new_cluster_id, server_properties
-from services.kafka.process import (
+from services.kafka.broker.kraft import Node, new_cluster_id, server_properties
+from services.kafka.broker.process import (
     BrokerStartError,
     Started,
     die_with_parent_preexec,
@@ -30,8 +30,8 @@ from services.kafka.process import (
     port_is_free,
     stop_processes,
 )
-from services.kafka.secure import SecureListener
-from services.kafka.toolchain import (
+from services.kafka.broker.secure import SecureListener
+from services.kafka.broker.toolchain import (
     LOG_CONFIG,
     classpath,
     find_java,
@@ -243,7 +243,7 @@ class EmbeddedKafka(Started):
             time.sleep(0.1)
         raise BrokerStartError(f"node {node_id} did not come back within {timeout:.0f} s")
 
-    # What ``services.kafka.supervise`` watches.
+    # What ``services.kafka.broker.supervise`` watches.
     def node_ids(self) -> list[int]:
         return [node.node_id for node in self.nodes]
 

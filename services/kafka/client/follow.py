@@ -8,8 +8,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from services.kafka import read
-from services.kafka.security import Kafka, as_client
+from services.kafka.client import read
+from services.kafka.client.security import Kafka, as_client
 
 
 async def follow(

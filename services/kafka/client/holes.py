@@ -16,7 +16,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from services.kafka.security import as_client
+from services.kafka.client.security import as_client
 
 WAIT_MS = 2000  # at most, for a hole at the end of a partition
 STEP_MS = 100  # the position is looked at after each step

@@ -3,7 +3,7 @@ opening with the defect, the evidence (upstream issue where one exists, else the
 test or fault-suite run that shows it) and the versions it applies to. ``apply`` installs
 them all, once, from one place: ``services.cli.main`` at process start, before any client
 exists. ``internals`` holds what the skeleton reads or sets inside the libraries without a
-patch. Tansu's own workarounds are decided in ``services.kafka.tansu_quirks``.
+patch. Tansu's own workarounds are decided in ``services.kafka.client.tansu_quirks``.
 
 - ``seek_beginning``: prefetched messages never read again where nothing is committed
   (faust); evidence: faust-streaming #216, #221.
@@ -31,13 +31,14 @@ patch. Tansu's own workarounds are decided in ``services.kafka.tansu_quirks``.
   test_sequences.
 
 The fault suite's experiments switch some off (``RELEASEWATCH_FAUST_FIXES_OFF``,
-``services.kafka.tuning.FIX_SWITCHES``); ``gap_guard`` is not a patch but the agents' guard.
+``services.kafka.client.tuning.FIX_SWITCHES``); ``gap_guard`` is not a patch but the agents' guard.
 """
 
 from __future__ import annotations
 
 import os
 
+from services.kafka.client.tuning import parse_fixes_off
 from services.kafka.patches import (
     commit_before_revoke,
     commit_check,
@@ -52,7 +53,6 @@ from services.kafka.patches import (
     seek_beginning,
     sequences,
 )
-from services.kafka.tuning import parse_fixes_off
 
 OFF_SETTING = "RELEASEWATCH_FAUST_FIXES_OFF"
 _applied = False

@@ -1,5 +1,5 @@
 """A short, adaptive fetch wait on brokers that do not wake a waiting fetch (``fetch_wait``,
-Tansu only; the rule itself is ``services.kafka.tansu_quirks.FetchWait``).
+Tansu only; the rule itself is ``services.kafka.client.tansu_quirks.FetchWait``).
 
 Defect (Tansu 0.6): faust builds its consumer with ``fetch_max_wait_ms=1500``. Apache Kafka
 answers a waiting Fetch as soon as data arrives; Tansu waits the full time (measured here: a
@@ -19,8 +19,8 @@ from aiokafka.consumer.fetcher import Fetcher
 from aiokafka.structs import TopicPartition
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from services.kafka.client.tansu_quirks import FetchWait
 from services.kafka.patches.internals import tuning_of
-from services.kafka.tansu_quirks import FetchWait
 from services.ops import events
 from services.ops.logging import get_logger
 

@@ -23,7 +23,7 @@ from typing import Any
 from aiokafka.consumer.fetcher import FetchResult
 from faust import streams as faust_streams
 
-from services.kafka.tuning import ClientTuning
+from services.kafka.client.tuning import ClientTuning
 from services.ops import events
 from services.ops.logging import get_logger
 

@@ -26,8 +26,7 @@ from aiokafka.producer.transaction_manager import TransactionState
 from faust.exceptions import ProducerSendError
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from services.kafka import fencing
-from services.kafka.patches import restart_fenced
+from services.kafka.patches import fencing, restart_fenced
 from services.streams.handling import RefusedOutput, refused_output
 
 

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.kafka.tansu_quirks import FetchWait
+from services.kafka.client.tansu_quirks import FetchWait
 
 
 def test_it_starts_at_the_floor() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from schemas.topics import NOTICE_ALERTS
-from services.kafka.topics import partition_for
+from services.kafka.admin.topics import partition_for
 from services.ops.metrics import Metrics
 from services.streams.output import SOURCE, UNACKNOWLEDGED, Output
 

@@ -198,7 +198,7 @@ def answered(
 async def test_an_empty_answer_behind_the_highwater_lengthens_the_next_wait(
     monkeypatch: Any,
 ) -> None:
-    from services.kafka.tansu_quirks import FetchWait
+    from services.kafka.client.tansu_quirks import FetchWait
 
     fetcher, assignment, request, aiokafka_fetch = answered(
         {0: (5000, 5000), 1: (100, 100), 2: (9000, 9001)}, filled={2}, wait=FetchWait(50, 2000)
@@ -209,7 +209,7 @@ async def test_an_empty_answer_behind_the_highwater_lengthens_the_next_wait(
 
 
 async def test_answers_that_serve_every_partition_behind_keep_the_wait(monkeypatch: Any) -> None:
-    from services.kafka.tansu_quirks import FetchWait
+    from services.kafka.client.tansu_quirks import FetchWait
 
     fetcher, assignment, request, aiokafka_fetch = answered(
         {0: (5000, 5000), 1: (100, 100)}, filled={0}, wait=FetchWait(50, 2000)
@@ -223,7 +223,7 @@ async def test_data_that_arrived_during_the_wait_is_not_a_starved_fetch(monkeypa
     """Caught up when the fetch went out; Tansu answers empty at the end of the wait with a
     highwater that includes what arrived meanwhile. That is a reader at the head of its
     partitions: the wait shortens."""
-    from services.kafka.tansu_quirks import FetchWait
+    from services.kafka.client.tansu_quirks import FetchWait
 
     wait = FetchWait(50, 2000)
     wait.current_ms = 400

@@ -17,7 +17,7 @@ from schemas.topics import (
     placement_topic,
 )
 from services.access import SERVICE_TOPICS, service_principal
-from services.kafka.topics import partition_for
+from services.kafka.admin.topics import partition_for
 from services.ops.metrics import Metrics
 from services.streams.codec import RawMessage
 from services.streams.handling import _headers

@@ -13,7 +13,8 @@ from aiokafka.errors import UnknownError
 from pydantic import ValidationError
 
 from schemas.topics import AUDIT, FOREVER, JAIL_BOOKING, faust_topics
-from services.kafka.security import (
+from services.kafka.admin.topics import plan
+from services.kafka.client.security import (
     SecurityConfigError,
     as_client,
     client_options,
@@ -22,7 +23,6 @@ from services.kafka.security import (
     faust_credentials,
     producer_options,
 )
-from services.kafka.topics import plan
 from services.settings import Settings
 from services.streams.app import create_app
 

@@ -9,8 +9,8 @@ import pytest
 from schemas.topics import REGISTRY
 from services import access
 from services.access import Operation, Pattern, Resource
-from services.kafka import acls
-from services.kafka.secure import SecureListener
+from services.kafka.admin import acls
+from services.kafka.broker.secure import SecureListener
 
 
 def grants_of(principal: access.Principal) -> dict[tuple[str, str, str], set[str]]:

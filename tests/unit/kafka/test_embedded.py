@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from services.kafka import embedded, toolchain
-from services.kafka.kraft import Node, new_cluster_id, server_properties
-from services.kafka.process import BrokerStartError
-from services.kafka.toolchain import parse_java_major
-from services.kafka.topics import replicas_for
+from services.kafka.admin.topics import replicas_for
+from services.kafka.broker import embedded, toolchain
+from services.kafka.broker.kraft import Node, new_cluster_id, server_properties
+from services.kafka.broker.process import BrokerStartError
+from services.kafka.broker.toolchain import parse_java_major
 
 
 def properties(text: str) -> dict[str, str]:
@@ -135,7 +135,7 @@ def test_topics_take_three_replicas_where_the_cluster_has_them(
 
 
 def test_free_ports_are_outside_the_outgoing_range_and_never_given_twice() -> None:
-    from services.kafka.process import ephemeral_range, free_port, port_is_free
+    from services.kafka.broker.process import ephemeral_range, free_port, port_is_free
 
     low, high = ephemeral_range()
     ports = [free_port() for _ in range(50)]
@@ -145,7 +145,7 @@ def test_free_ports_are_outside_the_outgoing_range_and_never_given_twice() -> No
 
 
 def test_processes_side_by_side_pick_from_slices_that_do_not_overlap() -> None:
-    from services.kafka import process
+    from services.kafka.broker import process
 
     before = process._SHARE  # a test run on several workers has its own
     try:
@@ -166,10 +166,10 @@ def test_processes_side_by_side_pick_from_slices_that_do_not_overlap() -> None:
 
 def test_a_child_process_picks_from_its_parents_slice() -> None:
     """``releasewatch up`` started by a test on one of several workers stays in its slice."""
-    from services.kafka import process
+    from services.kafka.broker import process
 
     before = process._SHARE
-    show = "from services.kafka import process; print(*process.port_range())"
+    show = "from services.kafka.broker import process; print(*process.port_range())"
     try:
         process.share_ports(1, 3)
         child = subprocess.run(
@@ -184,7 +184,7 @@ def test_a_child_process_picks_from_its_parents_slice() -> None:
 def test_a_garbled_slice_from_a_parent_means_the_whole_range(
     monkeypatch: pytest.MonkeyPatch, handed_down: str
 ) -> None:
-    from services.kafka import process
+    from services.kafka.broker import process
 
     monkeypatch.setenv(process.SHARE_ENV, handed_down)
     assert process._inherited_share() == (0, 1)

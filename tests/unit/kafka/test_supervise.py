@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from services.kafka.supervise import FIRST_BACKOFF, MAX_BACKOFF, STABLE_AFTER, Supervisor
+from services.kafka.broker.supervise import FIRST_BACKOFF, MAX_BACKOFF, STABLE_AFTER, Supervisor
 
 
 class FakeCluster:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from services.kafka.tuning import FIX_SWITCHES, parse_fixes_off
+from services.kafka.client.tuning import FIX_SWITCHES, parse_fixes_off
 from services.settings import Settings
 
 

@@ -1,0 +1,1 @@
+"""The cluster's shape: topics (created, checked), ACLs and Strimzi resources."""
