@@ -23,7 +23,7 @@ from typing import Any
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from services.kafka.patches import fencing
+import services.kafka.patches.fencing as fencing
 from services.ops import events
 from services.ops.logging import get_logger
 
