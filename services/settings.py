@@ -12,9 +12,6 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.kafka.client.tansu_quirks import BrokerQuirks, quirks
-from services.kafka.client.tuning import ClientTuning, parse_fixes_off
-
 
 class BrokerFlavor(StrEnum):
     """Which broker we talk to. ``tansu`` switches on the embedded broker's workarounds."""
@@ -122,7 +119,7 @@ class Settings(BaseSettings):
     faust_fixes_off: str = Field(
         default="",
         description="fault-suite experiments only: faust fixes to leave out, comma-separated "
-        "(services.kafka.client.tuning.FIX_SWITCHES)",
+        "(services.kafka.client.tuning.FIX_SWITCHES; checked at every start)",
     )
     session_timeout: float = Field(default=8.0, gt=1, description="consumer session timeout, s")
     heartbeat_interval: float = Field(default=1.0, gt=0)
@@ -178,12 +175,6 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r}: {problem}; give kafka://host:port[;host:port]")
         return value.strip()
 
-    @field_validator("faust_fixes_off")
-    @classmethod
-    def _fixes_off(cls, value: str) -> str:
-        parse_fixes_off(value)
-        return value
-
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         sasl = self.security_protocol in (
@@ -197,17 +188,6 @@ class Settings(BaseSettings):
             )
         if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
             raise ValueError("RELEASEWATCH_SSL_CERTFILE and RELEASEWATCH_SSL_KEYFILE go together")
-        if not self.quirks.idempotence_and_transactions:
-            unsupported = []
-            if self.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE:
-                unsupported.append("RELEASEWATCH_PROCESSING_GUARANTEE=exactly_once")
-            if self.producer_idempotence is True:
-                unsupported.append("RELEASEWATCH_PRODUCER_IDEMPOTENCE=true")
-            if unsupported:
-                raise ValueError(
-                    f"the embedded broker has no idempotent producer or transactions: "
-                    f"{', '.join(unsupported)} works on Apache Kafka only"
-                )
         if (
             self.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE
             and self.producer_acks != "all"
@@ -233,36 +213,6 @@ class Settings(BaseSettings):
         if not self.broker_url:
             raise ValueError("no broker URL: start the embedded broker first")
         return bootstrap_servers(self.broker_url)
-
-    @property
-    def quirks(self) -> BrokerQuirks:
-        """The broker's workarounds (``kafka.client.tansu_quirks``): none on Apache Kafka."""
-        return quirks(self.broker_flavor.value)
-
-    @property
-    def tuning(self) -> ClientTuning:
-        return ClientTuning(
-            idempotent=self.idempotent_producers,
-            fetch_wait_ms=self.quirks.fetch_wait_ms,
-            fetch_wait_ceiling_ms=self.quirks.fetch_wait_ceiling_ms,
-            watch_interval=self.input_watch_interval,
-            exactly_once=self.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE,
-            fixes_off=parse_fixes_off(self.faust_fixes_off),
-        )
-
-    @property
-    def idempotent_producers(self) -> bool:
-        """Idempotent producers: as set, else wherever the broker and acks allow them."""
-        if self.producer_idempotence is not None:
-            return self.producer_idempotence
-        return self.quirks.idempotence_and_transactions and self.producer_acks == "all"
-
-    @property
-    def single_record_batches(self) -> bool:
-        """One record per producer batch: the broker's quirk unless set (measurements)."""
-        if self.one_record_batches is not None:
-            return self.one_record_batches
-        return self.quirks.one_record_batches
 
 
 def broker_url_problem(url: str) -> str | None:

@@ -42,6 +42,7 @@ def load_settings() -> Settings:
     from pydantic import ValidationError
 
     from services.kafka.client.security import SecurityConfigError, client_options
+    from services.kafka.client.tuning import flavor_problem
     from services.settings import load, unknown_variables
 
     unknown = unknown_variables(os.environ)
@@ -56,6 +57,9 @@ def load_settings() -> Settings:
         raise UsageError(f"invalid configuration: {problems}") from None
     except SecurityConfigError as exc:
         raise UsageError(f"invalid configuration: {exc}") from None
+    problem = flavor_problem(settings)  # what the broker named by the settings cannot do
+    if problem:
+        raise UsageError(f"invalid configuration: {problem}")
     return settings
 
 

@@ -19,6 +19,7 @@ from services.kafka.broker.embedded import EmbeddedBroker, embedded_broker
 from services.kafka.broker.process import BrokerStartError, die_with_parent_preexec, stop_processes
 from services.kafka.broker.supervise import Supervisor
 from services.kafka.client.security import client_options
+from services.kafka.client.tuning import flavor_problem, tuning_of
 from services.ops import events, tracing
 from services.ops import logging as rw_logging
 from services.settings import BrokerFlavor, Settings
@@ -72,6 +73,9 @@ def _broker_for(settings: Settings) -> tuple[Settings, EmbeddedBroker | None]:
                 "broker_flavor": BrokerFlavor(broker.flavor),
             }
         )
+        problem = flavor_problem(updated)
+        if problem:
+            raise ValueError(problem)
     except ValueError as exc:
         broker.stop()
         raise UsageError(f"invalid configuration: {exc}") from None
@@ -138,8 +142,9 @@ def cmd_service(args: argparse.Namespace) -> int:
             return 0
         if tracing.setup(args.name):  # only with OTEL_EXPORTER_OTLP_ENDPOINT set
             log.info(events.TRACES_EXPORTED, protocol="otlp/http")
-        if settings.tuning.fixes_off:  # installed without them by services.cli.main
-            log.warning(events.FAUST_FIXES_SWITCHED_OFF, fixes=sorted(settings.tuning.fixes_off))
+        off = tuning_of(settings).fixes_off
+        if off:  # installed without them by services.cli.main
+            log.warning(events.FAUST_FIXES_SWITCHED_OFF, fixes=sorted(off))
         module = importlib.import_module(f"services.{args.name}.app")
         app = module.build(settings, port)
         log.info(

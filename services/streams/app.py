@@ -1,7 +1,7 @@
 """The faust app factory and worker runner every service shares.
 
 Every workaround for Tansu, the fallback broker, is decided in
-``services.kafka.client.tansu_quirks`` (read here through ``Settings.quirks``) and is off
+``services.kafka.client.tansu_quirks`` (read here through ``quirks_of``) and is off
 for Apache Kafka.
 """
 
@@ -17,7 +17,12 @@ import faust
 from services.kafka.admin.topics import cluster_id_sync
 from services.kafka.broker.process import port_is_free
 from services.kafka.client.security import client_options, faust_credentials
-from services.kafka.client.tuning import ClientTuning
+from services.kafka.client.tuning import (
+    ClientTuning,
+    quirks_of,
+    single_record_batches,
+    tuning_of,
+)
 from services.ops import events
 from services.ops.logging import get_logger
 from services.ops.metrics import Metrics
@@ -79,7 +84,8 @@ class ServiceApp(faust.App):
 def create_app(service: str, settings: Settings, web_port: int) -> ServiceApp:
     """The service's app; the library patches are installed by ``services.cli.main``
     (``services.kafka.patches``)."""
-    one_record_batches = settings.single_record_batches
+    one_record_batches = single_record_batches(settings)
+    tuning = tuning_of(settings)
     app_id = f"releasewatch-{service}"
     state = local_state(app_id, service, settings)
     datadir = state.path if state else settings.data_dir / service
@@ -109,7 +115,7 @@ def create_app(service: str, settings: Settings, web_port: int) -> ServiceApp:
         producer_max_request_size=MAX_REQUEST_BYTES,
         consumer_max_fetch_size=MAX_REQUEST_BYTES,
         broker_max_poll_records=MAX_POLL_RECORDS,
-        table_standby_replicas=settings.quirks.standby_replicas,
+        table_standby_replicas=quirks_of(settings).standby_replicas,
         web_enabled=True,
         web_bind=settings.web_host,
         web_host=settings.web_host,
@@ -117,12 +123,12 @@ def create_app(service: str, settings: Settings, web_port: int) -> ServiceApp:
         worker_redirect_stdouts=False,
     )
     app.state_dir = state
-    if settings.tuning.exactly_once:
+    if tuning.exactly_once:
         app.commit_barrier = asyncio.Lock()
     # Changelogs written in transactions end with markers faust's recovery waits for.
     watch_recovery(app, client_options(settings), isolation_level(settings))
     # faust turns producer idempotence on only inside transactions; patches read this.
-    app.tuning = settings.tuning
+    app.tuning = tuning
     app.metrics = Metrics(service)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
@@ -139,13 +145,13 @@ def create_app(service: str, settings: Settings, web_port: int) -> ServiceApp:
 def isolation_level(settings: Settings) -> str:
     """How the worker's consumer reads (faust's rule): committed records only under
     exactly_once; every record, aborted ones too, otherwise."""
-    return "read_committed" if settings.tuning.exactly_once else "read_uncommitted"
+    return "read_committed" if tuning_of(settings).exactly_once else "read_uncommitted"
 
 
 def local_state(app_id: str, service: str, settings: Settings) -> StateDir | None:
     """This worker's slot for RocksDB tables, emptied when it cannot be trusted (None: the
     memory store)."""
-    if settings.store is not Store.ROCKSDB or not settings.quirks.local_state:
+    if settings.store is not Store.ROCKSDB or not quirks_of(settings).local_state:
         return None
     identity = {
         "app": app_id,

@@ -26,6 +26,7 @@ from services.core import policy as policies
 from services.core.clock import Clock, SystemClock
 from services.core.deadlines import DeadlineIndex
 from services.core.outcomes import Duplicate, Forget, Rejected, Stale, StaleSequence
+from services.kafka.client.tuning import tuning_of
 from services.ops import events
 from services.ops.logging import get_logger
 from services.settings import Settings
@@ -177,7 +178,7 @@ class DurableService(Generic[R]):
         route_inputs(
             self.app,
             self.name,
-            self.settings.tuning,
+            tuning_of(self.settings),
             raw_topic(self.app, *self._inputs),
             self._handlers,
             self.deadletters.send_internal_error,
@@ -186,7 +187,7 @@ class DurableService(Generic[R]):
         interval = self.settings.deadline_scan_interval
         # Under exactly_once the agent publishes what falls due, in the tick's transaction:
         # the timer's fast path would publish outside any input's and repeat after a crash.
-        early = None if self.settings.tuning.exactly_once else fire_early
+        early = None if tuning_of(self.settings).exactly_once else fire_early
         install_deadline_timer(
             self.app, self.index, self.records, self.ticks, self.clock, interval, log, early
         )

@@ -145,17 +145,13 @@ MAP: dict[str, set[str]] = {
     "services.core": {"schemas"},
     "services.ops": set(),
     "services.access": {"schemas"},
-    "services.settings": {"services.kafka"},  # the arrow back up (tuning, tansu_quirks)
+    "services.settings": set(),  # plain values: what they mean on a broker is kafka's
     "services.kafka": {"schemas", "services.access", "services.ops", "services.settings"},
     "services.kafka.patches": {"services.kafka", "services.ops"},
     "services.streams": {*EDGES, "services.kafka.patches"},
     **{f"services.{domain}": {*EDGES, "services.streams"} for domain in DOMAINS},
     "services.board": set(EDGES),
     "services.simulator": set(EDGES),
-}
-BACK_UP = {
-    ("services.settings", "services.kafka.client.tuning"),
-    ("services.settings", "services.kafka.client.tansu_quirks"),
 }
 
 
@@ -173,16 +169,10 @@ def test_each_package_imports_only_what_the_map_allows(package: str) -> None:
     assert wrong == set()
 
 
-def test_the_one_arrow_back_up_is_the_settings_reading_the_broker_quirks() -> None:
-    """Until issue 43 moves them: settings reads nothing else of the kafka package."""
-    back = {
-        (package_of(module), name)
-        for module in MODULES
-        if package_of(module) == "services.settings"
-        for name in internal(GRAPH[module])
-        if package_of(name) == "services.kafka"
-    }
-    assert back == BACK_UP
+def test_settings_know_no_broker() -> None:
+    """Settings are plain values; what they mean on Apache Kafka or Tansu is kafka's
+    (``services.kafka.client.tuning``): no arrow runs back up from the settings."""
+    assert internal(GRAPH["services.settings"]) == set()
 
 
 def test_every_package_is_on_the_map() -> None:

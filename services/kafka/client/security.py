@@ -15,6 +15,7 @@ from typing import Any
 
 import faust
 
+from services.kafka.client.tuning import idempotent_producers, quirks_of
 from services.settings import SecurityProtocol, Settings
 
 # What the helpers accept for "a Kafka cluster": a bootstrap string (plaintext, for tests and
@@ -88,8 +89,9 @@ CONSUMER_ONLY = frozenset({"fetch_max_wait_ms"})
 def consumer_options(settings: Settings) -> dict[str, Any]:
     """``client_options`` plus what only consumers take (aiokafka producers refuse it)."""
     options = client_options(settings)
-    if settings.quirks.fetch_wait_ms:
-        options["fetch_max_wait_ms"] = settings.quirks.fetch_wait_ms
+    wait = quirks_of(settings).fetch_wait_ms
+    if wait:
+        options["fetch_max_wait_ms"] = wait
     return options
 
 
@@ -97,7 +99,7 @@ def producer_options(settings: Settings) -> dict[str, Any]:
     """Delivery settings for aiokafka producers (faust's are set on the app)."""
     return {
         "acks": "all" if settings.producer_acks == "all" else 1,
-        "enable_idempotence": settings.idempotent_producers,
+        "enable_idempotence": idempotent_producers(settings),
     }
 
 
@@ -166,7 +168,7 @@ def explain_failure(exc: BaseException, settings: Settings) -> str:
         )
     if isinstance(exc, GroupAuthorizationFailedError):
         return f"not authorized: {_who(settings)} may not join that consumer group"
-    if settings.idempotent_producers and _refused_producer_id(exc):
+    if idempotent_producers(settings) and _refused_producer_id(exc):
         # Tansu answers InitProducerId with UnknownError: a broker without idempotent producers.
         return (
             f"the broker refused an idempotent producer (InitProducerId: {type(exc).__name__}). "

@@ -23,6 +23,12 @@ from services.kafka.client.security import (
     faust_credentials,
     producer_options,
 )
+from services.kafka.client.tuning import (
+    flavor_problem,
+    idempotent_producers,
+    single_record_batches,
+    tuning_of,
+)
 from services.settings import Settings
 from services.streams.app import create_app
 
@@ -119,8 +125,6 @@ def test_a_missing_or_broken_tls_file_is_named(tmp_path: Path) -> None:
         ({"security_protocol": "SASL_SSL"}, "needs RELEASEWATCH_SASL_USERNAME"),
         ({"security_protocol": "SASL_PLAINTEXT", "sasl_username": "u"}, "SASL_PASSWORD"),
         ({"ssl_certfile": "/x.pem"}, "go together"),
-        ({"broker_flavor": "tansu", "processing_guarantee": "exactly_once"}, "Apache Kafka only"),
-        ({"broker_flavor": "tansu", "producer_idempotence": True}, "Apache Kafka only"),
         ({"processing_guarantee": "exactly_once", "producer_acks": "1"}, "PRODUCER_ACKS=all"),
         ({"producer_idempotence": True, "producer_acks": "1"}, "IDEMPOTENCE=true needs .*ACKS=all"),
         ({"min_insync_replicas": 2, "replication_factor": 1}, "cannot exceed"),
@@ -132,6 +136,20 @@ def test_inconsistent_settings_are_refused_with_the_reason(
 ) -> None:
     with pytest.raises(ValidationError, match=message):
         settings(**values)
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"processing_guarantee": "exactly_once"}, "PROCESSING_GUARANTEE=exactly_once"),
+        ({"producer_idempotence": True}, "PRODUCER_IDEMPOTENCE=true"),
+    ],
+)
+def test_apache_only_switches_on_tansu_are_named(values: dict[str, Any], named: str) -> None:
+    problem = flavor_problem(settings(broker_flavor="tansu", **values))
+    assert problem is not None and named in problem and "Apache Kafka only" in problem
+    assert flavor_problem(settings(**values)) is None  # on Apache Kafka
+    assert flavor_problem(settings(broker_flavor="tansu")) is None
 
 
 def test_apache_only_switches_are_allowed_on_apache() -> None:
@@ -161,9 +179,9 @@ def test_idempotence_unless_set_follows_the_broker_and_acks(
     values: dict[str, Any], idempotent: bool
 ) -> None:
     chosen = settings(**values)
-    assert chosen.idempotent_producers is idempotent
+    assert idempotent_producers(chosen) is idempotent
     assert producer_options(chosen)["enable_idempotence"] is idempotent
-    assert chosen.tuning.idempotent is idempotent
+    assert tuning_of(chosen).idempotent is idempotent
 
 
 def test_as_client_accepts_a_bootstrap_string_or_options() -> None:
@@ -191,10 +209,10 @@ def test_faust_app_gets_credentials_acks_and_guarantee(tmp_path: Path) -> None:
 
 
 def test_one_record_batches_follow_the_broker_unless_set() -> None:
-    assert settings(broker_flavor="tansu").single_record_batches
-    assert not settings().single_record_batches
-    assert not settings(broker_flavor="tansu", one_record_batches=False).single_record_batches
-    assert settings(one_record_batches=True).single_record_batches
+    assert single_record_batches(settings(broker_flavor="tansu"))
+    assert not single_record_batches(settings())
+    assert not single_record_batches(settings(broker_flavor="tansu", one_record_batches=False))
+    assert single_record_batches(settings(one_record_batches=True))
 
 
 def test_topic_plan_carries_retention_replication_and_min_isr() -> None:
