@@ -6,26 +6,27 @@ Where is it decided that a California jail may not send a notice? ``decide``.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 
-from schemas.audit import AuditRecord, AuditRecordData, AuditStep
-from schemas.booking_state import BookingState, BookingStatus
+from schemas.audit import AuditRecord, AuditStep
+from schemas.booking_state import BookingState
 from schemas.deadletter import FieldError, RejectReason
 from schemas.escalations import Escalation, EscalationReason
 from schemas.notice_acks import NoticeAck
 from schemas.notice_alerts import AlertKind, NoticeAlert
-from schemas.notices import Notice, NoticeData, Subject
+from schemas.notices import Notice
 from services.core.escalations import escalation
-from services.core.localtime import to_local
 from services.core.outcomes import Duplicate, Forget, Rejected, Stale, retired
 from services.core.policy import Decision, Policy
+from services.notification.ledger import ledger_record
+from services.notification.notices import booking_for, copy_of, notice_id_for, render
 from services.notification.records import (
     BookingCopy,
     NoticeState,
     NotificationRecord,
     Outcome,
 )
+from services.notification.retirement import retire, retiring
 
 # An agency acknowledges what it must act on; a "released" notice only closes the file.
 NEEDS_ACK = frozenset(
@@ -37,75 +38,6 @@ DEFAULT_POLICY = Policy()
 def decide(policy: Policy, booking: BookingCopy) -> Decision:
     """May this alert become a notice to the agency, under the jurisdiction's policy?"""
     return policy.decide(booking.statutes)
-
-
-def notice_id_for(alert_id: str) -> str:
-    return f"notice|{alert_id}"
-
-
-def copy_of(message: BookingState) -> BookingCopy:
-    state = message.data
-    return BookingCopy(
-        revision=state.revision,
-        facility=state.facility,
-        person=state.person,
-        statutes=tuple(charge.statute for charge in state.charges),
-        closed=state.status in (BookingStatus.RELEASED, BookingStatus.TRANSFERRED),
-    )
-
-
-def booking_for(alert: NoticeAlert, record: NotificationRecord) -> BookingCopy | None:
-    """The booking a notice is rendered from: the one the alert carries (alerts written before
-    records were slimmed), else this service's copy once it has reached the revision the
-    alert was decided on. None: the alert must wait for its booking state."""
-    data = alert.data
-    if data.booking is not None:
-        return BookingCopy(
-            revision=data.booking_revision or 0,
-            facility=data.booking.facility,
-            person=data.booking.person,
-            statutes=tuple(charge.statute for charge in data.booking.charges),
-        )
-    copy = record.booking
-    if copy is None or copy.revision < (data.booking_revision or 1):
-        return None
-    return copy
-
-
-def render(
-    alert: NoticeAlert, booking: BookingCopy, notice_id: str, attempt: int, now: datetime
-) -> Notice:
-    data = alert.data
-    release_local = (
-        to_local(data.release_at, booking.facility.timezone) if data.release_at else None
-    )
-    return Notice(
-        event_id=f"{notice_id}#{attempt}",
-        occurred_at=now,
-        jurisdiction=alert.jurisdiction,
-        booking_id=alert.booking_id,
-        data=NoticeData(
-            notice_id=notice_id,
-            kind=data.kind,
-            request_id=data.request_id,
-            agency=data.agency,
-            subject=Subject(
-                booking_id=alert.booking_id,
-                person_id=booking.person.person_id,
-                first_name=booking.person.first_name,
-                last_name=booking.person.last_name,
-                date_of_birth=booking.person.date_of_birth,
-            ),
-            facility=booking.facility,
-            release_at=data.release_at,
-            release_at_local=release_local,
-            lead_hours=data.lead_hours,
-            late=data.late,
-            issued_at=now,
-            attempt=attempt,
-            alert_id=data.alert_id,
-        ),
-    )
 
 
 def on_booking_state(
@@ -130,7 +62,7 @@ def on_booking_state(
         step = on_alert(outcome.record, alert, policy, now)
         if isinstance(step, Outcome) and not step.held:
             outcome = _then(outcome, step)
-    return _retiring(outcome, now, policy)
+    return retiring(outcome, now, policy)
 
 
 def _then(first: Outcome, second: Outcome) -> Outcome:
@@ -186,18 +118,22 @@ def on_alert(
         "notice_withheld_by": data.notice_withheld_by,
     }
     if not decision.allowed:
-        suppressed = _ledger(record, state, AuditStep.SUPPRESSED, now, detail, rule=decision.rule)
-        return _retiring(Outcome(_with(record, state), audit=(suppressed,)), now, policy)
+        suppressed = ledger_record(
+            record, state, AuditStep.SUPPRESSED, now, detail, rule=decision.rule
+        )
+        return retiring(Outcome(_with(record, state), audit=(suppressed,)), now, policy)
     notice = render(alert, booking, notice_id, 1, now)
     if data.kind in NEEDS_ACK:
         state = state.model_copy(update={"ack_due_at": now + policy.ack_timeout, "last": notice})
-    audit = [_ledger(record, state, AuditStep.ISSUED, now, detail, rule=decision.rule)]
+    audit = [ledger_record(record, state, AuditStep.ISSUED, now, detail, rule=decision.rule)]
     copies: tuple[Notice, ...] = ()
     if policy.subject_copy:
         copies = (notice,)
-        audit.append(_ledger(record, state, AuditStep.SUBJECT_COPY, now, {}, rule=decision.rule))
+        audit.append(
+            ledger_record(record, state, AuditStep.SUBJECT_COPY, now, {}, rule=decision.rule)
+        )
     outcome = Outcome(_with(record, state), notices=(notice,), copies=copies, audit=tuple(audit))
-    return _retiring(outcome, now, policy)
+    return retiring(outcome, now, policy)
 
 
 def on_ack(
@@ -242,7 +178,7 @@ def on_ack(
             "last": None,
         }
     )
-    audit = _ledger(
+    audit = ledger_record(
         record,
         state,
         AuditStep.ACKNOWLEDGED,
@@ -255,7 +191,7 @@ def on_ack(
         },
         at=ack.data.acknowledged_at,
     )
-    return _retiring(Outcome(_with(record, acknowledged), audit=(audit,)), now, policy)
+    return retiring(Outcome(_with(record, acknowledged), audit=(audit,)), now, policy)
 
 
 def on_tick(record: NotificationRecord, policy: Policy, now: datetime) -> Outcome | Forget:
@@ -284,7 +220,9 @@ def on_tick(record: NotificationRecord, policy: Policy, now: datetime) -> Outcom
             )
             notices.append(again)
             audit.append(
-                _ledger(record, state, AuditStep.RESENT, now, {"attempt": attempt}, repeat=attempt)
+                ledger_record(
+                    record, state, AuditStep.RESENT, now, {"attempt": attempt}, repeat=attempt
+                )
             )
             updated = _with(
                 updated,
@@ -313,7 +251,7 @@ def on_tick(record: NotificationRecord, policy: Policy, now: datetime) -> Outcom
                 )
             )
             audit.append(
-                _ledger(
+                ledger_record(
                     record,
                     state,
                     AuditStep.ESCALATED,
@@ -332,83 +270,10 @@ def on_tick(record: NotificationRecord, policy: Policy, now: datetime) -> Outcom
         audit=tuple(audit),
         escalations=tuple(escalations),
     )
-    return _retiring(outcome, now, policy)
-
-
-# ---------------------------------------------------------------------------- retirement
-
-
-def retire_at(record: NotificationRecord, now: datetime, policy: Policy) -> datetime | None:
-    """Released or transferred, no alert waiting, no acknowledgement pending or resend due:
-    the record is retired ``policy.retire_after`` after the first time this is so."""
-    if record.retired:
-        return record.retire_at
-    booking = record.booking
-    if booking is None or not booking.closed or record.waiting:
-        return None
-    if any(state.ack_due_at is not None for state in record.notices.values()):
-        return None
-    return record.retire_at or now + policy.retire_after
-
-
-def retire(record: NotificationRecord, now: datetime, policy: Policy) -> Outcome | Forget:
-    """The grace period over: the record shrinks to a stub (the booking's last revision and
-    its notices' ids, so a late repeat of a state, an alert or an ack is dropped), kept
-    ``policy.forget_after``; then the stub goes too."""
-    if record.retired:
-        return Forget()
-    stub = NotificationRecord(
-        jurisdiction=record.jurisdiction,
-        booking_id=record.booking_id,
-        retired=True,
-        retire_at=now + policy.forget_after,
-        revision=record.booking.revision if record.booking else 0,
-        issued=tuple(sorted(record.notices)),
-    )
-    return Outcome(stub, retired=True)
-
-
-def _retiring(outcome: Outcome, now: datetime, policy: Policy) -> Outcome:
-    record = outcome.record
-    when = retire_at(record, now, policy)
-    if when == record.retire_at:
-        return outcome
-    return replace(outcome, record=record.model_copy(update={"retire_at": when}))
+    return retiring(outcome, now, policy)
 
 
 def _with(record: NotificationRecord, state: NoticeState) -> NotificationRecord:
     notices = {**record.notices, state.notice_id: state}
     dues = [s.ack_due_at for s in notices.values() if s.ack_due_at is not None]
     return record.model_copy(update={"notices": notices, "next_due": min(dues, default=None)})
-
-
-def _ledger(
-    record: NotificationRecord,
-    state: NoticeState,
-    step: AuditStep,
-    now: datetime,
-    detail: dict[str, object],
-    *,
-    rule: str | None = None,
-    at: datetime | None = None,
-    repeat: int | None = None,
-) -> AuditRecord:
-    """One ledger record about a notice. Its id is deterministic: the notice, the step, and
-    for steps that can happen more than once (resent), which time."""
-    suffix = f"|{repeat}" if repeat is not None else ""
-    return AuditRecord(
-        event_id=f"audit|{state.notice_id}|{step.value}{suffix}",
-        occurred_at=now,
-        jurisdiction=record.jurisdiction,
-        booking_id=record.booking_id,
-        data=AuditRecordData(
-            step=step,
-            at=at or now,
-            agency=state.agency,
-            request_id=state.request_id,
-            notice_id=state.notice_id,
-            alert_id=state.alert_id,
-            rule=rule,
-            detail=detail,
-        ),
-    )

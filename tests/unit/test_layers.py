@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("schemas", "services", "tests", "bench")
 DOMAINS = ("booking", "scheduling", "notification")
-PURE_DOMAIN_FILES = ("domain", "records", "rules", "report")
+PURE_DOMAIN_FILES = ("domain", "records", "rules", "report", "notices", "retirement", "ledger")
 CLIENTS = ("faust", "aiokafka", "mode", "structlog")
 
 
