@@ -124,5 +124,18 @@ class TansuBroker(Started):
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    # What ``services.kafka.broker.supervise`` watches: one node, given up when it dies.
+    def node_ids(self) -> list[int]:
+        return [1]
+
+    def node_exit_code(self, node_id: int) -> int | None:
+        return -1 if self.process is None else self.process.poll()
+
+    def node_log(self, node_id: int) -> Path:
+        return self.log_file or Path("(no log)")
+
+    def respawn_node(self, node_id: int) -> None:
+        self._spawn()
+
     def pids(self) -> list[int]:
         return [self.process.pid] if self.process is not None else []
