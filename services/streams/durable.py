@@ -26,7 +26,6 @@ from services.core import policy as policies
 from services.core.clock import Clock, SystemClock
 from services.core.deadlines import DeadlineIndex
 from services.core.outcomes import Duplicate, Forget, Rejected, Stale, StaleSequence
-from services.kafka.client.tuning import tuning_of
 from services.ops import events
 from services.ops.logging import get_logger
 from services.settings import Settings
@@ -109,16 +108,15 @@ class DurableService(Generic[R]):
         placement = None
         if spec.is_input:
             target = self.output(placement_topic(self.name, spec))
-            placement = Placement(self.name, spec, target, self.settings.partitions)
+            partitions = self.settings.partitions
+            placement = Placement(self.name, spec, target, partitions, self.app.assignor)
 
         def declare(decide: Decide[R]) -> Decide[R]:
             async def admit(raw: RawMessage) -> None:
                 event: Any = await self.deadletters.accept(raw, adapter, types)
                 if event is None:
                     return
-                if placement is not None and await placement.move_if_misplaced(
-                    raw, event.key, self._copartitioned(raw.topic, placement.target.name)
-                ):
+                if placement is not None and await placement.move_if_misplaced(raw, event.key):
                     return
                 await decided(raw, event)
 
@@ -142,15 +140,6 @@ class DurableService(Generic[R]):
             return decide
 
         return declare
-
-    def _copartitioned(self, topic: str, placed: str) -> bool:
-        """``topic`` is assigned with the placement topic (and so with the tables): faust groups
-        an agent's topics by partition count, and one of another count is assigned apart."""
-        assignor = self.app.assignor
-        try:
-            return bool(assignor.group_for_topic(topic) == assignor.group_for_topic(placed))
-        except KeyError:  # not assigned to this worker now: placed, never decided here
-            return False
 
     def start(
         self,
@@ -178,7 +167,7 @@ class DurableService(Generic[R]):
         route_inputs(
             self.app,
             self.name,
-            tuning_of(self.settings),
+            self.app.tuning,
             raw_topic(self.app, *self._inputs),
             self._handlers,
             self.deadletters.send_internal_error,
@@ -187,7 +176,7 @@ class DurableService(Generic[R]):
         interval = self.settings.deadline_scan_interval
         # Under exactly_once the agent publishes what falls due, in the tick's transaction:
         # the timer's fast path would publish outside any input's and repeat after a crash.
-        early = None if tuning_of(self.settings).exactly_once else fire_early
+        early = None if self.app.tuning.exactly_once else fire_early
         install_deadline_timer(
             self.app, self.index, self.records, self.ticks, self.clock, interval, log, early
         )

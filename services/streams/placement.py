@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, replace
+from typing import Any
 
 from schemas.topics import TopicSpec
 from services.kafka.admin.topics import partition_for
@@ -75,16 +76,27 @@ def as_published(placed: RawMessage, source_topic: str) -> RawMessage:
 class Placement:
     """One public input of a service and its placement topic."""
 
-    def __init__(self, service: str, source: TopicSpec, target: Output, partitions: int) -> None:
-        self.source = source
+    def __init__(
+        self, service: str, source: TopicSpec, target: Output, partitions: int, assignor: Any
+    ) -> None:
         self.target = target
         self.partitions = partitions
+        self.assignor = assignor  # faust's: which topics are assigned together
         self.moved = target.metrics.inputs_placed.labels(service, source.name)
 
-    async def move_if_misplaced(self, raw: RawMessage, key: str, copartitioned: bool) -> bool:
+    def copartitioned(self, topic: str) -> bool:
+        """``topic`` is assigned with the placement topic (and so with the tables): faust groups
+        an agent's topics by partition count, and one of another count is assigned apart."""
+        try:
+            group = self.assignor.group_for_topic
+            return bool(group(topic) == group(self.target.name))
+        except KeyError:  # not assigned to this worker now: placed, never decided here
+            return False
+
+    async def move_if_misplaced(self, raw: RawMessage, key: str) -> bool:
         """Send ``raw`` to its booking's partition of the placement topic unless it is there
         already; True when moved (the caller handles it when it comes back)."""
-        place = where(raw, key, self.partitions, copartitioned)
+        place = where(raw, key, self.partitions, self.copartitioned(raw.topic))
         if place.in_place:
             return False
         await self.target.send(

@@ -121,17 +121,20 @@ class Producer:
         return future
 
 
-def placement(producer: Producer, in_transaction: bool = False) -> Placement:
+def placement(producer: Producer, in_transaction: bool = False, source_group: int = 0) -> Placement:
+    """``source_group``: faust's topic group of the public input; the placement topic's is 0
+    (another group: the input has another partition count, assigned apart)."""
     target_spec = placement_topic("booking", JAIL_BOOKING)
+    groups = {JAIL_BOOKING.name: source_group, target_spec.name: 0}
     app = SimpleNamespace(
         topic=lambda *_, **__: None,
         producer=producer,
         conf=SimpleNamespace(topic_partitions=PARTITIONS, id="releasewatch-booking"),
         in_transaction=in_transaction,
-        assignor=SimpleNamespace(group_for_topic={JAIL_BOOKING.name: 0}.__getitem__),
+        assignor=SimpleNamespace(group_for_topic=groups.__getitem__),
     )
     target = Output(app, target_spec, Metrics("booking"))  # type: ignore[arg-type]
-    return Placement("booking", JAIL_BOOKING, target, PARTITIONS)
+    return Placement("booking", JAIL_BOOKING, target, PARTITIONS, app.assignor)
 
 
 async def test_a_misplaced_message_is_sent_unchanged_to_its_home_with_its_position() -> None:
@@ -140,7 +143,7 @@ async def test_a_misplaced_message_is_sent_unchanged_to_its_home_with_its_positi
     key = KEYS[7]
     home = partition_for(key, PARTITIONS)
     message = raw((home + 3) % PARTITIONS, offset=99, key=None)
-    assert await place.move_if_misplaced(message, key, copartitioned=True)
+    assert await place.move_if_misplaced(message, key)
     [sent] = producer.sent
     assert sent["topic"] == "releasewatch-booking-jail.booking.v1-placed"
     assert sent["partition"] == home
@@ -155,8 +158,20 @@ async def test_a_message_in_place_is_not_sent_anywhere() -> None:
     producer = Producer()
     key = KEYS[8]
     message = raw(partition_for(key, PARTITIONS))
-    assert not await placement(producer).move_if_misplaced(message, key, copartitioned=True)
+    assert not await placement(producer).move_if_misplaced(message, key)
     assert producer.sent == []
+
+
+async def test_a_message_on_its_partition_number_of_an_input_assigned_apart_is_moved() -> None:
+    """jail.booking.v1 with 3 partitions beside 8: partition ``home`` of it may be on
+    another worker than the booking's table."""
+    producer = Producer()
+    key = KEYS[8]
+    message = raw(partition_for(key, PARTITIONS))
+    place = placement(producer, source_group=1)
+    assert not place.copartitioned(JAIL_BOOKING.name)
+    assert await place.move_if_misplaced(message, key)
+    assert [sent["partition"] for sent in producer.sent] == [partition_for(key, PARTITIONS)]
 
 
 async def test_the_move_is_an_output_of_the_input() -> None:
@@ -170,7 +185,7 @@ async def test_the_move_is_an_output_of_the_input() -> None:
     source = SOURCE.set((JAIL_BOOKING.name, message.partition))
     pending = UNACKNOWLEDGED.set(waiting)
     try:
-        await place.move_if_misplaced(message, key, copartitioned=True)
+        await place.move_if_misplaced(message, key)
     finally:
         SOURCE.reset(source)
         UNACKNOWLEDGED.reset(pending)
