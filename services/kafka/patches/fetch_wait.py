@@ -20,7 +20,7 @@ from aiokafka.structs import TopicPartition
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from services.kafka.client.tansu_quirks import FetchWait
-from services.kafka.patches.internals import tuning_of
+from services.kafka.patches.internals import app_tuning
 from services.ops import events
 from services.ops.logging import get_logger
 
@@ -32,7 +32,7 @@ _original_create_worker_consumer = faust_aiokafka.AIOKafkaConsumerThread._create
 
 def _create_worker_consumer(self: Any, transport: Any) -> Any:
     consumer = _original_create_worker_consumer(self, transport)
-    tuning = tuning_of(self.app)
+    tuning = app_tuning(self.app)
     wait = tuning.fetch_wait_ms
     if wait:
         consumer._fetch_max_wait_ms = wait  # read when the consumer starts its fetcher

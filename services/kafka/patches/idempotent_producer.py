@@ -14,7 +14,7 @@ from typing import Any
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from services.kafka.patches.internals import tuning_of
+from services.kafka.patches.internals import app_tuning
 
 NAME = "idempotent_producer"
 
@@ -23,7 +23,7 @@ _original_settings_extra = faust_aiokafka.Producer._settings_extra
 
 def _settings_extra(self: Any) -> Mapping[str, Any]:
     extra = dict(_original_settings_extra(self))
-    if tuning_of(self.app).idempotent:
+    if app_tuning(self.app).idempotent:
         extra.update(enable_idempotence=True, acks="all")
     return extra
 

@@ -32,7 +32,7 @@ log = get_logger(__name__)
 DEFAULT_TUNING = ClientTuning()
 
 
-def tuning_of(app: Any) -> ClientTuning:
+def app_tuning(app: Any) -> ClientTuning:
     """The app's ``ClientTuning`` (``services.streams.app.ServiceApp``), else the defaults."""
     tuning = getattr(app, "tuning", None)
     return tuning if isinstance(tuning, ClientTuning) else DEFAULT_TUNING
