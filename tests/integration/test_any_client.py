@@ -56,6 +56,15 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def key_of(booking_id: str) -> str:
+    return f"{f.JURISDICTION}/{booking_id}"
+
+
+def fresh(prefix: str) -> str:
+    """A booking id no earlier test of this module's broker used."""
+    return f"{prefix}-{int(now().timestamp() * 1000)}"
+
+
 def crc32_partition(key: str) -> int:
     """Where librdkafka's default partitioner (consistent_random) puts a keyed message."""
     return zlib.crc32(key.encode()) % PARTITIONS
@@ -65,7 +74,7 @@ def misplaced_by_crc32(prefix: str) -> str:
     """A booking id whose key librdkafka puts on another partition than its booking's."""
     for n in range(1000):
         booking_id = f"{prefix}-{n}"
-        key = f"{f.JURISDICTION}/{booking_id}"
+        key = key_of(booking_id)
         if crc32_partition(key) != partition_for(key, PARTITIONS):
             return booking_id
     raise AssertionError("no such key")
@@ -218,7 +227,7 @@ async def test_a_librdkafka_jail_and_agency_get_their_notice_and_the_ack_stops_r
     notices = await kafka.watch(NOTICES)
     audit = await kafka.watch(AUDIT.name)
     booking_id = misplaced_by_crc32("crc")
-    key = f"{f.JURISDICTION}/{booking_id}"
+    key = key_of(booking_id)
     landed = await asyncio.to_thread(
         librdkafka_publish, cluster.bootstrap, flagging(booking_id), "default"
     )
@@ -235,7 +244,7 @@ async def test_a_librdkafka_jail_and_agency_get_their_notice_and_the_ack_stops_r
     # A booking flagged after it, never acknowledged: resent, then escalated. By then the
     # acknowledged notice would have been resent too, had the ack not stopped it.
     control = misplaced_by_crc32("crc-control")
-    control_key = f"{f.JURISDICTION}/{control}"
+    control_key = key_of(control)
     await asyncio.to_thread(librdkafka_publish, cluster.bootstrap, flagging(control), "default")
     await audit.wait_for(
         lambda r: r.key == control_key and r.value["data"]["step"] == "escalated", 1, 120
@@ -250,8 +259,8 @@ async def test_a_publisher_that_pins_a_booking_to_another_partition_gets_its_not
     services: list[Worker], cluster: EmbeddedKafka, kafka: KafkaHelper
 ) -> None:
     notices = await kafka.watch(NOTICES)
-    booking_id = f"pinned-{int(now().timestamp() * 1000)}"
-    key = f"{f.JURISDICTION}/{booking_id}"
+    booking_id = fresh("pinned")
+    key = key_of(booking_id)
     elsewhere = (partition_for(key, PARTITIONS) + 5) % PARTITIONS
     landed = await asyncio.to_thread(
         librdkafka_publish, cluster.bootstrap, flagging(booking_id), str(elsewhere)
@@ -269,8 +278,8 @@ async def test_a_publisher_without_keys_gets_its_notice(
     schedules the release (as the README says). Each message is placed by its envelope."""
     notices = await kafka.watch(NOTICES)
     states = await kafka.watch("booking.state.v1")
-    booking_id = f"nokey-{int(now().timestamp() * 1000)}"
-    key = f"{f.JURISDICTION}/{booking_id}"
+    booking_id = fresh("nokey")
+    key = key_of(booking_id)
     opened, request, schedule = flagging(booking_id)
     await asyncio.to_thread(librdkafka_publish, cluster.bootstrap, [opened, request], "null-key")
     await states.wait_for(lambda r: r.key == key, 1, 60, "the booking opened")
@@ -283,21 +292,24 @@ async def test_a_java_connector_pinning_partitions_gets_its_notice(
     services: list[Worker], cluster: EmbeddedKafka, kafka: KafkaHelper
 ) -> None:
     notices = await kafka.watch(NOTICES)
-    booking_id = f"java-{int(now().timestamp() * 1000)}"
-    key = f"{f.JURISDICTION}/{booking_id}"
+    booking_id = fresh("java")
+    key = key_of(booking_id)
     home = partition_for(key, PARTITIONS)
     elsewhere = (home + 3) % PARTITIONS
     # The booking on the Java client's own partitioner (murmur2, as ours), the request and
     # the schedule pinned elsewhere.
+    # The schedule waits for the opening: one on its home partition, the other moved from
+    # another, are two partitions, between which Kafka keeps no order.
     opened, request, schedule = flagging(booking_id)
+    states = await kafka.watch("booking.state.v1")
     printed = await asyncio.to_thread(
         java_publish,
         cluster.bootstrap,
-        [
-            (opened[0], None, key, opened[1]),
-            (request[0], elsewhere, key, request[1]),
-            (schedule[0], elsewhere, key, schedule[1]),
-        ],
+        [(opened[0], None, key, opened[1]), (request[0], elsewhere, key, request[1])],
+    )
+    await states.wait_for(lambda r: r.key == key, 1, 60, "the booking opened")
+    printed += await asyncio.to_thread(
+        java_publish, cluster.bootstrap, [(schedule[0], elsewhere, key, schedule[1])]
     )
     partitions = [int(line.split("\t")[1]) for line in printed.splitlines() if "\t" in line]
     assert partitions == [home, elsewhere, elsewhere], printed
@@ -316,14 +328,14 @@ async def test_misplaced_inputs_are_counted_and_in_place_ones_are_not(
 
     before = placed()
     notices = await kafka.watch(NOTICES)
-    in_place = f"aio-{int(now().timestamp() * 1000)}"
+    in_place = fresh("aio")
     for topic, document in flagging(in_place):
         await kafka.publish(topic, document)
-    await notices.wait_for(lambda r: r.key == f"{f.JURISDICTION}/{in_place}", 1, 90, "notice")
+    await notices.wait_for(lambda r: r.key == key_of(in_place), 1, 90, "notice")
     assert placed() == before
     moved = misplaced_by_crc32(f"count-{in_place}")
     await asyncio.to_thread(librdkafka_publish, cluster.bootstrap, flagging(moved), "default")
-    await notices.wait_for(lambda r: r.key == f"{f.JURISDICTION}/{moved}", 1, 90, "notice")
+    await notices.wait_for(lambda r: r.key == key_of(moved), 1, 90, "notice")
     assert placed() == before + 2  # booking.opened and release.scheduled
 
 
@@ -333,8 +345,8 @@ async def test_a_moved_message_refused_later_is_dead_lettered_naming_where_it_wa
     """A release for a booking never opened, published off its partition: refused after the
     move (the rule needs the booking's record), its dead letter names the publisher's copy."""
     letters = await kafka.watch(DEADLETTER.name)
-    booking_id = misplaced_by_crc32(f"never-{int(now().timestamp() * 1000)}")
-    key = f"{f.JURISDICTION}/{booking_id}"
+    booking_id = misplaced_by_crc32(fresh("never"))
+    key = key_of(booking_id)
     release = f.scheduled((now() + timedelta(hours=20)).isoformat(), booking_id=booking_id)
     [(partition, offset)] = await asyncio.to_thread(
         librdkafka_send, cluster.bootstrap, [(JAIL_BOOKING.name, release)], "default"
@@ -412,8 +424,8 @@ async def test_partition_counts_that_disagree(
         await all_ready(workers, 120)
         booking = next(worker for worker in workers if worker.name == "booking")
         assert "input_partitions_differ" in booking.log_text()
-        booking_id = f"three-{int(now().timestamp() * 1000)}"
-        key = f"{f.JURISDICTION}/{booking_id}"
+        booking_id = fresh("three")
+        key = key_of(booking_id)
         async with KafkaHelper(bootstrap) as kafka:
             notices = await kafka.watch(NOTICES)
             await asyncio.to_thread(librdkafka_publish, bootstrap, flagging(booking_id), "default")
@@ -441,8 +453,8 @@ async def test_under_exactly_once_the_move_commits_with_the_input(tmp_path: Path
             await all_ready(workers, 120)
             async with KafkaHelper(broker.bootstrap) as kafka:
                 notices = await kafka.watch(NOTICES)
-                booking_id = misplaced_by_crc32(f"eos-{int(now().timestamp() * 1000)}")
-                key = f"{f.JURISDICTION}/{booking_id}"
+                booking_id = misplaced_by_crc32(fresh("eos"))
+                key = key_of(booking_id)
                 await asyncio.to_thread(
                     librdkafka_publish, broker.bootstrap, flagging(booking_id), "default"
                 )
