@@ -6,6 +6,7 @@ STAMP  := $(VENV)/.installed
 BROWSER := $(VENV)/.chromium
 BENCHKIT := $(VENV)/.bench
 KAFKA  := $(VENV)/.kafka
+JAVAC  := $(VENV)/.javac
 VALIDATORS := deploy/validate/node_modules/.package-lock.json
 PROMTOOL := $(VENV)/.promtool
 DOCKIT := docs/contract/node_modules/.package-lock.json
@@ -29,15 +30,19 @@ $(BROWSER):
 
 # The embedded Apache Kafka needs Java 17+ and Maven (Debian's packages when missing); its
 # jars come from Maven Central through deploy/kafka/pom.xml, fetched once into ~/.m2.
-# The Java client test (tests/support/java/Publish.java) runs from source: it needs a JDK's
-# compiler beside the runtime (Debian's default-jdk-headless where there is none).
 $(KAFKA): deploy/kafka/pom.xml | $(STAMP)
 	$(BIN)/python -m services.kafka.broker.toolchain 2>/dev/null || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq default-jre-headless maven >/dev/null; }
-	command -v javac >/dev/null || { $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq default-jdk-headless >/dev/null; }
 	$(BIN)/python -m services.kafka.broker.toolchain
 	touch $(KAFKA)
+
+# The Java client test (tests/support/java/Publish.java) runs from source: it needs a JDK's
+# compiler beside the runtime (Debian's default-jdk-headless where there is none).
+$(JAVAC): | $(KAFKA)
+	command -v javac >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq default-jdk-headless >/dev/null; }
+	command -v javac >/dev/null
+	touch $(JAVAC)
 
 # The deployment files' validators from npm (deploy/validate: pinned package.json and lockfile);
 # Debian's Node.js where there is none.
@@ -68,13 +73,13 @@ run: $(STAMP)
 ## make test [TEST_WORKERS=2]: the whole suite (unit + integration on the embedded Apache
 ## Kafka), one test file at a time on each of TEST_WORKERS workers, each with its own broker
 TEST_WORKERS ?= 2
-test: $(STAMP) $(BROWSER) $(KAFKA) $(VALIDATORS) $(PROMTOOL) $(A11Y)
+test: $(STAMP) $(BROWSER) $(KAFKA) $(JAVAC) $(VALIDATORS) $(PROMTOOL) $(A11Y)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 unit: $(STAMP) $(VALIDATORS) $(PROMTOOL)
 	$(BIN)/python -m pytest tests/unit
 
-integration: $(STAMP) $(BROWSER) $(KAFKA) $(A11Y) $(PROMTOOL)
+integration: $(STAMP) $(BROWSER) $(KAFKA) $(JAVAC) $(A11Y) $(PROMTOOL)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests/integration
 
 lint: $(STAMP)
