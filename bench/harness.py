@@ -57,6 +57,8 @@ def worker_env(broker_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
         RELEASEWATCH_POLICY_FILE=str(ROOT / "deploy" / "policies.yaml"),
         # BENCH_GUARANTEE=exactly_once: the same runs with the workers' transactions
         RELEASEWATCH_PROCESSING_GUARANTEE=os.environ.get("BENCH_GUARANTEE", "at_least_once"),
+        # BENCH_FIXES_OFF=name[,name]: a patch's reproducer (services/kafka/patches)
+        RELEASEWATCH_FAUST_FIXES_OFF=os.environ.get("BENCH_FIXES_OFF", ""),
     )
     env.update(extra)
     return env
