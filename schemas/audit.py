@@ -33,3 +33,39 @@ class AuditRecordData(Payload):
 class AuditRecord(Envelope):
     type: Literal["notice.audit"] = "notice.audit"
     data: AuditRecordData
+
+
+class DeliveryChannel(StrEnum):
+    WEBHOOK = "webhook"
+
+
+class DeliveryResult(StrEnum):
+    DELIVERED = "delivered"  # the endpoint confirmed it (2xx)
+    RETRYING = "retrying"  # refused or unanswered; the next attempt is at next_attempt_at
+    GONE = "gone"  # 410: the endpoint is retired; no more attempts, jail staff told
+    GAVE_UP = "gave_up"  # the schedule ran out before the release; jail staff told
+
+
+class DeliveryAttemptData(Payload):
+    notice_id: EventId
+    message_id: EventId  # the notice message delivered: webhook-id, the same on every retry
+    agency: str
+    request_id: str
+    channel: DeliveryChannel
+    endpoint: str  # the host (never the path or a query: they may carry tokens)
+    attempt: int
+    at: Instant
+    result: DeliveryResult
+    status: int | None = None  # the HTTP status, when there was an answer
+    error: str | None = None  # why there was none: timeout, refused, TLS, address refused
+    latency_ms: float
+    next_attempt_at: Instant | None = None
+
+
+class DeliveryAttempt(Envelope):
+    """One attempt to deliver one notice on one channel: the ledger's delivery truth. A new
+    message type on ``notice.audit.v1`` beside ``notice.audit`` (readers skip types they do
+    not know)."""
+
+    type: Literal["notice.delivery"] = "notice.delivery"
+    data: DeliveryAttemptData

@@ -15,7 +15,7 @@ from typing import get_args
 from pydantic import BaseModel
 
 from schemas.agency_requests import NoticeRequestReceived, NoticeRequestWithdrawn
-from schemas.audit import AuditRecord
+from schemas.audit import AuditRecord, DeliveryAttempt
 from schemas.booking_state import BookingState
 from schemas.deadletter import DeadLetter
 from schemas.escalations import Escalation
@@ -121,8 +121,9 @@ SUBJECT_COPIES = TopicSpec(
 )
 AUDIT = TopicSpec(
     "notice.audit.v1",
-    "The compliance ledger: every step of every notice and request.",
-    (AuditRecord,),
+    "The compliance ledger: every step of every notice and request, and every attempt to "
+    "deliver a notice beyond Kafka.",
+    (AuditRecord, DeliveryAttempt),
     retention_ms=FOREVER,  # the compliance ledger is never deleted by the broker
 )
 ESCALATIONS = TopicSpec(

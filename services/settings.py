@@ -92,6 +92,15 @@ class Settings(BaseSettings):
     web_host: str = Field(default="127.0.0.1", description="interface the web servers bind")
     web_port_base: int = Field(default=6066, ge=1024, le=65000)
     policy_file: Path | None = None
+    agencies_file: Path | None = Field(
+        default=None, description="the agency registry (deploy/agencies.yaml when unset)"
+    )
+    webhook_allow_http: bool = Field(
+        default=False, description="development only: agencies' webhooks on plain http://"
+    )
+    webhook_cafile: Path | None = Field(
+        default=None, description="CA bundle trusted for agencies' webhooks beside the system's"
+    )
     deadline_scan_interval: float = Field(
         default=0.2, gt=0, le=5, description="how often the deadline timer looks, s"
     )

@@ -33,6 +33,14 @@ def register(commands: Any) -> None:
     listen.add_argument("--no-ack", action="store_true", help="print only")
     listen.add_argument("--limit", type=int, default=None, help="stop after N notices")
     listen.set_defaults(func=cmd_agency_listen)
+    check = agency_commands.add_parser(
+        "check", help="validate an agency registry file (one line per problem)"
+    )
+    check.add_argument("file", help="e.g. deploy/agencies.yaml")
+    check.add_argument(
+        "--secrets", action="store_true", help="also read every webhook's secrets, as a worker"
+    )
+    check.set_defaults(func=cmd_agency_check)
 
     trace = commands.add_parser("trace", help="one booking's chain, jail event to notice")
     trace.add_argument("key", help="<jurisdiction>/<booking_id>")
@@ -42,6 +50,27 @@ def register(commands: Any) -> None:
         "watch", help="print one line per alert, notice, escalation and dead letter"
     )
     watch.set_defaults(func=cmd_watch)
+
+
+def cmd_agency_check(args: argparse.Namespace) -> int:
+    """Exit 0 and one line per agency when the registry is usable; else one line per
+    problem on stderr and exit 1."""
+    from pathlib import Path
+
+    from services.core import agencies
+
+    settings = load_settings()
+    registry, problems = agencies.check(
+        Path(args.file), allow_http=settings.webhook_allow_http, secrets=args.secrets
+    )
+    if registry is None or problems:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return 1
+    for agency in registry.agencies:
+        channels = "kafka" + (f" + webhook ({agency.webhook.host})" if agency.webhook else "")
+        print(f"{agency.slug}: {agency.name}: {channels}")
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:

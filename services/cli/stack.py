@@ -120,6 +120,17 @@ def _check_policies(settings: Settings) -> None:
         raise UsageError(str(exc)) from None
 
 
+def _check_agencies(settings: Settings) -> None:
+    """The agency registry and its webhooks' secrets are read before anything connects."""
+    from services.core import agencies
+
+    _, problems = agencies.check(
+        settings.agencies_file, allow_http=settings.webhook_allow_http, secrets=True
+    )
+    if problems:
+        raise UsageError("\n".join(problems))
+
+
 def cmd_service(args: argparse.Namespace) -> int:
     from services.streams.app import pick_web_port, run_worker
 
@@ -128,6 +139,8 @@ def cmd_service(args: argparse.Namespace) -> int:
     log = rw_logging.get_logger("releasewatch.service")
     if args.name in WITH_POLICIES:
         _check_policies(settings)
+    if args.name == "notification":
+        _check_agencies(settings)
     settings, broker = _broker_for(settings)
     if broker:
         log.info(events.EMBEDDED_BROKER_STARTED, url=broker.url)

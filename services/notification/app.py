@@ -2,18 +2,23 @@
 each notice is about) (+ its own ack-timeout ticks) -> notices.<agency>.v1,
 notices.subject-copies.v1, notice.audit.v1, ops.escalations.v1, deadletter.v1.
 
-The rules are in ``services.notification.domain``; the durable ack timers are the same
-skeleton as the scheduling service's deadlines (``services.streams.durable``).
+The rules are in ``services.notification.domain`` (and ``overdue``, ``delivery``); the durable
+ack timers are the same skeleton as the scheduling service's deadlines
+(``services.streams.durable``). An agency with a webhook in the registry
+(``services.core.agencies``) is also sent each notice by HTTPS (``services.delivery``): the
+attempts an outcome asks for are made after its notices reach Kafka, and their answers decide
+the record stored (next attempt, delivered, or escalated).
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 import faust
 from pydantic import TypeAdapter
 
-from schemas.audit import AuditRecord, AuditStep
+from schemas.audit import AuditRecord, AuditStep, DeliveryAttempt, DeliveryResult
 from schemas.booking_state import BookingState
 from schemas.notice_acks import NOTICE_ACK, NoticeAck
 from schemas.notice_alerts import NoticeAlert
@@ -26,10 +31,13 @@ from schemas.topics import (
     SUBJECT_COPIES,
     agency_notices,
 )
+from services.core import agencies
 from services.core.clock import Clock
+from services.delivery.webhook import WebhookSender
 from services.kafka.admin.topics import ensure_topics
 from services.kafka.client.security import client_options
-from services.notification import domain
+from services.notification import domain, overdue
+from services.notification.delivery import Answer
 from services.notification.domain import NotificationRecord, Outcome
 from services.ops import events
 from services.ops.logging import get_logger
@@ -55,20 +63,28 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
     )
     clock, book = service.clock, service.policies
     metrics = service.metrics
+    registry = agencies.load(settings.agencies_file)
+    sender = WebhookSender(
+        registry,
+        {a.slug: agencies.read_secrets(a) for a in registry.agencies if a.webhook},
+        clock,
+        settings.webhook_cafile,
+    )
+    service.app.closers.append(sender.close)
     copies = service.output(SUBJECT_COPIES)
     agency_topics: dict[str, Output] = {}
 
     @service.on(NOTICE_ALERTS, NOTICE_ALERT)
     def on_alert(alert: NoticeAlert, record: NotificationRecord | None, position: str) -> Decision:
         policy = book.for_jurisdiction(alert.jurisdiction)
-        return domain.on_alert(record, alert, policy, clock.now())
+        return domain.on_alert(record, alert, policy, clock.now(), registry)
 
     @service.on(BOOKING_STATE, BOOKING_STATE_MESSAGE)
     def on_booking_state(
         message: BookingState, record: NotificationRecord | None, position: str
     ) -> Decision:
         policy = book.for_jurisdiction(message.jurisdiction)
-        return domain.on_booking_state(record, message, policy, clock.now())
+        return domain.on_booking_state(record, message, policy, clock.now(), registry)
 
     @service.on(NOTICE_ACKS, NOTICE_ACK)
     def on_ack(ack: NoticeAck, record: NotificationRecord | None, position: str) -> Decision:
@@ -76,7 +92,8 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         return domain.on_ack(record, ack, clock.now(), policy)
 
     def on_tick(record: NotificationRecord, now: datetime) -> Decision:
-        return domain.on_tick(record, book.for_jurisdiction(record.jurisdiction), now)
+        policy = book.for_jurisdiction(record.jurisdiction)
+        return overdue.on_tick(record, policy, now, registry)
 
     async def agency_topic(agency: str) -> Output:
         """notices.<agency>.v1, created the first time an agency is named."""
@@ -92,8 +109,11 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
             agency_topics[agency] = service.output(spec)
         return agency_topics[agency]
 
-    async def publish(key: str, outcome: Outcome, sent: frozenset[str]) -> None:
-        """Notices reach the broker (acknowledged) before the state that says so is written."""
+    async def publish(
+        key: str, outcome: Outcome, sent: frozenset[str]
+    ) -> NotificationRecord | None:
+        """Notices reach the broker (acknowledged) before the state that says so is written;
+        then the webhook attempts, whose answers change the record stored."""
         raw_key = key.encode()
         for alert_id in outcome.held:
             log.info(events.ALERT_HELD, alert_id=alert_id)
@@ -111,6 +131,40 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         for record in outcome.audit:
             await service.ledger.send(raw_key, record)
             _after_ledger(record)
+        if not outcome.attempts:
+            return None
+        return await deliver(raw_key, outcome)
+
+    async def deliver(raw_key: bytes, outcome: Outcome) -> NotificationRecord:
+        """The attempts at once; each answer in the ledger, an ended delivery escalated."""
+        replies = await asyncio.gather(
+            *(sender.send(a.message, a.number) for a in outcome.attempts)
+        )
+        now = clock.now()
+        answers = tuple(
+            Answer(a.notice_id, a.message.event_id, a.number, now, r.latency_ms, r.status, r.error)
+            for a, r in zip(outcome.attempts, replies, strict=True)
+        )
+        record = outcome.record
+        policy = book.for_jurisdiction(record.jurisdiction)
+        after = overdue.on_answers(record, answers, policy, now, registry)
+        for entry in after.deliveries:
+            await service.ledger.send(raw_key, entry)
+            _after_delivery(entry)
+        for escalation in after.escalations:
+            await service.escalate(raw_key, escalation)
+        return after.record
+
+    def _after_delivery(entry: DeliveryAttempt) -> None:
+        data = entry.data
+        metrics.deliveries.labels(data.channel.value, data.result.value).inc()
+        fields = {"notice_id": data.notice_id, "agency": data.agency, "attempt": data.attempt}
+        if data.result is DeliveryResult.DELIVERED:
+            log.info(events.NOTICE_DELIVERED, channel=data.channel.value, **fields)
+        elif data.result is DeliveryResult.RETRYING:
+            log.info(events.DELIVERY_RETRY_SCHEDULED, at=str(data.next_attempt_at), **fields)
+        else:
+            log.warning(events.DELIVERY_ENDED_UNDELIVERED, result=data.result.value, **fields)
 
     def _after_ledger(record: AuditRecord) -> None:
         data = record.data

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from schemas.audit import AuditRecord, AuditStep
+from schemas.audit import AuditStep
 from schemas.booking_state import BookingState
 from schemas.deadletter import FieldError, RejectReason
-from schemas.escalations import Escalation, EscalationReason
 from schemas.notice_acks import NoticeAck
 from schemas.notice_alerts import AlertKind, NoticeAlert
 from schemas.notices import Notice
-from services.core.escalations import escalation
-from services.core.outcomes import Duplicate, Forget, Rejected, Stale, retired
+from services.core.agencies import Registry
+from services.core.outcomes import Duplicate, Rejected, Stale, retired
 from services.core.policy import Decision, Policy
+from services.notification.delivery import Delivery
+from services.notification.delivery import start as start_delivery
 from services.notification.ledger import ledger_record
 from services.notification.notices import booking_for, copy_of, notice_id_for, render
 from services.notification.records import (
@@ -25,14 +26,17 @@ from services.notification.records import (
     NoticeState,
     NotificationRecord,
     Outcome,
+    attempts_due,
+    with_notice,
 )
-from services.notification.retirement import retire, retiring
+from services.notification.retirement import retiring
 
 # An agency acknowledges what it must act on; a "released" notice only closes the file.
 NEEDS_ACK = frozenset(
     {AlertKind.NOTICE_DUE, AlertKind.RELEASE_CHANGED, AlertKind.RELEASE_CANCELLED}
 )
 DEFAULT_POLICY = Policy()
+KAFKA_ONLY = Registry()  # no agency has a webhook (the overdue module's is the same)
 
 
 def decide(policy: Policy, booking: BookingCopy) -> Decision:
@@ -41,7 +45,11 @@ def decide(policy: Policy, booking: BookingCopy) -> Decision:
 
 
 def on_booking_state(
-    record: NotificationRecord | None, message: BookingState, policy: Policy, now: datetime
+    record: NotificationRecord | None,
+    message: BookingState,
+    policy: Policy,
+    now: datetime,
+    agencies: Registry = KAFKA_ONLY,
 ) -> Outcome | Duplicate | Stale | Rejected:
     """A new state of the booking: the copy notices are rendered from, and the notices of any
     alert that was waiting for it."""
@@ -59,7 +67,7 @@ def on_booking_state(
     updated = record.model_copy(update={"booking": copy_of(message)})
     outcome = Outcome(updated)
     for alert in sorted(record.waiting.values(), key=lambda a: a.data.alert_id):
-        step = on_alert(outcome.record, alert, policy, now)
+        step = on_alert(outcome.record, alert, policy, now, agencies)
         if isinstance(step, Outcome) and not step.held:
             outcome = _then(outcome, step)
     return retiring(outcome, now, policy)
@@ -73,11 +81,16 @@ def _then(first: Outcome, second: Outcome) -> Outcome:
         audit=first.audit + second.audit,
         escalations=first.escalations + second.escalations,
         held=second.held,
+        attempts=first.attempts + second.attempts,
     )
 
 
 def on_alert(
-    record: NotificationRecord | None, alert: NoticeAlert, policy: Policy, now: datetime
+    record: NotificationRecord | None,
+    alert: NoticeAlert,
+    policy: Policy,
+    now: datetime,
+    agencies: Registry = KAFKA_ONLY,
 ) -> Outcome | Duplicate | Rejected:
     record = record or NotificationRecord(
         jurisdiction=alert.jurisdiction, booking_id=alert.booking_id
@@ -121,8 +134,11 @@ def on_alert(
         suppressed = ledger_record(
             record, state, AuditStep.SUPPRESSED, now, detail, rule=decision.rule
         )
-        return retiring(Outcome(_with(record, state), audit=(suppressed,)), now, policy)
+        return retiring(Outcome(with_notice(record, state), audit=(suppressed,)), now, policy)
     notice = render(alert, booking, notice_id, 1, now)
+    state = state.model_copy(
+        update={"delivery": start_delivery(notice, agencies.get(data.agency), now)}
+    )
     if data.kind in NEEDS_ACK:
         state = state.model_copy(update={"ack_due_at": now + policy.ack_timeout, "last": notice})
     audit = [ledger_record(record, state, AuditStep.ISSUED, now, detail, rule=decision.rule)]
@@ -132,7 +148,13 @@ def on_alert(
         audit.append(
             ledger_record(record, state, AuditStep.SUBJECT_COPY, now, {}, rule=decision.rule)
         )
-    outcome = Outcome(_with(record, state), notices=(notice,), copies=copies, audit=tuple(audit))
+    outcome = Outcome(
+        with_notice(record, state),
+        notices=(notice,),
+        copies=copies,
+        audit=tuple(audit),
+        attempts=attempts_due((state,), now),
+    )
     return retiring(outcome, now, policy)
 
 
@@ -176,6 +198,7 @@ def on_ack(
             "acknowledged_by": ack.data.by,
             "ack_due_at": None,
             "last": None,
+            "delivery": _stopped(state.delivery),
         }
     )
     audit = ledger_record(
@@ -191,89 +214,9 @@ def on_ack(
         },
         at=ack.data.acknowledged_at,
     )
-    return retiring(Outcome(_with(record, acknowledged), audit=(audit,)), now, policy)
+    return retiring(Outcome(with_notice(record, acknowledged), audit=(audit,)), now, policy)
 
 
-def on_tick(record: NotificationRecord, policy: Policy, now: datetime) -> Outcome | Forget:
-    """Notices whose acknowledgement is overdue: resend, or escalate after max_resends; or
-    the booking's retirement."""
-    if record.retire_at is not None and record.next_due is None and now >= record.retire_at:
-        return retire(record, now, policy)
-    notices: list[Notice] = []
-    audit: list[AuditRecord] = []
-    escalations: list[Escalation] = []
-    updated = record
-    for state in sorted(record.notices.values(), key=lambda s: s.notice_id):
-        if state.ack_due_at is None or state.ack_due_at > now or state.last is None:
-            continue
-        resends = state.attempt - 1
-        if resends < policy.max_resends:
-            attempt = state.attempt + 1
-            again = state.last.model_copy(
-                update={
-                    "event_id": f"{state.notice_id}#{attempt}",
-                    "occurred_at": now,
-                    "data": state.last.data.model_copy(
-                        update={"attempt": attempt, "issued_at": now}
-                    ),
-                }
-            )
-            notices.append(again)
-            audit.append(
-                ledger_record(
-                    record, state, AuditStep.RESENT, now, {"attempt": attempt}, repeat=attempt
-                )
-            )
-            updated = _with(
-                updated,
-                state.model_copy(
-                    update={
-                        "attempt": attempt,
-                        "ack_due_at": now + policy.ack_timeout,
-                        "last": again,
-                    }
-                ),
-            )
-        else:
-            attempts = "once" if state.attempt == 1 else f"{state.attempt} times"
-            escalations.append(
-                escalation(
-                    state.notice_id,
-                    EscalationReason.NOT_ACKNOWLEDGED,
-                    jurisdiction=record.jurisdiction,
-                    booking_id=record.booking_id,
-                    agency=state.agency,
-                    request_id=state.request_id,
-                    notice_id=state.notice_id,
-                    at=now,
-                    detail=f"{state.kind.value} notice sent {attempts} to {state.agency}, "
-                    "never acknowledged",
-                )
-            )
-            audit.append(
-                ledger_record(
-                    record,
-                    state,
-                    AuditStep.ESCALATED,
-                    now,
-                    {"attempts": state.attempt},
-                    repeat=state.attempt,
-                )
-            )
-            updated = _with(
-                updated,
-                state.model_copy(update={"escalated": True, "ack_due_at": None, "last": None}),
-            )
-    outcome = Outcome(
-        updated,
-        notices=tuple(notices),
-        audit=tuple(audit),
-        escalations=tuple(escalations),
-    )
-    return retiring(outcome, now, policy)
-
-
-def _with(record: NotificationRecord, state: NoticeState) -> NotificationRecord:
-    notices = {**record.notices, state.notice_id: state}
-    dues = [s.ack_due_at for s in notices.values() if s.ack_due_at is not None]
-    return record.model_copy(update={"notices": notices, "next_due": min(dues, default=None)})
+def _stopped(sending: Delivery | None) -> Delivery | None:
+    """Acknowledged: no more attempts (whatever the endpoint would have answered)."""
+    return sending.model_copy(update={"next_at": None}) if sending else None

@@ -3,16 +3,18 @@ acknowledgement and resends), and what a rule returns when it changed. Pure valu
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from schemas.audit import AuditRecord
+from schemas.audit import AuditRecord, DeliveryAttempt
 from schemas.escalations import Escalation
 from schemas.jail_booking import Facility, Person
 from schemas.notice_alerts import AlertKind, NoticeAlert
 from schemas.notices import Notice
+from services.notification.delivery import Attempt, Delivery, due
 
 
 class NoticeState(BaseModel):
@@ -32,6 +34,14 @@ class NoticeState(BaseModel):
     escalated: bool = False
     # The last message sent, to resend it with attempt + 1.
     last: Notice | None = None
+    # Its delivery by the agency's webhook, if it has one (``delivery``).
+    delivery: Delivery | None = None
+
+    @property
+    def due_at(self) -> datetime | None:
+        """The earliest of the acknowledgement deadline and the next delivery attempt."""
+        times = [self.ack_due_at, self.delivery.next_at if self.delivery else None]
+        return min((t for t in times if t is not None), default=None)
 
 
 class BookingCopy(BaseModel):
@@ -73,4 +83,19 @@ class Outcome:
     audit: tuple[AuditRecord, ...] = ()
     escalations: tuple[Escalation, ...] = ()
     held: tuple[str, ...] = ()  # alert ids now waiting for their booking state
+    attempts: tuple[Attempt, ...] = ()  # deliveries to make now (their answers: ``answered``)
+    deliveries: tuple[DeliveryAttempt, ...] = ()  # to notice.audit.v1, one per answer
     retired: bool = False  # the record just became a stub
+
+
+def with_notice(record: NotificationRecord, state: NoticeState) -> NotificationRecord:
+    """The record with this notice's new state, due again at its notices' earliest time."""
+    notices = {**record.notices, state.notice_id: state}
+    dues = [s.due_at for s in notices.values() if s.due_at is not None]
+    return record.model_copy(update={"notices": notices, "next_due": min(dues, default=None)})
+
+
+def attempts_due(states: Iterable[NoticeState], now: datetime) -> tuple[Attempt, ...]:
+    """The delivery attempts due now among these notices, in notice order."""
+    found = (due(state.delivery, state.notice_id, now) for state in states)
+    return tuple(sorted((a for a in found if a), key=lambda a: a.notice_id))

@@ -12,14 +12,15 @@ from services.notification.records import NotificationRecord, Outcome
 
 
 def retire_at(record: NotificationRecord, now: datetime, policy: Policy) -> datetime | None:
-    """Released or transferred, no alert waiting, no acknowledgement pending or resend due:
-    the record is retired ``policy.retire_after`` after the first time this is so."""
+    """Released or transferred, no alert waiting, no acknowledgement pending, resend or
+    delivery attempt due: the record is retired ``policy.retire_after`` after the first time
+    this is so."""
     if record.retired:
         return record.retire_at
     booking = record.booking
     if booking is None or not booking.closed or record.waiting:
         return None
-    if any(state.ack_due_at is not None for state in record.notices.values()):
+    if any(state.due_at is not None for state in record.notices.values()):
         return None
     return record.retire_at or now + policy.retire_after
 

@@ -57,6 +57,13 @@ class Metrics:
             ["outcome", "late"],
             registry=self.registry,
         )
+        self.deliveries = Counter(
+            "releasewatch_delivery_attempts",
+            "Attempts to deliver a notice beyond Kafka, per channel and result "
+            "(delivered, retrying, gone, gave_up)",
+            ["channel", "result"],
+            registry=self.registry,
+        )
         self.escalations = Counter(
             "releasewatch_escalations",
             "Escalations raised, per reason",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,10 +72,14 @@ class ServiceApp(faust.App):
     # (patches.commit_in_step), so a transaction never commits an output without the offset
     # of the message that caused it.
     commit_barrier: asyncio.Lock | None = None
+    # What a service opened beside faust (the webhooks' HTTP sessions), closed at shutdown.
+    closers: list[Callable[[], Awaitable[None]]]
 
     async def on_shutdown(self) -> None:
         """Every child has stopped (producer flushed, offsets committed): the local tables
         now match their changelogs and may be trusted at the next start."""
+        for close in self.closers:
+            await close()
         await super().on_shutdown()
         if self.state_dir is not None:
             self.state_dir.mark_clean()
@@ -123,6 +128,7 @@ def create_app(service: str, settings: Settings, web_port: int) -> ServiceApp:
         worker_redirect_stdouts=False,
     )
     app.state_dir = state
+    app.closers = []
     if tuning.exactly_once:
         app.commit_barrier = asyncio.Lock()
     # Changelogs written in transactions end with markers faust's recovery waits for.

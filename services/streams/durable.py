@@ -54,8 +54,10 @@ class Outcome(Protocol):
 Decision = Outcome | Duplicate | Stale | StaleSequence | Rejected | Forget
 # (the admitted event, the booking's record if any, where the event was read) -> decision
 Decide = Callable[[Any, R | None, str], Decision]
-# (key, outcome, ids of the alerts the timer already published) -> None, once acknowledged
-Publish = Callable[[str, Any, frozenset[str]], Awaitable[None]]
+# (key, outcome, ids of the alerts the timer already published) -> once acknowledged, None,
+# or the record to store instead of the outcome's when publishing changed it (the answers of
+# the notification service's webhook deliveries)
+Publish = Callable[[str, Any, frozenset[str]], Awaitable[Any | None]]
 
 
 class DurableService(Generic[R]):
@@ -203,9 +205,10 @@ class DurableService(Generic[R]):
             case StaleSequence(sequence=sequence, last_sequence=last):
                 log.info(events.STALE_EVENT_DROPPED, sequence=sequence, last_sequence=last)
             case outcome:
-                await self._publish(key, outcome, sent)
-                if self.records.put(key, outcome.record):
-                    log.info(events.DEADLINE_ARMED, due_at=str(outcome.record.next_due))
+                changed = await self._publish(key, outcome, sent)
+                record = outcome.record if changed is None else changed
+                if self.records.put(key, record):
+                    log.info(events.DEADLINE_ARMED, due_at=str(record.next_due))
                 if getattr(outcome, "retired", False):  # the record just became a stub
                     log.info(events.RECORD_RETIRED, forget_at=str(outcome.record.retire_at))
 

@@ -41,6 +41,19 @@ def cases(tmp: Path) -> list[tuple[str, list[str], dict[str, str], str, int, lis
     not_utf8 = tmp / "latin1.json"
     not_utf8.write_bytes(b'{"name": "J\xfcrgen"}')
     bad_policy = {"RELEASEWATCH_POLICY_FILE": str(tmp / "no-policies.yaml"), **url}
+    hooked = tmp / "agencies.yaml"
+    hooked.write_text(
+        "agencies:\n  - slug: dhs-ice\n    name: ICE\n    webhook:\n"
+        "      url: https://hooks.example.gov/n\n      secrets: env:RW_NOT_SET_SECRETS\n"
+    )
+    no_secret = {"RELEASEWATCH_AGENCIES_FILE": str(hooked), **url}
+    plain = tmp / "plain-agencies.yaml"
+    plain.write_text(hooked.read_text().replace("https://", "http://"))
+    plain_http = {
+        "RELEASEWATCH_AGENCIES_FILE": str(plain),
+        "RW_NOT_SET_SECRETS": "whsec_c2VjcmV0",
+        **url,
+    }
     return [
         (
             "missing file",
@@ -136,6 +149,22 @@ def cases(tmp: Path) -> list[tuple[str, list[str], dict[str, str], str, int, lis
             "",
             2,
             ["no-policies.yaml"],
+        ),
+        (
+            "webhook secret not set",
+            ["service", "notification"],
+            no_secret,
+            "",
+            2,
+            ["agencies[dhs-ice].webhook.secrets: RW_NOT_SET_SECRETS is not set"],
+        ),
+        (
+            "webhook on plain http",
+            ["service", "notification"],
+            plain_http,
+            "",
+            2,
+            ["agencies[dhs-ice].webhook.url: http:// is refused outside development"],
         ),
     ]
 

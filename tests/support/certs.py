@@ -112,7 +112,15 @@ class Authority:
 
     def client(self, common_name: str) -> tuple[Path, Path]:
         """(certificate, key) PEM files for a client whose principal is ``common_name``."""
-        key, certificate = self._issue(common_name, (), server=False)
+        return self._pem_files(common_name, *self._issue(common_name, (), server=False))
+
+    def server(self, name: str, hosts: tuple[str, ...]) -> tuple[Path, Path]:
+        """(certificate, key) PEM files for a TLS server valid for ``hosts``."""
+        return self._pem_files(name, *self._issue(name, hosts, server=True))
+
+    def _pem_files(
+        self, common_name: str, key: ec.EllipticCurvePrivateKey, certificate: x509.Certificate
+    ) -> tuple[Path, Path]:
         cert_file = self.directory / f"{common_name}.crt.pem"
         key_file = self.directory / f"{common_name}.key.pem"
         cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))

@@ -12,7 +12,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("schemas", "services", "tests", "bench")
 DOMAINS = ("booking", "scheduling", "notification")
-PURE_DOMAIN_FILES = ("domain", "records", "rules", "report", "notices", "retirement", "ledger")
+PURE_DOMAIN_FILES = (
+    "domain",
+    "records",
+    "rules",
+    "report",
+    "notices",
+    "retirement",
+    "ledger",
+    "overdue",
+    "delivery",
+)
 CLIENTS = ("faust", "aiokafka", "mode", "structlog")
 
 
@@ -149,10 +159,13 @@ MAP: dict[str, set[str]] = {
     "services.kafka": {"schemas", "services.access", "services.ops", "services.settings"},
     "services.kafka.patches": {"services.kafka", "services.ops"},
     "services.streams": {*EDGES, "services.kafka.patches"},
+    # agencies' webhooks: the HTTP, the signatures, the address and rate rules
+    "services.delivery": {"schemas", "services.core", "services.ops"},
     **{f"services.{domain}": {*EDGES, "services.streams"} for domain in DOMAINS},
     "services.board": set(EDGES),
     "services.simulator": set(EDGES),
 }
+MAP["services.notification"].add("services.delivery")
 
 
 @pytest.mark.parametrize("package", sorted(MAP))

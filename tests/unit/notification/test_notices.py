@@ -7,6 +7,7 @@ from schemas.notice_acks import NoticeAck
 from schemas.notice_alerts import NoticeAlert
 from services.core.policy import NoticeRule, Policy
 from services.notification import domain as rules
+from services.notification import overdue
 from tests.unit.scheduling.world import START, World
 
 H = timedelta(hours=1)
@@ -110,7 +111,7 @@ def test_an_unacknowledged_notice_is_resent_then_escalated() -> None:
     now = START
     for _ in range(3):
         now = record.next_due  # type: ignore[assignment]
-        tick = rules.on_tick(record, FAST, now)
+        tick = overdue.on_tick(record, FAST, now)
         record = tick.record
         attempts += [n.data.attempt for n in tick.notices]
         if tick.escalations:
@@ -119,13 +120,13 @@ def test_an_unacknowledged_notice_is_resent_then_escalated() -> None:
             assert escalation.data.notice_id == notice_id
     assert attempts == [2, 3]
     assert record.next_due is None
-    steps = [a.data.step for a in rules.on_tick(record, FAST, now + H).audit]
+    steps = [a.data.step for a in overdue.on_tick(record, FAST, now + H).audit]
     assert steps == []
 
 
 def test_a_resend_keeps_the_notice_id() -> None:
     outcome = rules.on_alert(known(), alerts()[0], FAST, START)
-    tick = rules.on_tick(outcome.record, FAST, START + H)
+    tick = overdue.on_tick(outcome.record, FAST, START + H)
     [again] = tick.notices
     assert again.data.notice_id == outcome.notices[0].data.notice_id
     assert again.event_id != outcome.notices[0].event_id
@@ -141,7 +142,7 @@ def test_an_acknowledgement_stops_the_resends() -> None:
     assert record.data.step is AuditStep.ACKNOWLEDGED
     assert record.data.detail["within_timeout"] is True
     assert acked.record.next_due is None
-    assert rules.on_tick(acked.record, FAST, START + 5 * H).notices == ()
+    assert overdue.on_tick(acked.record, FAST, START + 5 * H).notices == ()
 
 
 def test_a_late_acknowledgement_is_recorded_as_late() -> None:

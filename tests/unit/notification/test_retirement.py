@@ -8,6 +8,7 @@ from schemas.notice_acks import NoticeAck
 from services.core.outcomes import Duplicate, Forget, Rejected, Stale
 from services.core.policy import Policy
 from services.notification import domain as rules
+from services.notification import overdue
 from tests.unit.scheduling.world import START, World
 
 H = timedelta(hours=1)
@@ -70,7 +71,7 @@ def test_an_escalated_notice_no_longer_holds_the_record() -> None:
     now = START
     while record.next_due is not None:
         now = record.next_due
-        outcome = rules.on_tick(record, POLICY, now)
+        outcome = overdue.on_tick(record, POLICY, now)
         assert isinstance(outcome, rules.Outcome)
         record = outcome.record
     assert any(s.escalated for s in record.notices.values())
@@ -101,7 +102,7 @@ def retired(world: World) -> rules.NotificationRecord:
             assert isinstance(outcome, rules.Outcome)
             record = outcome.record
     assert record.retire_at is not None
-    outcome = rules.on_tick(record, POLICY, record.retire_at)
+    outcome = overdue.on_tick(record, POLICY, record.retire_at)
     assert isinstance(outcome, rules.Outcome) and outcome.retired
     return outcome.record
 
@@ -128,6 +129,6 @@ def test_the_stub_keeps_no_personal_data_and_drops_late_repeats() -> None:
 def test_the_stub_is_forgotten_after_forget_after() -> None:
     stub = retired(flagged_then_released())
     assert stub.retire_at is not None
-    early = rules.on_tick(stub, POLICY, stub.retire_at - timedelta(seconds=1))
+    early = overdue.on_tick(stub, POLICY, stub.retire_at - timedelta(seconds=1))
     assert isinstance(early, rules.Outcome) and early.record == stub
-    assert isinstance(rules.on_tick(stub, POLICY, stub.retire_at), Forget)
+    assert isinstance(overdue.on_tick(stub, POLICY, stub.retire_at), Forget)

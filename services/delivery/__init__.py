@@ -1,0 +1,2 @@
+"""Delivery of notices beyond Kafka (#44): the agencies' webhooks. Signing and the endpoint
+rules are pure; ``webhook`` is the one module that talks HTTP."""

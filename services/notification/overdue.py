@@ -1,0 +1,129 @@
+"""After a notice is issued: an acknowledgement overdue (resend, or escalate after
+``max_resends``), delivery attempts due, and what their answers mean (SPEC 3.5, #44). Pure.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from schemas.audit import AuditRecord, AuditStep
+from schemas.escalations import Escalation, EscalationReason
+from schemas.notices import Notice
+from services.core.agencies import Registry
+from services.core.escalations import escalation
+from services.core.outcomes import Forget
+from services.core.policy import Policy
+from services.notification.delivery import Answer, answered
+from services.notification.delivery import start as start_delivery
+from services.notification.domain import KAFKA_ONLY
+from services.notification.ledger import ledger_record
+from services.notification.records import NotificationRecord, Outcome, attempts_due, with_notice
+from services.notification.retirement import retire, retiring
+
+
+def on_tick(
+    record: NotificationRecord, policy: Policy, now: datetime, agencies: Registry = KAFKA_ONLY
+) -> Outcome | Forget:
+    """Notices whose acknowledgement is overdue: resend, or escalate after max_resends;
+    delivery attempts due; or the booking's retirement."""
+    if record.retire_at is not None and record.next_due is None and now >= record.retire_at:
+        return retire(record, now, policy)
+    notices: list[Notice] = []
+    audit: list[AuditRecord] = []
+    escalations: list[Escalation] = []
+    updated = record
+    for state in sorted(record.notices.values(), key=lambda s: s.notice_id):
+        if state.ack_due_at is None or state.ack_due_at > now or state.last is None:
+            continue
+        resends = state.attempt - 1
+        if resends < policy.max_resends:
+            attempt = state.attempt + 1
+            again = state.last.model_copy(
+                update={
+                    "event_id": f"{state.notice_id}#{attempt}",
+                    "occurred_at": now,
+                    "data": state.last.data.model_copy(
+                        update={"attempt": attempt, "issued_at": now}
+                    ),
+                }
+            )
+            notices.append(again)
+            audit.append(
+                ledger_record(
+                    record, state, AuditStep.RESENT, now, {"attempt": attempt}, repeat=attempt
+                )
+            )
+            updated = with_notice(
+                updated,
+                state.model_copy(
+                    update={
+                        "attempt": attempt,
+                        "ack_due_at": now + policy.ack_timeout,
+                        "last": again,
+                        "delivery": start_delivery(again, agencies.get(state.agency), now)
+                        or state.delivery,
+                    }
+                ),
+            )
+        else:
+            attempts = "once" if state.attempt == 1 else f"{state.attempt} times"
+            escalations.append(
+                escalation(
+                    state.notice_id,
+                    EscalationReason.NOT_ACKNOWLEDGED,
+                    jurisdiction=record.jurisdiction,
+                    booking_id=record.booking_id,
+                    agency=state.agency,
+                    request_id=state.request_id,
+                    notice_id=state.notice_id,
+                    at=now,
+                    detail=f"{state.kind.value} notice sent {attempts} to {state.agency}, "
+                    "never acknowledged",
+                )
+            )
+            audit.append(
+                ledger_record(
+                    record,
+                    state,
+                    AuditStep.ESCALATED,
+                    now,
+                    {"attempts": state.attempt},
+                    repeat=state.attempt,
+                )
+            )
+            updated = with_notice(
+                updated,
+                state.model_copy(update={"escalated": True, "ack_due_at": None, "last": None}),
+            )
+    outcome = Outcome(
+        updated,
+        notices=tuple(notices),
+        audit=tuple(audit),
+        escalations=tuple(escalations),
+        attempts=attempts_due(updated.notices.values(), now),
+    )
+    return retiring(outcome, now, policy)
+
+
+def on_answers(
+    record: NotificationRecord,
+    answers: tuple[Answer, ...],
+    policy: Policy,
+    now: datetime,
+    agencies: Registry = KAFKA_ONLY,
+) -> Outcome:
+    """The answers to the delivery attempts an outcome asked for: each in the ledger, the
+    next attempt scheduled, or jail staff told when a delivery ended undelivered."""
+    updated = record
+    entries, escalations = [], []
+    for answer in answers:
+        state = updated.notices.get(answer.notice_id)
+        sending = state.delivery if state else None
+        if state is None or sending is None or sending.message_id != answer.message_id:
+            continue  # acknowledged or superseded by a resend meanwhile
+        sent, entry, warned = answered(sending, answer, agencies.get(state.agency))
+        updated = with_notice(updated, state.model_copy(update={"delivery": sent}))
+        entries.append(entry)
+        escalations.extend([warned] if warned else [])
+    outcome = Outcome(updated, deliveries=tuple(entries), escalations=tuple(escalations))
+    return retiring(outcome, now, policy)
