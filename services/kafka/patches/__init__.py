@@ -6,11 +6,11 @@ exists. ``internals`` holds what the skeleton reads or sets inside the libraries
 patch. Tansu's own workarounds are decided in ``services.kafka.client.tansu_quirks``.
 
 - ``seek_beginning``: prefetched messages never read again where nothing is committed
-  (faust); evidence: faust-streaming #216, #221.
+  (faust + aiokafka); evidence: faust-streaming #216, #221; integration (real broker).
 - ``read_offset_drop``: re-read messages dropped after a seek back (faust); evidence:
-  bench.national kill -9.
+  faust's own fetch loop in a unit test; bench.national kill -9 (2324b87).
 - ``commit_check``: commits past unprocessed messages (faust's acked list, head gap);
-  evidence: bench.national, unit.
+  evidence: faust's own rule in unit tests; bench.national (2324b87).
 - ``handed_over``: a commit before the table's changelog record left faust's buffer (faust);
   evidence: unit.
 - ``commit_in_step``: outputs committed without their input's offset (faust, exactly_once);

@@ -7,9 +7,11 @@ offset twice, and the commit of every booking.state partition stopped ~2,000 sho
 end for good (bench.national, 200,000 and 60,000 bookings); its skipped ranges covered
 messages read again and not yet processed. And its head-gap rule lets a commit jump one
 missing message (``min(acked) - committed > 1``, committed being the next offset to read).
-No upstream issue found. Reproducer: the fault suite and bench.national with
-``RELEASEWATCH_FAUST_FIXES_OFF=commit_check``; the head gap in
-``tests/unit/infrastructure/test_patches.py``.
+No upstream issue found. Reproducer: faust's own rule in
+``tests/unit/infrastructure/test_patches.py`` (the head gap committed; offsets acked twice
+committed one at a time). The kill -9 in bench.national with ``BENCH_FIXES_OFF=commit_check``
+lost nothing on 9db900a (one run): the gap guard's seeks now rarely leave faust's acked list
+in that state, but the rule the patch replaces is still faust's.
 The agents' gap guard (``services.streams.gaps.GapGuard``) knows what was handled in order;
 the commit is what it says. Without a guard, faust's rule with any head gap refused.
 Applies to: faust-streaming 0.15.x, any broker.

@@ -4,11 +4,15 @@ Defect: faust keeps, per partition, the offset it last handed out and drops any 
 it. A seek back (the gap guard's, or faust's own after recovery) lowers that offset, but a
 batch fetched before the seek is still being handed out and raises it again, so the re-read
 messages are dropped, and on the next seek the same happens. No upstream issue found.
-Reproducer: a kill -9 during a load of 60,000 bookings (bench.national) with
-``RELEASEWATCH_FAUST_FIXES_OFF=read_offset_drop``: after the restart's seeks back the guard
-waited 30 s on all 8 booking.state partitions for ~1,200 messages each that never came.
-Removed once (de2fb1b: small fault-suite loads lost nothing without it), brought back for
-that. Reading the offset as "unknown" turns the drop off, and with it faust's gap filling;
+Reproducer: ``tests/unit/infrastructure/test_read_offset_drop.py`` drives faust's own fetch
+loop (``Consumer._drain_messages``): a seek back to 5 while 10 of a batch 10-13 is handled,
+then 5-13 served again; faust as shipped hands out 10-13 and 13, and drops 5-12 for good.
+First seen under a kill -9 during a load of 60,000 bookings (bench.national, 2324b87: the
+guard waited on all 8 booking.state partitions for ~1,200 messages each that never came).
+On 9db900a the same bench with ``BENCH_FIXES_OFF=read_offset_drop`` lost nothing in three
+runs (caught up 19-23 s, as with the patch): the race needs a seek while a batch is being
+handed out, which the pipeline's seeks now rarely meet; the loop above still has it.
+Reading the offset as "unknown" turns the drop off, and with it faust's gap filling;
 repeats are delivered, and the gap guard skips or holds them, in offset order.
 Applies to: faust-streaming 0.15.x, any broker.
 """

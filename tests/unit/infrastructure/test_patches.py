@@ -29,6 +29,12 @@ def consumer(committed: int | None, acked: list[int]) -> Any:
     )
 
 
+def test_fausts_rule_commits_past_a_single_missing_offset_at_the_head() -> None:
+    """The defect: 10 is the next offset to read and was never handled, yet faust's rule
+    (``min(acked) - committed > 1``) commits 14, and 10 is never read again."""
+    assert commit_check._original_new_offset(consumer(10, [11, 12, 13]), TP) == 14
+
+
 def test_a_single_missing_offset_at_the_head_blocks_the_commit() -> None:
     # committed is the next offset to read: 10 was never done, so nothing may be committed.
     assert commit_check._new_offset(consumer(10, [11, 12, 13]), TP) is None
