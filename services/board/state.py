@@ -26,6 +26,7 @@ from schemas.topics import (
 from services.board.statuses import (
     Facts,
     Sent,
+    delivery_text,
 )
 
 # The topics the board folds (with every agency's notices): its app follows these.
@@ -81,6 +82,8 @@ class BoardState:
     awaiting: dict[str, AwaitingAck] = field(default_factory=dict)
     sent: dict[tuple[str, str], Sent] = field(default_factory=dict)  # latest notice_due
     acks: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # notice -> by, at
+    # notice -> (attempt, what its latest delivery attempt beyond Kafka said)
+    deliveries: dict[str, tuple[int, str]] = field(default_factory=dict)
     withheld: dict[tuple[str, str], str] = field(default_factory=dict)  # -> the rule
     escalations: dict[str, dict[str, Any]] = field(default_factory=dict)  # by escalation id
     escalated: dict[tuple[str, str], str] = field(default_factory=dict)  # request -> its id
@@ -187,6 +190,11 @@ class BoardState:
 
     def _ledger(self, key: str, value: dict[str, Any], data: dict[str, Any]) -> None:
         step, notice_id = data.get("step"), data.get("notice_id")
+        if value.get("type") == "notice.delivery" and notice_id:
+            latest = self.deliveries.get(notice_id)
+            if latest is None or latest[0] <= int(data.get("attempt", 0)):
+                self.deliveries[notice_id] = (int(data.get("attempt", 0)), delivery_text(data))
+            return
         if step in ("acknowledged", "escalated") and notice_id:
             self.awaiting.pop(notice_id, None)
             self.closed.add(notice_id)
@@ -202,6 +210,8 @@ class BoardState:
         if sent is not None and sent.notice_id in self.acks:
             by, at = self.acks[sent.notice_id]
             sent = replace(sent, acknowledged_by=by, acknowledged_at=at)
+        if sent is not None and sent.notice_id in self.deliveries:
+            sent = replace(sent, delivery=self.deliveries[sent.notice_id][1])
         escalation_id = self.escalated.get((booking.key, request_id))
         escalation = self.escalations[escalation_id] if escalation_id else None
         return Facts(

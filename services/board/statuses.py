@@ -62,6 +62,7 @@ class Sent:
     attempt: int = 1
     acknowledged_by: str | None = None
     acknowledged_at: datetime | None = None
+    delivery: str = ""  # each channel beyond Kafka: "webhook: delivered (HTTP 200)"
 
 
 @dataclass
@@ -118,10 +119,25 @@ def hours_text(hours: float) -> str:
 def notice_text(sent: Sent, timezone: str) -> str:
     lead = f"{hours_text(sent.lead_hours)} ahead" if sent.lead_hours is not None else "sent"
     text = f"sent {local_text(sent.issued_at, timezone)}, {lead}, attempt {sent.attempt}"
+    if sent.delivery:
+        text = f"{text}; {sent.delivery}"
     if sent.acknowledged_by:
         at = local_text(sent.acknowledged_at, timezone)
         return f"{text}; acknowledged by {sent.acknowledged_by} at {at}"
     return f"{text}; awaiting acknowledgement"
+
+
+def delivery_text(data: dict[str, object]) -> str:
+    """One channel's latest attempt: ``webhook: retrying (HTTP 503), attempt 3``."""
+    answer = f"HTTP {data['status']}" if data.get("status") is not None else data.get("error")
+    result = str(data.get("result", "")).replace("_", " ")
+    text = (
+        f"{data.get('channel')}: {result} ({answer})"
+        if answer
+        else f"{data.get('channel')}: {result}"
+    )
+    attempt = data.get("attempt")
+    return f"{text}, attempt {attempt}" if isinstance(attempt, int) and attempt > 1 else text
 
 
 def detail(facts: Facts, status: Status, now: datetime) -> str:

@@ -28,6 +28,10 @@ COLUMNS = (
     "acknowledged_within_timeout",
     "acknowledged_late",
     "escalated",
+    "notices_delivered",
+    "notices_confirmed",
+    "notices_unconfirmed",
+    "deliveries_undelivered",
     "flagged_releases_without_notice",
     "releases_notice_withheld_by_policy",
 )
@@ -47,6 +51,12 @@ class JurisdictionFigures:
     acknowledged_within_timeout: int = 0
     acknowledged_late: int = 0
     escalated: int = 0
+    # Delivery truth (#44): a notice is given when a channel confirmed it (webhook 2xx) or
+    # the agency acknowledged it; one only written to its Kafka topic is unconfirmed.
+    notices_delivered: int = 0  # issued notices a channel confirmed
+    notices_confirmed: int = 0  # delivered or acknowledged: given
+    notices_unconfirmed: int = 0  # on the agency's topic, nothing says anyone has it
+    deliveries_undelivered: int = 0  # deliveries that ended 410 or gave up (escalated)
     flagged_releases_without_notice: int = 0  # the number that must be zero
     releases_notice_withheld_by_policy: int = 0  # the law withheld it: no ops failure
 
@@ -59,6 +69,9 @@ def compile_report(
     figures: dict[str, JurisdictionFigures] = {}
     leads: dict[str, list[float]] = defaultdict(list)
     seen: set[str] = set()
+    issued: dict[str, set[str]] = defaultdict(set)  # jurisdiction -> notice ids
+    delivered: set[str] = set()
+    acknowledged: set[str] = set()
     for record in records:
         if record.get("event_id") in seen:
             continue  # a repeat after a rebalance carries the same id
@@ -71,6 +84,12 @@ def compile_report(
         if since and at and at < since:
             continue
         row = figures.setdefault(place, JurisdictionFigures(place))
+        if record.get("type") == "notice.delivery":
+            if data.get("result") == "delivered":
+                delivered.add(str(data.get("notice_id")))
+            elif data.get("result") in ("gone", "gave_up"):
+                row.deliveries_undelivered += 1
+            continue
         step, detail = data.get("step"), data.get("detail") or {}
         kind = detail.get("kind")
         if step == "request_received":
@@ -80,6 +99,7 @@ def compile_report(
         elif step in ("issued", "suppressed"):
             if step == "issued":
                 row.notices_issued += 1
+                issued[place].add(str(data.get("notice_id")))
             else:
                 row.notices_suppressed += 1
                 rule = data.get("rule") or "?"
@@ -95,12 +115,18 @@ def compile_report(
                 else:
                     row.flagged_releases_without_notice += 1
         elif step == "acknowledged":
+            acknowledged.add(str(data.get("notice_id")))
             if detail.get("within_timeout"):
                 row.acknowledged_within_timeout += 1
             else:
                 row.acknowledged_late += 1
         elif step == "escalated":
             row.escalated += 1
+    for place, notices in issued.items():
+        row = figures[place]
+        row.notices_delivered = len(notices & delivered)
+        row.notices_confirmed = len(notices & (delivered | acknowledged))
+        row.notices_unconfirmed = len(notices) - row.notices_confirmed
     for place, values in leads.items():
         figures[place].median_lead_hours = round(statistics.median(values), 2)
         figures[place].min_lead_hours = round(min(values), 2)

@@ -108,6 +108,28 @@ def test_a_notice_sent_in_time_awaits_acknowledgement_then_names_who_acknowledge
     assert view(state, NOW)["awaiting_ack"] == []
 
 
+def delivery(attempt: int, result: str, status: int | None, error: str | None = None) -> dict:
+    data = {"notice_id": NOTICE, "channel": "webhook", "attempt": attempt, "result": result}
+    return {"type": "notice.delivery", "data": {**data, "status": status, "error": error}}
+
+
+def test_each_channel_beyond_kafka_shows_its_latest_attempt_in_any_order() -> None:
+    state = fed()
+    state.apply("notices.dhs-ice.v1", KEY, notice(lead=50.5))
+    state.apply("notice.audit.v1", KEY, delivery(1, "retrying", 503))
+    assert only_row(state)["detail"] == (
+        "sent Mar 02 06:00 CST, 50 h 30 min ahead, attempt 1; webhook: retrying (HTTP 503); "
+        "awaiting acknowledgement"
+    )
+    state.apply("notice.audit.v1", KEY, delivery(3, "delivered", 200))
+    state.apply("notice.audit.v1", KEY, delivery(2, "retrying", None, "timeout: no answer"))
+    assert "webhook: delivered (HTTP 200), attempt 3;" in only_row(state)["detail"]
+    gone = fed()
+    gone.apply("notice.audit.v1", KEY, delivery(1, "gave_up", None, "TLS: bad certificate"))
+    gone.apply("notices.dhs-ice.v1", KEY, notice(lead=50.5))
+    assert "webhook: gave up (TLS: bad certificate);" in only_row(gone)["detail"]
+
+
 def test_an_acknowledgement_read_before_its_notice_still_counts() -> None:
     state = fed()
     state.apply(

@@ -1,8 +1,11 @@
 from datetime import timedelta
 
+from schemas.audit import DeliveryResult
 from services.core.policy import NoticeRule, Policy
 from services.notification import domain as rules
+from services.notification import overdue
 from services.notification.report import compile_report, render
+from tests.unit.notification.test_delivery import REGISTRY, answer, issued
 from tests.unit.scheduling.world import START, World
 
 H = timedelta(hours=1)
@@ -91,3 +94,32 @@ def test_filters_and_formats() -> None:
     assert render(rows, "csv").splitlines()[0].startswith("jurisdiction,requests_received")
     assert '"notices_issued": 4' in render(rows, "json")
     assert "flagged releases without notice" in render(rows, "table")
+
+
+def test_notice_given_means_a_channel_confirmed_it_or_the_agency_acknowledged() -> None:
+    """b1 acknowledged, b2 not: on Kafka alone b2's two notices are unconfirmed. With its
+    notice_due delivered by webhook (2xx) one of them is confirmed; a webhook that ended
+    undelivered is counted, and confirms nothing."""
+    records = ledger()
+    [row] = compile_report(records)
+    assert (row.notices_delivered, row.notices_confirmed, row.notices_unconfirmed) == (0, 1, 3)
+    assert "notices unconfirmed" in render([row], "table")
+
+    b2_due = next(
+        r
+        for r in records
+        if r["booking_id"] == "b2"
+        and r["data"].get("step") == "issued"
+        and r["data"]["detail"]["kind"] == "notice_due"
+    )
+    sent = issued()
+    done = overdue.on_answers(sent.record, (answer(sent, START, 200),), Policy(), START, REGISTRY)
+    [delivery] = done.deliveries
+    assert delivery.data.result is DeliveryResult.DELIVERED
+    confirmed = delivery.model_dump(mode="json")
+    confirmed["data"]["notice_id"] = b2_due["data"]["notice_id"]
+    gave_up = {**confirmed, "event_id": "delivery|other|8"}
+    gave_up["data"] = {**confirmed["data"], "result": "gave_up", "notice_id": "notice|other"}
+    [row] = compile_report([*records, confirmed, gave_up])
+    assert (row.notices_delivered, row.notices_confirmed, row.notices_unconfirmed) == (1, 2, 2)
+    assert row.deliveries_undelivered == 1
