@@ -6,7 +6,11 @@ What it does, as Standard Webhooks (standardwebhooks.com) asks of a receiver:
   timestamp more than 5 minutes off with 401;
 - answers 2xx only once the notice is kept (here: appended to ``--out``, one JSON per line),
   so releasewatch's ledger says "delivered" only for a notice the agency holds;
-- drops a retry it already has by ``webhook-id`` (answering 200 again, so the sender stops).
+- drops a retry it already has by ``webhook-id`` (answering 200 again, so the sender stops);
+- with ``--ack-by NAME``, acknowledges each notice it kept over HTTP, as the body's
+  ``acknowledge`` object says (POST to its url with its authorization header): resends and
+  escalation stop, as with an acknowledgement on Kafka. A real integration acknowledges
+  once a person or system has taken the notice in hand.
 
 Secrets: ``RELEASEWATCH_WEBHOOK_SECRETS`` holds one ``whsec_`` secret, or two space-separated
 during a rotation (either verifies). Run it behind TLS (``--certfile``/``--keyfile``), as
@@ -31,14 +35,17 @@ import ssl
 import sys
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp import ClientSession, web
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from yarl import URL
 
 
 class Receiver:
-    def __init__(self, secrets: list[str], out: Path) -> None:
+    def __init__(self, secrets: list[str], out: Path, ack_by: str | None = None) -> None:
         self.verifiers = [Webhook(secret) for secret in secrets]
         self.out = out
+        self.ack_by = ack_by
+        self.acknowledging: set[asyncio.Task[None]] = set()
         self.seen: set[str] = set()
         if out.exists():  # what was kept before a restart is still kept
             for line in out.read_text().splitlines():
@@ -69,7 +76,28 @@ class Receiver:
             kept.write(json.dumps({"webhook_id": message_id, "notice": notice}) + "\n")
         self.seen.add(message_id)
         say("kept", message_id, f"{data.get('kind')} attempt {data.get('attempt')}")
+        link = notice.get("acknowledge")
+        if self.ack_by and link and data.get("kind") != "released":
+            task = asyncio.create_task(self.acknowledge(message_id, link))
+            self.acknowledging.add(task)
+            task.add_done_callback(self.acknowledging.discard)
         return web.Response(status=200, text="kept\n")
+
+    async def acknowledge(self, message_id: str, link: dict[str, str]) -> None:
+        """POST the acknowledgement the notice's body offers (after answering its delivery)."""
+        async with (
+            ClientSession() as session,
+            session.request(
+                link["method"],
+                URL(link["url"]).extend_query(by=self.ack_by or ""),
+                headers={"authorization": link["authorization"]},
+            ) as answer,
+        ):
+            say(
+                "acknowledged" if answer.status == 202 else "ack-refused",
+                message_id,
+                f"HTTP {answer.status} {await answer.text()}".strip(),
+            )
 
 
 def say(what: str, message_id: str, detail: str) -> None:
@@ -80,7 +108,7 @@ async def serve(args: argparse.Namespace) -> None:
     secrets = os.environ.get("RELEASEWATCH_WEBHOOK_SECRETS", "").split()
     if not secrets:
         sys.exit("set RELEASEWATCH_WEBHOOK_SECRETS to the whsec_ secret(s) releasewatch signs with")
-    receiver = Receiver(secrets, Path(args.out))
+    receiver = Receiver(secrets, Path(args.out), args.ack_by)
     app = web.Application()
     app.router.add_post(args.path, receiver.notices)
     context = None
@@ -107,6 +135,7 @@ def main() -> None:
     parser.add_argument("--certfile")
     parser.add_argument("--keyfile")
     parser.add_argument("--out", default="notices.jsonl")
+    parser.add_argument("--ack-by", help="acknowledge each kept notice over HTTP as NAME")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(parser.parse_args()))
 

@@ -108,7 +108,8 @@ SERVICE_TOPICS = {
     ),
     "notification": ServiceTopics(
         reads=(NOTICE_ALERTS, NOTICE_ACKS, BOOKING_STATE, NOTIFICATION_TICKS),
-        writes=(NOTIFICATION_TICKS, SUBJECT_COPIES, AUDIT, ESCALATIONS, DEADLETTER),
+        # notice.acks.v1 too: acknowledgements taken over HTTP with a token (#44)
+        writes=(NOTIFICATION_TICKS, SUBJECT_COPIES, AUDIT, ESCALATIONS, DEADLETTER, NOTICE_ACKS),
         agency_topics=True,
     ),
 }

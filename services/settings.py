@@ -92,15 +92,14 @@ class Settings(BaseSettings):
     web_host: str = Field(default="127.0.0.1", description="interface the web servers bind")
     web_port_base: int = Field(default=6066, ge=1024, le=65000)
     policy_file: Path | None = None
-    agencies_file: Path | None = Field(
-        default=None, description="the agency registry (deploy/agencies.yaml when unset)"
-    )
-    webhook_allow_http: bool = Field(
-        default=False, description="development only: agencies' webhooks on plain http://"
-    )
-    webhook_cafile: Path | None = Field(
-        default=None, description="CA bundle trusted for agencies' webhooks beside the system's"
-    )
+    # Agencies beyond Kafka (#44): the registry, their webhooks' TLS, acknowledgements over
+    # HTTP (on only with a token secret; links to this worker's own address without a base URL)
+    agencies_file: Path | None = None  # deploy/agencies.yaml when unset
+    webhook_allow_http: bool = False  # development only: webhooks on plain http://
+    webhook_cafile: Path | None = None  # a CA bundle trusted beside the system's
+    ack_token_secret: SecretStr | None = Field(default=None, min_length=32)
+    ack_base_url: str | None = None  # the public https://host[/prefix] serving /acks
+    ack_token_days: float = Field(default=7, gt=0, le=90)
     deadline_scan_interval: float = Field(
         default=0.2, gt=0, le=5, description="how often the deadline timer looks, s"
     )

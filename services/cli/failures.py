@@ -70,6 +70,16 @@ def _setting_problem(error: Any) -> str:
     return f"RELEASEWATCH_{where}: {message}" if where else message
 
 
+def registry_agencies(settings: Settings) -> tuple[str, ...]:
+    """The agencies of the registry (``RELEASEWATCH_AGENCIES_FILE``), or a one-line error."""
+    from services.core import agencies
+
+    try:
+        return agencies.load(settings.agencies_file).slugs
+    except agencies.AgencyFileError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def require_broker_url(settings: Settings) -> str:
     """The tools talk to a running cluster; they never start an empty embedded broker."""
     if not settings.broker_url:

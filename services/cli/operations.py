@@ -12,6 +12,7 @@ from services.cli.failures import (
     RunFailure,
     UsageError,
     load_settings,
+    registry_agencies,
     require_broker_url,
     talking_to_broker,
 )
@@ -25,7 +26,10 @@ def register(commands: Any) -> None:
         "create", help="create every topic (retention, replication); a deployment's first job"
     )
     create.add_argument(
-        "--agency", action="append", default=[], help="also notices.<agency>.v1 (repeatable)"
+        "--agency",
+        action="append",
+        default=[],
+        help="also notices.<agency>.v1 (repeatable; the registry's agencies always)",
     )
     create.add_argument("--wait", type=float, default=120.0, help="seconds to wait for Kafka")
     create.set_defaults(func=cmd_topics_create)
@@ -39,7 +43,10 @@ def register(commands: Any) -> None:
     k8s.add_argument("--replicas", type=int, default=3)
     k8s.add_argument("--min-insync-replicas", type=int, default=2)
     k8s.add_argument(
-        "--agency", action="append", default=[], help="a KafkaUser for this agency (repeatable)"
+        "--agency",
+        action="append",
+        default=[],
+        help="a KafkaUser for this agency (repeatable; default: every agency of the registry)",
     )
     k8s.add_argument(
         "--jail", action="append", default=[], help="a KafkaUser for this jail (repeatable)"
@@ -55,7 +62,9 @@ def register(commands: Any) -> None:
         ("show", "print those ACLs, one per line, without a broker"),
     ):
         command = acls_commands.add_parser(name, help=helptext)
-        command.add_argument("--agency", action="append", default=[], help="(repeatable)")
+        command.add_argument(
+            "--agency", action="append", default=[], help="(repeatable; default: the registry's)"
+        )
         command.add_argument("--jail", action="append", default=[], help="(repeatable)")
         command.set_defaults(func=cmd_acls)
     acls_commands.add_parser("list", help="print the ACLs the cluster has").set_defaults(
@@ -87,7 +96,8 @@ def cmd_topics_create(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     try:
-        extra = [agency_notices(agency) for agency in args.agency]
+        wanted = [*registry_agencies(settings), *args.agency]
+        extra = [agency_notices(agency) for agency in dict.fromkeys(wanted)]
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     require_broker_url(settings)
@@ -138,7 +148,8 @@ def cmd_k8s(args: argparse.Namespace) -> int:
         )
     else:
         try:
-            documents = deployment.kafka_users(args.cluster, tuple(args.agency), tuple(args.jail))
+            agencies = tuple(args.agency) or registry_agencies(load_settings())
+            documents = deployment.kafka_users(args.cluster, agencies, tuple(args.jail))
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     print(deployment.HEADER, end="")
@@ -153,7 +164,8 @@ def cmd_acls(args: argparse.Namespace) -> int:
 
     if args.acls_command != "list":
         try:
-            principals = deployment_principals(tuple(args.agency), tuple(args.jail))
+            agencies = tuple(args.agency) or registry_agencies(load_settings())
+            principals = deployment_principals(agencies, tuple(args.jail))
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         if args.acls_command == "show":

@@ -11,7 +11,13 @@ import sys
 import time
 from typing import Any
 
-from services.cli.failures import RunFailure, UsageError, load_settings, talking_to_broker
+from services.cli.failures import (
+    RunFailure,
+    UsageError,
+    load_settings,
+    registry_agencies,
+    talking_to_broker,
+)
 from services.core.policy import PolicyFileError
 from services.core.policy import load as load_policies
 from services.kafka.broker.apache import EmbeddedKafka
@@ -106,7 +112,7 @@ def _ensure_topics(settings: Settings, service: str | None = None) -> None:
                 settings.partitions,
                 settings.replication_factor,
                 settings.min_insync_replicas,
-                service_topics(service) if service else every_topic(),
+                service_topics(service, registry_agencies(settings)) if service else every_topic(),
             )
     except PartitionCountError as exc:
         raise RunFailure(str(exc)) from None

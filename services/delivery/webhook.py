@@ -1,6 +1,7 @@
 """The webhook channel's HTTP (#44): one POST per attempt, signed the Standard Webhooks way.
 
-The body is the notice exactly as it is on ``notices.<agency>.v1`` (JSON). ``webhook-id`` is
+The body is the notice exactly as it is on ``notices.<agency>.v1`` (JSON), with an
+``acknowledge`` object when acknowledgements over HTTP are on. ``webhook-id`` is
 the notice message's ``event_id``, the same on every retry of it. An answer is whatever the
 endpoint said (its status) or why it said nothing (timeout, refused connection, TLS, an
 address the rules refuse); ``services.notification.delivery`` decides what it means.
@@ -11,9 +12,10 @@ system's CAs and ``RELEASEWATCH_WEBHOOK_CAFILE``. Secrets are never logged.
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -51,8 +53,10 @@ class WebhookSender:
         secrets: Mapping[str, tuple[str, ...]],
         clock: Clock,
         cafile: Path | None = None,
+        ack_link: Callable[[Notice], dict[str, str] | None] | None = None,
     ) -> None:
         self.registry = registry
+        self.ack_link = ack_link
         self.secrets = dict(secrets)
         self.clock = clock
         self.context = ssl.create_default_context()
@@ -110,7 +114,7 @@ class WebhookSender:
             why = refusal(host.strip("[]"), allow_private=webhook.allow_private_addresses)
             if why:
                 return None, f"address refused: {why}"
-        body = message.model_dump_json().encode()
+        body = self.body(message)
         headers = signing.headers(
             self.secrets[agency.slug],
             message.event_id,
@@ -138,6 +142,14 @@ class WebhookSender:
             return None, f"connection: {exc.os_error}"
         except (aiohttp.ClientError, OSError) as exc:
             return None, f"{type(exc).__name__}: {exc}"
+
+    def body(self, message: Notice) -> bytes:
+        """The notice as it is on Kafka, and how to acknowledge it over HTTP when that is on
+        (``acknowledge``: url, method, authorization header, expires_at)."""
+        link = self.ack_link(message) if self.ack_link else None
+        if link is None:
+            return message.model_dump_json().encode()
+        return json.dumps({**message.model_dump(mode="json"), "acknowledge": link}).encode()
 
     async def close(self) -> None:
         for session in self._sessions.values():

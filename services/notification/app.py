@@ -36,9 +36,10 @@ from services.core.clock import Clock
 from services.delivery.webhook import WebhookSender
 from services.kafka.admin.topics import ensure_topics
 from services.kafka.client.security import client_options
-from services.notification import domain, overdue
+from services.notification import domain, http_acks, overdue
 from services.notification.delivery import Answer
 from services.notification.domain import NotificationRecord, Outcome
+from services.notification.http_acks import AckLinks
 from services.ops import events
 from services.ops.logging import get_logger
 from services.settings import Settings
@@ -64,11 +65,18 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
     clock, book = service.clock, service.policies
     metrics = service.metrics
     registry = agencies.load(settings.agencies_file)
+    secret = settings.ack_token_secret.get_secret_value() if settings.ack_token_secret else None
+    base_url = settings.ack_base_url or f"http://{settings.web_host}:{web_port}"
+    if secret is not None:
+        http_acks.install(service, secret)
+        if settings.ack_base_url is None:
+            log.warning(events.ACK_LINKS_TO_THIS_WORKER, base_url=base_url)
     sender = WebhookSender(
         registry,
         {a.slug: agencies.read_secrets(a) for a in registry.agencies if a.webhook},
         clock,
         settings.webhook_cafile,
+        AckLinks(secret, base_url, settings.ack_token_days),
     )
     service.app.closers.append(sender.close)
     copies = service.output(SUBJECT_COPIES)

@@ -37,6 +37,9 @@ WEBHOOK_ATTEMPTED: Final = "webhook_attempted"  # one per POST: status or error,
 NOTICE_DELIVERED: Final = "notice_delivered"  # the agency's endpoint confirmed it (2xx)
 DELIVERY_RETRY_SCHEDULED: Final = "delivery_retry_scheduled"
 DELIVERY_ENDED_UNDELIVERED: Final = "delivery_ended_undelivered"  # 410 or gave up: escalated
+ACK_TAKEN: Final = "ack_taken"  # over HTTP, with a genuine token: on notice.acks.v1
+ACK_REFUSED: Final = "ack_refused"  # over HTTP: 401/404/410, dead-lettered
+ACK_LINKS_TO_THIS_WORKER: Final = "ack_links_to_this_worker"  # no RELEASEWATCH_ACK_BASE_URL
 
 # --- scheduling and notification
 ESCALATION_RAISED: Final = "escalation_raised"

@@ -13,18 +13,20 @@ state. Every attempt is in the ledger (``notice.delivery`` on ``notice.audit.v1`
 from __future__ import annotations
 
 import base64
+import json
 import os
 import select
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
-from schemas.topics import AUDIT, ESCALATIONS, NOTICE_ACKS
+from schemas.topics import AUDIT, DEADLETTER, ESCALATIONS, NOTICE_ACKS
 from tests import factories as f
 from tests.support.bookings import Booking, now
 from tests.support.certs import Authority
@@ -41,6 +43,8 @@ def secret(seed: str) -> str:
     return "whsec_" + base64.b64encode(seed.encode().ljust(32, b".")).decode()
 
 
+ACK_SECRET = "acknowledgement tokens' secret for this test run"
+TOKEN_SECONDS = 25  # the acknowledgement links' lifetime here (7 days as shipped)
 SECRETS = {"dhs-ice": secret("ice"), "test-hooks": secret("hooks"), "wrong-tls": secret("tls")}
 REGISTRY = """
 agencies:
@@ -85,6 +89,21 @@ SCRIPTS = {
 }
 
 
+async def post_ack(link: dict[str, str]) -> int:
+    """What an agency's system does with a notice's ``acknowledge`` object."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(
+            link["method"], link["url"], headers={"authorization": link["authorization"]}
+        ) as answer,
+    ):
+        return answer.status
+
+
+def acknowledged(key: str) -> Callable[[Record], bool]:
+    return lambda r: r.key == key and r.value["data"].get("step") == "acknowledged"
+
+
 def booked(key: str) -> Callable[[Record], bool]:
     return lambda record: record.key == key
 
@@ -123,6 +142,7 @@ def example_receiver(tmp_path: Path, authority: Authority) -> Iterator[tuple[int
     env = {**os.environ, "RELEASEWATCH_WEBHOOK_SECRETS": SECRETS["dhs-ice"]}
     command = [sys.executable, str(ROOT / "examples" / "webhook_receiver.py"), "--port", "0"]
     command += ["--certfile", str(cert), "--keyfile", str(key), "--out", str(out)]
+    command += ["--ack-by", "ERO duty officer"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
@@ -162,6 +182,8 @@ async def test_notices_are_delivered_retried_escalated_and_resumed_after_kill(
         env = {
             "RELEASEWATCH_AGENCIES_FILE": str(registry),
             "RELEASEWATCH_WEBHOOK_CAFILE": str(authority.ca_file),
+            "RELEASEWATCH_ACK_TOKEN_SECRET": ACK_SECRET,
+            "RELEASEWATCH_ACK_TOKEN_DAYS": str(TOKEN_SECONDS / 86400),
             **{
                 f"RW_TEST_SECRETS_{slug.upper().replace('-', '_')}": s
                 for slug, s in SECRETS.items()
@@ -172,6 +194,7 @@ async def test_notices_are_delivered_retried_escalated_and_resumed_after_kill(
         notification = start_service("notification", **env)
         audit = await kafka.watch(AUDIT.name)
         escalations = await kafka.watch(ESCALATIONS.name)
+        dead_letters = await kafka.watch(DEADLETTER.name)
 
         ice = await flagged(kafka, "dhs-ice")
         scripted_bookings = {}
@@ -189,6 +212,19 @@ async def test_notices_are_delivered_retried_escalated_and_resumed_after_kill(
         assert ice.id in kept_line
         [ice_delivery] = deliveries(audit, ice.key)
         assert ice_delivery["endpoint"] == "localhost" and ice_delivery["status"] == 200
+        # ... and acknowledged it over HTTP with the body's link: the ledger has it, as from
+        # Kafka. The same link again is refused (a token is used once) and dead-lettered.
+        [acked_over_http] = await audit.wait_for(acknowledged(ice.key), 1, 30)
+        assert acked_over_http.value["data"]["detail"]["by"] == "ERO duty officer"
+        link = json.loads(kept_line)["notice"]["acknowledge"]
+        assert await post_ack(link) == 410
+        forged = {**link, "authorization": link["authorization"][:-2] + "xx"}
+        assert await post_ack(forged) == 401
+        assert await post_ack({**link, "authorization": ""}) == 401
+        await dead_letters.wait_for(lambda r: r.value["source_topic"] == "https:/acks", 3, 30)
+        refusals = [r.value["errors"][0]["message"] for r in dead_letters.records]
+        assert any("already acknowledged" in m for m in refusals), refusals
+        assert link["authorization"].split()[1] not in json.dumps(dead_letters.records[-1].value)
 
         assert await ended(audit, keys["ok"]) == ["delivered"]
         [hit] = scripted.hits[scripted_bookings["ok"].id]
@@ -263,6 +299,14 @@ async def test_notices_are_delivered_retried_escalated_and_resumed_after_kill(
         assert all(h.at <= acked_at + 2.0 for h in acked_hits), [
             h.at - acked_at for h in acked_hits
         ]
+
+        # An acknowledgement link used after the token expired is refused with 410.
+        [ok_hit] = scripted.hits[scripted_bookings["ok"].id]
+        late_link = ok_hit.body["acknowledge"]
+        expires = datetime.fromisoformat(late_link["expires_at"])
+        await until(lambda: datetime.now(UTC) > expires, TOKEN_SECONDS + 30, "the token expired")
+        assert await post_ack(late_link) == 410
+        assert not audit.matching(acknowledged(keys["ok"]))
 
         # kill -9 mid-delivery: the restarted worker resumes the same delivery.
         resumed = await flagged(kafka, "test-hooks")

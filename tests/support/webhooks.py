@@ -26,6 +26,7 @@ class Hit:
     attempt: int
     at: float  # time.time()
     status: int
+    body: dict[str, object]
 
 
 @dataclass
@@ -52,14 +53,14 @@ class ScriptedEndpoint:
             verified = True
         except WebhookVerificationError:
             verified = False
-        data = json.loads(body).get("data", {})
+        document = json.loads(body)
+        data = document.get("data", {})
         booking = data.get("subject", {}).get("booking_id", "?")
         answers = self.scripts.get(booking, [200])
         done = self.hits[booking]
         status = answers[min(len(done), len(answers) - 1)]
-        hit = Hit(
-            booking, headers.get("webhook-id", ""), verified, len(done) + 1, time.time(), status
-        )
+        webhook_id = headers.get("webhook-id", "")
+        hit = Hit(booking, webhook_id, verified, len(done) + 1, time.time(), status, document)
         done.append(hit)
         if status == SLOW:
             await asyncio.sleep(self.slow_seconds)

@@ -14,6 +14,7 @@ import yaml
 from schemas.topics import REGISTRY, faust_topics
 from services.access import OPS, service_principal_name
 from services.cli import SERVICES, build_parser
+from services.core import agencies
 from services.kafka.admin import strimzi as deployment
 from services.settings import Settings
 
@@ -259,10 +260,11 @@ def test_strimzi_topics_match_the_registry() -> None:
 
 def test_strimzi_users_are_current_and_agencies_get_least_privilege() -> None:
     resources = k8s_documents("kafka-users.yaml")
-    expected = deployment.kafka_users("releasewatch", ("dhs-ice",), ("hennepin-adc",))
+    registry = agencies.load().slugs  # every agency of deploy/agencies.yaml
+    assert "dhs-ice" in registry
+    expected = deployment.kafka_users("releasewatch", registry, ("hennepin-adc",))
     assert resources == expected, (
-        "stale: run `releasewatch k8s users --jail hennepin-adc --agency dhs-ice "
-        "> deploy/k8s/kafka-users.yaml`"
+        "stale: run `releasewatch k8s users --jail hennepin-adc > deploy/k8s/kafka-users.yaml`"
     )
     agency = next(r for r in resources if r["metadata"]["name"] == "agency-dhs-ice")
     grants = {
@@ -280,6 +282,14 @@ def test_strimzi_users_are_current_and_agencies_get_least_privilege() -> None:
     jail = next(r for r in resources if r["metadata"]["name"] == "jail-hennepin-adc")
     (only,) = jail["spec"]["authorization"]["acls"]
     assert only["resource"]["name"] == "jail.booking.v1" and "Read" not in only["operations"]
+
+
+def test_k8s_users_default_to_the_registrys_agencies(capsys: pytest.CaptureFixture[str]) -> None:
+    from services import cli
+
+    assert cli.main(["k8s", "users", "--jail", "hennepin-adc"]) == 0
+    printed = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert [d for d in printed if d] == k8s_documents("kafka-users.yaml")
 
 
 def test_agency_user_refuses_a_slug_that_is_not_one() -> None:

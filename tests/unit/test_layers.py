@@ -22,6 +22,7 @@ PURE_DOMAIN_FILES = (
     "ledger",
     "overdue",
     "delivery",
+    "acks",
 )
 CLIENTS = ("faust", "aiokafka", "mode", "structlog")
 

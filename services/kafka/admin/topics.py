@@ -249,17 +249,20 @@ def every_topic() -> list[TopicSpec | FaustTopic]:
     return [*REGISTRY, *faust_topics()]
 
 
-def service_topics(service: str) -> list[TopicSpec | FaustTopic]:
+def service_topics(
+    service: str, agencies: tuple[str, ...] = KNOWN_AGENCIES
+) -> list[TopicSpec | FaustTopic]:
     """What a service creates at start when missing: the topics it reads and writes and its
     own faust topics (so faust never creates one with its single replica); for the board,
-    every public topic, which it reads. Under ACLs these are what its principal may see
+    every public topic, which it reads. ``agencies``: the notices topics the notification
+    service writes from the start (the registry's). Under ACLs these are what its principal may see
     (``services.access``): a topic missing and not its to create is named in the error."""
     if service not in SERVICE_TOPICS:
         return [spec for spec in REGISTRY if not spec.internal]
     topics = SERVICE_TOPICS[service]
     specs: list[TopicSpec | FaustTopic] = list(dict.fromkeys([*topics.reads, *topics.writes]))
     if topics.agency_topics:
-        specs += [agency_notices(agency) for agency in KNOWN_AGENCIES]
+        specs += [agency_notices(agency) for agency in dict.fromkeys(agencies)]
     own = f"{APP_ID_PREFIX}{service}-"
     return [*specs, *(topic for topic in faust_topics() if topic.name.startswith(own))]
 
