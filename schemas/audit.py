@@ -37,12 +37,13 @@ class AuditRecord(Envelope):
 
 class DeliveryChannel(StrEnum):
     WEBHOOK = "webhook"
+    EMAIL = "email"
 
 
 class DeliveryResult(StrEnum):
     DELIVERED = "delivered"  # the endpoint confirmed it (2xx)
     RETRYING = "retrying"  # refused or unanswered; the next attempt is at next_attempt_at
-    GONE = "gone"  # 410: the endpoint is retired; no more attempts, jail staff told
+    GONE = "gone"  # refused for good (HTTP 410, SMTP 5xx): no more attempts, jail staff told
     GAVE_UP = "gave_up"  # the schedule ran out before the release; jail staff told
 
 
@@ -52,11 +53,11 @@ class DeliveryAttemptData(Payload):
     agency: str
     request_id: str
     channel: DeliveryChannel
-    endpoint: str  # the host (never the path or a query: they may carry tokens)
+    endpoint: str  # the host, or the recipients' domains (never a path, query or address)
     attempt: int
     at: Instant
     result: DeliveryResult
-    status: int | None = None  # the HTTP status, when there was an answer
+    status: int | None = None  # the HTTP status or SMTP reply code, when there was an answer
     error: str | None = None  # why there was none: timeout, refused, TLS, address refused
     latency_ms: float
     next_attempt_at: Instant | None = None

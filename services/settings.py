@@ -96,10 +96,13 @@ class Settings(BaseSettings):
     # HTTP (on only with a token secret; links to this worker's own address without a base URL)
     agencies_file: Path | None = None  # deploy/agencies.yaml when unset
     webhook_allow_http: bool = False  # development only: webhooks on plain http://
-    webhook_cafile: Path | None = None  # a CA bundle trusted beside the system's
+    delivery_cafile: Path | None = None  # a CA bundle trusted beside the system's
     ack_token_secret: SecretStr | None = Field(default=None, min_length=32)
     ack_base_url: str | None = None  # the public https://host[/prefix] serving /acks
     ack_token_days: float = Field(default=7, gt=0, le=90)
+    smtp_url: str | None = None  # the relay: smtp://[user@]host[:port] (STARTTLS), smtps://
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "releasewatch notices <notices@releasewatch.invalid>"
     deadline_scan_interval: float = Field(
         default=0.2, gt=0, le=5, description="how often the deadline timer looks, s"
     )

@@ -11,6 +11,7 @@ import sys
 import time
 from typing import Any
 
+from services.cli.checks import check_agencies, check_policies
 from services.cli.failures import (
     RunFailure,
     UsageError,
@@ -18,8 +19,6 @@ from services.cli.failures import (
     registry_agencies,
     talking_to_broker,
 )
-from services.core.policy import PolicyFileError
-from services.core.policy import load as load_policies
 from services.kafka.broker.apache import EmbeddedKafka
 from services.kafka.broker.embedded import EmbeddedBroker, embedded_broker
 from services.kafka.broker.process import BrokerStartError, die_with_parent_preexec, stop_processes
@@ -118,25 +117,6 @@ def _ensure_topics(settings: Settings, service: str | None = None) -> None:
         raise RunFailure(str(exc)) from None
 
 
-def _check_policies(settings: Settings) -> None:
-    """The policy file is read before anything connects: a wrong one stops the start."""
-    try:
-        load_policies(settings.policy_file)
-    except PolicyFileError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def _check_agencies(settings: Settings) -> None:
-    """The agency registry and its webhooks' secrets are read before anything connects."""
-    from services.core import agencies
-
-    _, problems = agencies.check(
-        settings.agencies_file, allow_http=settings.webhook_allow_http, secrets=True
-    )
-    if problems:
-        raise UsageError("\n".join(problems))
-
-
 def cmd_service(args: argparse.Namespace) -> int:
     from services.streams.app import pick_web_port, run_worker
 
@@ -144,9 +124,9 @@ def cmd_service(args: argparse.Namespace) -> int:
     config = rw_logging.configure(args.name, settings.log_format, settings.log_level)
     log = rw_logging.get_logger("releasewatch.service")
     if args.name in WITH_POLICIES:
-        _check_policies(settings)
+        check_policies(settings)
     if args.name == "notification":
-        _check_agencies(settings)
+        check_agencies(settings)
     settings, broker = _broker_for(settings)
     if broker:
         log.info(events.EMBEDDED_BROKER_STARTED, url=broker.url)
@@ -223,7 +203,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     settings = load_settings()
     rw_logging.configure("releasewatch", settings.log_format, settings.log_level)
     log = rw_logging.get_logger("releasewatch.up")
-    _check_policies(settings)
+    check_policies(settings)
     stop = _StopFlag()
     settings, broker = _broker_for(settings)
     children: dict[str, subprocess.Popen[bytes]] = {}

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -28,24 +27,20 @@ from schemas.topics import AGENCY_SLUG, RESERVED_AGENCY_SLUGS
 DEFAULT_AGENCIES_FILE = Path(__file__).resolve().parents[2] / "deploy" / "agencies.yaml"
 SECRET_PREFIX = "whsec_"
 SECRET_REFERENCE = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$")
+EMAIL = re.compile(r"^[^@\s<>,;]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 
 
 class AgencyFileError(ValueError):
     """The registry file cannot be used; the message names the agency and the field."""
 
 
-class Webhook(BaseModel):
-    """Notices POSTed as JSON to ``url``, signed with every secret ``secrets`` names (two
-    during a rotation), retried on a schedule that ends ``give_up_hours_before_release``
-    before the release (or ``max_retry_hours`` after the first attempt, if sooner)."""
+class Retrying(BaseModel):
+    """How a channel retries: each attempt's timeout, and the schedule's end: the earlier of
+    ``max_retry_hours`` after the first attempt and ``give_up_hours_before_release`` before
+    the release (jail staff are told then, while there is time to call the agency)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    url: str = Field(description="https://host[:port]/path the notices are POSTed to")
-    secrets: str = Field(
-        description="where the whsec_ secrets are: env:NAME or file:PATH (one or two, "
-        "space-separated: every one signs, so the receiver may hold either during a rotation)"
-    )
     timeout_seconds: Annotated[float, Field(gt=0, le=60)] = Field(
         default=10, description="an attempt with no answer after this long is a failed attempt"
     )
@@ -59,6 +54,37 @@ class Webhook(BaseModel):
     )
     rate_per_minute: Annotated[int, Field(ge=1, le=60_000)] = Field(
         default=600, description="attempts per minute to this agency, at most (each worker)"
+    )
+
+
+class Email(Retrying):
+    """Notices mailed (plain text and HTML) through the installation's SMTP relay
+    (``RELEASEWATCH_SMTP_*``) to ``to``."""
+
+    to: tuple[str, ...] = Field(min_length=1, max_length=10, description="the recipients")
+
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for address in value:
+            if not EMAIL.match(address):
+                raise ValueError(f"{address!r} is not an email address")
+        return value
+
+    @property
+    def endpoint(self) -> str:
+        """The recipients' domains (never the addresses) for the ledger."""
+        return ",".join(sorted({address.rsplit("@", 1)[1].lower() for address in self.to}))
+
+
+class Webhook(Retrying):
+    """Notices POSTed as JSON to ``url``, signed with every secret ``secrets`` names (two
+    during a rotation)."""
+
+    url: str = Field(description="https://host[:port]/path the notices are POSTed to")
+    secrets: str = Field(
+        description="where the whsec_ secrets are: env:NAME or file:PATH (one or two, "
+        "space-separated: every one signs, so the receiver may hold either during a rotation)"
     )
     allow_private_addresses: bool = Field(
         default=False,
@@ -92,8 +118,8 @@ class Webhook(BaseModel):
         return urlsplit(self.url).scheme == "http"
 
     @property
-    def timeout(self) -> timedelta:
-        return timedelta(seconds=self.timeout_seconds)
+    def endpoint(self) -> str:
+        return self.host
 
 
 class Agency(BaseModel):
@@ -105,6 +131,16 @@ class Agency(BaseModel):
         default="", max_length=200, description="who jail staff call when delivery fails"
     )
     webhook: Webhook | None = None
+    email: Email | None = None
+
+    def channels(self) -> dict[str, Webhook | Email]:
+        """The channels beyond Kafka, by name (``schemas.audit.DeliveryChannel``)."""
+        found: dict[str, Webhook | Email] = {}
+        if self.webhook:
+            found["webhook"] = self.webhook
+        if self.email:
+            found["email"] = self.email
+        return found
 
     @field_validator("slug")
     @classmethod

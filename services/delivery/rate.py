@@ -1,8 +1,10 @@
 """A per-agency attempt rate (``rate_per_minute``): a token bucket (GCRA) a worker waits on.
-Pure: the caller passes the time and sleeps for what it is told."""
+``Bucket`` is pure (the caller passes the time); ``turn`` waits for a slot."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass, field
 
 
@@ -19,3 +21,10 @@ class Bucket:
         tat = max(self._tat, now)
         self._tat = tat + interval
         return max(0.0, tat - (burst - 1) * interval - now)
+
+
+async def turn(bucket: Bucket) -> None:
+    """Wait for this attempt's slot."""
+    wait = bucket.reserve(time.monotonic())
+    if wait > 0:
+        await asyncio.sleep(wait)

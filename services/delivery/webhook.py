@@ -6,12 +6,11 @@ the notice message's ``event_id``, the same on every retry of it. An answer is w
 endpoint said (its status) or why it said nothing (timeout, refused connection, TLS, an
 address the rules refuse); ``services.notification.delivery`` decides what it means.
 Redirects are never followed (a 3xx is a failed attempt); TLS is verified against the
-system's CAs and ``RELEASEWATCH_WEBHOOK_CAFILE``. Secrets are never logged.
+system's CAs and ``RELEASEWATCH_DELIVERY_CAFILE``. Secrets are never logged.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import ssl
 import time
@@ -27,7 +26,7 @@ from services.core.agencies import Agency, Registry
 from services.core.clock import Clock
 from services.delivery import signing
 from services.delivery.endpoints import GuardedResolver, is_ip_literal, refusal
-from services.delivery.rate import Bucket
+from services.delivery.rate import Bucket, turn
 from services.ops import events
 from services.ops.logging import get_logger
 
@@ -86,9 +85,7 @@ class WebhookSender:
             error = "no webhook in the registry any more"
         else:
             session = self._session(agency)
-            wait = self._buckets[agency.slug].reserve(time.monotonic())
-            if wait > 0:
-                await asyncio.sleep(wait)
+            await turn(self._buckets[agency.slug])
             started = time.perf_counter()
             status, error = await self._post(session, agency, message)
         reply = Reply(status, error, (time.perf_counter() - started) * 1000)

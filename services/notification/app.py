@@ -18,7 +18,13 @@ from datetime import datetime
 import faust
 from pydantic import TypeAdapter
 
-from schemas.audit import AuditRecord, AuditStep, DeliveryAttempt, DeliveryResult
+from schemas.audit import (
+    AuditRecord,
+    AuditStep,
+    DeliveryAttempt,
+    DeliveryChannel,
+    DeliveryResult,
+)
 from schemas.booking_state import BookingState
 from schemas.notice_acks import NOTICE_ACK, NoticeAck
 from schemas.notice_alerts import NoticeAlert
@@ -33,6 +39,7 @@ from schemas.topics import (
 )
 from services.core import agencies
 from services.core.clock import Clock
+from services.delivery.mail import MailSender, Relay
 from services.delivery.webhook import WebhookSender
 from services.kafka.admin.topics import ensure_topics
 from services.kafka.client.security import client_options
@@ -71,14 +78,20 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         http_acks.install(service, secret)
         if settings.ack_base_url is None:
             log.warning(events.ACK_LINKS_TO_THIS_WORKER, base_url=base_url)
-    sender = WebhookSender(
+    links = AckLinks(secret, base_url, settings.ack_token_days)
+    webhooks = WebhookSender(
         registry,
         {a.slug: agencies.read_secrets(a) for a in registry.agencies if a.webhook},
         clock,
-        settings.webhook_cafile,
-        AckLinks(secret, base_url, settings.ack_token_days),
+        settings.delivery_cafile,
+        links,
     )
-    service.app.closers.append(sender.close)
+    service.app.closers.append(webhooks.close)
+    mail = MailSender(registry, relay_of(settings), settings.delivery_cafile, links)
+    senders: dict[DeliveryChannel, WebhookSender | MailSender] = {
+        DeliveryChannel.WEBHOOK: webhooks,
+        DeliveryChannel.EMAIL: mail,
+    }
     copies = service.output(SUBJECT_COPIES)
     agency_topics: dict[str, Output] = {}
 
@@ -146,11 +159,20 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
     async def deliver(raw_key: bytes, outcome: Outcome) -> NotificationRecord:
         """The attempts at once; each answer in the ledger, an ended delivery escalated."""
         replies = await asyncio.gather(
-            *(sender.send(a.message, a.number) for a in outcome.attempts)
+            *(senders[a.channel].send(a.message, a.number) for a in outcome.attempts)
         )
         now = clock.now()
         answers = tuple(
-            Answer(a.notice_id, a.message.event_id, a.number, now, r.latency_ms, r.status, r.error)
+            Answer(
+                a.notice_id,
+                a.message.event_id,
+                a.number,
+                now,
+                r.latency_ms,
+                r.status,
+                r.error,
+                a.channel,
+            )
             for a, r in zip(outcome.attempts, replies, strict=True)
         )
         record = outcome.record
@@ -202,3 +224,11 @@ def _log_notice(event: str, notice: Notice) -> None:
         late=data.late,
         alert_id=data.alert_id,
     )
+
+
+def relay_of(settings: Settings) -> Relay | None:
+    """The SMTP relay of ``RELEASEWATCH_SMTP_*`` (checked at start by ``releasewatch``)."""
+    if settings.smtp_url is None:
+        return None
+    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    return Relay.parse(settings.smtp_url, password, settings.smtp_from)

@@ -28,7 +28,7 @@ from schemas.audit import (
 )
 from schemas.escalations import Escalation, EscalationReason
 from schemas.notices import Notice
-from services.core.agencies import Agency, Webhook
+from services.core.agencies import Agency, Retrying
 from services.core.escalations import escalation
 
 # Standard Webhooks' example schedule after the first attempt.
@@ -71,6 +71,7 @@ class Attempt:
     notice_id: str
     message: Notice
     number: int
+    channel: DeliveryChannel = DeliveryChannel.WEBHOOK
 
 
 @dataclass(frozen=True)
@@ -82,22 +83,27 @@ class Answer:
     number: int
     at: datetime
     latency_ms: float
-    status: int | None = None
+    status: int | None = None  # HTTP status, or the SMTP reply code
     error: str | None = None
+    channel: DeliveryChannel = DeliveryChannel.WEBHOOK
 
     @property
     def delivered(self) -> bool:
+        """2xx: the endpoint has it (HTTP 2xx; SMTP 250 accepted)."""
         return self.status is not None and 200 <= self.status < 300
 
     @property
     def gone(self) -> bool:
+        """No retry can help: HTTP 410 Gone; a permanent SMTP refusal (5xx)."""
+        if self.channel is DeliveryChannel.EMAIL:
+            return self.status is not None and 500 <= self.status < 600
         return self.status == 410
 
 
-def give_up_at(first_at: datetime, release_at: datetime | None, webhook: Webhook) -> datetime:
-    latest = first_at + timedelta(hours=webhook.max_retry_hours)
+def give_up_at(first_at: datetime, release_at: datetime | None, channel: Retrying) -> datetime:
+    latest = first_at + timedelta(hours=channel.max_retry_hours)
     if release_at is not None:
-        before = release_at - timedelta(hours=webhook.give_up_hours_before_release)
+        before = release_at - timedelta(hours=channel.give_up_hours_before_release)
         if before <= first_at:  # short notice: half of what is left, never nothing
             before = first_at + max((release_at - first_at) / 2, MIN_SPAN)
         latest = min(latest, before)
@@ -127,23 +133,26 @@ def next_attempt(delivery: Delivery, after: datetime) -> datetime | None:
     return at if at <= delivery.give_up_at else None
 
 
-def start(message: Notice, agency: Agency | None, now: datetime) -> Delivery | None:
-    """A new notice message: delivered by webhook if the agency has one (at once)."""
-    if agency is None or agency.webhook is None:
-        return None
-    data = message.data
-    return Delivery(
-        message=message,
-        first_at=now,
-        give_up_at=give_up_at(now, data.release_at, agency.webhook),
-        next_at=now,
+def start(message: Notice, agency: Agency | None, now: datetime) -> tuple[Delivery, ...]:
+    """A new notice message: delivered at once on each channel the agency has beyond Kafka."""
+    if agency is None:
+        return ()
+    return tuple(
+        Delivery(
+            channel=DeliveryChannel(name),
+            message=message,
+            first_at=now,
+            give_up_at=give_up_at(now, message.data.release_at, channel),
+            next_at=now,
+        )
+        for name, channel in agency.channels().items()
     )
 
 
-def due(delivery: Delivery | None, notice_id: str, now: datetime) -> Attempt | None:
-    if delivery is None or delivery.next_at is None or delivery.next_at > now:
+def due(delivery: Delivery, notice_id: str, now: datetime) -> Attempt | None:
+    if delivery.next_at is None or delivery.next_at > now:
         return None
-    return Attempt(notice_id, delivery.message, delivery.attempts + 1)
+    return Attempt(notice_id, delivery.message, delivery.attempts + 1, delivery.channel)
 
 
 def answered(
@@ -173,7 +182,7 @@ def ledger_record(delivery: Delivery, answer: Answer, agency: Agency | None) -> 
     data = message.data
     assert delivery.result is not None
     return DeliveryAttempt(
-        event_id=f"delivery|{delivery.message_id}|{answer.number}",
+        event_id=f"delivery|{delivery.channel.value}|{delivery.message_id}|{answer.number}",
         occurred_at=answer.at,
         jurisdiction=message.jurisdiction,
         booking_id=message.booking_id,
@@ -183,7 +192,7 @@ def ledger_record(delivery: Delivery, answer: Answer, agency: Agency | None) -> 
             agency=data.agency,
             request_id=data.request_id,
             channel=delivery.channel,
-            endpoint=agency.webhook.host if agency and agency.webhook else "",
+            endpoint=_endpoint(delivery, agency),
             attempt=answer.number,
             at=answer.at,
             result=delivery.result,
@@ -195,12 +204,18 @@ def ledger_record(delivery: Delivery, answer: Answer, agency: Agency | None) -> 
     )
 
 
+def _endpoint(delivery: Delivery, agency: Agency | None) -> str:
+    channel = agency.channels().get(delivery.channel.value) if agency else None
+    return channel.endpoint if channel else ""
+
+
 def _escalation(delivery: Delivery, answer: Answer, agency: Agency | None) -> Escalation:
     data = delivery.message.data
-    host = agency.webhook.host if agency and agency.webhook else "?"
-    last = f"HTTP {answer.status}" if answer.status is not None else (answer.error or "no answer")
+    host = _endpoint(delivery, agency) or "?"
+    reply = "SMTP" if delivery.channel is DeliveryChannel.EMAIL else "HTTP"
+    last = f"{reply} {answer.status}" if answer.status is not None else answer.error
     why = (
-        "the endpoint answered 410 Gone"
+        f"the endpoint refused it for good ({reply} {answer.status})"
         if delivery.result is DeliveryResult.GONE
         else f"{delivery.attempts} attempts failed, none left before "
         f"{delivery.give_up_at.isoformat()}"
@@ -209,7 +224,7 @@ def _escalation(delivery: Delivery, answer: Answer, agency: Agency | None) -> Es
     # Reason not_acknowledged: the contract's reasons are fixed (a new one is a new topic
     # version); the agency cannot acknowledge what it never received, and the detail says so.
     return escalation(
-        f"{delivery.message_id}|delivery",
+        f"{delivery.message_id}|{delivery.channel.value}",
         EscalationReason.NOT_ACKNOWLEDGED,
         jurisdiction=delivery.message.jurisdiction,
         booking_id=delivery.message.booking_id,
@@ -217,6 +232,6 @@ def _escalation(delivery: Delivery, answer: Answer, agency: Agency | None) -> Es
         request_id=data.request_id,
         notice_id=data.notice_id,
         at=answer.at,
-        detail=f"{data.kind.value} notice not delivered to {data.agency}'s webhook ({host}): "
-        f"{why} (last: {last}){call}",
+        detail=f"{data.kind.value} notice not delivered to {data.agency}'s "
+        f"{delivery.channel.value} ({host}): {why} (last: {last or 'no answer'}){call}",
     )

@@ -137,7 +137,7 @@ def on_alert(
         return retiring(Outcome(with_notice(record, state), audit=(suppressed,)), now, policy)
     notice = render(alert, booking, notice_id, 1, now)
     state = state.model_copy(
-        update={"delivery": start_delivery(notice, agencies.get(data.agency), now)}
+        update={"deliveries": start_delivery(notice, agencies.get(data.agency), now)}
     )
     if data.kind in NEEDS_ACK:
         state = state.model_copy(update={"ack_due_at": now + policy.ack_timeout, "last": notice})
@@ -198,7 +198,7 @@ def on_ack(
             "acknowledged_by": ack.data.by,
             "ack_due_at": None,
             "last": None,
-            "delivery": _stopped(state.delivery),
+            "deliveries": tuple(_stopped(d) for d in state.deliveries),
         }
     )
     audit = ledger_record(
@@ -217,6 +217,6 @@ def on_ack(
     return retiring(Outcome(with_notice(record, acknowledged), audit=(audit,)), now, policy)
 
 
-def _stopped(sending: Delivery | None) -> Delivery | None:
+def _stopped(sending: Delivery) -> Delivery:
     """Acknowledged: no more attempts (whatever the endpoint would have answered)."""
-    return sending.model_copy(update={"next_at": None}) if sending else None
+    return sending.model_copy(update={"next_at": None})

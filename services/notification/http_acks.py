@@ -15,6 +15,7 @@ Only on with ``RELEASEWATCH_ACK_TOKEN_SECRET``.
 
 from __future__ import annotations
 
+import html
 import json
 from datetime import timedelta
 from typing import Any
@@ -59,6 +60,8 @@ class AckLinks:
             "method": "POST",
             "authorization": f"Bearer {token}",
             "expires_at": expires.isoformat(),
+            # for people (an email's link): a page whose button POSTs; opening it changes nothing
+            "page": f"{url}&token={token}",
         }
 
 
@@ -83,12 +86,20 @@ def install(service: DurableService[Any], secret: str) -> None:
         @app.table_route(table=service.records.table, query_param="booking")  # type: ignore[arg-type]
         async def post(self, request: Any, notice_id: str) -> Any:
             status, body = await answer(request, notice_id)
+            if "text/html" in request.headers.get("accept", ""):  # the page's button
+                return self.html(page(ANSWERED, body, status), status=status)
             return self.json(body, status=status)
+
+        async def get(self, request: Any, notice_id: str) -> Any:
+            """The page an email's link opens: it changes nothing (mail scanners open links);
+            its button POSTs the acknowledgement."""
+            return self.html(page(CONFIRM, {"notice_id": notice_id}, 200), status=200)
 
     async def answer(request: Any, notice_id: str) -> tuple[int, dict[str, str]]:
         key = request.query.get("booking", "")
         header = request.headers.get("authorization", "")
         token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+        token = token or request.query.get("token", "")  # the page's form posts it so
         if not token:
             return await refuse(401, "no token (Authorization: Bearer)", notice_id, key, token)
         claims = tokens.read(secret, token, clock.now())
@@ -108,3 +119,33 @@ def install(service: DurableService[Any], secret: str) -> None:
         return 202, {"acknowledged": notice_id}
 
     app.page("/acks/{notice_id}")(Acknowledge)
+
+
+CONFIRM = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Acknowledge release notice</title></head><body><main>
+<h1>Acknowledge release notice</h1><p>Notice {notice_id}</p>
+<form method="post"><label>Acknowledged by <input name="by" required></label>
+<button type="submit">Acknowledge</button></form>
+<script>document.forms[0].onsubmit = function (e) {{ e.preventDefault();
+  var url = new URL(location.href); url.searchParams.set("by", this.by.value);
+  fetch(url, {{method: "POST", headers: {{accept: "text/html"}}}})
+    .then(function (r) {{ return r.text(); }})
+    .then(function (t) {{ document.open(); document.write(t); document.close(); }}); }};
+</script></main></body></html>"""
+ANSWERED = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Release notice</title></head><body><main><h1>{title}</h1><p>{text}</p></main>
+</body></html>"""
+
+
+def page(template: str, body: dict[str, str], status: int) -> str:
+    """A page for people; every value escaped."""
+    values = {k: html.escape(v) for k, v in body.items()}
+    if template is ANSWERED:
+        title = "Acknowledged" if status == 202 else "Not acknowledged"
+        text = (
+            f"Notice {values['acknowledged']} is acknowledged."
+            if status == 202
+            else values.get("error", "")
+        )
+        return template.format(title=title, text=text)
+    return template.format(**values)

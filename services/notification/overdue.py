@@ -60,8 +60,8 @@ def on_tick(
                         "attempt": attempt,
                         "ack_due_at": now + policy.ack_timeout,
                         "last": again,
-                        "delivery": start_delivery(again, agencies.get(state.agency), now)
-                        or state.delivery,
+                        "deliveries": start_delivery(again, agencies.get(state.agency), now)
+                        or state.deliveries,
                     }
                 ),
             )
@@ -118,11 +118,18 @@ def on_answers(
     entries, escalations = [], []
     for answer in answers:
         state = updated.notices.get(answer.notice_id)
-        sending = state.delivery if state else None
-        if state is None or sending is None or sending.message_id != answer.message_id:
-            continue  # acknowledged or superseded by a resend meanwhile
+        deliveries = state.deliveries if state else ()
+        mine = [
+            n
+            for n, d in enumerate(deliveries)
+            if (d.channel, d.message_id) == (answer.channel, answer.message_id)
+        ]
+        if state is None or not mine:
+            continue  # superseded by a resend meanwhile
+        sending = deliveries[mine[0]]
         sent, entry, warned = answered(sending, answer, agencies.get(state.agency))
-        updated = with_notice(updated, state.model_copy(update={"delivery": sent}))
+        replaced = (*deliveries[: mine[0]], sent, *deliveries[mine[0] + 1 :])
+        updated = with_notice(updated, state.model_copy(update={"deliveries": replaced}))
         entries.append(entry)
         escalations.extend([warned] if warned else [])
     outcome = Outcome(updated, deliveries=tuple(entries), escalations=tuple(escalations))

@@ -34,13 +34,13 @@ class NoticeState(BaseModel):
     escalated: bool = False
     # The last message sent, to resend it with attempt + 1.
     last: Notice | None = None
-    # Its delivery by the agency's webhook, if it has one (``delivery``).
-    delivery: Delivery | None = None
+    # Its deliveries beyond Kafka, one per channel the agency has (``delivery``).
+    deliveries: tuple[Delivery, ...] = ()
 
     @property
     def due_at(self) -> datetime | None:
-        """The earliest of the acknowledgement deadline and the next delivery attempt."""
-        times = [self.ack_due_at, self.delivery.next_at if self.delivery else None]
+        """The earliest of the acknowledgement deadline and the next delivery attempts."""
+        times = [self.ack_due_at, *(d.next_at for d in self.deliveries)]
         return min((t for t in times if t is not None), default=None)
 
 
@@ -97,5 +97,5 @@ def with_notice(record: NotificationRecord, state: NoticeState) -> NotificationR
 
 def attempts_due(states: Iterable[NoticeState], now: datetime) -> tuple[Attempt, ...]:
     """The delivery attempts due now among these notices, in notice order."""
-    found = (due(state.delivery, state.notice_id, now) for state in states)
-    return tuple(sorted((a for a in found if a), key=lambda a: a.notice_id))
+    found = (due(d, state.notice_id, now) for state in states for d in state.deliveries)
+    return tuple(sorted((a for a in found if a), key=lambda a: (a.notice_id, a.channel)))

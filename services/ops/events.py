@@ -34,6 +34,7 @@ NOTICE_SUPPRESSED: Final = "notice_suppressed"  # by the jurisdiction's policy
 NOTICE_ACKNOWLEDGED: Final = "notice_acknowledged"
 # --- notification: delivery beyond Kafka (#44); host only, never the URL's path or a secret
 WEBHOOK_ATTEMPTED: Final = "webhook_attempted"  # one per POST: status or error, latency
+EMAIL_ATTEMPTED: Final = "email_attempted"  # one per SMTP submission: reply code or error
 NOTICE_DELIVERED: Final = "notice_delivered"  # the agency's endpoint confirmed it (2xx)
 DELIVERY_RETRY_SCHEDULED: Final = "delivery_retry_scheduled"
 DELIVERY_ENDED_UNDELIVERED: Final = "delivery_ended_undelivered"  # 410 or gave up: escalated

@@ -181,7 +181,7 @@ async def test_notices_are_delivered_retried_escalated_and_resumed_after_kill(
         )
         env = {
             "RELEASEWATCH_AGENCIES_FILE": str(registry),
-            "RELEASEWATCH_WEBHOOK_CAFILE": str(authority.ca_file),
+            "RELEASEWATCH_DELIVERY_CAFILE": str(authority.ca_file),
             "RELEASEWATCH_ACK_TOKEN_SECRET": ACK_SECRET,
             "RELEASEWATCH_ACK_TOKEN_DAYS": str(TOKEN_SECONDS / 86400),
             **{

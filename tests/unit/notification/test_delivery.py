@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas.audit import DeliveryResult
+from schemas.audit import DeliveryChannel, DeliveryResult
 from schemas.escalations import EscalationReason
-from services.core.agencies import Agency, Registry, Webhook
+from services.core.agencies import Agency, Email, Registry, Webhook
 from services.core.policy import Policy
 from services.notification import delivery, overdue
 from services.notification import domain as rules
@@ -54,6 +54,12 @@ def after(
     )
 
 
+def webhook_of(record: NotificationRecord) -> Delivery:
+    [sending] = state_of(record).deliveries
+    assert sending.channel is DeliveryChannel.WEBHOOK
+    return sending
+
+
 def state_of(record: NotificationRecord):
     [state] = record.notices.values()
     return state
@@ -67,13 +73,13 @@ def test_an_agency_with_a_webhook_gets_an_attempt_at_once_with_the_kafka_notice(
     [notice] = outcome.notices
     [attempt] = outcome.attempts
     assert attempt.message == notice and attempt.number == 1
-    assert state_of(outcome.record).delivery.next_at == START
+    assert webhook_of(outcome.record).next_at == START
 
 
 def test_a_kafka_only_agency_gets_no_attempt() -> None:
     outcome = issued(Registry())
     assert outcome.notices and outcome.attempts == ()
-    assert state_of(outcome.record).delivery is None
+    assert state_of(outcome.record).deliveries == ()
 
 
 def test_another_agencys_webhook_is_not_used() -> None:
@@ -97,7 +103,7 @@ def test_any_2xx_is_delivered_and_ends_the_delivery(status: int) -> None:
     done = after(issued(), START + S, status)
     [entry] = done.deliveries
     assert entry.data.result is DeliveryResult.DELIVERED and entry.data.status == status
-    assert state_of(done.record).delivery.next_at is None
+    assert webhook_of(done.record).next_at is None
     assert done.escalations == ()
 
 
@@ -121,10 +127,9 @@ def test_a_failed_attempt_is_retried_on_the_schedule(status: int | None, error: 
     data = entry.data
     assert data.result is DeliveryResult.RETRYING
     assert (data.status, data.error) == (status, error)
-    state = state_of(done.record)
-    assert state.delivery.next_at == data.next_attempt_at
-    assert state.delivery.next_at > START + S
-    assert done.record.next_due == state.delivery.next_at  # the durable timer comes back
+    assert webhook_of(done.record).next_at == data.next_attempt_at
+    assert webhook_of(done.record).next_at > START + S
+    assert done.record.next_due == webhook_of(done.record).next_at  # the durable timer comes back
     assert done.escalations == ()
 
 
@@ -137,7 +142,7 @@ def test_410_gone_ends_the_delivery_and_tells_jail_staff() -> None:
     assert data.reason is EscalationReason.NOT_ACKNOWLEDGED
     assert "410" in data.detail and "hooks.ice.example.gov" in data.detail
     assert "+1 555 0100" in data.detail  # whom to call
-    assert state_of(done.record).delivery.next_at is None
+    assert webhook_of(done.record).next_at is None
 
 
 def test_the_ledger_names_the_host_never_the_path_or_query() -> None:
@@ -161,7 +166,7 @@ def test_retries_until_the_schedule_is_spent_then_escalate() -> None:
         now = now + S
         done = after(outcome, now, 503, policy=PATIENT)
         results.append(done.deliveries[0].data.result)
-        next_at = state_of(done.record).delivery.next_at
+        next_at = webhook_of(done.record).next_at
         if next_at is None:
             break
         now = next_at
@@ -173,7 +178,7 @@ def test_retries_until_the_schedule_is_spent_then_escalate() -> None:
     assert len(results) <= len(SCHEDULE) + 1
     [escalation] = done.escalations
     assert "attempts failed" in escalation.data.detail
-    delivered = state_of(done.record).delivery
+    delivered = webhook_of(done.record)
     assert now <= delivered.give_up_at
 
 
@@ -181,7 +186,7 @@ def test_an_acknowledgement_stops_the_delivery() -> None:
     retrying = after(issued(), START + S, 503)
     notice_id = state_of(retrying.record).notice_id
     acked = rules.on_ack(retrying.record, ack(notice_id, after=2 * S), START + 2 * S, POLICY)
-    assert state_of(acked.record).delivery.next_at is None
+    assert webhook_of(acked.record).next_at is None
     assert acked.record.next_due is None
     tick = overdue.on_tick(acked.record, POLICY, START + 48 * H, REGISTRY)
     assert tick.attempts == ()
@@ -201,7 +206,7 @@ def test_a_resend_is_delivered_as_a_new_message_with_its_own_webhook_id() -> Non
     [notice] = resent.notices
     [attempt] = resent.attempts
     assert attempt.message == notice and notice.data.attempt == 2
-    assert attempt.message.event_id != state_of(delivered.record).delivery.message_id
+    assert attempt.message.event_id != webhook_of(delivered.record).message_id
 
 
 def test_a_closed_booking_is_not_retired_while_a_delivery_is_pending() -> None:
@@ -268,3 +273,46 @@ def test_jitter_is_bounded_and_the_same_on_replay() -> None:
     assert all(1 - delivery.JITTER <= v <= 1 + delivery.JITTER for v in values)
     assert values == [delivery.jitter("notice|a#1", n) for n in range(1, 50)]
     assert len(set(values)) > 40  # not one constant
+
+
+# --- email beside the webhook
+
+MAILED = Agency(
+    slug="dhs-ice",
+    name="ICE ERO",
+    webhook=HOOK,
+    email=Email(to=("ero.duty@ice.dhs.gov", "sdo@ice.dhs.gov")),
+)
+BOTH = Registry(agencies=(MAILED,))
+
+
+def test_each_channel_is_attempted_and_answered_on_its_own() -> None:
+    outcome = rules.on_alert(known(), alerts()[0], PATIENT, START, BOTH)
+    assert [a.channel for a in outcome.attempts] == [DeliveryChannel.EMAIL, DeliveryChannel.WEBHOOK]
+    mail, hook = outcome.attempts
+    answers = (
+        Answer(mail.notice_id, mail.message.event_id, 1, START, 40.0, 451, None, mail.channel),
+        Answer(hook.notice_id, hook.message.event_id, 1, START, 9.0, 200, None, hook.channel),
+    )
+    done = overdue.on_answers(outcome.record, answers, PATIENT, START, BOTH)
+    results = {d.data.channel: (d.data.result, d.data.endpoint) for d in done.deliveries}
+    assert results == {
+        DeliveryChannel.EMAIL: (DeliveryResult.RETRYING, "ice.dhs.gov"),  # 4xx: try again
+        DeliveryChannel.WEBHOOK: (DeliveryResult.DELIVERED, "hooks.ice.example.gov"),
+    }
+    [mail_state] = [d for d in state_of(done.record).deliveries if d.channel == "email"]
+    assert done.record.next_due == mail_state.next_at
+    assert "ero.duty" not in done.deliveries[0].model_dump_json()  # domains, not addresses
+
+
+@pytest.mark.parametrize(("code", "result"), [(250, "delivered"), (421, "retrying"), (550, "gone")])
+def test_smtp_replies(code: int, result: str) -> None:
+    outcome = rules.on_alert(known(), alerts()[0], PATIENT, START, BOTH)
+    mail = outcome.attempts[0]
+    answer = Answer(mail.notice_id, mail.message.event_id, 1, START, 40.0, code, None, mail.channel)
+    done = overdue.on_answers(outcome.record, (answer,), PATIENT, START, BOTH)
+    [entry] = done.deliveries
+    assert entry.data.result == result
+    if result == "gone":
+        [told] = done.escalations
+        assert "email (ice.dhs.gov)" in told.data.detail and "SMTP 550" in told.data.detail

@@ -1,0 +1,44 @@
+"""What a service reads before it connects, so a wrong file or setting stops the start with
+one line naming it: the policy file, the agency registry, its secrets and the SMTP relay."""
+
+from __future__ import annotations
+
+from services.cli.failures import UsageError
+from services.core.policy import PolicyFileError
+from services.core.policy import load as load_policies
+from services.settings import Settings
+
+
+def check_policies(settings: Settings) -> None:
+    """The policy file is read before anything connects: a wrong one stops the start."""
+    try:
+        load_policies(settings.policy_file)
+    except PolicyFileError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def check_agencies(settings: Settings) -> None:
+    """The agency registry and its webhooks' secrets are read before anything connects."""
+    from services.core import agencies
+
+    registry, problems = agencies.check(
+        settings.agencies_file, allow_http=settings.webhook_allow_http, secrets=True
+    )
+    mailed = [a.slug for a in registry.agencies if a.email] if registry else []
+    if mailed and settings.smtp_url is None:
+        problems.append(f"agencies[{mailed[0]}].email needs RELEASEWATCH_SMTP_URL (the relay)")
+    if settings.smtp_url is not None:
+        from services.delivery.mail import Relay
+
+        try:
+            relay = Relay.parse(settings.smtp_url, None, settings.smtp_from)
+        except ValueError as exc:
+            problems.append(f"RELEASEWATCH_SMTP_URL: {exc}")
+        else:
+            if relay.security == "none" and not settings.webhook_allow_http:
+                problems.append(
+                    "RELEASEWATCH_SMTP_URL: smtp+plain:// is refused outside development "
+                    "(RELEASEWATCH_WEBHOOK_ALLOW_HTTP=true)"
+                )
+    if problems:
+        raise UsageError("\n".join(problems))
