@@ -25,6 +25,7 @@ from bench import (
     pipeline,
     placement,
     plots,
+    webhooks,
     year,
 )
 from bench.harness import machine, save
@@ -42,6 +43,7 @@ if __name__ == "__main__":
     save("batched", {**context(), **batched.main(20_000 if quick else 50_000)})
     save("deadlines", {**context(), **deadlines.main()})
     save("placement", {**context(), **placement.main(5_000 if quick else 20_000)})
+    save("webhooks", {**context(), **webhooks.main(500 if quick else 2_000)})
     throughput = pipeline.main(20_000 if quick else 50_000)
     save("pipeline", {**context(), **throughput})
     print(f"  plot: {plots.throughput(throughput)}")

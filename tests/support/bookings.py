@@ -75,11 +75,13 @@ def kinds(alerts: list[Record]) -> list[str]:
     return [a.value["data"]["kind"] for a in alerts]
 
 
-def flagging(booking_id: str, release_at: datetime) -> list[tuple[str, dict[str, Any]]]:
-    """(topic, document) of a flagged booking: the jail's booking.opened, dhs-ice's request,
-    and the jail's release at ``release_at``."""
+def flagging(
+    booking_id: str, release_at: datetime, agency: str = "dhs-ice"
+) -> list[tuple[str, dict[str, Any]]]:
+    """(topic, document) of a flagged booking: the jail's booking.opened, the agency's
+    request, and the jail's release at ``release_at``."""
     booked = (now() - H).isoformat()
-    request = {"request_id": "ice-1", "agency": "dhs-ice"}
+    request = {"request_id": "ice-1", "agency": agency}
     received = f.envelope("notice_request.received", request, booking_id=booking_id)
     return [
         (JAIL_BOOKING.name, f.opened(booking_id=booking_id, data={"booked_at": booked})),
