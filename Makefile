@@ -124,9 +124,10 @@ bench: $(BENCHKIT) $(KAFKA)
 
 ## make chaos: kill -9 random workers during a 50,000-event replay; check nothing is lost
 ## (MODE=brokers: kill brokers of a three-node cluster instead; GUARANTEE=exactly_once;
-## IDEMPOTENCE=false|true: producers not idempotent, or idempotent; unset: as shipped, on)
+## IDEMPOTENCE=false|true: producers not idempotent, or idempotent; unset: as shipped, on;
+## WEBHOOK=1: dhs-ice also told by webhook, its endpoint down the first minute)
 chaos: $(STAMP) $(KAFKA)
-	CHAOS_MODE=$(MODE) CHAOS_GUARANTEE=$(GUARANTEE) CHAOS_IDEMPOTENCE=$(IDEMPOTENCE) $(BIN)/python -m bench.chaos
+	CHAOS_MODE=$(MODE) CHAOS_GUARANTEE=$(GUARANTEE) CHAOS_IDEMPOTENCE=$(IDEMPOTENCE) CHAOS_WEBHOOK=$(WEBHOOK) $(BIN)/python -m bench.chaos
 
 ## make profile: py-spy on one worker working off a backlog (top functions, flame graph;
 ## SERVICE=booking|scheduling|notification, booking unless set)

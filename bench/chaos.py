@@ -34,6 +34,9 @@ instead of workers (``bench.chaos_brokers``); results in chaos-brokers[-seed<SEE
 CHAOS_GUARANTEE=exactly_once (`make chaos GUARANTEE=exactly_once`): the workers run faust's
 transactions, and the outputs are read as a `read_committed` consumer (an agency) reads
 them; results in chaos-exactly-once[-seed<SEED>].json.
+CHAOS_WEBHOOK=1 (`make chaos WEBHOOK=1`): dhs-ice is also told by webhook, to an endpoint
+of the suite's that is down for the first minute (``bench.chaos_webhook``); every notice
+message must end delivered or escalated; results in chaos-webhook[...].json.
 CHAOS_IDEMPOTENCE unset: the producers as releasewatch ships them (idempotent on Apache Kafka,
 not on Tansu); `make chaos IDEMPOTENCE=false` (or true) sets
 ``RELEASEWATCH_PRODUCER_IDEMPOTENCE``; results in chaos-no-idempotence[...].json (or
@@ -56,6 +59,7 @@ import yaml
 
 from bench.chaos_brokers import inject_broker_faults
 from bench.chaos_verdict import WINDOW, Fault, Probe, armed_at, verify
+from bench.chaos_webhook import Endpoint
 from bench.harness import PARTITIONS, ROOT, RUNNING, Message, embedded, publish, save, worker_env
 from services.kafka.admin.topics import ensure_topics
 from services.kafka.broker.apache import EmbeddedKafka
@@ -74,6 +78,7 @@ IMMEDIATE_SHARE = 0.1  # probes released inside the window already: a late notic
 FIXES_OFF = os.environ.get("CHAOS_FIXES_OFF", "")
 MODE = os.environ.get("CHAOS_MODE") or "workers"  # or "brokers"
 GUARANTEE = os.environ.get("CHAOS_GUARANTEE") or "at_least_once"  # or "exactly_once"
+WEBHOOK = os.environ.get("CHAOS_WEBHOOK", "") not in ("", "0")
 IDEMPOTENCE = os.environ.get("CHAOS_IDEMPOTENCE", "")  # "": the default; or "true", "false"
 if (
     MODE not in ("workers", "brokers")
@@ -179,6 +184,8 @@ async def run(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> dict[
     faults: list[Fault] = []
     data = ROOT / "test-artifacts" / f"chaos-{int(time.time())}"  # worker logs, kept
     data.mkdir(parents=True, exist_ok=True)
+    endpoint = Endpoint() if WEBHOOK else None
+    hooked = await endpoint.start(data) if endpoint else {}
     with embedded(data, nodes=3 if MODE == "brokers" else 1) as broker:
         await ensure_topics(broker.bootstrap, PARTITIONS)
         workers = {
@@ -191,6 +198,7 @@ async def run(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> dict[
                         RELEASEWATCH_FAUST_FIXES_OFF=FIXES_OFF,
                         RELEASEWATCH_PROCESSING_GUARANTEE=GUARANTEE,
                         **SET_IDEMPOTENCE,
+                        **hooked,
                     ),
                     data / f"{name}.log",
                 )
@@ -214,9 +222,12 @@ async def run(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> dict[
                 reader(r"^deadletter\.v1$") as deadletters,
                 reader(r"^release\.schedule\.v1$") as schedules,
                 reader(r"^notice\.audit\.v1$") as ledger,
+                reader(r"^ops\.escalations\.v1$") as escalations,
             ):
                 started = time.perf_counter()
                 clock_start = time.time()
+                if endpoint is not None:  # down from the replay's start
+                    endpoint.started = time.monotonic()
                 stop = asyncio.Event()
                 if MODE == "brokers":
                     assert isinstance(broker, EmbeddedKafka), "broker mode needs Apache Kafka"
@@ -239,7 +250,10 @@ async def run(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> dict[
                 def settled() -> bool:
                     alerted = {r.key for r in alerts.records} & probe_keys
                     noticed = {r.key for r in notices.records} & expected_notices
-                    return alerted == probe_keys and noticed == expected_notices
+                    hooks_ended = endpoint is None or endpoint.ended(
+                        notices.records, escalations.records
+                    )
+                    return alerted == probe_keys and noticed == expected_notices and hooks_ended
 
                 live = [w for group in workers.values() for w in group]
 
@@ -276,6 +290,11 @@ async def run(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> dict[
         rate,
         once=GUARANTEE == "exactly_once",
     )
+    if endpoint is not None:
+        await endpoint.stop()
+        hooks = endpoint.verdict(notices.records, escalations.records)
+        outcome.update(hooks)
+        outcome["passed"] = outcome["passed"] and hooks["webhook_passed"]
     outcome["backlog_at_verification"] = backlog_left
     outcome["logs"] = str(data)
     print(f"  input backlog at verification: {backlog_left:,.0f}; worker logs: {data}")
@@ -296,6 +315,7 @@ def main(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> int:
     name = "chaos"
     name += "-brokers" if MODE == "brokers" else ""
     name += "-exactly-once" if GUARANTEE == "exactly_once" else ""
+    name += "-webhook" if WEBHOOK else ""
     if GUARANTEE != "exactly_once":  # transactional producers are idempotent anyway
         name += {"true": "-idempotent", "false": "-no-idempotence"}.get(IDEMPOTENCE, "")
     name += "" if seed == 1 else f"-seed{seed}"
