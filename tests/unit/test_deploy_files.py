@@ -245,6 +245,7 @@ def test_every_service_has_probes_resources_a_pdb_and_real_settings(
 def test_policy_config_map_is_the_policy_file() -> None:
     (config_map,) = k8s_documents("policies.yaml")
     assert config_map["data"]["policies.yaml"] == (ROOT / "deploy" / "policies.yaml").read_text()
+    assert config_map["data"]["agencies.yaml"] == (ROOT / "deploy" / "agencies.yaml").read_text()
 
 
 def test_strimzi_topics_match_the_registry() -> None:
