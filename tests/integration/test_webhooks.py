@@ -318,3 +318,10 @@ async def test_notices_are_delivered_retried_escalated_and_resumed_after_kill(
         hits = scripted.hits[resumed.id]
         assert len({h.webhook_id for h in hits}) == 1 and len(hits) >= 5
         assert [h.status for h in hits][-1] == 200
+
+        # Secrets and tokens never reach the log; the endpoints' paths and queries neither.
+        logged = notification.log_text()
+        assert "webhook_attempted" in logged
+        for secret in (*SECRETS.values(), ACK_SECRET, link["authorization"].split()[1]):
+            assert secret not in logged
+        assert "/hooks/notices" not in logged and "Bearer" not in logged
