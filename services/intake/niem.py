@@ -1,0 +1,299 @@
+"""A NIEM 5.0 / jxdm 7.2 *Booking and Release* document read into the jail events of SPEC 3.1
+(#45). Pure: bytes and the sending jail's context in, events or problems out.
+
+What a jail management system sends (the shape of the City of New Orleans' JTMP exchange):
+a root ``BookingExchange`` (any namespace: it is the county's own) holding ``j:Booking``
+records, each pointing (``structures:ref``) at an operation code (add / update / delete).
+Elements are matched by namespace URI and local name, never by prefix; anything not read
+below is ignored, so a newer or richer document still reads.
+
+Under each ``j:Booking`` (the full table, for jails' integrators: ``docs/intake.md``, to come):
+- ``j:BookingAgencyRecordIdentification/nc:IdentificationID``: ``booking_id``;
+- ``nc:ActivityDate/nc:DateTime``: ``booking.opened``'s ``booked_at``;
+- ``j:BookingSubject/nc:RoleOfPerson``: ``nc:PersonName/nc:PersonGivenName`` and
+  ``nc:PersonSurName``, ``nc:PersonBirthDate/nc:Date``,
+  ``nc:PersonStateIdentification/nc:IdentificationID``: the person;
+- ``j:Arrest/j:ArrestCharge``: ``j:ChargeIdentification``, ``j:ChargeStatute`` (section, else
+  code), ``j:ChargeSeverityText`` or ``j:ChargeCategoryDescriptionText`` (F/M/I): charges;
+- ``j:BookingRelease``: ``nc:ActivityScheduledDate/nc:DateTime`` is ``release.scheduled``;
+  ``nc:ActivityCompletedIndicator`` true with ``nc:ActivityDate/nc:DateTime`` is
+  ``inmate.released``; ``nc:ActivityComment/nc:CommentText`` the reason;
+- operation ``delete``, or ``update`` with no scheduled date: ``release.unscheduled``.
+
+The facility (id, name, timezone) and the jurisdiction are the sending jail's, from its
+credentials, never from the document. A date-time without an offset is the facility's local
+time (the booking service reads it in the facility's timezone, refusing one in a DST gap).
+Each event's ``event_id`` is derived from the document's bytes and the record, so the same
+document sent again gives the same events (duplicates, dropped by the booking service).
+
+Parsing refuses DTDs, entities and network access (lxml: ``resolve_entities=False``,
+``no_network=True``, ``load_dtd=False``): nothing is expanded or fetched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from lxml import etree
+
+from schemas.jail_booking import ChargeLevel, Facility
+
+J = "http://release.niem.gov/niem/domains/jxdm/7.2/"
+NC = "http://release.niem.gov/niem/niem-core/5.0/"
+STRUCTURES = "http://release.niem.gov/niem/structures/5.0/"
+NAMESPACES = {"j": J, "nc": NC}
+STATUTE_SECTION = "j:ChargeStatute/j:StatuteCodeSectionIdentification/nc:IdentificationID"
+STATUTE_CODE = "j:ChargeStatute/j:StatuteCodeIdentification/nc:IdentificationID"
+ROOT_NAME = "BookingExchange"
+OPERATIONS = ("add", "update", "delete")
+LEVELS = {
+    "f": ChargeLevel.FELONY,
+    "felony": ChargeLevel.FELONY,
+    "m": ChargeLevel.MISDEMEANOR,
+    "misdemeanor": ChargeLevel.MISDEMEANOR,
+    "i": ChargeLevel.INFRACTION,
+    "infraction": ChargeLevel.INFRACTION,
+    "citation": ChargeLevel.INFRACTION,
+}
+
+
+@dataclass(frozen=True)
+class Jail:
+    """Who sent the document (from its credentials): where its bookings are."""
+
+    jurisdiction: str
+    facility: Facility
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason the document is refused: where (an XPath with namespace URIs' prefixes
+    ``j:``/``nc:``) and what."""
+
+    path: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Reading:
+    events: tuple[dict[str, Any], ...] = ()
+    problems: tuple[Problem, ...] = ()
+
+
+def parser() -> etree.XMLParser:
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+
+
+def read(document: bytes, jail: Jail, now: datetime) -> Reading:
+    """The events a document means for ``jail``, or every problem found in it (``now``: the
+    ``occurred_at`` of the events the document does not date)."""
+    try:
+        root = etree.fromstring(document, parser())
+    except etree.XMLSyntaxError as exc:
+        return Reading(problems=(Problem("/", f"not well-formed XML: {exc.msg}"),))
+    tree = root.getroottree()
+    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+        return Reading(problems=(Problem("/", "a DTD is refused (nothing is expanded)"),))
+    if etree.QName(root).localname != ROOT_NAME:
+        name = etree.QName(root).localname
+        return Reading(problems=(Problem("/", f"root is {name}, expected {ROOT_NAME}"),))
+    operations = {
+        element.get(f"{{{STRUCTURES}}}id"): (element.text or "").strip().lower()
+        for element in root.iter()
+        if element.get(f"{{{STRUCTURES}}}id") is not None
+    }
+    reader = _Reader(jail, operations, hashlib.sha256(document).hexdigest()[:16], now)
+    bookings = root.findall(f"{{{J}}}Booking")
+    if not bookings:
+        reader.problem(f"/{ROOT_NAME}", "no j:Booking in the document")
+    for number, booking in enumerate(bookings, 1):
+        reader.booking(booking, number)
+    if reader.problems:
+        return Reading(problems=tuple(reader.problems))
+    return Reading(events=tuple(reader.events))
+
+
+def _text(element: Any, path: str) -> str | None:
+    found = element.find(path, NAMESPACES)
+    if found is None or found.text is None or not found.text.strip():
+        return None
+    return str(found.text.strip())
+
+
+def _datetime_problem(text: str) -> str | None:
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return f"not a date-time: {text!r}"
+    return None
+
+
+PERSON = "j:BookingSubject/nc:RoleOfPerson"
+BOOKING_ID = "j:BookingAgencyRecordIdentification/nc:IdentificationID"
+
+
+class _Reader:
+    """Reads one document's records, gathering events and every problem (each by XPath)."""
+
+    def __init__(
+        self, jail: Jail, operations: dict[str | None, str], digest: str, now: datetime
+    ) -> None:
+        self.jail = jail
+        self.operations = operations
+        self.digest = digest
+        self.now = now.isoformat()
+        self.events: list[dict[str, Any]] = []
+        self.problems: list[Problem] = []
+
+    def problem(self, path: str, message: str) -> None:
+        self.problems.append(Problem(path, message))
+
+    def required(self, element: Any, where: str, path: str, what: str) -> str | None:
+        value = _text(element, path)
+        if value is None:
+            self.problem(f"{where}/{path}", f"required: {what}")
+        return value
+
+    def moment(self, element: Any, where: str, path: str) -> str | None:
+        value = _text(element, path)
+        if value is not None and _datetime_problem(value):
+            self.problem(f"{where}/{path}", _datetime_problem(value) or "")
+            return None
+        return value
+
+    def booking(self, booking: Any, number: int) -> None:
+        where = f"/{ROOT_NAME}/j:Booking[{number}]"
+        before = len(self.problems)
+        reference = booking.get(f"{{{STRUCTURES}}}ref")
+        operation = self.operations.get(reference, "add") if reference else "add"
+        if operation not in OPERATIONS:
+            self.problem(f"{where}/@structures:ref", f"unknown operation {operation!r}")
+        booking_id = self.required(
+            booking, where, BOOKING_ID, "the sheriff's control number (booking_id)"
+        )
+        events: list[tuple[str, dict[str, Any], str]] = []
+        if operation == "add":
+            opened = self.opened(booking, where, booking_id)
+            if opened is not None:
+                events.append(("booking.opened", opened, opened["booked_at"]))
+        elif operation == "update":
+            charges = self.charges(booking, where)
+            if charges:
+                events.append(("charges.updated", {"charges": charges}, self.now))
+        events += self.release(booking.find("j:BookingRelease", NAMESPACES), where, operation)
+        if len(self.problems) > before or booking_id is None:
+            return
+        ident = f"niem:{self.digest}:{number}"
+        self.events += [
+            {
+                "event_id": f"{ident}:{kind}",
+                "type": kind,
+                "occurred_at": at,
+                "jurisdiction": self.jail.jurisdiction,
+                "booking_id": booking_id,
+                "data": data,
+            }
+            for kind, data, at in events
+        ]
+
+    def opened(self, booking: Any, where: str, booking_id: str | None) -> dict[str, Any] | None:
+        before = len(self.problems)
+        booked_at = self.required(
+            booking, where, "nc:ActivityDate/nc:DateTime", "when the person was booked"
+        ) and self.moment(booking, where, "nc:ActivityDate/nc:DateTime")
+        name = f"{PERSON}/nc:PersonName"
+        first = self.required(booking, where, f"{name}/nc:PersonGivenName", "the given name")
+        last = self.required(booking, where, f"{name}/nc:PersonSurName", "the surname")
+        birth = f"{PERSON}/nc:PersonBirthDate/nc:Date"
+        born = self.required(booking, where, birth, "the birth date")
+        if born is not None:
+            try:
+                date.fromisoformat(born)
+            except ValueError:
+                self.problem(f"{where}/{birth}", f"not a date: {born!r}")
+        person_id = _text(booking, f"{PERSON}/nc:PersonStateIdentification/nc:IdentificationID")
+        charges = self.charges(booking, where)
+        if len(self.problems) > before:
+            return None
+        return {
+            "facility": self.jail.facility.model_dump(),
+            "person": {
+                "person_id": person_id or f"booking:{booking_id}",
+                "first_name": first,
+                "last_name": last,
+                "date_of_birth": born,
+            },
+            "booked_at": booked_at,
+            "charges": charges,
+        }
+
+    def charges(self, booking: Any, where: str) -> list[dict[str, Any]]:
+        charges = []
+        for number, charge in enumerate(booking.findall("j:Arrest/j:ArrestCharge", NAMESPACES), 1):
+            at = f"{where}/j:Arrest/j:ArrestCharge[{number}]"
+            statute = _text(charge, STATUTE_SECTION) or _text(charge, STATUTE_CODE)
+            level_text = _text(charge, "j:ChargeSeverityText") or _text(
+                charge, "j:ChargeCategoryDescriptionText"
+            )
+            level = LEVELS.get((level_text or "").lower())
+            if statute is None:
+                self.problem(f"{at}/j:ChargeStatute", "required: the statute charged")
+            if level is None:
+                self.problem(
+                    f"{at}/j:ChargeSeverityText",
+                    f"felony, misdemeanor or infraction (F/M/I); got {level_text!r}",
+                )
+            if statute is None or level is None:
+                continue
+            charge_id = (
+                _text(charge, "j:ChargeIdentification/nc:IdentificationID")
+                or _text(charge, "j:ChargeSequenceID")
+                or str(number)
+            )
+            description = _text(charge, "j:ChargeStatute/j:StatuteDescriptionText") or ""
+            charges.append(
+                {
+                    "charge_id": charge_id,
+                    "statute": statute,
+                    "description": description,
+                    "level": level.value,
+                }
+            )
+        return charges
+
+    def release(
+        self, release: Any, where: str, operation: str
+    ) -> list[tuple[str, dict[str, Any], str]]:
+        if operation == "delete":
+            return [("release.unscheduled", {"reason": "booking deleted by the jail"}, self.now)]
+        if release is None:
+            return []
+        at = f"{where}/j:BookingRelease"
+        scheduled = self.moment(release, at, "nc:ActivityScheduledDate/nc:DateTime")
+        completed = (_text(release, "nc:ActivityCompletedIndicator") or "").lower() == "true"
+        reason = _text(release, "nc:ActivityComment/nc:CommentText") or ""
+        if completed:
+            happened = self.required(
+                release, at, "nc:ActivityDate/nc:DateTime", "when the completed release happened"
+            ) and self.moment(release, at, "nc:ActivityDate/nc:DateTime")
+            if happened is None:
+                return []
+            data = {"released_at": happened, "release_type": "other"}
+            return [("inmate.released", data, happened)]
+        if scheduled is not None:
+            return [("release.scheduled", {"release_at": scheduled, "basis": "other"}, self.now)]
+        if operation == "update":
+            why = reason or "the jail cleared the scheduled release date"
+            return [("release.unscheduled", {"reason": why[:200]}, self.now)]
+        return []
