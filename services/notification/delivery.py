@@ -7,7 +7,8 @@ delivered on its own: its ``event_id`` is the ``webhook-id`` of every attempt, s
 drops a retry it already has. Retries follow Standard Webhooks' example schedule (5 s, 5 min,
 30 min, 2 h, 5 h, 10 h, 10 h), **compressed** so the last attempt falls before ``give_up_at``:
 the earlier of ``max_retry_hours`` after the first attempt and ``give_up_hours_before_release``
-before the release (for a notice at short notice, half the time left, at least 10 minutes).
+before the release (at short notice, when that would leave under 10 minutes: half the time
+left, at least 10 minutes).
 Jitter (±20 %, the same for the same message and attempt: decisions replay identically)
 keeps a recovering endpoint from being hit by every notice at once.
 """
@@ -104,7 +105,7 @@ def give_up_at(first_at: datetime, release_at: datetime | None, channel: Retryin
     latest = first_at + timedelta(hours=channel.max_retry_hours)
     if release_at is not None:
         before = release_at - timedelta(hours=channel.give_up_hours_before_release)
-        if before <= first_at:  # short notice: half of what is left, never nothing
+        if before < first_at + MIN_SPAN:  # short notice: half of what is left, never nothing
             before = first_at + max((release_at - first_at) / 2, MIN_SPAN)
         latest = min(latest, before)
     return latest
