@@ -36,7 +36,8 @@ from schemas.topics import (
 
 AGENCY_GROUP_PREFIX = "agency-"  # `releasewatch agency listen` joins agency-<slug>
 AGENCY_TOPICS_PREFIX = "notices."  # notices.<agency>.v1, created when a request names one
-SERVICES = ("booking", "scheduling", "notification")
+SERVICES = ("booking", "scheduling", "notification")  # the stream processors (faust)
+EDGES = ("intake",)  # services at the edge: HTTP in, Kafka out
 OPS = "releasewatch-ops"  # the board and the readers: report, trace, watch, tail
 
 
@@ -85,6 +86,7 @@ class ServiceTopics:
     reads: tuple[TopicSpec, ...]
     writes: tuple[TopicSpec, ...]
     agency_topics: bool = False  # writes (and creates) notices.<agency>.v1
+    stream: bool = True  # a faust app: its group, its own topics, its transactional ids
 
 
 # What each service reads and writes (the ticks are its own). A public input's message off its
@@ -112,6 +114,8 @@ SERVICE_TOPICS = {
         writes=(NOTIFICATION_TICKS, SUBJECT_COPIES, AUDIT, ESCALATIONS, DEADLETTER, NOTICE_ACKS),
         agency_topics=True,
     ),
+    # jails' NIEM documents over HTTP (#45): it publishes for them, and keeps what it refuses
+    "intake": ServiceTopics(reads=(), writes=(JAIL_BOOKING, DEADLETTER), stream=False),
 }
 
 
@@ -137,12 +141,13 @@ def service_principal(service: str) -> Principal:
                 Pattern.PREFIX,
             )
         )
-    grants += [
-        Grant(Resource.TOPIC, f"{own}-", (*READ, Operation.WRITE), Pattern.PREFIX),
-        Grant(Resource.GROUP, own, READ),
-        Grant(Resource.TRANSACTIONAL_ID, own, WRITE, Pattern.PREFIX),
-        Grant(Resource.CLUSTER, CLUSTER_NAME, (Operation.IDEMPOTENT_WRITE,)),
-    ]
+    if topics.stream:
+        grants += [
+            Grant(Resource.TOPIC, f"{own}-", (*READ, Operation.WRITE), Pattern.PREFIX),
+            Grant(Resource.GROUP, own, READ),
+            Grant(Resource.TRANSACTIONAL_ID, own, WRITE, Pattern.PREFIX),
+        ]
+    grants.append(Grant(Resource.CLUSTER, CLUSTER_NAME, (Operation.IDEMPOTENT_WRITE,)))
     return Principal(own, tuple(grants), (("app.kubernetes.io/component", service),))
 
 
@@ -183,7 +188,7 @@ def deployment_principals(
 ) -> list[Principal]:
     """Every principal of a deployment: the services, ops, and the named agencies and jails."""
     return [
-        *(service_principal(service) for service in SERVICES),
+        *(service_principal(service) for service in (*SERVICES, *EDGES)),
         ops_principal(),
         *(jail_principal(jail) for jail in jails),
         *(agency_principal(agency) for agency in agencies),

@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     smtp_url: str | None = None  # the relay: smtp://[user@]host[:port] (STARTTLS), smtps://
     smtp_password: SecretStr | None = None
     smtp_from: str = "releasewatch notices <notices@releasewatch.invalid>"
+    # Jail intake over HTTP (#45): the jails allowed to send, with their tokens' hashes
+    jails_file: Path | None = None  # deploy/jails.yaml when unset
     deadline_scan_interval: float = Field(
         default=0.2, gt=0, le=5, description="how often the deadline timer looks, s"
     )

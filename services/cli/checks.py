@@ -1,5 +1,6 @@
 """What a service reads before it connects, so a wrong file or setting stops the start with
-one line naming it: the policy file, the agency registry, its secrets and the SMTP relay."""
+one line naming it: the policy file, the agency registry, its secrets and the SMTP relay, the
+jails allowed to send bookings over HTTP."""
 
 from __future__ import annotations
 
@@ -42,3 +43,13 @@ def check_agencies(settings: Settings) -> None:
                 )
     if problems:
         raise UsageError("\n".join(problems))
+
+
+def check_jails(settings: Settings) -> None:
+    """The intake's jails file (``deploy/jails.yaml``) is read before anything connects."""
+    from services.intake import jails
+
+    try:
+        jails.load(settings.jails_file)
+    except jails.JailFileError as exc:
+        raise UsageError(str(exc)) from None

@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Any
 
-from services.cli.checks import check_agencies, check_policies
+from services.cli.checks import check_agencies, check_jails, check_policies
 from services.cli.failures import (
     RunFailure,
     UsageError,
@@ -30,7 +30,7 @@ from services.ops import logging as rw_logging
 from services.settings import BrokerFlavor, Settings
 from services.streams.app import SERVICE_PORT_OFFSETS
 
-SERVICES = ("booking", "scheduling", "notification", "board")
+SERVICES = ("booking", "scheduling", "notification", "board", "intake")
 WITH_POLICIES = ("scheduling", "notification")
 
 
@@ -127,6 +127,8 @@ def cmd_service(args: argparse.Namespace) -> int:
         check_policies(settings)
     if args.name == "notification":
         check_agencies(settings)
+    if args.name == "intake":
+        check_jails(settings)
     settings, broker = _broker_for(settings)
     if broker:
         log.info(events.EMBEDDED_BROKER_STARTED, url=broker.url)
@@ -138,6 +140,11 @@ def cmd_service(args: argparse.Namespace) -> int:
 
             print(f"board: http://{settings.web_host}:{port}/", flush=True)
             run_board(settings, port)
+            return 0
+        if args.name == "intake":  # not a faust app: an HTTP endpoint producing to Kafka
+            from services.intake.app import run as run_intake
+
+            run_intake(settings, port)
             return 0
         if tracing.setup(args.name):  # only with OTEL_EXPORTER_OTLP_ENDPOINT set
             log.info(events.TRACES_EXPORTED, protocol="otlp/http")
@@ -204,6 +211,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     rw_logging.configure("releasewatch", settings.log_format, settings.log_level)
     log = rw_logging.get_logger("releasewatch.up")
     check_policies(settings)
+    check_jails(settings)
     stop = _StopFlag()
     settings, broker = _broker_for(settings)
     children: dict[str, subprocess.Popen[bytes]] = {}

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from schemas.topics import AGENCY_SLUG, RESERVED_AGENCY_SLUGS
+from services.core import registry_files
 
 DEFAULT_AGENCIES_FILE = Path(__file__).resolve().parents[2] / "deploy" / "agencies.yaml"
 SECRET_PREFIX = "whsec_"
@@ -185,32 +185,7 @@ class Registry(BaseModel):
 
 def parse(text: str, source: str = "agencies file") -> Registry:
     """The registry in ``text``; an error names each bad agency and field, one per line."""
-    try:
-        raw = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise AgencyFileError(f"{source}: not YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise AgencyFileError(f"{source}: expected a mapping with 'agencies'")
-    try:
-        return Registry.model_validate(raw)
-    except ValidationError as exc:
-        raise AgencyFileError("\n".join(_lines(exc, raw, source))) from None
-
-
-def _lines(exc: ValidationError, raw: dict[str, object], source: str) -> list[str]:
-    agencies = raw.get("agencies")
-    lines = []
-    for error in exc.errors():
-        where = list(error["loc"])
-        if len(where) >= 2 and where[0] == "agencies" and isinstance(where[1], int):
-            entry = agencies[where[1]] if isinstance(agencies, list) else None
-            slug = entry.get("slug") if isinstance(entry, dict) else None
-            where[1] = slug if isinstance(slug, str) else where[1]
-            path = f"agencies[{where[1]}]" + "".join(f".{p}" for p in where[2:])
-        else:
-            path = ".".join(str(p) for p in where)
-        lines.append(f"{source}: {path}: {error['msg'].removeprefix('Value error, ')}")
-    return lines
+    return registry_files.parse(text, source, Registry, "agencies", AgencyFileError)
 
 
 def load(path: Path | None = None) -> Registry:

@@ -20,9 +20,13 @@ Under each ``j:Booking`` (the full table, for jails' integrators: ``docs/intake.
   ``inmate.released``; ``nc:ActivityComment/nc:CommentText`` the reason;
 - operation ``delete``, or ``update`` with no scheduled date: ``release.unscheduled``.
 
-The facility (id, name, timezone) and the jurisdiction are the sending jail's, from its
-credentials, never from the document. A date-time without an offset is the facility's local
-time (the booking service reads it in the facility's timezone, refusing one in a DST gap).
+The facility (id, name, timezone) is the sending jail's, from its credentials, never from the
+document. The jurisdiction is one of the jail's: the one whose ORI the record's
+``j:BookingAgency/j:OrganizationAugmentation/j:OrganizationORIIdentification`` names (an ORI
+that is not the jail's is *forbidden*: the jail may not publish for another agency), or, when
+the record names none, the jail's only one. A date-time without an offset is the facility's
+local time (the booking service reads it in the facility's timezone); one that does not exist
+there (a DST gap) is refused here already, so the jail hears of it.
 Each event's ``event_id`` is derived from the document's bytes and the record, so the same
 document sent again gives the same events (duplicates, dropped by the booking service).
 
@@ -40,6 +44,7 @@ from typing import Any
 from lxml import etree
 
 from schemas.jail_booking import ChargeLevel, Facility
+from services.core.localtime import NonexistentLocalTime, to_utc
 
 J = "http://release.niem.gov/niem/domains/jxdm/7.2/"
 NC = "http://release.niem.gov/niem/niem-core/5.0/"
@@ -47,6 +52,9 @@ STRUCTURES = "http://release.niem.gov/niem/structures/5.0/"
 NAMESPACES = {"j": J, "nc": NC}
 STATUTE_SECTION = "j:ChargeStatute/j:StatuteCodeSectionIdentification/nc:IdentificationID"
 STATUTE_CODE = "j:ChargeStatute/j:StatuteCodeIdentification/nc:IdentificationID"
+ORI = (
+    "j:BookingAgency/j:OrganizationAugmentation/j:OrganizationORIIdentification/nc:IdentificationID"
+)
 ROOT_NAME = "BookingExchange"
 OPERATIONS = ("add", "update", "delete")
 LEVELS = {
@@ -62,10 +70,21 @@ LEVELS = {
 
 @dataclass(frozen=True)
 class Jail:
-    """Who sent the document (from its credentials): where its bookings are."""
+    """Who sent the document (from its credentials): its facility, and the jurisdictions it
+    publishes for, each with the ORI of its booking agency (``None``: not given)."""
 
-    jurisdiction: str
     facility: Facility
+    jurisdictions: tuple[tuple[str, str | None], ...]
+
+    def jurisdiction_of(self, ori: str | None) -> str | None:
+        """The jurisdiction a record naming ``ori`` (or none) is published under."""
+        if ori is None:
+            only = {jurisdiction for jurisdiction, _ in self.jurisdictions}
+            return only.pop() if len(only) == 1 else None
+        for jurisdiction, known in self.jurisdictions:
+            if known is not None and known.upper() == ori.upper():
+                return jurisdiction
+        return None
 
 
 @dataclass(frozen=True)
@@ -75,12 +94,17 @@ class Problem:
 
     path: str
     message: str
+    forbidden: bool = False  # the jail may not publish this (another agency's record)
 
 
 @dataclass(frozen=True)
 class Reading:
     events: tuple[dict[str, Any], ...] = ()
     problems: tuple[Problem, ...] = ()
+
+    @property
+    def forbidden(self) -> bool:
+        return any(problem.forbidden for problem in self.problems)
 
 
 def parser() -> etree.XMLParser:
@@ -131,11 +155,15 @@ def _text(element: Any, path: str) -> str | None:
     return str(found.text.strip())
 
 
-def _datetime_problem(text: str) -> str | None:
+def _datetime_problem(text: str, timezone: str) -> str | None:
     try:
-        datetime.fromisoformat(text.replace("Z", "+00:00"))
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return f"not a date-time: {text!r}"
+    try:
+        to_utc(value, timezone)
+    except NonexistentLocalTime as exc:
+        return str(exc)
     return None
 
 
@@ -156,8 +184,8 @@ class _Reader:
         self.events: list[dict[str, Any]] = []
         self.problems: list[Problem] = []
 
-    def problem(self, path: str, message: str) -> None:
-        self.problems.append(Problem(path, message))
+    def problem(self, path: str, message: str, forbidden: bool = False) -> None:
+        self.problems.append(Problem(path, message, forbidden))
 
     def required(self, element: Any, where: str, path: str, what: str) -> str | None:
         value = _text(element, path)
@@ -167,10 +195,26 @@ class _Reader:
 
     def moment(self, element: Any, where: str, path: str) -> str | None:
         value = _text(element, path)
-        if value is not None and _datetime_problem(value):
-            self.problem(f"{where}/{path}", _datetime_problem(value) or "")
+        problem = value and _datetime_problem(value, self.jail.facility.timezone)
+        if problem:
+            self.problem(f"{where}/{path}", problem)
             return None
         return value
+
+    def jurisdiction(self, booking: Any, where: str) -> str | None:
+        ori = _text(booking, ORI)
+        found = self.jail.jurisdiction_of(ori)
+        if found is None and ori is not None:
+            self.problem(
+                f"{where}/{ORI}", f"ORI {ori!r} is not this jail's booking agency", forbidden=True
+            )
+        elif found is None:
+            self.problem(
+                f"{where}/{ORI}",
+                "required: the booking agency's ORI (this jail publishes for several "
+                "jurisdictions)",
+            )
+        return found
 
     def booking(self, booking: Any, number: int) -> None:
         where = f"/{ROOT_NAME}/j:Booking[{number}]"
@@ -179,6 +223,7 @@ class _Reader:
         operation = self.operations.get(reference, "add") if reference else "add"
         if operation not in OPERATIONS:
             self.problem(f"{where}/@structures:ref", f"unknown operation {operation!r}")
+        jurisdiction = self.jurisdiction(booking, where)
         booking_id = self.required(
             booking, where, BOOKING_ID, "the sheriff's control number (booking_id)"
         )
@@ -192,7 +237,7 @@ class _Reader:
             if charges:
                 events.append(("charges.updated", {"charges": charges}, self.now))
         events += self.release(booking.find("j:BookingRelease", NAMESPACES), where, operation)
-        if len(self.problems) > before or booking_id is None:
+        if len(self.problems) > before or booking_id is None or jurisdiction is None:
             return
         ident = f"niem:{self.digest}:{number}"
         self.events += [
@@ -200,7 +245,7 @@ class _Reader:
                 "event_id": f"{ident}:{kind}",
                 "type": kind,
                 "occurred_at": at,
-                "jurisdiction": self.jail.jurisdiction,
+                "jurisdiction": jurisdiction,
                 "booking_id": booking_id,
                 "data": data,
             }

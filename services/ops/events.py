@@ -32,6 +32,10 @@ ALERT_HELD: Final = "alert_held"  # read before its booking state: rendered when
 NOTICE_RESENT: Final = "notice_resent"
 NOTICE_SUPPRESSED: Final = "notice_suppressed"  # by the jurisdiction's policy
 NOTICE_ACKNOWLEDGED: Final = "notice_acknowledged"
+# --- intake: jails' NIEM documents over HTTP -> jail.booking.v1 (#45); never a person's data
+INTAKE_ACCEPTED: Final = "intake_accepted"  # 202: the broker has every event of a document
+INTAKE_REFUSED: Final = "intake_refused"  # 401/403/413/415/422, with the status and the jail
+INTAKE_BROKER_UNAVAILABLE: Final = "intake_broker_unavailable"  # 503: send it again
 # --- notification: delivery beyond Kafka (#44); host only, never the URL's path or a secret
 WEBHOOK_ATTEMPTED: Final = "webhook_attempted"  # one per POST: status or error, latency
 EMAIL_ATTEMPTED: Final = "email_attempted"  # one per SMTP submission: reply code or error

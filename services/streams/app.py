@@ -36,7 +36,13 @@ log = get_logger(__name__)
 
 # Services and their offset from RELEASEWATCH_WEB_PORT_BASE; each worker takes the first free
 # port in [base + offset, base + offset + PORTS_PER_SERVICE).
-SERVICE_PORT_OFFSETS = {"booking": 0, "scheduling": 10, "notification": 20, "board": 30}
+SERVICE_PORT_OFFSETS = {
+    "booking": 0,
+    "scheduling": 10,
+    "notification": 20,
+    "board": 30,
+    "intake": 40,
+}
 PORTS_PER_SERVICE = 10
 # A dead letter carries the refused message verbatim, and inputs may be over 1 MiB.
 MAX_REQUEST_BYTES = 8 * 1024 * 1024

@@ -100,6 +100,7 @@ def test_compose_runs_real_commands_with_real_settings(
             assert f"{name}-state:{data_dir}" in spec["volumes"]
     assert services["scheduling"]["deploy"]["replicas"] == 2
     assert services["board"]["ports"] == ["6096:8080"]
+    assert services["intake"]["ports"] == ["6097:8080"]
 
 
 def test_compose_cluster_profile_is_three_brokers_rf3_min_isr2(
@@ -246,6 +247,7 @@ def test_policy_config_map_is_the_policy_file() -> None:
     (config_map,) = k8s_documents("policies.yaml")
     assert config_map["data"]["policies.yaml"] == (ROOT / "deploy" / "policies.yaml").read_text()
     assert config_map["data"]["agencies.yaml"] == (ROOT / "deploy" / "agencies.yaml").read_text()
+    assert config_map["data"]["jails.yaml"] == (ROOT / "deploy" / "jails.yaml").read_text()
 
 
 def test_strimzi_topics_match_the_registry() -> None:

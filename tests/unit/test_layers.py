@@ -162,8 +162,9 @@ MAP: dict[str, set[str]] = {
     "services.streams": {*EDGES, "services.kafka.patches"},
     # agencies' webhooks: the HTTP, the signatures, the address and rate rules
     "services.delivery": {"schemas", "services.core", "services.ops"},
-    # jail intake: NIEM documents read into SPEC 3.1's events (the service's wiring to come)
-    "services.intake": {"schemas", "services.core"},
+    # jail intake: NIEM documents over HTTP, published as SPEC 3.1's events (dead letters as
+    # the stream services write them: services.streams.codec)
+    "services.intake": {*EDGES, "services.streams"},
     **{f"services.{domain}": {*EDGES, "services.streams"} for domain in DOMAINS},
     "services.board": set(EDGES),
     "services.simulator": set(EDGES),

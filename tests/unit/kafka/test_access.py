@@ -107,11 +107,29 @@ def test_every_principal_of_a_deployment_once() -> None:
         "releasewatch-booking",
         "releasewatch-scheduling",
         "releasewatch-notification",
+        "releasewatch-intake",
         "releasewatch-ops",
         "jail-hennepin-adc",
         "agency-dhs-ice",
         "agency-usms",
     ]
+
+
+def test_the_intake_writes_jail_events_and_dead_letters_and_nothing_else() -> None:
+    grants = {
+        (g.resource, g.name): set(g.operations) for g in access.service_principal("intake").grants
+    }
+    assert grants == {
+        (access.Resource.TOPIC, "jail.booking.v1"): {
+            access.Operation.WRITE,
+            access.Operation.DESCRIBE,
+        },
+        (access.Resource.TOPIC, "deadletter.v1"): {
+            access.Operation.WRITE,
+            access.Operation.DESCRIBE,
+        },
+        (access.Resource.CLUSTER, access.CLUSTER_NAME): {access.Operation.IDEMPOTENT_WRITE},
+    }
 
 
 def test_the_secured_listener_settings() -> None:
