@@ -7,7 +7,8 @@ records, each pointing (``structures:ref``) at an operation code (add / update /
 Elements are matched by namespace URI and local name, never by prefix; anything not read
 below is ignored, so a newer or richer document still reads.
 
-Under each ``j:Booking`` (the full table, for jails' integrators: ``docs/intake.md``, to come):
+Under each ``j:Booking`` (the full table, for jails' integrators: ``docs/intake.md``; the
+part read is checked against ``schemas/niem/``'s XSD, ``services.intake.subset``):
 - ``j:BookingAgencyRecordIdentification/nc:IdentificationID``: ``booking_id``;
 - ``nc:ActivityDate/nc:DateTime``: ``booking.opened``'s ``booked_at``;
 - ``j:BookingSubject/nc:RoleOfPerson``: ``nc:PersonName/nc:PersonGivenName`` and
@@ -15,7 +16,8 @@ Under each ``j:Booking`` (the full table, for jails' integrators: ``docs/intake.
   ``nc:PersonStateIdentification/nc:IdentificationID``: the person;
 - ``j:Arrest/j:ArrestCharge``: ``j:ChargeIdentification``, ``j:ChargeStatute`` (section, else
   code), ``j:ChargeSeverityText`` or ``j:ChargeCategoryDescriptionText`` (F/M/I): charges;
-- ``j:BookingRelease``: ``nc:ActivityScheduledDate/nc:DateTime`` is ``release.scheduled``;
+- ``j:BookingRelease``: ``nc:ActivityScheduledDate/nc:DateTime`` is ``release.scheduled`` (a
+  ``nc:Date`` alone: its first minute, local, which gives the most notice);
   ``nc:ActivityCompletedIndicator`` true with ``nc:ActivityDate/nc:DateTime`` is
   ``inmate.released``; ``nc:ActivityComment/nc:CommentText`` the reason;
 - operation ``delete``, or ``update`` with no scheduled date: ``release.unscheduled``.
@@ -45,10 +47,9 @@ from lxml import etree
 
 from schemas.jail_booking import ChargeLevel, Facility
 from services.core.localtime import NonexistentLocalTime, to_utc
+from services.intake import subset
+from services.intake.subset import NC, STRUCTURES, J
 
-J = "http://release.niem.gov/niem/domains/jxdm/7.2/"
-NC = "http://release.niem.gov/niem/niem-core/5.0/"
-STRUCTURES = "http://release.niem.gov/niem/structures/5.0/"
 NAMESPACES = {"j": J, "nc": NC}
 STATUTE_SECTION = "j:ChargeStatute/j:StatuteCodeSectionIdentification/nc:IdentificationID"
 STATUTE_CODE = "j:ChargeStatute/j:StatuteCodeIdentification/nc:IdentificationID"
@@ -155,6 +156,14 @@ def _text(element: Any, path: str) -> str | None:
     return str(found.text.strip())
 
 
+def _date_problem(text: str) -> str | None:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return f"not a date: {text!r}"
+    return None
+
+
 def _datetime_problem(text: str, timezone: str) -> str | None:
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -193,8 +202,9 @@ class _Reader:
             self.problem(f"{where}/{path}", f"required: {what}")
         return value
 
-    def moment(self, element: Any, where: str, path: str) -> str | None:
+    def moment(self, element: Any, where: str, path: str, suffix: str = "") -> str | None:
         value = _text(element, path)
+        value = value + suffix if value is not None else None
         problem = value and _datetime_problem(value, self.jail.facility.timezone)
         if problem:
             self.problem(f"{where}/{path}", problem)
@@ -218,6 +228,14 @@ class _Reader:
 
     def booking(self, booking: Any, number: int) -> None:
         where = f"/{ROOT_NAME}/j:Booking[{number}]"
+        before = len(self.problems)
+        self.read(booking, number, where)
+        named = {problem.path for problem in self.problems[before:]}
+        for path, message in subset.problems(booking, where):  # what the reader did not say
+            if path not in named:
+                self.problem(path, message)
+
+    def read(self, booking: Any, number: int, where: str) -> None:
         before = len(self.problems)
         reference = booking.get(f"{{{STRUCTURES}}}ref")
         operation = self.operations.get(reference, "add") if reference else "add"
@@ -262,11 +280,8 @@ class _Reader:
         last = self.required(booking, where, f"{name}/nc:PersonSurName", "the surname")
         birth = f"{PERSON}/nc:PersonBirthDate/nc:Date"
         born = self.required(booking, where, birth, "the birth date")
-        if born is not None:
-            try:
-                date.fromisoformat(born)
-            except ValueError:
-                self.problem(f"{where}/{birth}", f"not a date: {born!r}")
+        if born is not None and _date_problem(born):
+            self.problem(f"{where}/{birth}", _date_problem(born) or "")
         person_id = _text(booking, f"{PERSON}/nc:PersonStateIdentification/nc:IdentificationID")
         charges = self.charges(booking, where)
         if len(self.problems) > before:
@@ -326,6 +341,12 @@ class _Reader:
             return []
         at = f"{where}/j:BookingRelease"
         scheduled = self.moment(release, at, "nc:ActivityScheduledDate/nc:DateTime")
+        day = _text(release, "nc:ActivityScheduledDate/nc:Date")
+        if scheduled is None and day is not None:  # a day alone: its first minute, the most notice
+            if _date_problem(day):
+                self.problem(f"{at}/nc:ActivityScheduledDate/nc:Date", _date_problem(day) or "")
+            else:
+                scheduled = self.moment(release, at, "nc:ActivityScheduledDate/nc:Date", "T00:00")
         completed = (_text(release, "nc:ActivityCompletedIndicator") or "").lower() == "true"
         reason = _text(release, "nc:ActivityComment/nc:CommentText") or ""
         if completed:

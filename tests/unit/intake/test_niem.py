@@ -203,3 +203,73 @@ def test_the_parser_has_no_network_client_to_fetch_with() -> None:
     from lxml import etree
 
     assert not {"http", "ftp"} & set(etree.LIBXML_FEATURES)
+
+
+def test_a_scheduled_day_without_a_time_is_its_first_minute() -> None:
+    day = "<j:BookingRelease><nc:ActivityScheduledDate><nc:Date>2027-03-04</nc:Date>"
+    [_, scheduled] = events(
+        document(release=day + "</nc:ActivityScheduledDate></j:BookingRelease>")
+    )
+    assert scheduled["data"]["release_at"] == "2027-03-04T00:00"  # local: the most notice
+
+
+def test_elements_in_another_order_or_unknown_ones_still_read() -> None:
+    shuffled = (
+        document(release=RELEASE_SCHEDULED)
+        .replace(  # release last, unknown ones between
+            RELEASE_SCHEDULED.encode(), b"<ext:Cell>B-12</ext:Cell>"
+        )
+        .replace(
+            b"</j:Booking>", RELEASE_SCHEDULED.encode() + b"<ext:Visits>2</ext:Visits></j:Booking>"
+        )
+    )
+    assert [e["data"] for e in events(shuffled)] == [e["data"] for e in events(document())]
+
+
+@pytest.mark.parametrize(
+    ("part", "value", "says"),
+    [
+        ("<nc:ActivityCompletedIndicator>yes</nc:ActivityCompletedIndicator>", "", "xs:boolean"),
+        (
+            "<nc:ActivityScheduledDate><nc:Date>4/3/2027</nc:Date></nc:ActivityScheduledDate>",
+            "",
+            "not a date: '4/3/2027'",  # the reader's words where it has its own
+        ),
+        ("<nc:ActivityComment><nc:Other/></nc:ActivityComment>", "", "nc:CommentText"),
+    ],
+)
+def test_the_part_read_is_checked_against_the_xsd(part: str, value: str, says: str) -> None:
+    reading = niem.read(document(release=f"<j:BookingRelease>{part}</j:BookingRelease>"), JAIL, NOW)
+    assert reading.events == ()
+    [problem] = reading.problems
+    assert problem.path.startswith("/BookingExchange/j:Booking[1]/j:BookingRelease/nc:Activity")
+    assert says in problem.message and "{http" not in problem.message, problem
+
+
+def test_the_xsd_accepts_every_element_the_reader_knows_in_any_order() -> None:
+    from lxml import etree
+
+    from services.intake import subset
+
+    def full(spec: subset.Spec, reverse: bool) -> str:
+        parts = []
+        for name, held in reversed(spec) if reverse else spec:
+            if name == "nc:Date" and ("nc:DateTime", ()) in spec:
+                continue  # a choice: one or the other
+            inner = full(held, reverse) if held else TEXTS.get(name, "x")
+            parts.append(f"<{name}>{inner}</{name}>")
+        return "".join(parts)
+
+    for reverse in (False, True):
+        record = f'<j:Booking xmlns:j="{subset.J}" xmlns:nc="{subset.NC}">'
+        record += full(subset.BOOKING, reverse) + "</j:Booking>"
+        booking = etree.fromstring(record)
+        assert subset.problems(booking, "/B") == []
+        assert len(subset.project(booking).xpath(".//*")) == record.count("</") - 1
+
+
+TEXTS = {
+    "nc:DateTime": "2027-03-01T22:14:00",
+    "nc:Date": "1990-05-17",
+    "nc:ActivityCompletedIndicator": "false",
+}
