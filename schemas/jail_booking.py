@@ -97,6 +97,9 @@ class ReleaseType(StrEnum):
 class InmateReleasedData(Payload):
     released_at: JailTime
     release_type: ReleaseType
+    # True when no jail said so: the person stopped appearing on the jail's roster (#45), and
+    # released_at is when the roster was read. Operators confirm such releases with the jail.
+    inferred: bool = False
 
 
 class TransferDestination(Payload):

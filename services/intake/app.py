@@ -24,23 +24,20 @@ import json
 from typing import Any
 
 from aiohttp import web
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from schemas.deadletter import FieldError, RejectReason
 from schemas.jail_booking import JAIL_EVENT
-from schemas.topics import DEADLETTER, JAIL_BOOKING
 from services.core.clock import Clock, SystemClock
 from services.intake import jails as jail_registry
 from services.intake import niem
 from services.intake.jails import Jails
-from services.kafka.client.security import client_options, producer_options
+from services.intake.publisher import UNAVAILABLE, Publisher
 from services.ops import events
 from services.ops.logging import get_logger
 from services.ops.metrics import CONTENT_TYPE, Metrics
 from services.settings import Settings
-from services.streams.codec import RawMessage, dead_letter
+from services.streams.codec import RawMessage
 
 log = get_logger(__name__)
 SERVICE = "intake"
@@ -76,21 +73,10 @@ async def read_at_most(request: web.Request, limit: int) -> bytes | None:
 
 class Intake:
     def __init__(self, settings: Settings, registry: Jails, clock: Clock | None = None) -> None:
-        self.settings = settings
         self.registry = registry
         self.clock = clock or SystemClock()
         self.metrics = Metrics(SERVICE)
-        self.producer: AIOKafkaProducer | None = None
-
-    async def start(self) -> None:
-        options = {**client_options(self.settings), **producer_options(self.settings)}
-        options["acks"] = "all"  # 202 means stored: the leader and its in-sync followers
-        self.producer = AIOKafkaProducer(**options)
-        await self.producer.start()
-
-    async def stop(self) -> None:
-        if self.producer is not None:
-            await self.producer.stop()
+        self.publisher = Publisher(settings, SERVICE, self.metrics)
 
     async def bookings(self, request: web.Request) -> web.Response:
         header = request.headers.get("authorization", "")
@@ -107,28 +93,9 @@ class Intake:
             log.warning(events.INTAKE_REFUSED, status=415, jail=jail.slug)
             return problem(415, "Unsupported Media Type", "send application/xml")
         reading = niem.read(body, jail.context(), self.clock.now())
-        errors = [
-            FieldError(
-                path=p.path,
-                reason=RejectReason.INCONSISTENT if p.forbidden else RejectReason.SCHEMA,
-                message=p.message,
-            )
-            for p in reading.problems
-        ]
-        for event in reading.events:
-            try:
-                JAIL_EVENT.validate_python(event)
-            except ValidationError as exc:
-                errors += [
-                    FieldError(
-                        path=f"event {event['type']}: " + ".".join(map(str, e["loc"])),
-                        reason=RejectReason.SCHEMA,
-                        message=e["msg"],
-                    )
-                    for e in exc.errors()
-                ]
+        errors = refusals(reading)
         if errors:
-            await self.dead_letter(body, errors, jail.slug)
+            await self.publisher.dead_letter(kept(body, jail.slug), errors, self.clock.now())
             status, title = (
                 (403, "Forbidden") if reading.forbidden else (422, "Unprocessable Content")
             )
@@ -140,39 +107,46 @@ class Intake:
                 errors=[{"pointer": e.path, "detail": e.message} for e in errors],
             )
         try:
-            await asyncio.wait_for(self.publish(reading.events), PUBLISH_TIMEOUT_SECONDS)
-        except (KafkaError, OSError, TimeoutError) as exc:
+            await self.publisher.events(reading.events, PUBLISH_TIMEOUT_SECONDS)
+        except UNAVAILABLE as exc:
             log.warning(events.INTAKE_BROKER_UNAVAILABLE, jail=jail.slug, error=type(exc).__name__)
             return problem(503, "Service Unavailable", "the broker did not take the events")
         ids = [event["event_id"] for event in reading.events]
         log.info(events.INTAKE_ACCEPTED, jail=jail.slug, events=len(ids))
         return web.json_response({"accepted": len(ids), "event_ids": ids}, status=202)
 
-    async def publish(self, documents: tuple[dict[str, Any], ...]) -> None:
-        """Every event sent, each acknowledged by the broker before this returns. Given up on
-        (503), a send may still land later: the jail sends the document again, and the same
-        event ids make the second copy a duplicate."""
-        assert self.producer is not None
-        deliveries = []
-        for document in documents:
-            key = f"{document['jurisdiction']}/{document['booking_id']}".encode()
-            value = json.dumps(document).encode()
-            deliveries.append(await self.producer.send(JAIL_BOOKING.name, value, key=key))
-        await asyncio.gather(*deliveries)
-        self.metrics.messages_out.labels(SERVICE, JAIL_BOOKING.name).inc(len(documents))
 
-    async def dead_letter(self, body: bytes, errors: list[FieldError], jail: str) -> None:
-        """The refused document, kept with the reasons (its offset: from its SHA-256, so the
-        same document refused twice is one dead letter's id); keyed by the jail."""
-        offset = int(hashlib.sha256(body).hexdigest()[:12], 16)
-        raw = RawMessage(SOURCE, -1, offset, jail.encode(), body)
-        letter = dead_letter(raw, errors, service=SERVICE, now=self.clock.now())
-        assert self.producer is not None
-        with contextlib.suppress(KafkaError, OSError, TimeoutError):  # the 422 stands anyway
-            await self.producer.send_and_wait(
-                DEADLETTER.name, letter.model_dump_json().encode(), key=jail.encode()
-            )
-        self.metrics.dead_lettered.labels(SERVICE, letter.reason.value).inc()
+def refusals(reading: niem.Reading) -> list[FieldError]:
+    """Each problem of the document, and of the events read from it (SPEC 3.1's model)."""
+    errors = [
+        FieldError(
+            path=p.path,
+            reason=RejectReason.INCONSISTENT if p.forbidden else RejectReason.SCHEMA,
+            message=p.message,
+        )
+        for p in reading.problems
+    ]
+    for event in reading.events:
+        try:
+            JAIL_EVENT.validate_python(event)
+        except ValidationError as exc:
+            errors += [
+                FieldError(
+                    path=f"event {event['type']}: " + ".".join(map(str, e["loc"])),
+                    reason=RejectReason.SCHEMA,
+                    message=e["msg"],
+                )
+                for e in exc.errors()
+            ]
+    return errors
+
+
+def kept(body: bytes, jail: str) -> RawMessage:
+    """A refused document as a dead letter keeps it: keyed by the jail, its offset from its
+    SHA-256 (the same document refused twice is one dead letter's id)."""
+    return RawMessage(
+        SOURCE, -1, int(hashlib.sha256(body).hexdigest()[:12], 16), jail.encode(), body
+    )
 
 
 def make_app(intake: Intake) -> web.Application:
@@ -180,7 +154,7 @@ def make_app(intake: Intake) -> web.Application:
         return web.json_response({"status": "ok", "service": SERVICE})
 
     async def ready(request: web.Request) -> web.Response:
-        ok = intake.producer is not None
+        ok = intake.publisher.started
         return web.json_response({"ready": ok, "service": SERVICE}, status=200 if ok else 503)
 
     async def metrics(request: web.Request) -> web.Response:
@@ -200,11 +174,11 @@ async def serve(settings: Settings, port: int) -> None:
     await runner.setup()
     await web.TCPSite(runner, settings.web_host, port).start()
     try:
-        await intake.start()
+        await intake.publisher.start()
         log.info(events.SERVICE_STARTING, web=f"http://{settings.web_host}:{port}")
         await asyncio.Event().wait()
     finally:
-        await intake.stop()
+        await intake.publisher.stop()
         await runner.cleanup()
 
 

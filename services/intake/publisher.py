@@ -1,0 +1,76 @@
+"""What the intake's edges (the HTTP endpoint, the roster poller) publish with: events on
+``jail.booking.v1`` acknowledged by every in-sync replica before the caller says "stored", and
+refused input kept on ``deadletter.v1`` with the reasons."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from schemas.deadletter import FieldError
+from schemas.topics import DEADLETTER, JAIL_BOOKING
+from services.kafka.client.security import client_options, producer_options
+from services.ops.metrics import Metrics
+from services.settings import Settings
+from services.streams.codec import RawMessage, dead_letter
+
+# What a broker that cannot take the events raises at the caller: nothing was stored for sure
+UNAVAILABLE = (KafkaError, OSError, TimeoutError)
+
+
+class Publisher:
+    def __init__(self, settings: Settings, service: str, metrics: Metrics) -> None:
+        self.settings = settings
+        self.service = service
+        self.metrics = metrics
+        self.producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        options = {**client_options(self.settings), **producer_options(self.settings)}
+        options["acks"] = "all"  # "stored" means the leader and its in-sync followers have it
+        self.producer = AIOKafkaProducer(**options)
+        await self.producer.start()
+
+    async def stop(self) -> None:
+        if self.producer is not None:
+            await self.producer.stop()
+
+    @property
+    def started(self) -> bool:
+        return self.producer is not None
+
+    async def events(self, documents: Sequence[dict[str, Any]], timeout: float) -> None:
+        """Every event sent and acknowledged within ``timeout``, or one of ``UNAVAILABLE``.
+        Given up on, a send may still land later: the caller's input sent again gives the
+        same event ids, and the booking service drops the second copy."""
+        await asyncio.wait_for(self._send(documents), timeout)
+
+    async def _send(self, documents: Sequence[dict[str, Any]]) -> None:
+        assert self.producer is not None
+        deliveries = []
+        for document in documents:
+            key = f"{document['jurisdiction']}/{document['booking_id']}".encode()
+            value = json.dumps(document).encode()
+            deliveries.append(await self.producer.send(JAIL_BOOKING.name, value, key=key))
+        await asyncio.gather(*deliveries)
+        self.metrics.messages_out.labels(self.service, JAIL_BOOKING.name).inc(len(documents))
+
+    async def dead_letter(self, raw: RawMessage, errors: list[FieldError], now: datetime) -> bool:
+        """``raw`` kept with the reasons; False when the broker did not take it (the caller's
+        answer or log stands anyway)."""
+        letter = dead_letter(raw, errors, service=self.service, now=now)
+        assert self.producer is not None
+        try:
+            await self.producer.send_and_wait(
+                DEADLETTER.name, letter.model_dump_json().encode(), key=raw.key
+            )
+        except UNAVAILABLE:
+            return False
+        self.metrics.dead_lettered.labels(self.service, letter.reason.value).inc()
+        return True
