@@ -1,5 +1,5 @@
 """``intake``: what a jail's integration with the intake service needs: a token for a jail,
-a check of the jails file (the roster poller joins them)."""
+a check of the jails file, and the roster poller for jails that only publish a roster."""
 
 from __future__ import annotations
 
@@ -21,6 +21,29 @@ def register(commands: Any) -> None:
     )
     check.add_argument("file", help="e.g. deploy/jails.yaml")
     check.set_defaults(func=cmd_check)
+    poll = intake_commands.add_parser(
+        "roster", help="read a jail's roster (CSV) every few minutes and publish its changes"
+    )
+    where = poll.add_mutually_exclusive_group(required=True)
+    where.add_argument("--url", help="the roster's http(s) address")
+    where.add_argument("--file", help="the roster's path")
+    poll.add_argument("--jurisdiction", required=True, help="published under, e.g. us-mn-hennepin")
+    poll.add_argument(
+        "--mapping", required=True, help="its columns and facility (deploy/roster-mapping.yaml)"
+    )
+    poll.add_argument("--every", default="5m", help="how often (30s, 5m, 1h; default 5m)")
+    poll.add_argument("--once", action="store_true", help="one round, then exit")
+    poll.add_argument(
+        "--accept-shrink",
+        action="store_true",
+        help="apply a roster held for shrinking (after checking with the jail): one round",
+    )
+    poll.add_argument(
+        "--snapshot",
+        help="where the last roster applied is kept (default: "
+        "$RELEASEWATCH_DATA_DIR/roster/<jurisdiction>-<facility>.json)",
+    )
+    poll.set_defaults(func=cmd_roster)
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -44,3 +67,43 @@ def cmd_check(args: argparse.Namespace) -> int:
         names = ", ".join(f"{j.id} ({j.ori or 'no ORI'})" for j in jail.jurisdictions)
         print(f"{jail.slug}: {jail.name}: {jail.facility.timezone}: {names}")
     return 0
+
+
+def cmd_roster(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from schemas.topics import AGENCY_SLUG
+    from services.cli.failures import (
+        UsageError,
+        load_settings,
+        require_broker_url,
+        talking_to_broker,
+    )
+    from services.intake import poller
+    from services.ops import logging as rw_logging
+
+    settings = load_settings()
+    require_broker_url(settings)
+    rw_logging.configure("intake-roster", settings.log_format, settings.log_level)
+    if not AGENCY_SLUG.match(args.jurisdiction):
+        raise UsageError(f"--jurisdiction {args.jurisdiction!r}: lower-case letters, digits, '-'")
+    try:
+        every = poller.parse_every(args.every)
+        mapping = poller.load_mapping(Path(args.mapping), args.jurisdiction)
+        name = f"{mapping.jurisdiction}-{mapping.facility.id}.json"
+        snapshot = Path(args.snapshot) if args.snapshot else settings.data_dir / "roster" / name
+        poller.load_snapshot(snapshot)  # a damaged one stops here, named
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    source = poller.Source(args.url or args.file)
+    once = args.once or args.accept_shrink
+    with talking_to_broker(settings):
+        outcome = asyncio.run(
+            poller.Poller(settings, mapping, source, snapshot).run(every, once, args.accept_shrink)
+        )
+    if once:
+        print(
+            f"{outcome.outcome}: {outcome.events} event(s), {outcome.problems} malformed row(s), "
+            f"{outcome.inferred_releases} release(s) inferred"
+        )
+    return 0 if outcome.outcome in ("applied", "unchanged") else 1

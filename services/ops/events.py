@@ -36,6 +36,12 @@ NOTICE_ACKNOWLEDGED: Final = "notice_acknowledged"
 INTAKE_ACCEPTED: Final = "intake_accepted"  # 202: the broker has every event of a document
 INTAKE_REFUSED: Final = "intake_refused"  # 401/403/413/415/422, with the status and the jail
 INTAKE_BROKER_UNAVAILABLE: Final = "intake_broker_unavailable"  # 503: send it again
+# --- intake: a jail's roster polled (#45); booking numbers and counts, never names
+ROSTER_APPLIED: Final = "roster_applied"  # its changes published, the snapshot saved
+ROSTER_HELD: Final = "roster_held"  # error: too many bookings gone at once; nothing applied
+ROSTER_UNAVAILABLE: Final = "roster_unavailable"  # the file or URL could not be read
+ROSTER_NOT_PUBLISHED: Final = "roster_not_published"  # the broker did not take the events
+ROSTER_REAPPEARED: Final = "roster_reappeared"  # listed again after an inferred release
 # --- notification: delivery beyond Kafka (#44); host only, never the URL's path or a secret
 WEBHOOK_ATTEMPTED: Final = "webhook_attempted"  # one per POST: status or error, latency
 EMAIL_ATTEMPTED: Final = "email_attempted"  # one per SMTP submission: reply code or error

@@ -10,10 +10,13 @@ same document posted twice is one booking; and with the broker stopped, 503 with
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,11 +24,13 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from schemas.topics import BOOKING_STATE, DEADLETTER, JAIL_BOOKING, agency_notices
 from services.kafka.broker.apache import EmbeddedKafka
+from services.kafka.broker.process import free_port
 from tests import factories as f
-from tests.integration.conftest import ARTIFACTS, own_kafka, service_env
+from tests.integration.conftest import ARTIFACTS, ROOT, own_kafka, service_env
 from tests.support.bookings import Booking, now
 from tests.support.niem import ATTACKS, CHARGES, document, network_attack, ori, scheduled
 from tests.support.poll import until
@@ -262,3 +267,121 @@ async def broker_down_then_up(cluster: EmbeddedKafka, tmp_path: Path) -> None:
                 assert {r.value["type"] for r in got} == {"booking.opened", "release.scheduled"}
     finally:
         worker.stop()
+
+
+ROSTER_HEADER = "Booking Number,Last Name,First Name,DOB,SID,Booked,Projected Release,Unit\n"
+
+
+def roster_row(booking: str, release: str = "") -> str:
+    return f"{booking},Example,Avery,01/15/1988,,03/01/2027 22:14,{release},4B\n"
+
+
+async def roster_round(
+    env: dict[str, str], source: list[str], jurisdiction: str, *extra: str
+) -> tuple[int, str]:
+    """One round of `releasewatch intake roster` as its own process (a restart each time)."""
+    command = [sys.executable, "-m", "services.cli", "intake", "roster", *source]
+    command += [
+        "--jurisdiction",
+        jurisdiction,
+        "--mapping",
+        str(ROOT / "deploy/roster-mapping.yaml"),
+    ]
+    command += ["--once", *extra]
+    process = await asyncio.create_subprocess_exec(
+        *command, env=env, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 90)
+    assert process.returncode is not None
+    return process.returncode, out.decode() + err.decode()
+
+
+async def test_a_roster_polled_across_restarts_publishes_only_its_changes(
+    broker: Any, kafka: KafkaHelper, tmp_path: Path
+) -> None:
+    jurisdiction = f"us-mn-roster-{uuid.uuid4().hex[:6]}"  # this test's own events
+    env = service_env(broker, tmp_path / "poller")
+    csv_file = tmp_path / "roster.csv"
+    source = ["--file", str(csv_file)]
+    jail_events = await kafka.watch(JAIL_BOOKING.name)
+    dead = await kafka.watch(DEADLETTER.name)
+
+    def mine(types: int) -> Any:
+        return jail_events.wait_for(
+            lambda r: r.jurisdiction_is(jurisdiction), types, what=f"{types} roster events"
+        )
+
+    rows = [roster_row(f"R{n}", "03/09/2027 09:00" if n == 1 else "") for n in range(1, 7)]
+    csv_file.write_text(ROSTER_HEADER + "".join(rows))
+    code, said = await roster_round(env, source, jurisdiction)
+    assert code == 0 and "applied: 7 event(s)" in said, said  # six opened, one date
+    await mine(7)
+
+    code, said = await roster_round(env, source, jurisdiction)  # restarted, nothing new
+    assert code == 0 and "unchanged: 0 event(s)" in said, said
+
+    # changed while the poller was down: R1's date moved, R2 given one, R6 gone, R7 new, and
+    # one row the jail's export broke (line 4: R3's birth date)
+    rows = [
+        roster_row("R1", "03/10/2027 09:00"),
+        roster_row("R2", "03/12/2027 08:00"),
+        roster_row("R3").replace("01/15/1988", "1988-15-01"),
+        roster_row("R4"),
+        roster_row("R5"),
+        roster_row("R7"),
+    ]
+    csv_file.write_text(ROSTER_HEADER + "".join(rows))
+    code, said = await roster_round(env, source, jurisdiction)
+    assert code == 0 and "applied: 4 event(s), 1 malformed row(s), 1 release(s)" in said, said
+    published = await mine(11)  # (in partition order: the bookings are keys of their own)
+    first_ids = {r.value["event_id"] for r in published[:7]}
+    changes = {(r.value["booking_id"], r.value["type"]): r.value for r in published[7:]}
+    assert sorted(changes) == [
+        ("R1", "release.scheduled"),
+        ("R2", "release.scheduled"),
+        ("R6", "inmate.released"),
+        ("R7", "booking.opened"),
+    ]
+    assert changes["R6", "inmate.released"]["data"]["inferred"] is True
+    assert first_ids.isdisjoint(r.value["event_id"] for r in published[7:])
+    [letter] = await dead.wait_for(
+        lambda r: r.key == jurisdiction and r.value["source_topic"].startswith("roster:"),
+        what="the malformed row kept",
+    )
+    assert letter.value["errors"][0]["path"] == "line 4"
+    assert "is not a date" in letter.value["errors"][0]["message"]
+
+    csv_file.write_text(ROSTER_HEADER + roster_row("R1", "03/10/2027 09:00"))  # 5 of 6 gone
+    code, said = await roster_round(env, source, jurisdiction)
+    assert code == 1 and "held" in said, said
+    held = await dead.wait_for(
+        lambda r: r.key == jurisdiction and r.value["reason"] == "inconsistent",
+        what="the held roster kept for the operators",
+    )
+    assert "held as suspect" in held[0].value["errors"][0]["message"]
+    assert '"roster_held"' in said and "Avery" not in said  # logged, without names
+
+    async with serving(ROSTER_HEADER + roster_row("R1", "03/10/2027 09:00")) as url:
+        code, said = await roster_round(env, ["--url", url], jurisdiction, "--accept-shrink")
+    assert code == 0 and "applied: 5 event(s), 0 malformed row(s), 5 release(s)" in said, said
+    await mine(16)
+    assert len(jail_events.matching(lambda r: r.jurisdiction_is(jurisdiction))) == 16
+
+
+@contextlib.asynccontextmanager
+async def serving(body: str) -> AsyncIterator[str]:
+    """The roster on a local HTTP server, as a jail's web export."""
+
+    async def roster_csv(request: web.Request) -> web.Response:
+        return web.Response(text=body, content_type="text/csv")
+
+    app = web.Application()
+    app.router.add_get("/roster.csv", roster_csv)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}/roster.csv"
+    finally:
+        await runner.cleanup()
