@@ -114,8 +114,11 @@ SERVICE_TOPICS = {
         writes=(NOTIFICATION_TICKS, SUBJECT_COPIES, AUDIT, ESCALATIONS, DEADLETTER, NOTICE_ACKS),
         agency_topics=True,
     ),
-    # jails' NIEM documents over HTTP (#45): it publishes for them, and keeps what it refuses
-    "intake": ServiceTopics(reads=(), writes=(JAIL_BOOKING, DEADLETTER), stream=False),
+    # jails' NIEM documents and agencies' requests over HTTP (#45): it publishes for them, and
+    # keeps what it refuses
+    "intake": ServiceTopics(
+        reads=(), writes=(JAIL_BOOKING, AGENCY_REQUESTS, DEADLETTER), stream=False
+    ),
 }
 
 

@@ -13,7 +13,15 @@ def register(commands: Any) -> None:
     intake = commands.add_parser("intake", help="jails sending bookings over HTTP")
     intake_commands = intake.add_subparsers(dest="intake_command", required=True)
     token = intake_commands.add_parser(
-        "token", help="a new bearer token for a jail: printed once, with its hash for the file"
+        "token",
+        help="a new bearer token for a jail (or, with --agency, an agency's field office): "
+        "printed once, with its hash for the file",
+    )
+    token.add_argument(
+        "--agency",
+        action="store_true",
+        help="for filing notice requests: its hash goes in the agency's "
+        "request_tokens_sha256 (deploy/agencies.yaml)",
     )
     token.set_defaults(func=cmd_token)
     check = intake_commands.add_parser(
@@ -47,11 +55,16 @@ def register(commands: Any) -> None:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    from services.intake.jails import new_token
+    from services.core import bearer
 
-    token, digest = new_token()
-    print(f"token (give it to the jail; it is not kept anywhere): {token}")
-    print(f"token_sha256: {digest}")
+    prefix = bearer.AGENCY_PREFIX if args.agency else bearer.JAIL_PREFIX
+    token, digest = bearer.new_token(prefix)
+    who = "the agency's office" if args.agency else "the jail"
+    print(f"token (give it to {who}; it is not kept anywhere): {token}")
+    print(
+        f"{'request_tokens_sha256: [' if args.agency else 'token_sha256: '}{digest}"
+        f"{']' if args.agency else ''}"
+    )
     return 0
 
 

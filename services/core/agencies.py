@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from schemas.topics import AGENCY_SLUG, RESERVED_AGENCY_SLUGS
-from services.core import registry_files
+from services.core import bearer, registry_files
 
 DEFAULT_AGENCIES_FILE = Path(__file__).resolve().parents[2] / "deploy" / "agencies.yaml"
 SECRET_PREFIX = "whsec_"
@@ -132,6 +132,9 @@ class Agency(BaseModel):
     )
     webhook: Webhook | None = None
     email: Email | None = None
+    # Filing notice requests over HTTP (#45): the SHA-256 of each bearer token allowed to file
+    # for this agency (one per field office, or two during a rotation); never the token.
+    request_tokens_sha256: tuple[str, ...] = ()
 
     def channels(self) -> dict[str, Webhook | Email]:
         """The channels beyond Kafka, by name (``schemas.audit.DeliveryChannel``)."""
@@ -148,6 +151,13 @@ class Agency(BaseModel):
         if not AGENCY_SLUG.match(value) or value in RESERVED_AGENCY_SLUGS:
             raise ValueError("lower-case letters, digits and '-', at most 63 characters")
         return value
+
+    @field_validator("request_tokens_sha256")
+    @classmethod
+    def _hashes(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        if not all(bearer.HEX64.match(value) for value in values):
+            raise ValueError("64 lower-case hex digits each (a token's SHA-256, not the token)")
+        return values
 
 
 class Registry(BaseModel):
@@ -167,6 +177,11 @@ class Registry(BaseModel):
 
     def get(self, slug: str) -> Agency | None:
         return next((a for a in self.agencies if a.slug == slug), None)
+
+    def by_request_token(self, token: str) -> Agency | None:
+        """The agency this notice-request token files for; None for an unknown one."""
+        found = [a for a in self.agencies if bearer.matches(token, a.request_tokens_sha256)]
+        return found[0] if found else None
 
     @property
     def slugs(self) -> tuple[str, ...]:

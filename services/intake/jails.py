@@ -10,21 +10,17 @@ to the jail) and the line to put in the file.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
-import secrets
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas.jail_booking import Facility
 from schemas.topics import AGENCY_SLUG
-from services.core import registry_files
+from services.core import bearer, registry_files
 from services.intake.niem import Jail
 
 DEFAULT_JAILS_FILE = Path(__file__).resolve().parents[2] / "deploy" / "jails.yaml"
-HEX64 = re.compile(r"^[0-9a-f]{64}$")
 ORI = re.compile(r"^[A-Z]{2}[A-Z0-9]{7}$")  # the FBI's 9-character originating agency id
 
 
@@ -86,7 +82,7 @@ class JailEntry(BaseModel):
     @field_validator("token_sha256")
     @classmethod
     def _hash(cls, value: str) -> str:
-        if not HEX64.match(value):
+        if not bearer.HEX64.match(value):
             raise ValueError("64 lower-case hex digits (the SHA-256 of the token, not the token)")
         return value
 
@@ -108,12 +104,8 @@ class Jails(BaseModel):
 
     def by_token(self, token: str) -> JailEntry | None:
         """The jail whose token this is (every entry compared, in constant time)."""
-        digest = hashlib.sha256(token.encode()).hexdigest()
-        found = None
-        for jail in self.jails:
-            if hmac.compare_digest(digest, jail.token_sha256):
-                found = jail
-        return found
+        found = [jail for jail in self.jails if bearer.matches(token, (jail.token_sha256,))]
+        return found[0] if found else None
 
 
 def parse(text: str, source: str = "jails file") -> Jails:
@@ -128,9 +120,3 @@ def load(path: Path | None = None) -> Jails:
     except OSError as exc:
         raise JailFileError(f"{path}: cannot be read ({exc.strerror})") from None
     return parse(text, str(path))
-
-
-def new_token() -> tuple[str, str]:
-    """(a new bearer token, its SHA-256 for the jails file)."""
-    token = "rwj_" + secrets.token_urlsafe(32)
-    return token, hashlib.sha256(token.encode()).hexdigest()

@@ -1,6 +1,7 @@
-"""What the intake's edges (the HTTP endpoint, the roster poller) publish with: events on
-``jail.booking.v1`` acknowledged by every in-sync replica before the caller says "stored", and
-refused input kept on ``deadletter.v1`` with the reasons."""
+"""What the intake's edges (the HTTP endpoints, the roster poller) publish with: events on
+``jail.booking.v1`` (agencies' requests on ``agency.requests.v1``), acknowledged by every
+in-sync replica before the caller says "stored", and refused input kept on ``deadletter.v1``
+with the reasons."""
 
 from __future__ import annotations
 
@@ -45,21 +46,23 @@ class Publisher:
     def started(self) -> bool:
         return self.producer is not None
 
-    async def events(self, documents: Sequence[dict[str, Any]], timeout: float) -> None:
+    async def events(
+        self, documents: Sequence[dict[str, Any]], timeout: float, topic: str = JAIL_BOOKING.name
+    ) -> None:
         """Every event sent and acknowledged within ``timeout``, or one of ``UNAVAILABLE``.
         Given up on, a send may still land later: the caller's input sent again gives the
         same event ids, and the booking service drops the second copy."""
-        await asyncio.wait_for(self._send(documents), timeout)
+        await asyncio.wait_for(self._send(documents, topic), timeout)
 
-    async def _send(self, documents: Sequence[dict[str, Any]]) -> None:
+    async def _send(self, documents: Sequence[dict[str, Any]], topic: str) -> None:
         assert self.producer is not None
         deliveries = []
         for document in documents:
             key = f"{document['jurisdiction']}/{document['booking_id']}".encode()
             value = json.dumps(document).encode()
-            deliveries.append(await self.producer.send(JAIL_BOOKING.name, value, key=key))
+            deliveries.append(await self.producer.send(topic, value, key=key))
         await asyncio.gather(*deliveries)
-        self.metrics.messages_out.labels(self.service, JAIL_BOOKING.name).inc(len(documents))
+        self.metrics.messages_out.labels(self.service, topic).inc(len(documents))
 
     async def dead_letter(self, raw: RawMessage, errors: list[FieldError], now: datetime) -> bool:
         """``raw`` kept with the reasons; False when the broker did not take it (the caller's

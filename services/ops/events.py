@@ -32,9 +32,9 @@ ALERT_HELD: Final = "alert_held"  # read before its booking state: rendered when
 NOTICE_RESENT: Final = "notice_resent"
 NOTICE_SUPPRESSED: Final = "notice_suppressed"  # by the jurisdiction's policy
 NOTICE_ACKNOWLEDGED: Final = "notice_acknowledged"
-# --- intake: jails' NIEM documents over HTTP -> jail.booking.v1 (#45); never a person's data
-INTAKE_ACCEPTED: Final = "intake_accepted"  # 202: the broker has every event of a document
-INTAKE_REFUSED: Final = "intake_refused"  # 401/403/413/415/422, with the status and the jail
+# --- intake: jails' NIEM documents, agencies' requests over HTTP (#45); never a person's data
+INTAKE_ACCEPTED: Final = "intake_accepted"  # 202: the broker has every event of the body
+INTAKE_REFUSED: Final = "intake_refused"  # 401/403/413/415/422: the status, the sender's slug
 INTAKE_BROKER_UNAVAILABLE: Final = "intake_broker_unavailable"  # 503: send it again
 # --- intake: a jail's roster polled (#45); booking numbers and counts, never names
 ROSTER_APPLIED: Final = "roster_applied"  # its changes published, the snapshot saved

@@ -26,7 +26,13 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from schemas.topics import BOOKING_STATE, DEADLETTER, JAIL_BOOKING, agency_notices
+from schemas.topics import (
+    AGENCY_REQUESTS,
+    BOOKING_STATE,
+    DEADLETTER,
+    JAIL_BOOKING,
+    agency_notices,
+)
 from services.kafka.broker.apache import EmbeddedKafka
 from services.kafka.broker.process import free_port
 from tests import factories as f
@@ -55,6 +61,15 @@ jails:
     jurisdictions:
       - {{id: us-mn-ramsey, ori: MN0620000}}
     token_sha256: {hashlib.sha256(OTHER_TOKEN.encode()).hexdigest()}
+"""
+
+
+AGENCY_TOKEN = "rwa_ero-field-office-test-token"
+AGENCIES = f"""
+agencies:
+  - slug: dhs-ice
+    name: ICE ERO (its field office files over HTTP)
+    request_tokens_sha256: [{hashlib.sha256(AGENCY_TOKEN.encode()).hexdigest()}]
 """
 
 
@@ -92,13 +107,14 @@ async def post(
     body: bytes,
     token: str | None = TOKEN,
     content_type: str = "application/xml",
+    path: str = "/bookings",
 ) -> tuple[int, dict[str, str], Any]:
     headers = {"content-type": content_type}
     if token is not None:
         headers["authorization"] = f"Bearer {token}"
     async with (
         aiohttp.ClientSession() as session,
-        session.post(f"http://127.0.0.1:{port}/bookings", data=body, headers=headers) as answer,
+        session.post(f"http://127.0.0.1:{port}{path}", data=body, headers=headers) as answer,
     ):
         text = await answer.text()
         return answer.status, dict(answer.headers), json.loads(text) if text else None
@@ -106,8 +122,13 @@ async def post(
 
 @pytest.fixture
 def intake_env(broker: Any, tmp_path: Path) -> dict[str, str]:
+    agencies = tmp_path / "agencies.yaml"
+    agencies.write_text(AGENCIES)
     return service_env(
-        broker, tmp_path / "intake", RELEASEWATCH_JAILS_FILE=str(jails_file(tmp_path))
+        broker,
+        tmp_path / "intake",
+        RELEASEWATCH_JAILS_FILE=str(jails_file(tmp_path)),
+        RELEASEWATCH_AGENCIES_FILE=str(agencies),
     )
 
 
@@ -144,7 +165,15 @@ async def test_a_niem_booking_then_its_release_date_reach_the_agency(
     again = await post(intake.port, opened)  # the JMS did not hear the 202 and sends again
     assert again[0] == 202 and again[2]["event_ids"] == answer["event_ids"]
 
-    await booking.request()  # ICE flags it (on Kafka here; over HTTP below)
+    # ICE's field office flags it over HTTP, as an office without Kafka would
+    filed = {"request_id": f"I247A-{booking.id}", "jurisdiction": f.JURISDICTION}
+    filed |= {"booking_id": booking.id, "contact": {"office": "ERO test", "phone": "555-0100"}}
+    request_body = json.dumps(filed).encode()
+    as_json = {"path": "/requests", "content_type": "application/json"}
+    refused = await post(intake.port, request_body, token=TOKEN, **as_json)  # a jail's token
+    assert refused[0] == 401
+    status, _, answer = await post(intake.port, request_body, token=AGENCY_TOKEN, **as_json)
+    assert status == 202 and answer["event_ids"][0].startswith("http:dhs-ice:"), answer
     release = scheduled(local_in(10))  # in 10 hours: inside the 48-hour window
     update = booking_document(booking.id, operation="update", release=release, charges="")
     status, _, answer = await post(intake.port, update)
@@ -152,6 +181,7 @@ async def test_a_niem_booking_then_its_release_date_reach_the_agency(
 
     [notice] = await notices.wait_for(booking.mine, what="the notice of the NIEM release")
     assert notice.value["booking_id"] == booking.id
+    assert notice.value["data"]["request_id"] == f"I247A-{booking.id}"  # the one filed by HTTP
     # one state per distinct event: the repeated booking made none
     mine = await states.wait_for(booking.mine, 2, what="the booking's states")
     assert [s.value["data"]["cause"]["type"] for s in mine] == [
@@ -167,6 +197,21 @@ async def test_a_niem_booking_then_its_release_date_reach_the_agency(
     ]
     assert sent[0].value["event_id"] == sent[1].value["event_id"]
     assert sent[2].value["data"]["release_at"] == release.split("<nc:DateTime>")[1][:19]
+
+    # the detainer lifted: withdrawn over HTTP too
+    lifted = json.dumps({"jurisdiction": f.JURISDICTION, "booking_id": booking.id}).encode()
+    withdraw = {
+        "path": f"/requests/I247A-{booking.id}/withdraw",
+        "content_type": "application/json",
+    }
+    status, _, answer = await post(intake.port, lifted, token=AGENCY_TOKEN, **withdraw)
+    assert status == 202, answer
+    requests_sent = await kafka.watch(AGENCY_REQUESTS.name)
+    mine = await requests_sent.wait_for(booking.mine, 2, what="the request and its withdrawal")
+    assert [r.value["type"] for r in mine] == [
+        "notice_request.received",
+        "notice_request.withdrawn",
+    ]
 
 
 def problem_of(answer: Any, status: int) -> list[dict[str, str]]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from services.core import bearer
 from services.intake import jails
 from services.intake.jails import JailFileError
 
@@ -39,7 +40,7 @@ def test_the_shipped_file_reads_and_its_example_token_finds_its_jail() -> None:
 
 
 def test_a_new_token_is_only_known_by_its_hash() -> None:
-    token, digest = jails.new_token()
+    token, digest = bearer.new_token(bearer.JAIL_PREFIX)
     assert token.startswith("rwj_") and len(token) > 40
     registry = jails.parse("jails:" + entry().replace(hashlib.sha256(b"t-1").hexdigest(), digest))
     assert registry.by_token(token) is not None
@@ -99,3 +100,8 @@ def test_the_cli_checks_a_file_and_makes_tokens(
     lines = capsys.readouterr().out.splitlines()
     token = lines[0].rsplit(" ", 1)[1]
     assert lines[1] == f"token_sha256: {hashlib.sha256(token.encode()).hexdigest()}"
+    assert cli.main(["intake", "token", "--agency"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    token = lines[0].rsplit(" ", 1)[1]
+    assert token.startswith("rwa_")
+    assert lines[1] == f"request_tokens_sha256: [{bearer.digest(token)}]"

@@ -115,12 +115,16 @@ def test_every_principal_of_a_deployment_once() -> None:
     ]
 
 
-def test_the_intake_writes_jail_events_and_dead_letters_and_nothing_else() -> None:
+def test_the_intake_writes_jail_events_requests_and_dead_letters_and_nothing_else() -> None:
     grants = {
         (g.resource, g.name): set(g.operations) for g in access.service_principal("intake").grants
     }
     assert grants == {
         (access.Resource.TOPIC, "jail.booking.v1"): {
+            access.Operation.WRITE,
+            access.Operation.DESCRIBE,
+        },
+        (access.Resource.TOPIC, "agency.requests.v1"): {
             access.Operation.WRITE,
             access.Operation.DESCRIBE,
         },
