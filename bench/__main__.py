@@ -21,6 +21,7 @@ from bench import (
     deadlines,
     firing,
     floor,
+    intake,
     latency,
     national,
     pipeline,
@@ -45,6 +46,7 @@ if __name__ == "__main__":
     save("deadlines", {**context(), **deadlines.main()})
     save("placement", {**context(), **placement.main(5_000 if quick else 20_000)})
     save("webhooks", {**context(), **webhooks.main(500 if quick else 2_000)})
+    save("intake", {**context(), **intake.main(500 if quick else 3_000)})
     save("burst", {**context(), **burst.main(*((1_000,) if quick else (1_000, 10_000)))})
     throughput = pipeline.main(20_000 if quick else 50_000)
     save("pipeline", {**context(), **throughput})

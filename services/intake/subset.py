@@ -86,24 +86,29 @@ def schema() -> etree.XMLSchema:
 
 def project(booking: Any) -> Any:
     """A copy of a ``j:Booking`` with only the elements read, in the XSD's order."""
-    copy = _copy(booking, BOOKING)
+    copy = etree.Element(booking.tag, nsmap=PREFIXES)
     reference = booking.get(f"{{{STRUCTURES}}}ref")
     if reference is not None:
         copy.set(f"{{{STRUCTURES}}}ref", reference)
+    _fill(copy, booking, compiled(BOOKING))
     return copy
 
 
-def _copy(element: Any, spec: Spec) -> Any:
-    copy = etree.Element(element.tag, nsmap=PREFIXES)
+Compiled = dict[str, tuple[int, "Compiled"]]  # tag (Clark notation) -> (its place, its own)
+
+
+@functools.cache
+def compiled(spec: Spec) -> Compiled:
+    return {clark(name): (place, compiled(held)) for place, (name, held) in enumerate(spec)}
+
+
+def _fill(copy: Any, element: Any, spec: Compiled) -> None:
     if not spec:
         copy.text = element.text
-        return copy
-    order = {clark(name): index for index, (name, _) in enumerate(spec)}
-    inner = {clark(name): held for name, held in spec}
-    kept = sorted((c for c in element if c.tag in order), key=lambda c: order[c.tag])
+        return
+    kept = sorted((c for c in element if c.tag in spec), key=lambda c: spec[c.tag][0])
     for child in kept:  # sorted() is stable: repeated elements keep their order
-        copy.append(_copy(child, inner[child.tag]))
-    return copy
+        _fill(etree.SubElement(copy, child.tag), child, spec[child.tag][1])
 
 
 NAMES = re.compile(r"\{(" + "|".join(map(re.escape, PREFIXES.values())) + r")\}")
