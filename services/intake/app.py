@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -219,6 +220,19 @@ def kept(body: bytes, sender: str, source: str) -> RawMessage:
     return RawMessage(source, -1, offset, sender.encode(), body)
 
 
+def counted(
+    intake: Intake, route: str, handler: Callable[[web.Request], Awaitable[web.Response]]
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """``handler``, each answer counted by status (``releasewatch_intake_answers_total``)."""
+
+    async def answer(request: web.Request) -> web.Response:
+        response = await handler(request)
+        intake.metrics.intake_answers.labels(route, str(response.status)).inc()
+        return response
+
+    return answer
+
+
 def make_app(intake: Intake) -> web.Application:
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "service": SERVICE})
@@ -231,9 +245,10 @@ def make_app(intake: Intake) -> web.Application:
         return web.Response(body=intake.metrics.render(), headers={"content-type": CONTENT_TYPE})
 
     app = web.Application(client_max_size=MAX_DOCUMENT_BYTES + 1024)
-    app.router.add_post("/bookings", intake.bookings)
-    app.router.add_post("/requests", intake.requests)
-    app.router.add_post("/requests/{request_id}/withdraw", intake.requests)
+    app.router.add_post("/bookings", counted(intake, "bookings", intake.bookings))
+    app.router.add_post("/requests", counted(intake, "requests", intake.requests))
+    withdraw = counted(intake, "withdraw", intake.requests)
+    app.router.add_post("/requests/{request_id}/withdraw", withdraw)
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
     app.router.add_get("/metrics", metrics)

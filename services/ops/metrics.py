@@ -64,6 +64,12 @@ class Metrics:
             ["channel", "result"],
             registry=self.registry,
         )
+        self.intake_answers = Counter(
+            "releasewatch_intake_answers",
+            "The intake's answers to jails and agencies' offices, per route and HTTP status",
+            ["route", "status"],
+            registry=self.registry,
+        )
         self.escalations = Counter(
             "releasewatch_escalations",
             "Escalations raised, per reason",

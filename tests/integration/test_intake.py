@@ -41,7 +41,7 @@ from tests.support.bookings import Booking, now
 from tests.support.niem import ATTACKS, CHARGES, document, network_attack, ori, scheduled
 from tests.support.poll import until
 from tests.support.topics import KafkaHelper, Watch
-from tests.support.workers import Worker
+from tests.support.workers import Worker, total
 
 pytestmark = pytest.mark.integration
 TOKEN = "rwj_intake-test-token"
@@ -273,6 +273,10 @@ async def test_each_refusal_is_answered_clearly_and_each_refused_document_kept(
     assert kept[foreign.decode()]["reason"] == "inconsistent"
     assert "Alexandra" not in intake.log_text() and "1990-05-17" not in intake.log_text()
     assert '"intake_refused"' in intake.log_text()
+    answers = intake.metrics()  # what the ReleasewatchIntakeRefusing alert counts
+    for status, count in (("401", 3), ("413", 1), ("415", 1), ("403", 1), ("202", 1)):
+        assert total(answers, "releasewatch_intake_answers_total", status=status) == count
+    assert total(answers, "releasewatch_intake_answers_total", status="422") == 1 + len(attacks)
 
 
 async def test_broker_down_is_503_then_the_document_sent_again_is_stored(
