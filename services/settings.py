@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import ssl
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
@@ -143,6 +144,14 @@ class Settings(BaseSettings):
         description="one fixed web port for this process (containers); overrides the base",
     )
 
+    # Where this runs (#46, CJIS: encryption in transit). production refuses a plaintext broker
+    # listener and plain-HTTP web servers unless each is explicitly allowed.
+    environment: Literal["development", "production"] = "development"
+    allow_plaintext_broker: bool = False  # production only: e.g. a broker on the same host
+    allow_plaintext_http: bool = False  # production only: TLS ends in front (ingress, mesh)
+    web_certfile: Path | None = Field(default=None, description="HTTPS for the web servers")
+    web_keyfile: Path | None = None
+
     # Client security (deploy/README.md): passed to faust and to every aiokafka client.
     security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
     sasl_mechanism: SaslMechanism = SaslMechanism.SCRAM_SHA_512
@@ -201,6 +210,10 @@ class Settings(BaseSettings):
             )
         if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
             raise ValueError("RELEASEWATCH_SSL_CERTFILE and RELEASEWATCH_SSL_KEYFILE go together")
+        if bool(self.web_certfile) != bool(self.web_keyfile):
+            raise ValueError("RELEASEWATCH_WEB_CERTFILE and RELEASEWATCH_WEB_KEYFILE go together")
+        if self.environment == "production":
+            self._production()
         if (
             self.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE
             and self.producer_acks != "all"
@@ -219,6 +232,40 @@ class Settings(BaseSettings):
                 "RELEASEWATCH_MIN_INSYNC_REPLICAS cannot exceed RELEASEWATCH_REPLICATION_FACTOR"
             )
         return self
+
+    def _production(self) -> None:
+        """What production refuses (CJIS: CJI encrypted in transit), each naming its setting."""
+        plaintext = (SecurityProtocol.PLAINTEXT, SecurityProtocol.SASL_PLAINTEXT)
+        if self.security_protocol in plaintext and not self.allow_plaintext_broker:
+            raise ValueError(
+                "RELEASEWATCH_ENVIRONMENT=production refuses RELEASEWATCH_SECURITY_PROTOCOL="
+                f"{self.security_protocol.value} (a plaintext broker listener): use SASL_SSL or "
+                "SSL, or set RELEASEWATCH_ALLOW_PLAINTEXT_BROKER=true"
+            )
+        if self.webhook_allow_http:
+            raise ValueError(
+                "RELEASEWATCH_ENVIRONMENT=production refuses RELEASEWATCH_WEBHOOK_ALLOW_HTTP=true "
+                "(notices over plain http:// or SMTP without TLS)"
+            )
+
+    def plaintext_http_problem(self) -> str | None:
+        """For a process serving HTTP: what production refuses about it, or None."""
+        if self.environment != "production" or self.web_certfile or self.allow_plaintext_http:
+            return None
+        return (
+            "RELEASEWATCH_ENVIRONMENT=production refuses plain HTTP: set RELEASEWATCH_WEB_CERTFILE "
+            "and RELEASEWATCH_WEB_KEYFILE, or RELEASEWATCH_ALLOW_PLAINTEXT_HTTP=true where TLS "
+            "ends in front of the service (an ingress, a service mesh)"
+        )
+
+    def web_ssl_context(self) -> ssl.SSLContext | None:
+        """The web servers' TLS (HTTPS) when a certificate is set; None: plain HTTP."""
+        if self.web_certfile is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(str(self.web_certfile), str(self.web_keyfile))
+        return context
 
     @property
     def bootstrap_servers(self) -> str:

@@ -65,8 +65,11 @@ async def serve(settings: Settings, port: int) -> None:
     connected = asyncio.Event()
     runner = web.AppRunner(make_app(state, connected), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, settings.web_host, port).start()
-    log.info(events.BOARD_SERVING, url=f"http://{settings.web_host}:{port}/")
+    tls = settings.web_ssl_context()
+    await web.TCPSite(runner, settings.web_host, port, ssl_context=tls).start()
+    log.info(
+        events.BOARD_SERVING, url=f"{'https' if tls else 'http'}://{settings.web_host}:{port}/"
+    )
     follower = asyncio.create_task(
         follow(
             consumer_options(settings),

@@ -53,3 +53,14 @@ def check_jails(settings: Settings) -> None:
         jails.load(settings.jails_file)
     except jails.JailFileError as exc:
         raise UsageError(str(exc)) from None
+
+
+def check_web(settings: Settings) -> None:
+    """A process serving HTTP in production: HTTPS, or plain HTTP explicitly allowed."""
+    problem = settings.plaintext_http_problem()
+    if problem:
+        raise UsageError(problem)
+    for name in ("web_certfile", "web_keyfile"):
+        path = getattr(settings, name)
+        if path is not None and not path.is_file():
+            raise UsageError(f"RELEASEWATCH_{name.upper()}: {path} is not a file")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import ssl
 import urllib.request
 from typing import Any
 
@@ -246,9 +247,13 @@ def cmd_health(args: argparse.Namespace) -> int:
     port = args.port or settings.web_port
     if not port:
         raise UsageError("give --port or set RELEASEWATCH_WEB_PORT")
-    url = f"http://127.0.0.1:{port}/{'ready' if args.ready else 'health'}"
+    scheme = "https" if settings.web_certfile else "http"
+    url = f"{scheme}://127.0.0.1:{port}/{'ready' if args.ready else 'health'}"
+    # Its own process on loopback: the certificate names the service's public host, not
+    # 127.0.0.1, so it is not checked here (liveness only; nothing is sent).
+    local = ssl._create_unverified_context() if scheme == "https" else None
     try:
-        with urllib.request.urlopen(url, timeout=args.timeout) as response:
+        with urllib.request.urlopen(url, timeout=args.timeout, context=local) as response:
             ok = response.status == 200
     except OSError as exc:
         raise RunFailure(f"{url}: {getattr(exc, 'reason', exc)}") from None

@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Any
 
-from services.cli.checks import check_agencies, check_jails, check_policies
+from services.cli.checks import check_agencies, check_jails, check_policies, check_web
 from services.cli.failures import (
     RunFailure,
     UsageError,
@@ -123,6 +123,7 @@ def cmd_service(args: argparse.Namespace) -> int:
     settings = load_settings()
     config = rw_logging.configure(args.name, settings.log_format, settings.log_level)
     log = rw_logging.get_logger("releasewatch.service")
+    check_web(settings)
     if args.name in WITH_POLICIES:
         check_policies(settings)
     if args.name == "notification":
@@ -210,6 +211,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     settings = load_settings()
     rw_logging.configure("releasewatch", settings.log_format, settings.log_level)
     log = rw_logging.get_logger("releasewatch.up")
+    check_web(settings)
     check_policies(settings)
     check_jails(settings)
     stop = _StopFlag()

@@ -261,10 +261,12 @@ async def serve(settings: Settings, port: int) -> None:
     )
     runner = web.AppRunner(make_app(intake), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, settings.web_host, port).start()
+    tls = settings.web_ssl_context()
+    await web.TCPSite(runner, settings.web_host, port, ssl_context=tls).start()
     try:
         await intake.publisher.start()
-        log.info(events.SERVICE_STARTING, web=f"http://{settings.web_host}:{port}")
+        scheme = "https" if tls else "http"
+        log.info(events.SERVICE_STARTING, web=f"{scheme}://{settings.web_host}:{port}")
         await asyncio.Event().wait()
     finally:
         await intake.publisher.stop()

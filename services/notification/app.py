@@ -73,7 +73,8 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
     metrics = service.metrics
     registry = agencies.load(settings.agencies_file)
     secret = settings.ack_token_secret.get_secret_value() if settings.ack_token_secret else None
-    base_url = settings.ack_base_url or f"http://{settings.web_host}:{web_port}"
+    scheme = "https" if settings.web_certfile else "http"
+    base_url = settings.ack_base_url or f"{scheme}://{settings.web_host}:{web_port}"
     if secret is not None:
         http_acks.install(service, secret)
         if settings.ack_base_url is None:

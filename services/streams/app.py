@@ -131,6 +131,7 @@ def create_app(service: str, settings: Settings, web_port: int) -> ServiceApp:
         web_bind=settings.web_host,
         web_host=settings.web_host,
         web_port=web_port,
+        web_ssl_context=settings.web_ssl_context(),  # HTTPS when RELEASEWATCH_WEB_CERTFILE is set
         worker_redirect_stdouts=False,
     )
     app.state_dir = state
