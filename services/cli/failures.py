@@ -43,7 +43,8 @@ def load_settings() -> Settings:
 
     from services.kafka.client.security import SecurityConfigError, client_options
     from services.kafka.client.tuning import flavor_problem
-    from services.settings import load, unknown_variables
+    from services.settings import load
+    from services.settings.variables import unknown_variables
 
     unknown = unknown_variables(os.environ)
     if unknown:

@@ -25,9 +25,10 @@ from pydantic import ValidationError
 
 from schemas.deadletter import FieldError, RejectReason
 from services.core.clock import Clock, SystemClock
-from services.intake import roster
+from services.intake import roster, roster_changes
 from services.intake.publisher import UNAVAILABLE, Publisher
-from services.intake.roster import Applied, Held, Mapping, Snapshot
+from services.intake.roster import Mapping
+from services.intake.roster_changes import Applied, Held, Snapshot
 from services.ops import events
 from services.ops.logging import get_logger
 from services.ops.metrics import Metrics
@@ -144,8 +145,10 @@ class Poller:
             log.warning(events.ROSTER_UNAVAILABLE, **where, error=f"{type(exc).__name__}: {exc}")
             return Round("unavailable")
         snapshot = load_snapshot(self.snapshot_path)
-        digest = roster.digest(text)
-        if roster.unchanged(snapshot, text) or (digest == self.last_seen and not accept_shrink):
+        digest = roster_changes.digest(text)
+        if roster_changes.unchanged(snapshot, text) or (
+            digest == self.last_seen and not accept_shrink
+        ):
             return Round("unchanged")
         self.last_seen = digest
         reading = roster.read(text, self.mapping)
@@ -155,7 +158,7 @@ class Poller:
                 path=f"line {problem.line}", reason=RejectReason.SCHEMA, message=problem.message
             )
             await self.publisher.dead_letter(self.row(problem), [error], now)
-        result = roster.compare(reading, snapshot, self.mapping, now, digest, accept_shrink)
+        result = roster_changes.compare(reading, snapshot, self.mapping, now, digest, accept_shrink)
         if isinstance(result, Held):
             return await self.held(result, text, where)
         return await self.apply(result, len(reading.problems), where)

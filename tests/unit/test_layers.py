@@ -189,7 +189,22 @@ def test_each_package_imports_only_what_the_map_allows(package: str) -> None:
 def test_settings_know_no_broker() -> None:
     """Settings are plain values; what they mean on Apache Kafka or Tansu is kafka's
     (``services.kafka.client.tuning``): no arrow runs back up from the settings."""
-    assert internal(GRAPH["services.settings"]) == set()
+    for module in MODULES:
+        if package_of(module) == "services.settings":
+            outside = {n for n in internal(GRAPH[module]) if package_of(n) != "services.settings"}
+            assert outside == set(), module
+
+
+def test_no_file_in_services_or_schemas_is_over_300_lines() -> None:
+    """#43: a file a new maintainer reads in one sitting."""
+    root = Path(__file__).resolve().parents[2]
+    long = {
+        str(path.relative_to(root)): lines
+        for folder in ("services", "schemas")
+        for path in (root / folder).rglob("*.py")
+        if (lines := len(path.read_text().splitlines())) > 300
+    }
+    assert long == {}
 
 
 def test_every_package_is_on_the_map() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from services import cli
-from services.settings import setting_names, unknown_variables
+from services.settings.variables import setting_names, unknown_variables
 
 
 @pytest.mark.parametrize(

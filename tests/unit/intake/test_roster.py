@@ -9,8 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.jail_booking import JAIL_EVENT, Facility
-from services.intake import roster
-from services.intake.roster import Applied, Held, Mapping, Snapshot
+from services.intake import roster, roster_changes
+from services.intake.roster import Mapping
+from services.intake.roster_changes import Applied, Held, Snapshot
 
 NOW = datetime(2027, 3, 2, 12, tzinfo=UTC)
 MAPPING = Mapping(
@@ -44,8 +45,8 @@ EMPTY = Snapshot()
 
 def apply(rows: tuple[str, ...], last: Snapshot = EMPTY, accept: bool = False) -> Applied | Held:
     body = text(*rows)
-    return roster.compare(
-        roster.read(body, MAPPING), last, MAPPING, NOW, roster.digest(body), accept
+    return roster_changes.compare(
+        roster.read(body, MAPPING), last, MAPPING, NOW, roster_changes.digest(body), accept
     )
 
 
@@ -80,8 +81,8 @@ def test_the_first_roster_opens_everyone_and_schedules_the_dates() -> None:
     assert first.events[1]["data"] == {"release_at": "2027-03-04T09:00:00", "basis": "other"}
     assert first.events[2]["data"]["person"]["person_id"] == "booking:B2"
     assert first.snapshot.bookings == {
-        "B1": roster.Listed("2027-03-04T09:00:00", 1),
-        "B2": roster.Listed(None, 0),
+        "B1": roster_changes.Listed("2027-03-04T09:00:00", 1),
+        "B2": roster_changes.Listed(None, 0),
     }
 
 
@@ -193,7 +194,7 @@ def test_the_snapshot_survives_json() -> None:
     snapshot = applied((row("B1", "03/04/2027 09:00"), row("B2")), first).snapshot
     assert snapshot.released == {"B3"}
     assert Snapshot.from_json(snapshot.to_json()) == snapshot
-    assert roster.unchanged(snapshot, text(row("B1", "03/04/2027 09:00"), row("B2")))
+    assert roster_changes.unchanged(snapshot, text(row("B1", "03/04/2027 09:00"), row("B2")))
 
 
 BOOKINGS = st.dictionaries(

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import difflib
-import re
 import ssl
-from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.settings.urls import bootstrap_servers, broker_url_problem
 
 
 class BrokerFlavor(StrEnum):
@@ -275,71 +274,5 @@ class Settings(BaseSettings):
         return bootstrap_servers(self.broker_url)
 
 
-def broker_url_problem(url: str) -> str | None:
-    """What is wrong with a broker URL, or None."""
-    if not url.startswith("kafka://"):
-        if "://" not in url:
-            return "no scheme: it must start with kafka://"
-        return f"the scheme must be kafka://, not {url.split('://', 1)[0]}://"
-    hosts = [part.strip() for part in url.replace(",", ";").split(";") if part.strip()]
-    for host in hosts:
-        address = host.removeprefix("kafka://").rstrip("/")
-        name, _, port = address.rpartition(":")
-        if not name or not port:
-            return f"{address!r} has no host:port"
-        if not port.isdigit() or not 0 < int(port) < 65536:
-            return f"{address!r} has no valid port (1-65535)"
-    return None
-
-
-def bootstrap_servers(broker_url: str) -> str:
-    hosts = []
-    for part in broker_url.replace(",", ";").split(";"):
-        part = part.strip()
-        if "://" in part:
-            part = part.split("://", 1)[1]
-        if part:
-            hosts.append(part.rstrip("/"))
-    return ",".join(hosts)
-
-
 def load() -> Settings:
     return Settings()
-
-
-PREFIX = "RELEASEWATCH_"
-# Set by a process for itself or its children, never by an operator
-# (``services.kafka.patches.fencing``, ``services.kafka.broker.process.share_ports``).
-INTERNAL = frozenset(
-    {"RELEASEWATCH_FENCED_RESTARTS", "RELEASEWATCH_REFUSED_INPUTS", "RELEASEWATCH_PORT_SLICE"}
-)
-# Kubernetes gives every pod a few variables per Service of its namespace ("service links"):
-# a Service named releasewatch-x adds RELEASEWATCH_X_SERVICE_HOST, RELEASEWATCH_X_PORT=tcp://..,
-# RELEASEWATCH_X_PORT_8080_TCP_ADDR and the like. They are not settings, nor typos of one.
-SERVICE_LINK = re.compile(
-    r"_SERVICE_(HOST|PORT(_\w+)?)$|_PORT_\d+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?$"
-)
-LINK_ADDRESS = re.compile(r"^(tcp|udp|sctp)://")
-
-
-def setting_names() -> list[str]:
-    """Every variable ``Settings`` reads."""
-    return [f"{PREFIX}{name.upper()}" for name in Settings.model_fields]
-
-
-def unknown_variables(environ: Mapping[str, str]) -> list[str]:
-    """The ``RELEASEWATCH_*`` variables that are no setting, each with the setting it most
-    likely meant: a misspelled one would otherwise leave its default in force unnoticed
-    (``RELEASEWATCH_PROCESING_GUARANTEE=exactly_once`` running at least once)."""
-    known = setting_names()
-    suffixes = [k.removeprefix(PREFIX) for k in known]
-    problems = []
-    for name, value in sorted(environ.items()):
-        if not name.startswith(PREFIX) or name in known or name in INTERNAL:
-            continue
-        if SERVICE_LINK.search(name) or (name.endswith("_PORT") and LINK_ADDRESS.match(value)):
-            continue
-        close = difflib.get_close_matches(name.removeprefix(PREFIX), suffixes, n=1, cutoff=0.7)
-        hint = f" (did you mean {PREFIX}{close[0]}?)" if close else ""
-        problems.append(f"{name} is no setting{hint}")
-    return problems
