@@ -22,6 +22,7 @@ from services.kafka.client.follow import follow
 from services.kafka.client.security import consumer_options
 from services.ops import events
 from services.ops.logging import get_logger
+from services.ops.web import open_site
 from services.settings import Settings
 
 log = get_logger(__name__)
@@ -65,11 +66,8 @@ async def serve(settings: Settings, port: int) -> None:
     connected = asyncio.Event()
     runner = web.AppRunner(make_app(state, connected), access_log=None)
     await runner.setup()
-    tls = settings.web_ssl_context()
-    await web.TCPSite(runner, settings.web_host, port, ssl_context=tls).start()
-    log.info(
-        events.BOARD_SERVING, url=f"{'https' if tls else 'http'}://{settings.web_host}:{port}/"
-    )
+    address = await open_site(runner, settings.web_host, port, settings.web_ssl_context())
+    log.info(events.BOARD_SERVING, url=f"{address}/")
     follower = asyncio.create_task(
         follow(
             consumer_options(settings),

@@ -206,11 +206,7 @@ def parse(text: str, source: str = "agencies file") -> Registry:
 def load(path: Path | None = None) -> Registry:
     """The registry at ``path`` (the shipped sample when None); a missing file is an error."""
     path = path or DEFAULT_AGENCIES_FILE
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise AgencyFileError(f"{path}: cannot be read ({exc.strerror})") from None
-    return parse(text, str(path))
+    return parse(registry_files.read_text(path, AgencyFileError), str(path))
 
 
 def check(

@@ -4,6 +4,7 @@ slug and the field, so whoever edits the file sees where."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TypeVar
 
 import yaml
@@ -42,3 +43,11 @@ def problems(exc: ValidationError, listed: object, source: str, entries: str) ->
             path = ".".join(str(p) for p in where)
         lines.append(f"{source}: {path}: {problem['msg'].removeprefix('Value error, ')}")
     return lines
+
+
+def read_text(path: Path, error: type[ValueError]) -> str:
+    """The file's text; one that cannot be read raises ``error`` naming it and why."""
+    try:
+        return path.read_text()
+    except OSError as exc:
+        raise error(f"{path}: cannot be read ({exc.strerror})") from None

@@ -47,6 +47,7 @@ from services.intake.publisher import UNAVAILABLE, Publisher
 from services.ops import events
 from services.ops.logging import get_logger
 from services.ops.metrics import CONTENT_TYPE, Metrics
+from services.ops.web import open_site
 from services.settings import Settings
 from services.streams.codec import RawMessage
 
@@ -261,12 +262,10 @@ async def serve(settings: Settings, port: int) -> None:
     )
     runner = web.AppRunner(make_app(intake), access_log=None)
     await runner.setup()
-    tls = settings.web_ssl_context()
-    await web.TCPSite(runner, settings.web_host, port, ssl_context=tls).start()
+    address = await open_site(runner, settings.web_host, port, settings.web_ssl_context())
     try:
         await intake.publisher.start()
-        scheme = "https" if tls else "http"
-        log.info(events.SERVICE_STARTING, web=f"{scheme}://{settings.web_host}:{port}")
+        log.info(events.SERVICE_STARTING, web=address)
         await asyncio.Event().wait()
     finally:
         await intake.publisher.stop()

@@ -114,9 +114,6 @@ def parse(text: str, source: str = "jails file") -> Jails:
 
 
 def load(path: Path | None = None) -> Jails:
+    """The jails at ``path`` (the shipped sample when None); a missing file is an error."""
     path = path or DEFAULT_JAILS_FILE
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise JailFileError(f"{path}: cannot be read ({exc.strerror})") from None
-    return parse(text, str(path))
+    return parse(registry_files.read_text(path, JailFileError), str(path))

@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-import yaml
-from pydantic import ValidationError
 
 from schemas.deadletter import FieldError, RejectReason
+from services.core import registry_files
 from services.core.clock import Clock, SystemClock
 from services.intake import roster, roster_changes
 from services.intake.publisher import UNAVAILABLE, Publisher
@@ -46,22 +45,10 @@ class RosterSetupError(ValueError):
 
 
 def load_mapping(path: Path, jurisdiction: str) -> Mapping:
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except OSError as exc:
-        raise RosterSetupError(f"{path}: cannot be read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise RosterSetupError(f"{path}: not YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise RosterSetupError(f"{path}: expected a mapping (facility, columns, ...)")
-    try:
-        return Mapping.model_validate({**raw, "jurisdiction": jurisdiction})
-    except ValidationError as exc:
-        lines = [
-            f"{path}: {'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
-            for e in exc.errors()
-        ]
-        raise RosterSetupError("\n".join(lines)) from None
+    """The roster's layout at ``path``, for ``jurisdiction``; a problem names the field."""
+    text = registry_files.read_text(path, RosterSetupError)
+    mapping = registry_files.parse(text, str(path), Mapping, "columns", RosterSetupError)
+    return mapping.model_copy(update={"jurisdiction": jurisdiction})
 
 
 def load_snapshot(path: Path) -> Snapshot:

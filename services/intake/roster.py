@@ -37,7 +37,7 @@ class Mapping(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    jurisdiction: str
+    jurisdiction: str = ""  # given on the command line (--jurisdiction), not in the file
     facility: Facility
     columns: Columns
     date_format: str = "%Y-%m-%d"  # strptime: for date_of_birth
