@@ -27,7 +27,8 @@ from typing import Any
 from bench.harness import PARTITIONS, Message, embedded, machine, save, worker_env
 from bench.pipeline import baseline, traffic
 from schemas.jail_booking import JAIL_EVENT
-from schemas.topics import JAIL_BOOKING, placement_topic
+from schemas.owned_topics import placement_topic
+from schemas.topics import JAIL_BOOKING
 from services.kafka.admin.topics import ensure_topics, partition_for
 from services.streams import placement
 from services.streams.codec import Decoded, RawMessage, decode

@@ -28,6 +28,7 @@ from schemas.jail_booking import (
     ReleaseUnscheduled,
     SentenceImposed,
 )
+from schemas.ledger_seals import LedgerSeal
 from schemas.notice_acks import NoticeAck
 from schemas.notice_alerts import NoticeAlert
 from schemas.notices import Notice
@@ -126,6 +127,14 @@ AUDIT = TopicSpec(
     (AuditRecord, DeliveryAttempt),
     retention_ms=FOREVER,  # the compliance ledger is never deleted by the broker
 )
+AUDIT_SEALS = TopicSpec(
+    "notice.audit.seals.v1",
+    "The ledger's seals: each partition of notice.audit.v1 bound into a hash chain, its head "
+    "signed (Ed25519) every stretch; partition p seals the ledger's partition p.",
+    (LedgerSeal,),
+    key_rule="the ledger partition sealed, as decimal text",
+    retention_ms=FOREVER,  # kept as long as the ledger they vouch for
+)
 ESCALATIONS = TopicSpec(
     "ops.escalations.v1",
     "Notices not acknowledged in time; flagged people released without notice.",
@@ -207,6 +216,7 @@ REGISTRY: tuple[TopicSpec, ...] = (
     NOTICE_ACKS,
     SUBJECT_COPIES,
     AUDIT,
+    AUDIT_SEALS,
     ESCALATIONS,
     DEADLETTER,
     BOOKING_TICKS,
@@ -216,70 +226,7 @@ REGISTRY: tuple[TopicSpec, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class FaustTopic:
-    """A topic a service owns (named releasewatch-<service>-...): faust's for its table and its
-    partition assignor, and the service's placement topics. Created up front by
-    `releasewatch topics create`, so the services need no create permission in production."""
-
-    name: str
-    cleanup: Cleanup
-    single_partition: bool = False
-    retention_ms: int | None = None  # None: the broker's default
-
-
-APP_ID_PREFIX = "releasewatch-"
-SERVICE_TABLES = {
-    "booking": ("bookings",),
-    "scheduling": ("bookings",),
-    "notification": ("notices",),
-}
-
-
-# The public inputs each service reads. Their publishers may use any client and partitioner:
-# each message is placed on its booking's partition by the service itself (its placement
-# topic, Kafka Streams' repartition topic; services/streams/placement.py).
-SERVICE_PUBLIC_INPUTS: dict[str, tuple[TopicSpec, ...]] = {
-    "booking": (JAIL_BOOKING,),
-    "scheduling": (AGENCY_REQUESTS,),
-    "notification": (NOTICE_ACKS,),
-}
-
-
-def placement_topic(service: str, source: TopicSpec) -> TopicSpec:
-    """Where ``service`` places the messages of the public input ``source`` that arrived on a
-    partition other than their booking's: written with releasewatch's own partitioner, read by
-    the same agent as the service's other inputs. Kept as long as the source, so a message
-    moved and not yet handled outlives any outage the source would."""
-    return TopicSpec(
-        f"{APP_ID_PREFIX}{service}-{source.name}-placed",
-        f"Internal: {source.name} messages placed on their booking's partition by {service}.",
-        source.messages,
-        internal=True,
-        retention_ms=source.retention_ms,
-    )
-
-
-def changelog_topic(service: str, table: str) -> str:
-    """The compacted topic faust keeps a service's table in."""
-    return f"{APP_ID_PREFIX}{service}-{table}-changelog"
-
-
-def faust_topics() -> tuple[FaustTopic, ...]:
-    topics: list[FaustTopic] = []
-    for service, tables in SERVICE_TABLES.items():
-        app_id = f"{APP_ID_PREFIX}{service}"
-        topics.extend(
-            FaustTopic(changelog_topic(service, table), Cleanup.COMPACT) for table in tables
-        )
-        topics.append(FaustTopic(f"{app_id}-__assignor-__leader", Cleanup.DELETE, True))
-        topics.extend(
-            FaustTopic(placed.name, Cleanup.DELETE, retention_ms=placed.retention_ms)
-            for placed in (
-                placement_topic(service, source) for source in SERVICE_PUBLIC_INPUTS[service]
-            )
-        )
-    return tuple(topics)
+APP_ID_PREFIX = "releasewatch-"  # every topic, group and principal a service owns
 
 
 def input_topic_for(event_type: str) -> TopicSpec | None:

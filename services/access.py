@@ -18,6 +18,7 @@ from schemas.topics import (
     AGENCY_SLUG,
     APP_ID_PREFIX,
     AUDIT,
+    AUDIT_SEALS,
     BOOKING_STATE,
     BOOKING_TICKS,
     DEADLETTER,
@@ -37,7 +38,7 @@ from schemas.topics import (
 AGENCY_GROUP_PREFIX = "agency-"  # `releasewatch agency listen` joins agency-<slug>
 AGENCY_TOPICS_PREFIX = "notices."  # notices.<agency>.v1, created when a request names one
 SERVICES = ("booking", "scheduling", "notification")  # the stream processors (faust)
-EDGES = ("intake",)  # services at the edge: HTTP in, Kafka out
+EDGES = ("intake", "sealer")  # not faust apps: HTTP in, Kafka out; the ledger's sealer
 OPS = "releasewatch-ops"  # the board and the readers: report, trace, watch, tail
 
 
@@ -87,6 +88,7 @@ class ServiceTopics:
     writes: tuple[TopicSpec, ...]
     agency_topics: bool = False  # writes (and creates) notices.<agency>.v1
     stream: bool = True  # a faust app: its group, its own topics, its transactional ids
+    group: bool = False  # not a faust app, yet in a consumer group of its own name
 
 
 # What each service reads and writes (the ticks are its own). A public input's message off its
@@ -119,6 +121,8 @@ SERVICE_TOPICS = {
     "intake": ServiceTopics(
         reads=(), writes=(JAIL_BOOKING, AGENCY_REQUESTS, DEADLETTER), stream=False
     ),
+    # the ledger's seals (#46): reads the ledger, writes only its seals
+    "sealer": ServiceTopics(reads=(AUDIT,), writes=(AUDIT_SEALS,), stream=False, group=True),
 }
 
 
@@ -150,6 +154,8 @@ def service_principal(service: str) -> Principal:
             Grant(Resource.GROUP, own, READ),
             Grant(Resource.TRANSACTIONAL_ID, own, WRITE, Pattern.PREFIX),
         ]
+    elif topics.group:
+        grants.append(Grant(Resource.GROUP, own, READ))
     grants.append(Grant(Resource.CLUSTER, CLUSTER_NAME, (Operation.IDEMPOTENT_WRITE,)))
     return Principal(own, tuple(grants), (("app.kubernetes.io/component", service),))
 

@@ -55,6 +55,18 @@ def check_jails(settings: Settings) -> None:
         raise UsageError(str(exc)) from None
 
 
+def check_ledger_key(settings: Settings) -> None:
+    """The sealer's signing key: set in production, readable and Ed25519 when set."""
+    from services.ledger import keys
+
+    try:
+        path = keys.signing_key_path(settings)
+        if settings.ledger_signing_key is not None:
+            keys.load_signing_key(path)
+    except keys.KeyProblem as exc:
+        raise UsageError(str(exc)) from None
+
+
 def check_web(settings: Settings) -> None:
     """A process serving HTTP in production: HTTPS, or plain HTTP explicitly allowed."""
     problem = settings.plaintext_http_problem()

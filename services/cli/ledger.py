@@ -14,6 +14,7 @@ from services.cli.failures import (
     require_broker_url,
     talking_to_broker,
 )
+from services.cli.seals import add_verify_arguments, cmd_verify
 from services.kafka.client.clients import running
 from services.kafka.client.security import consumer_options, producer_options
 
@@ -23,6 +24,7 @@ def register(commands: Any) -> None:
     report.add_argument("--jurisdiction")
     report.add_argument("--since", help="a date or date-time (UTC if no offset)")
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    add_verify_arguments(report)
     report.set_defaults(func=cmd_report)
 
     agency = commands.add_parser("agency", help="what an agency's integration does")
@@ -81,6 +83,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from services.kafka.client import read
     from services.notification.report import compile_report, render
 
+    if args.verify:
+        return cmd_verify(args)
     settings = load_settings()
     since = parse_since(args.since)
     require_broker_url(settings)

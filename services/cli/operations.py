@@ -91,7 +91,8 @@ def register(commands: Any) -> None:
 
 def cmd_topics_create(args: argparse.Namespace) -> int:
     """The one-shot job of a deployment: every topic, with its retention and replication."""
-    from schemas.topics import REGISTRY, FaustTopic, TopicSpec, agency_notices, faust_topics
+    from schemas.owned_topics import FaustTopic, faust_topics
+    from schemas.topics import REGISTRY, TopicSpec, agency_notices
     from services.kafka.admin.partitions import PartitionCountError
     from services.kafka.admin.topics import TopicCreateError, ensure_topics
 
@@ -122,7 +123,8 @@ def cmd_topics_create(args: argparse.Namespace) -> int:
 
 
 def cmd_topics_list(args: argparse.Namespace) -> int:
-    from schemas.topics import REGISTRY, FaustTopic, TopicSpec, faust_topics
+    from schemas.owned_topics import FaustTopic, faust_topics
+    from schemas.topics import REGISTRY, TopicSpec
     from services.kafka.admin.topics import plan
 
     settings = load_settings()
@@ -197,7 +199,8 @@ def cmd_states_republish(args: argparse.Namespace) -> int:
     may read that changelog and write booking.state.v1)."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-    from schemas.topics import BOOKING_STATE, changelog_topic
+    from schemas.owned_topics import changelog_topic
+    from schemas.topics import BOOKING_STATE
     from services.booking.domain import BookingRecord, states_to_republish
     from services.kafka.admin.metadata import partitions_of
     from services.kafka.client import read

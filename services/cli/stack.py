@@ -11,7 +11,13 @@ import sys
 import time
 from typing import Any
 
-from services.cli.checks import check_agencies, check_jails, check_policies, check_web
+from services.cli.checks import (
+    check_agencies,
+    check_jails,
+    check_ledger_key,
+    check_policies,
+    check_web,
+)
 from services.cli.failures import (
     RunFailure,
     UsageError,
@@ -30,8 +36,14 @@ from services.ops import logging as rw_logging
 from services.settings import BrokerFlavor, Settings
 from services.streams.app import SERVICE_PORT_OFFSETS
 
-SERVICES = ("booking", "scheduling", "notification", "board", "intake")
+SERVICES = ("booking", "scheduling", "notification", "board", "intake", "sealer")
 WITH_POLICIES = ("scheduling", "notification")
+# Not faust apps: a page over the topics, HTTP in and Kafka out, the ledger's sealer (#46)
+NOT_FAUST = {
+    "board": "services.board.app",
+    "intake": "services.intake.app",
+    "sealer": "services.ledger.app",
+}
 
 
 def register(commands: Any) -> None:
@@ -130,22 +142,18 @@ def cmd_service(args: argparse.Namespace) -> int:
         check_agencies(settings)
     if args.name == "intake":
         check_jails(settings)
+    if args.name == "sealer":
+        check_ledger_key(settings)
     settings, broker = _broker_for(settings)
     if broker:
         log.info(events.EMBEDDED_BROKER_STARTED, url=broker.url)
     try:
         _ensure_topics(settings, args.name)
         port = args.port or settings.web_port or pick_web_port(settings, args.name)
-        if args.name == "board":  # not a faust app: a page over a global view of the topics
-            from services.board.app import run as run_board
-
-            print(f"board: http://{settings.web_host}:{port}/", flush=True)
-            run_board(settings, port)
-            return 0
-        if args.name == "intake":  # not a faust app: an HTTP endpoint producing to Kafka
-            from services.intake.app import run as run_intake
-
-            run_intake(settings, port)
+        if args.name in NOT_FAUST:  # each serves until stopped: run(settings, port)
+            if args.name == "board":
+                print(f"board: http://{settings.web_host}:{port}/", flush=True)
+            importlib.import_module(NOT_FAUST[args.name]).run(settings, port)
             return 0
         if tracing.setup(args.name):  # only with OTEL_EXPORTER_OTLP_ENDPOINT set
             log.info(events.TRACES_EXPORTED, protocol="otlp/http")
@@ -214,6 +222,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     check_web(settings)
     check_policies(settings)
     check_jails(settings)
+    check_ledger_key(settings)
     stop = _StopFlag()
     settings, broker = _broker_for(settings)
     children: dict[str, subprocess.Popen[bytes]] = {}

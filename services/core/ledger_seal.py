@@ -14,7 +14,9 @@ they stand (no false alarm), while anything done to the log afterwards shows:
   before and after, the time, the signing key's id and its Ed25519 signature over the
   canonical JSON of everything else; ``entries`` (each offset and entry hash) travel in the
   auditor's copy, which lets the verifier name the exact record;
-- seals chain too: a seal's ``previous_head`` is the head of the seal before it.
+- seals chain too: a seal's ``previous_head`` is the head of the seal before it (or of any
+  seal before it: two sealers that sealed the same stretch fork the chain harmlessly, while a
+  seal taken out leaves the next one hanging).
 
 ``verify`` recomputes everything and names, per partition, the first record altered, removed,
 inserted or reordered (by offset), a seal that does not verify, or a gap between seals.
@@ -25,7 +27,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 from cryptography.exceptions import InvalidSignature
@@ -163,8 +165,8 @@ class Verdict:
 
 
 def verify(
-    records: dict[int, Sequence[Entry]],
-    seals: dict[int, Sequence[Seal]],
+    records: Mapping[int, Sequence[Entry]],
+    seals: Mapping[int, Sequence[Seal]],
     keys: dict[str, Ed25519PublicKey],
 ) -> Verdict:
     """Each partition's records (offset order) against its seals (in the order written)."""
@@ -189,13 +191,16 @@ def _partition(
     by_offset = {e.offset: entry_hash(e) for e in log}
     # what every seal and the whole log hold: a record found elsewhere was moved, not forged
     known = Contents({h for s in seals for _, h in s.entries}, set(by_offset.values()))
-    head, next_offset, covered = GENESIS, None, 0
+    # Every head a seal has vouched for, with the last offset it covers. A seal goes on from
+    # one of them: two sealers that both sealed the same stretch (one paused past its group's
+    # session, then resumed) fork the chain, and both branches vouch for the same records.
+    heads: dict[str, int] = {GENESIS: -1}
+    covered: set[int] = set()
     for sealed in seals:
         if not signature_holds(sealed, keys):
             return [Finding(partition, None, "bad_seal", _seal_name(sealed, "signature"))], 0, 0
-        if sealed.previous_head != head or (
-            next_offset is not None and sealed.first_offset < next_offset
-        ):
+        before = heads.get(sealed.previous_head)
+        if before is None or sealed.first_offset <= before:
             return [Finding(partition, None, "seal_gap", _seal_name(sealed, "chain"))], 0, 0
         window = [
             (o, h)
@@ -204,11 +209,11 @@ def _partition(
         ]
         found = _window(partition, sealed, window, known)
         if found:
-            return [found], covered, 0
-        head, next_offset = sealed.head, sealed.last_offset + 1
-        covered += len(window)
-    after = sum(1 for o in by_offset if next_offset is None or o >= next_offset)
-    return [], covered, after
+            return [found], len(covered), 0
+        heads[sealed.head] = sealed.last_offset
+        covered.update(o for o, _ in window)
+    last = max(heads.values())
+    return [], len(covered), sum(1 for o in by_offset if o > last)
 
 
 @dataclass(frozen=True)

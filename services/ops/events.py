@@ -42,6 +42,11 @@ ROSTER_HELD: Final = "roster_held"  # error: too many bookings gone at once; not
 ROSTER_UNAVAILABLE: Final = "roster_unavailable"  # the file or URL could not be read
 ROSTER_NOT_PUBLISHED: Final = "roster_not_published"  # the broker did not take the events
 ROSTER_REAPPEARED: Final = "roster_reappeared"  # listed again after an inferred release
+# --- the ledger's seals (#46): partitions, offsets, key ids; never a record's content
+LEDGER_KEY_CREATED: Final = "ledger_key_created"  # development: a signing key made on first use
+LEDGER_SEALING: Final = "ledger_sealing"  # partitions taken, each going on from its last seal
+LEDGER_SEALED: Final = "ledger_sealed"  # a seal written: partition, offsets, count
+LEDGER_SEAL_NOT_WRITTEN: Final = "ledger_seal_not_written"  # the broker did not take it: again
 # --- notification: delivery beyond Kafka (#44); host only, never the URL's path or a secret
 WEBHOOK_ATTEMPTED: Final = "webhook_attempted"  # one per POST: status or error, latency
 EMAIL_ATTEMPTED: Final = "email_attempted"  # one per SMTP submission: reply code or error

@@ -70,6 +70,22 @@ class Metrics:
             ["route", "status"],
             registry=self.registry,
         )
+        self.ledger_sealed = Counter(
+            "releasewatch_ledger_sealed_records",
+            "Ledger records bound into a signed seal, per partition of notice.audit.v1",
+            ["partition"],
+            registry=self.registry,
+        )
+        self.ledger_unsealed = Gauge(
+            "releasewatch_ledger_unsealed_records",
+            "Ledger records read by the sealer and not yet in a seal (its partitions)",
+            registry=self.registry,
+        )
+        self.ledger_unsealed_age = Gauge(
+            "releasewatch_ledger_unsealed_age_seconds",
+            "How long the oldest ledger record read by the sealer has waited for its seal",
+            registry=self.registry,
+        )
         self.escalations = Counter(
             "releasewatch_escalations",
             "Escalations raised, per reason",

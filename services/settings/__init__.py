@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     smtp_from: str = "releasewatch notices <notices@releasewatch.invalid>"
     # Jail intake over HTTP (#45): the jails allowed to send, with their tokens' hashes
     jails_file: Path | None = None  # deploy/jails.yaml when unset
+    # The ledger's seals (#46): the sealer's Ed25519 key, PEM (unset in development: one is
+    # made under the data dir; production needs it) and how often each partition is sealed
+    ledger_signing_key: Path | None = None
+    ledger_seal_every: float = Field(default=60.0, gt=0, le=3600, description="s")
     deadline_scan_interval: float = Field(
         default=0.2, gt=0, le=5, description="how often the deadline timer looks, s"
     )

@@ -42,6 +42,7 @@ SERVICE_PORT_OFFSETS = {
     "notification": 20,
     "board": 30,
     "intake": 40,
+    "sealer": 50,
 }
 PORTS_PER_SERVICE = 10
 # A dead letter carries the refused message verbatim, and inputs may be over 1 MiB.

@@ -20,8 +20,9 @@ from typing import Any, Generic, Protocol, TypeVar
 from pydantic import BaseModel, TypeAdapter
 
 from schemas.escalations import Escalation
+from schemas.owned_topics import placement_topic
 from schemas.ticks import DEADLINE_TICK
-from schemas.topics import AUDIT, ESCALATIONS, TopicSpec, placement_topic
+from schemas.topics import AUDIT, ESCALATIONS, TopicSpec
 from services.core import policy as policies
 from services.core.clock import Clock, SystemClock
 from services.core.deadlines import DeadlineIndex

@@ -7,7 +7,7 @@ partition (murmur2 of ``<jurisdiction>/<booking_id>``, the key the envelope name
 message elsewhere would be decided without it. As Kafka Streams does with a repartition topic,
 the service owns the placement: a message on its booking's partition of a co-partitioned input
 is handled where it is; any other is sent, unchanged, to the service's placement topic on its
-booking's partition (``schemas.topics.placement_topic``), read by the same agent. The move
+booking's partition (``schemas.owned_topics.placement_topic``), read by the same agent. The move
 goes out as the input's output: under exactly_once in the input's transaction with its
 offset, under at_least_once committed only once the broker has it (a repeat after a crash
 carries the same source position, and the domains drop it as a duplicate).

@@ -19,14 +19,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from confluent_kafka import Consumer, Producer
 
-from schemas.topics import (
-    AUDIT,
-    DEADLETTER,
-    JAIL_BOOKING,
-    NOTICE_ACKS,
-    agency_notices,
-    placement_topic,
-)
+from schemas.owned_topics import placement_topic
+from schemas.topics import AUDIT, DEADLETTER, JAIL_BOOKING, NOTICE_ACKS, agency_notices
 from services.access import SERVICES
 from services.kafka.admin.topics import ensure_topics, ensure_topics_sync, partition_for
 from services.kafka.broker import toolchain

@@ -11,13 +11,8 @@ from typing import Any
 
 import pytest
 
-from schemas.topics import (
-    BOOKING_STATE,
-    DEADLETTER,
-    JAIL_BOOKING,
-    MAX_MESSAGE_BYTES,
-    changelog_topic,
-)
+from schemas.owned_topics import changelog_topic
+from schemas.topics import BOOKING_STATE, DEADLETTER, JAIL_BOOKING, MAX_MESSAGE_BYTES
 from services.kafka.admin.topics import partition_for
 from services.kafka.broker.apache import EmbeddedKafka
 from services.kafka.broker.embedded import EmbeddedBroker

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,10 +26,10 @@ from services.kafka.broker.toolchain import missing_toolchain
 from services.kafka.client.security import client_options
 from services.settings import Settings
 from tests import factories as f
-from tests.integration.conftest import ARTIFACTS, PARTITIONS, ROOT, service_env
+from tests.integration.conftest import ARTIFACTS, PARTITIONS, service_env
 from tests.support.certs import Authority
 from tests.support.kafka_log import batches
-from tests.support.workers import Worker, stop_all
+from tests.support.workers import Worker, run_cli, stop_all
 
 pytestmark = [
     pytest.mark.integration,
@@ -79,20 +77,6 @@ def _settings_fields(env: dict[str, str]) -> dict[str, Any]:
     return {k[len(prefix) :].lower(): v for k, v in env.items() if k.startswith(prefix)}
 
 
-def cli(
-    env: dict[str, str], *args: str, timeout: float = 120, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        env=env,
-        cwd=ROOT,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
     root = tmp_path_factory.mktemp("secured")
@@ -106,9 +90,9 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
     try:
         running = Secured(broker, ca, root / "data")
         admin = running.env("admin")
-        created = cli(admin, "topics", "create", "--wait", "30", *_each("--agency", AGENCIES))
+        created = run_cli(admin, "topics", "create", "--wait", "30", *_each("--agency", AGENCIES))
         assert created.returncode == 0, created.stderr
-        applied = cli(admin, "acls", "apply", *_each("--agency", AGENCIES), "--jail", JAIL)
+        applied = run_cli(admin, "acls", "apply", *_each("--agency", AGENCIES), "--jail", JAIL)
         assert applied.returncode == 0, applied.stderr
         yield running
     finally:
@@ -121,8 +105,10 @@ def _each(flag: str, values: tuple[str, ...]) -> list[str]:
 
 
 def test_the_acls_on_the_broker_are_the_definition(secured: Secured) -> None:
-    shown = cli(secured.env("admin"), "acls", "show", *_each("--agency", AGENCIES), "--jail", JAIL)
-    listed = cli(secured.env("admin"), "acls", "list")
+    shown = run_cli(
+        secured.env("admin"), "acls", "show", *_each("--agency", AGENCIES), "--jail", JAIL
+    )
+    listed = run_cli(secured.env("admin"), "acls", "list")
     assert shown.returncode == listed.returncode == 0, listed.stderr
     assert sorted(listed.stdout.split("\n")) == sorted(shown.stdout.split("\n"))
     assert "User:agency-usms Read topic:notices.usms.v1" in listed.stdout
@@ -176,7 +162,7 @@ async def test_a_jail_connector_only_publishes_booking_events(
 def test_a_wrong_password_is_refused_in_one_line_without_the_password(secured: Secured) -> None:
     wrong = "not-the-right-one-42"
     for args in (("topics", "create", "--wait", "3"), ("tail", JAIL_BOOKING.name, "--limit", "1")):
-        refused = cli(secured.env("agency-usms", password=wrong), *args)
+        refused = run_cli(secured.env("agency-usms", password=wrong), *args)
         assert refused.returncode == 1, (args, refused.stdout, refused.stderr)
         assert "login as 'agency-usms' refused (unknown user or wrong password)" in refused.stderr
         assert "Traceback" not in refused.stderr
@@ -185,7 +171,7 @@ def test_a_wrong_password_is_refused_in_one_line_without_the_password(secured: S
 
 def test_an_agency_refused_a_topic_is_told_so(secured: Secured) -> None:
     env = secured.env("agency-usms")
-    refused = cli(env, "agency", "listen", "--agency", "dhs-ice", "--limit", "1", timeout=60)
+    refused = run_cli(env, "agency", "listen", "--agency", "dhs-ice", "--limit", "1", timeout=60)
     assert refused.returncode == 1, (refused.stdout, refused.stderr)
     assert "not authorized: login 'agency-usms' may not use topic(s)" in refused.stderr
     assert "Traceback" not in refused.stderr
@@ -195,7 +181,7 @@ def test_hostname_verification_is_on(secured: Secured) -> None:
     # The broker's certificate names 127.0.0.1 only: reached as "localhost" it must be refused.
     port = secured.broker.secure_url.rsplit(":", 1)[1]
     env = secured.env("admin", RELEASEWATCH_BROKER_URL=f"kafka://localhost:{port}")
-    refused = cli(env, "topics", "create", "--wait", "3")
+    refused = run_cli(env, "topics", "create", "--wait", "3")
     assert refused.returncode == 1
     assert "the broker's certificate was not accepted" in refused.stderr, refused.stderr
     assert "Hostname mismatch" in refused.stderr or "IP address mismatch" in refused.stderr
@@ -220,7 +206,7 @@ def test_each_service_runs_with_its_own_login_and_a_notice_reaches_the_agency(
         # released in 10 hours: inside the 48-hour window, so the notice is due at once
         scheduled = f.scheduled((now + timedelta(hours=10)).isoformat(), booking_id=booking_id)
         lines = "\n".join(json.dumps(document) for document in (booked, scheduled))
-        sent = cli(jail, "publish", "-", stdin=lines)
+        sent = run_cli(jail, "publish", "-", stdin=lines)
         assert sent.returncode == 0, sent.stderr
         agency = secured.env("agency-dhs-ice")
         request = f.envelope(
@@ -228,12 +214,12 @@ def test_each_service_runs_with_its_own_login_and_a_notice_reaches_the_agency(
             {"request_id": "ice-1", "agency": "dhs-ice"},
             booking_id=booking_id,
         )
-        filed = cli(agency, "publish", "-", stdin=json.dumps(request))
+        filed = run_cli(agency, "publish", "-", stdin=json.dumps(request))
         assert filed.returncode == 0, filed.stderr
-        listened = cli(agency, "agency", "listen", "--agency", "dhs-ice", "--limit", "1")
+        listened = run_cli(agency, "agency", "listen", "--agency", "dhs-ice", "--limit", "1")
         assert listened.returncode == 0, (listened.stderr, [w.log_text()[-2000:] for w in workers])
         assert "notice_due" in listened.stdout and booking_id in listened.stdout
-        ops = cli(secured.env(OPS), "trace", f"{f.JURISDICTION}/{booking_id}")
+        ops = run_cli(secured.env(OPS), "trace", f"{f.JURISDICTION}/{booking_id}")
         assert ops.returncode == 0, ops.stderr
         assert "notice notice_due to dhs-ice" in ops.stdout
         assert "ack " in ops.stdout  # the agency's acknowledgement, read back by ops
@@ -272,25 +258,25 @@ def test_mutual_tls_names_the_principal_by_its_certificate(tmp_path: Path) -> No
             return values
 
         admin = env("admin")
-        assert cli(admin, "topics", "create", "--wait", "30").returncode == 0
-        applied = cli(admin, "acls", "apply", "--agency", "dhs-ice")
+        assert run_cli(admin, "topics", "create", "--wait", "30").returncode == 0
+        applied = run_cli(admin, "acls", "apply", "--agency", "dhs-ice")
         assert applied.returncode == 0, applied.stderr
 
         agency = env("agency-dhs-ice")
         request = f.envelope(
             "notice_request.received", {"request_id": "ice-9", "agency": "dhs-ice"}
         )
-        filed = cli(agency, "publish", "-", stdin=json.dumps(request))
+        filed = run_cli(agency, "publish", "-", stdin=json.dumps(request))
         assert filed.returncode == 0, filed.stderr  # its ACL, by its certificate's CN
-        booking = cli(agency, "publish", "-", stdin=json.dumps(f.opened()))
+        booking = run_cli(agency, "publish", "-", stdin=json.dumps(f.opened()))
         assert booking.returncode == 1
         assert "not authorized" in booking.stderr, booking.stderr
 
         for who, refused in (
-            ("no certificate", cli(env(None), "topics", "create", "--wait", "3")),
+            ("no certificate", run_cli(env(None), "topics", "create", "--wait", "3")),
             (
                 "another CA's",
-                cli(
+                run_cli(
                     env("admin", Authority.create(tmp_path / "other", "another CA")),
                     "topics",
                     "create",

@@ -162,3 +162,18 @@ def log_events(path: Path, event: str) -> list[tuple[float, dict[str, Any]]]:
                 stamp = datetime.fromisoformat(fields["timestamp"].replace("Z", "+00:00"))
                 found.append((stamp.timestamp(), fields))
     return found
+
+
+def run_cli(
+    env: dict[str, str], *args: str, timeout: float = 120, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``releasewatch ARGS`` as a user runs it, with ``env``; its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *args],
+        env=env,
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

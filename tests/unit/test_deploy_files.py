@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from schemas.topics import REGISTRY, faust_topics
+from schemas.owned_topics import faust_topics
+from schemas.topics import REGISTRY
 from services.access import OPS, service_principal_name
 from services.cli import SERVICES, build_parser
 from services.core import agencies

@@ -165,6 +165,7 @@ MAP: dict[str, set[str]] = {
     # jail intake: NIEM documents over HTTP, published as SPEC 3.1's events (dead letters as
     # the stream services write them: services.streams.codec)
     "services.intake": {*EDGES, "services.streams"},
+    "services.ledger": set(EDGES),  # the ledger's sealer and the verifier's reading (#46)
     **{f"services.{domain}": {*EDGES, "services.streams"} for domain in DOMAINS},
     "services.board": set(EDGES),
     "services.simulator": set(EDGES),

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from schemas.topics import FaustTopic, TopicSpec
+from schemas.owned_topics import FaustTopic
+from schemas.topics import TopicSpec
 from services.access import SERVICE_TOPICS
 from services.ops import events
 from services.ops.logging import get_logger
@@ -22,7 +23,11 @@ log = get_logger(__name__)
 
 # Topics a service reads with its tables besides the public inputs (those are placed).
 COPARTITIONED = frozenset(
-    spec.name for topics in SERVICE_TOPICS.values() for spec in topics.reads if not spec.is_input
+    spec.name
+    for topics in SERVICE_TOPICS.values()
+    if topics.stream
+    for spec in topics.reads
+    if not spec.is_input
 )
 
 

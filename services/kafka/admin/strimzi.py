@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemas.topics import REGISTRY, FaustTopic, TopicSpec, faust_topics
+from schemas.owned_topics import FaustTopic, faust_topics
+from schemas.topics import REGISTRY, TopicSpec
 from services.access import Principal, Resource, deployment_principals
 from services.kafka.admin.topics import plan
 

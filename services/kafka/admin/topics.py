@@ -23,15 +23,8 @@ from aiokafka.partitioner import murmur2
 from aiokafka.protocol.offset import OffsetRequest
 from aiokafka.structs import TopicPartition
 
-from schemas.topics import (
-    APP_ID_PREFIX,
-    KNOWN_AGENCIES,
-    REGISTRY,
-    FaustTopic,
-    TopicSpec,
-    agency_notices,
-    faust_topics,
-)
+from schemas.owned_topics import FaustTopic, faust_topics
+from schemas.topics import APP_ID_PREFIX, KNOWN_AGENCIES, REGISTRY, TopicSpec, agency_notices
 from services.access import SERVICE_TOPICS
 from services.kafka.admin.partitions import check_partitions
 from services.kafka.client.security import Kafka, as_client

@@ -101,6 +101,25 @@ def test_a_seal_removed_from_the_middle_breaks_the_seals_chain() -> None:
     assert only(verdict(log, [seals[0], seals[2]]))[1] == "seal_gap"
 
 
+def test_two_sealers_that_sealed_the_same_stretch_fork_harmlessly() -> None:
+    """A sealer paused past its group's session seals what its successor sealed too: both
+    seals go on from the same head and vouch for the same records; no finding."""
+    log = records(12)
+    seals = sealed(log)
+    twin = ledger_seal.seal("notice.audit.v1", 0, log[4:6], seals[0].head, AT, SIGNER)
+    result = verdict(log, [seals[0], twin, seals[1], seals[2]])
+    assert result.intact and result.sealed == 12 and not result.unsealed
+    # the twin's branch, alone, still verifies what it covers
+    assert verdict(log, [seals[0], twin]).unsealed == {0: 6}
+
+
+def test_a_seal_that_goes_back_over_its_own_head_is_a_gap() -> None:
+    log = records(8)
+    seals = sealed(log)
+    again = ledger_seal.seal("notice.audit.v1", 0, log[2:6], seals[0].head, AT, SIGNER)
+    assert only(verdict(log, [seals[0], again]))[1] == "seal_gap"
+
+
 def test_the_seal_from_the_topic_names_the_window_the_auditors_copy_the_record() -> None:
     log = records(8)
     seals = sealed(log)

@@ -8,14 +8,8 @@ from typing import Any
 
 import pytest
 
-from schemas.topics import (
-    AGENCY_REQUESTS,
-    JAIL_BOOKING,
-    NOTICE_ACKS,
-    SERVICE_PUBLIC_INPUTS,
-    faust_topics,
-    placement_topic,
-)
+from schemas.owned_topics import SERVICE_PUBLIC_INPUTS, faust_topics, placement_topic
+from schemas.topics import AGENCY_REQUESTS, JAIL_BOOKING, NOTICE_ACKS
 from services.access import SERVICE_TOPICS, service_principal
 from services.kafka.admin.topics import partition_for
 from services.ops.metrics import Metrics

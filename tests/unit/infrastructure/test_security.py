@@ -12,7 +12,8 @@ import pytest
 from aiokafka.errors import UnknownError
 from pydantic import ValidationError
 
-from schemas.topics import AUDIT, FOREVER, JAIL_BOOKING, faust_topics
+from schemas.owned_topics import faust_topics
+from schemas.topics import AUDIT, FOREVER, JAIL_BOOKING
 from services.kafka.admin.topics import plan
 from services.kafka.client.security import (
     SecurityConfigError,

@@ -108,6 +108,7 @@ def test_every_principal_of_a_deployment_once() -> None:
         "releasewatch-scheduling",
         "releasewatch-notification",
         "releasewatch-intake",
+        "releasewatch-sealer",
         "releasewatch-ops",
         "jail-hennepin-adc",
         "agency-dhs-ice",
@@ -132,6 +133,22 @@ def test_the_intake_writes_jail_events_requests_and_dead_letters_and_nothing_els
             access.Operation.WRITE,
             access.Operation.DESCRIBE,
         },
+        (access.Resource.CLUSTER, access.CLUSTER_NAME): {access.Operation.IDEMPOTENT_WRITE},
+    }
+
+
+def test_the_sealer_reads_the_ledger_in_its_group_and_writes_only_the_seals() -> None:
+    grants = {
+        (g.resource, g.name): set(g.operations) for g in access.service_principal("sealer").grants
+    }
+    read = {access.Operation.READ, access.Operation.DESCRIBE}
+    assert grants == {
+        (access.Resource.TOPIC, "notice.audit.v1"): read,
+        (access.Resource.TOPIC, "notice.audit.seals.v1"): {
+            access.Operation.WRITE,
+            access.Operation.DESCRIBE,
+        },
+        (access.Resource.GROUP, "releasewatch-sealer"): read,
         (access.Resource.CLUSTER, access.CLUSTER_NAME): {access.Operation.IDEMPOTENT_WRITE},
     }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from schemas.owned_topics import faust_topics
 from schemas.topics import (
     AGENCY_REQUESTS,
     AUDIT,
@@ -15,7 +16,6 @@ from schemas.topics import (
     NOTICE_ALERTS,
     REGISTRY,
     agency_notices,
-    faust_topics,
 )
 from services.kafka.admin.partitions import disagreements
 

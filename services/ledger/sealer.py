@@ -1,0 +1,155 @@
+"""The sealer: reads ``notice.audit.v1`` as committed and, for each partition it owns, writes
+a signed seal of the records read since its last one to ``notice.audit.seals.v1`` (the same
+partition number), every ``RELEASEWATCH_LEDGER_SEAL_EVERY`` seconds or every 2,000 records.
+
+Partitions are shared out by a consumer group (``releasewatch-sealer``): a sealer restarted,
+or a partition moved to another, goes on from the last seal on the topic. Offsets are never
+committed: the seals are the sealer's position. Two sealers that both sealed one stretch (one
+paused past its session) fork the chain harmlessly; the verifier takes either branch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import ValidationError
+
+from schemas.ledger_seals import LedgerSeal
+from schemas.topics import APP_ID_PREFIX, AUDIT, AUDIT_SEALS
+from services.core.ledger_seal import Entry
+from services.kafka.admin.metadata import partitions_of
+from services.ledger.chains import Chain, as_message
+from services.ops import events
+from services.ops.logging import get_logger
+from services.ops.metrics import Metrics
+
+log = get_logger(__name__)
+
+GROUP = f"{APP_ID_PREFIX}sealer"
+FETCH_WAIT_MS = 500
+
+
+class SealsUnreadable(RuntimeError):
+    """The sealer cannot go on: a partition's last seal is not a seal (nothing to go on from,
+    never guessed), or the seals topic has fewer partitions than the ledger."""
+
+
+async def check_partitions(reader: AIOKafkaConsumer) -> None:
+    ledger = await partitions_of(reader, AUDIT.name)
+    seals = await partitions_of(reader, AUDIT_SEALS.name)
+    if len(seals) < len(ledger):
+        raise SealsUnreadable(
+            f"topic {AUDIT_SEALS.name} has {len(seals)} partitions, {AUDIT.name} {len(ledger)}: "
+            f"each ledger partition is sealed on its own number; give {AUDIT_SEALS.name} "
+            f"{len(ledger)} partitions (kafka-topics --alter --partitions {len(ledger)})"
+        )
+
+
+async def last_seal(reader: AIOKafkaConsumer, partition: int) -> LedgerSeal | None:
+    """The last seal written for a ledger partition (None: none yet)."""
+    tp = TopicPartition(AUDIT_SEALS.name, partition)
+    reader.assign([tp])
+    start = (await reader.beginning_offsets([tp]))[tp]
+    end = (await reader.end_offsets([tp]))[tp]
+    if end <= start:
+        return None
+    reader.seek(tp, end - 1)
+    while True:
+        records = (await reader.getmany(tp, timeout_ms=FETCH_WAIT_MS)).get(tp, [])
+        if records:
+            record = records[-1]
+            break
+    try:
+        return LedgerSeal.model_validate_json(record.value or b"")
+    except ValidationError as exc:
+        raise SealsUnreadable(
+            f"{AUDIT_SEALS.name}[{partition}]@{record.offset} is not a seal ({exc.error_count()} "
+            "problems): the sealer will not start a new chain over it; see docs/ledger.md"
+        ) from None
+
+
+class Sealer(ConsumerRebalanceListener):
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        reader: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        signer: Ed25519PrivateKey,
+        every: float,
+        metrics: Metrics,
+    ) -> None:
+        self.consumer, self.reader, self.producer = consumer, reader, producer
+        self.signer, self.every, self.metrics = signer, every, metrics
+        self.chains: dict[int, Chain] = {}
+        self.ready = False
+        metrics.ledger_unsealed_age.set_function(self.oldest_wait)
+
+    def oldest_wait(self) -> float:
+        """Seconds the oldest record read and not sealed has waited (0: none)."""
+        since = [c.waiting_since for c in self.chains.values() if c.waiting_since is not None]
+        return time.monotonic() - min(since) if since else 0.0
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        for tp in revoked:
+            self.chains.pop(tp.partition, None)  # its next owner reads what was pending again
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        for tp in sorted(assigned):
+            last = await last_seal(self.reader, tp.partition)
+            chain = Chain.after(AUDIT.name, tp.partition, last)
+            self.chains[tp.partition] = chain
+            if chain.next_offset is None:
+                await self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, chain.next_offset)
+        log.info(events.LEDGER_SEALING, partitions=sorted(self.chains))
+        self.ready = True
+
+    async def run(self) -> None:
+        self.consumer.subscribe([AUDIT.name], listener=self)
+        while True:
+            batches = await self.consumer.getmany(timeout_ms=FETCH_WAIT_MS)
+            now = time.monotonic()
+            for tp, records in batches.items():
+                chain = self.chains.get(tp.partition)
+                for record in records if chain else ():
+                    chain.add(Entry(record.offset, record.key, record.value), now)  # type: ignore[union-attr]
+            await self.seal_due(time.monotonic())
+            self.metrics.ledger_unsealed.set(sum(len(c.pending) for c in self.chains.values()))
+
+    async def seal_due(self, now: float) -> None:
+        for chain in list(self.chains.values()):
+            while chain.due(now, self.every) and self.chains.get(chain.partition) is chain:
+                if not await self._write(chain, now):
+                    return  # the broker is away: the next round tries again
+
+    async def _write(self, chain: Chain, now: float) -> bool:
+        written = chain.seal(datetime.now(UTC).isoformat(timespec="seconds"), self.signer)
+        try:
+            await self.producer.send_and_wait(
+                AUDIT_SEALS.name,
+                as_message(written).model_dump_json().encode(),
+                key=str(chain.partition).encode(),
+                partition=chain.partition,
+            )
+        except KafkaError as exc:
+            log.warning(events.LEDGER_SEAL_NOT_WRITTEN, partition=chain.partition, error=repr(exc))
+            await asyncio.sleep(1.0)  # not a busy loop while the broker is away
+            return False
+        chain.sealed(written, now)
+        self.metrics.ledger_sealed.labels(str(chain.partition)).inc(written.count)
+        log.info(
+            events.LEDGER_SEALED,
+            partition=chain.partition,
+            first_offset=written.first_offset,
+            last_offset=written.last_offset,
+            count=written.count,
+            key_id=written.key_id,
+        )
+        return True
