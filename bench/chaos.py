@@ -15,7 +15,9 @@ checked against an independent model of what must have happened:
   explains: either the deadline was armed too late to be met (scheduling had the booking's
   schedule and request, as its release.schedule.v1 and ledger records show, only after
   due_at + 60 s: its input was behind) or a scheduling worker was down or rejoining then;
-- every injected bad message is on deadletter.v1 (by source partition and offset).
+- every injected bad message is on deadletter.v1 (by source partition and offset);
+- every ledger record is sealed by the two sealers (killed like the other workers) and
+  `report --verify`'s check finds nothing (#46: no false alarm after kills and rebalances).
 
 The model reads the policy file itself (YAML) and knows what it published; it shares no
 code with the services. Prints a table of faults and outcomes; exits 1 if anything was lost.
@@ -53,11 +55,13 @@ import random
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from bench.chaos_brokers import inject_broker_faults
+from bench.chaos_ledger import ledger_sealed, signing_key
 from bench.chaos_verdict import WINDOW, Fault, Probe, armed_at, verify
 from bench.chaos_webhook import Endpoint
 from bench.harness import PARTITIONS, ROOT, RUNNING, Message, embedded, publish, save, worker_env
@@ -70,7 +74,7 @@ from tests.support.poll import until
 from tests.support.topics import Watch
 from tests.support.workers import Worker, all_ready, total
 
-SERVICES = ("booking", "scheduling", "notification")
+SERVICES = ("booking", "scheduling", "notification", "sealer")  # sealer: #46, since 892a142
 WORKERS_PER_SERVICE = 2
 KILL_EVERY = (3.0, 7.0)  # s, uniform
 PROBE_SHARE = 0.06  # of the positions: ~2,700 flagged probe bookings in 50,000 events
@@ -186,6 +190,10 @@ async def run(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> dict[
     data.mkdir(parents=True, exist_ok=True)
     endpoint = Endpoint() if WEBHOOK else None
     hooked = await endpoint.start(data) if endpoint else {}
+    sealing = {
+        "RELEASEWATCH_LEDGER_SIGNING_KEY": str(signing_key(data)),
+        "RELEASEWATCH_LEDGER_SEAL_EVERY": "2",
+    }
     with embedded(data, nodes=3 if MODE == "brokers" else 1) as broker:
         await ensure_topics(broker.bootstrap, PARTITIONS)
         workers = {
@@ -199,6 +207,7 @@ async def run(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> dict[
                         RELEASEWATCH_PROCESSING_GUARANTEE=GUARANTEE,
                         **SET_IDEMPOTENCE,
                         **hooked,
+                        **sealing,
                     ),
                     data / f"{name}.log",
                 )
@@ -272,6 +281,9 @@ async def run(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> dict[
                         await until(settled, 30, "expected outputs", every=1.0)
                 backlog_left = backlog()
                 await asyncio.sleep(3)  # late repeats and dead letters
+                sealed = await ledger_sealed(
+                    broker.bootstrap, Path(sealing["RELEASEWATCH_LEDGER_SIGNING_KEY"])
+                )
         finally:
             for group in workers.values():
                 for worker in group:
@@ -295,6 +307,8 @@ async def run(events: int = 50_000, rate: float = 400.0, seed: int = 1) -> dict[
         hooks = endpoint.verdict(notices.records, escalations.records)
         outcome.update(hooks)
         outcome["passed"] = outcome["passed"] and hooks["webhook_passed"]
+    outcome.update(sealed)
+    outcome["passed"] = outcome["passed"] and sealed["ledger_passed"]
     outcome["backlog_at_verification"] = backlog_left
     outcome["logs"] = str(data)
     print(f"  input backlog at verification: {backlog_left:,.0f}; worker logs: {data}")
