@@ -1,0 +1,194 @@
+"""Person data sealed field by field (#46, CJIS 5.10.1.2: CJI at rest under AES-256):
+envelope encryption, pure. Keys and values in, sealed values and keys out; no I/O.
+
+- **A data key per booking**: 32 random bytes, named by a random id (``dk-`` + 16 hex).
+  Everything personal about one booking is sealed with its key, so destroying that one key
+  (crypto-shredding, when the booking is retired) leaves every copy unreadable: in old log
+  segments, changelogs, backups.
+- **Wrapped by a key-encryption key (KEK)**: the data key travels and rests only wrapped
+  (AES-256-GCM under the KEK; the associated data binds the booking and the data key's id).
+  KEKs come from a ``KeyEncryptionKeys``: a key file in development, a KMS in production. A
+  wrapped key names its KEK, so KEKs rotate without rewriting what was sealed before.
+- **A field sealed with the data key**: AES-256-GCM, a fresh 96-bit nonce each time, the
+  associated data binding the booking and the field's name: a sealed value copied to another
+  booking or another field does not open (``Tampered``), nor does one altered by a bit.
+
+Built on ``cryptography``'s AESGCM (OpenSSL): nothing hand-rolled.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+ALGORITHM = "A256GCM"
+KEY_BYTES = 32
+NONCE_BYTES = 12
+_FIELD = b"releasewatch-field/1"
+_WRAP = b"releasewatch-data-key/1"
+
+
+class KeyUnavailable(LookupError):
+    """The key that sealed a value is not here: its KEK unknown, or the booking's data key
+    destroyed (shredded). Not an error of the data: nobody can read it any more."""
+
+
+class Tampered(ValueError):
+    """A sealed value that does not open with its key: altered, or moved to another booking
+    or field."""
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def _raw(text: str) -> bytes:
+    return base64.b64decode(text.encode(), validate=True)
+
+
+def _aad(domain: bytes, *parts: str) -> bytes:
+    out = bytearray(domain)
+    for part in parts:
+        encoded = part.encode()
+        out += len(encoded).to_bytes(4, "big") + encoded
+    return bytes(out)
+
+
+class KeyEncryptionKeys(Protocol):
+    """Who wraps and unwraps data keys: a key file (``services.crypto.keyfile``) or a KMS
+    (an adapter with the same three members, e.g. over Vault Transit or a cloud KMS)."""
+
+    @property
+    def current_id(self) -> str: ...
+
+    def wrap(self, key: bytes, aad: bytes) -> tuple[str, bytes, bytes]:
+        """(KEK id, nonce, wrapped) under the current KEK."""
+        ...
+
+    def unwrap(self, kek_id: str, nonce: bytes, wrapped: bytes, aad: bytes) -> bytes:
+        """The data key; ``KeyUnavailable`` when ``kek_id`` is not known here."""
+        ...
+
+
+@dataclass(frozen=True)
+class LocalKeks:
+    """KEKs held in memory (from a key file): id -> 32 bytes, and the one new keys use."""
+
+    keys: dict[str, bytes]
+    current: str
+
+    @property
+    def current_id(self) -> str:
+        return self.current
+
+    def wrap(self, key: bytes, aad: bytes) -> tuple[str, bytes, bytes]:
+        nonce = os.urandom(NONCE_BYTES)
+        return self.current, nonce, AESGCM(self.keys[self.current]).encrypt(nonce, key, aad)
+
+    def unwrap(self, kek_id: str, nonce: bytes, wrapped: bytes, aad: bytes) -> bytes:
+        kek = self.keys.get(kek_id)
+        if kek is None:
+            raise KeyUnavailable(f"key-encryption key {kek_id!r} is not among {sorted(self.keys)}")
+        try:
+            return AESGCM(kek).decrypt(nonce, wrapped, aad)
+        except InvalidTag:
+            raise Tampered(f"a data key wrapped under {kek_id!r} does not unwrap") from None
+
+
+@dataclass(frozen=True)
+class WrappedKey:
+    """A booking's data key as it travels and rests: wrapped under a KEK."""
+
+    kid: str
+    kek_id: str
+    nonce: str
+    wrapped: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "kid": self.kid,
+            "kek_id": self.kek_id,
+            "nonce": self.nonce,
+            "wrapped": self.wrapped,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> WrappedKey:
+        return cls(str(raw["kid"]), str(raw["kek_id"]), str(raw["nonce"]), str(raw["wrapped"]))
+
+
+@dataclass(frozen=True)
+class DataKey:
+    kid: str
+    secret: bytes
+
+    def __repr__(self) -> str:  # never the key in a log or a traceback
+        return f"DataKey({self.kid})"
+
+
+def new_data_key(booking: str, keks: KeyEncryptionKeys) -> tuple[DataKey, WrappedKey]:
+    """A fresh data key for ``booking`` (``<jurisdiction>/<booking_id>``), and its wrapped form."""
+    key = DataKey("dk-" + os.urandom(8).hex(), AESGCM.generate_key(bit_length=256))
+    kek_id, nonce, wrapped = keks.wrap(key.secret, _aad(_WRAP, booking, key.kid))
+    return key, WrappedKey(key.kid, kek_id, _b64(nonce), _b64(wrapped))
+
+
+def unwrap(booking: str, wrapped: WrappedKey, keks: KeyEncryptionKeys) -> DataKey:
+    aad = _aad(_WRAP, booking, wrapped.kid)
+    secret = keks.unwrap(wrapped.kek_id, _raw(wrapped.nonce), _raw(wrapped.wrapped), aad)
+    return DataKey(wrapped.kid, secret)
+
+
+@dataclass(frozen=True)
+class SealedField:
+    """A sealed value on the wire: ``{"sealed": "A256GCM", "kid", "nonce", "ciphertext"}``."""
+
+    kid: str
+    nonce: str
+    ciphertext: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "sealed": ALGORITHM,
+            "kid": self.kid,
+            "nonce": self.nonce,
+            "ciphertext": self.ciphertext,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> SealedField:
+        if raw.get("sealed") != ALGORITHM:
+            raise Tampered(f"not a sealed value of {ALGORITHM}: {sorted(raw)}")
+        return cls(str(raw["kid"]), str(raw["nonce"]), str(raw["ciphertext"]))
+
+
+def is_sealed(value: object) -> bool:
+    return isinstance(value, dict) and value.get("sealed") == ALGORITHM
+
+
+def seal(value: Any, booking: str, field: str, key: DataKey) -> SealedField:
+    """``value`` (anything JSON can hold) sealed for ``booking``'s ``field``."""
+    plain = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = AESGCM(key.secret).encrypt(nonce, plain, _aad(_FIELD, booking, field, key.kid))
+    return SealedField(key.kid, _b64(nonce), _b64(sealed))
+
+
+def open_sealed(sealed: SealedField, booking: str, field: str, key: DataKey) -> Any:
+    """The value sealed for ``booking``'s ``field``; ``KeyUnavailable`` when ``key`` is not
+    the one that sealed it, ``Tampered`` when it does not open."""
+    if key.kid != sealed.kid:
+        raise KeyUnavailable(f"sealed with data key {sealed.kid}, not {key.kid}")
+    try:
+        plain = AESGCM(key.secret).decrypt(
+            _raw(sealed.nonce), _raw(sealed.ciphertext), _aad(_FIELD, booking, field, key.kid)
+        )
+    except (InvalidTag, ValueError):
+        raise Tampered(f"the sealed {field} of {booking} does not open with {key.kid}") from None
+    return json.loads(plain)
