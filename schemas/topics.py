@@ -14,6 +14,7 @@ from typing import get_args
 
 from pydantic import BaseModel
 
+from schemas.access import AccessEvent
 from schemas.agency_requests import NoticeRequestReceived, NoticeRequestWithdrawn
 from schemas.audit import AuditRecord, DeliveryAttempt
 from schemas.booking_state import BookingState
@@ -135,6 +136,20 @@ AUDIT_SEALS = TopicSpec(
     key_rule="the ledger partition sealed, as decimal text",
     retention_ms=FOREVER,  # kept as long as the ledger they vouch for
 )
+ACCESS = TopicSpec(
+    "ops.access.v1",
+    "Who looked at what: every sign-in, sign-out, look at CJI and refusal (CJIS audit events).",
+    (AccessEvent,),
+    key_rule="the person's name, or '-'",
+    retention_ms=400 * DAY_MS,  # CJIS 5.4.7: a year at least
+)
+ACCESS_SEALS = TopicSpec(
+    "ops.access.seals.v1",
+    "The access log's seals, as notice.audit.seals.v1 is the ledger's.",
+    (LedgerSeal,),
+    key_rule="the access log partition sealed, as decimal text",
+    retention_ms=FOREVER,
+)
 ESCALATIONS = TopicSpec(
     "ops.escalations.v1",
     "Notices not acknowledged in time; flagged people released without notice.",
@@ -217,6 +232,8 @@ REGISTRY: tuple[TopicSpec, ...] = (
     SUBJECT_COPIES,
     AUDIT,
     AUDIT_SEALS,
+    ACCESS,
+    ACCESS_SEALS,
     ESCALATIONS,
     DEADLETTER,
     BOOKING_TICKS,

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from schemas.topics import (
+    ACCESS,
+    ACCESS_SEALS,
     AGENCY_REQUESTS,
     AGENCY_SLUG,
     APP_ID_PREFIX,
@@ -122,7 +124,9 @@ SERVICE_TOPICS = {
         reads=(), writes=(JAIL_BOOKING, AGENCY_REQUESTS, DEADLETTER), stream=False
     ),
     # the ledger's seals (#46): reads the ledger, writes only its seals
-    "sealer": ServiceTopics(reads=(AUDIT,), writes=(AUDIT_SEALS,), stream=False, group=True),
+    "sealer": ServiceTopics(
+        reads=(AUDIT, ACCESS), writes=(AUDIT_SEALS, ACCESS_SEALS), stream=False, group=True
+    ),
 }
 
 
@@ -162,9 +166,10 @@ def service_principal(service: str) -> Principal:
 
 def ops_principal() -> Principal:
     """The board and the CLI's readers (report, trace, watch, tail): read every public topic
-    and every agency's notices, without a consumer group; write nothing."""
+    and every agency's notices, without a consumer group; write only who looked at what
+    (``ops.access.v1``, #46)."""
     grants = [
-        Grant(Resource.TOPIC, spec.name, READ)
+        Grant(Resource.TOPIC, spec.name, (*READ, Operation.WRITE) if spec is ACCESS else READ)
         for spec in REGISTRY
         if not spec.internal and not spec.name.startswith(AGENCY_TOPICS_PREFIX)
     ]

@@ -2,7 +2,9 @@
 
 It reads every partition of the topics it shows (no consumer group), so it is a global view
 whatever the number of workers, and serves ``/`` (the page), ``/api/board`` (JSON, filters
-``jurisdiction`` and ``facility``), ``/health``, ``/ready``.
+``jurisdiction`` and ``facility``), ``/health``, ``/ready``. With a users file
+(``RELEASEWATCH_USERS_FILE``) only to people signed in (``/login``), each look recorded on
+``ops.access.v1``; without one (development only) to anyone who reaches it.
 """
 
 from __future__ import annotations
@@ -23,13 +25,16 @@ from services.kafka.client.security import consumer_options
 from services.ops import events
 from services.ops.logging import get_logger
 from services.ops.web import open_site
+from services.people.web import People, for_settings
 from services.settings import Settings
 
 log = get_logger(__name__)
 SHOWN = pattern_of(*FOLDED, agencies=True)  # and every agency's notices
 
 
-def make_app(state: BoardState, connected: asyncio.Event | None = None) -> web.Application:
+def make_app(
+    state: BoardState, connected: asyncio.Event | None = None, people: People | None = None
+) -> web.Application:
     connected = connected or asyncio.Event()
     page = resources.files("services.board").joinpath("board.html").read_text()
 
@@ -54,6 +59,8 @@ def make_app(state: BoardState, connected: asyncio.Event | None = None) -> web.A
         return web.json_response({"ready": ok, "service": "board"}, status=200 if ok else 503)
 
     app = web.Application()
+    if people is not None:  # signed-in people only, each look recorded (#46)
+        people.install(app)
     app.router.add_get("/", index)
     app.router.add_get("/api/board", board)
     app.router.add_get("/health", health)
@@ -64,7 +71,12 @@ def make_app(state: BoardState, connected: asyncio.Event | None = None) -> web.A
 async def serve(settings: Settings, port: int) -> None:
     state = BoardState()
     connected = asyncio.Event()
-    runner = web.AppRunner(make_app(state, connected), access_log=None)
+    people = for_settings(settings, "board")
+    if people is None:
+        log.warning(events.BOARD_OPEN_WITHOUT_SIGN_IN, setting="RELEASEWATCH_USERS_FILE")
+    else:
+        await people.audit.start()
+    runner = web.AppRunner(make_app(state, connected, people), access_log=None)
     await runner.setup()
     address = await open_site(runner, settings.web_host, port, settings.web_ssl_context())
     log.info(events.BOARD_SERVING, url=f"{address}/")
@@ -84,6 +96,8 @@ async def serve(settings: Settings, port: int) -> None:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await follower
         await runner.cleanup()
+        if people is not None:
+            await people.audit.stop()
 
 
 def run(settings: Settings, port: int) -> Any:

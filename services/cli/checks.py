@@ -4,6 +4,8 @@ jails allowed to send bookings over HTTP."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from services.cli.failures import UsageError
 from services.core.policy import PolicyFileError
 from services.core.policy import load as load_policies
@@ -67,6 +69,27 @@ def check_ledger_key(settings: Settings) -> None:
         raise UsageError(str(exc)) from None
 
 
+def check_people(settings: Settings) -> None:
+    """The board's sign-in: in production a users file and a session secret; the file readable."""
+    from services.people import users
+
+    if settings.environment == "production":
+        for name, value in (
+            ("USERS_FILE", settings.users_file),
+            ("SESSION_SECRET", settings.session_secret),
+        ):
+            if value is None:
+                raise UsageError(
+                    f"RELEASEWATCH_ENVIRONMENT=production needs RELEASEWATCH_{name}: the board "
+                    "shows CJI only to people signed in (docs/sign-in.md)"
+                )
+    if settings.users_file is not None:
+        try:
+            users.load(settings.users_file)
+        except users.UsersFileError as exc:
+            raise UsageError(str(exc)) from None
+
+
 def check_web(settings: Settings) -> None:
     """A process serving HTTP in production: HTTPS, or plain HTTP explicitly allowed."""
     problem = settings.plaintext_http_problem()
@@ -76,3 +99,25 @@ def check_web(settings: Settings) -> None:
         path = getattr(settings, name)
         if path is not None and not path.is_file():
             raise UsageError(f"RELEASEWATCH_{name.upper()}: {path} is not a file")
+
+
+def check_service(settings: Settings, name: str) -> None:
+    """What ``releasewatch service NAME`` reads before anything connects."""
+    check_web(settings)
+    for check in SERVICE_CHECKS.get(name, ()):
+        check(settings)
+
+
+def check_stack(settings: Settings) -> None:
+    """What ``releasewatch up`` reads before it starts anything."""
+    for check in (check_web, check_policies, check_jails, check_ledger_key, check_people):
+        check(settings)
+
+
+SERVICE_CHECKS: dict[str, tuple[Callable[[Settings], None], ...]] = {
+    "scheduling": (check_policies,),
+    "notification": (check_policies, check_agencies),
+    "intake": (check_jails,),
+    "sealer": (check_ledger_key,),
+    "board": (check_people,),
+}

@@ -62,14 +62,22 @@ def cmd_key(args: argparse.Namespace) -> int:
 
 
 def cmd_seals(args: argparse.Namespace) -> int:
+    from services.ledger.sealer import SEALED
     from services.ledger.verify import append_copy, read_seals
 
     settings = load_settings()
     require_broker_url(settings)
+    options = consumer_options(settings)
     with talking_to_broker(settings):
-        seals = asyncio.run(read_seals(consumer_options(settings)))
+        found = [
+            sealed
+            for seals_topic in SEALED.values()
+            for by_partition in [asyncio.run(read_seals(options, seals_topic))]
+            for partition in sorted(by_partition)
+            for sealed in by_partition[partition]
+        ]
     try:
-        added = append_copy(args.out, seals)
+        added = append_copy(args.out, found)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     print(f"{added} new seal(s) appended to {args.out}")
@@ -79,6 +87,7 @@ def cmd_seals(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from services.core.ledger_seal import verify
     from services.ledger import keys
+    from services.ledger.sealer import SEALED
     from services.ledger.verify import read_copy, read_ledger, read_seals, render
 
     settings = load_settings()
@@ -94,16 +103,20 @@ def cmd_verify(args: argparse.Namespace) -> int:
         paths = [default]
     try:
         trusted = keys.load_public_keys(paths)
-        copy = read_copy(args.seals) if args.seals else None
+        copies = {t: read_copy(args.seals, t) for t in SEALED} if args.seals else None
     except (keys.KeyProblem, OSError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     options = consumer_options(settings)
-    with talking_to_broker(settings):
-        ledger = asyncio.run(read_ledger(options))
-        seals = copy if copy is not None else asyncio.run(read_seals(options))
-    verdict = verify(ledger, seals, trusted)
-    print(render(verdict, seals, str(args.seals) if args.seals else "the seals topic"))
-    if not verdict.intact:
-        print("the ledger does not match its seals", file=sys.stderr)
+    intact = True
+    source = str(args.seals) if args.seals else "the seals topic"
+    for topic, seals_topic in SEALED.items():
+        with talking_to_broker(settings):
+            records = asyncio.run(read_ledger(options, topic))
+            seals = copies[topic] if copies else asyncio.run(read_seals(options, seals_topic))
+        verdict = verify(records, seals, trusted)
+        print(render(verdict, seals, source, topic))
+        intact = intact and verdict.intact
+    if not intact:
+        print("a log does not match its seals", file=sys.stderr)
         return 1
     return 0

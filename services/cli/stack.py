@@ -11,13 +11,7 @@ import sys
 import time
 from typing import Any
 
-from services.cli.checks import (
-    check_agencies,
-    check_jails,
-    check_ledger_key,
-    check_policies,
-    check_web,
-)
+from services.cli.checks import check_service, check_stack
 from services.cli.failures import (
     RunFailure,
     UsageError,
@@ -37,7 +31,6 @@ from services.settings import BrokerFlavor, Settings
 from services.streams.app import SERVICE_PORT_OFFSETS
 
 SERVICES = ("booking", "scheduling", "notification", "board", "intake", "sealer")
-WITH_POLICIES = ("scheduling", "notification")
 # Not faust apps: a page over the topics, HTTP in and Kafka out, the ledger's sealer (#46)
 NOT_FAUST = {
     "board": "services.board.app",
@@ -135,15 +128,7 @@ def cmd_service(args: argparse.Namespace) -> int:
     settings = load_settings()
     config = rw_logging.configure(args.name, settings.log_format, settings.log_level)
     log = rw_logging.get_logger("releasewatch.service")
-    check_web(settings)
-    if args.name in WITH_POLICIES:
-        check_policies(settings)
-    if args.name == "notification":
-        check_agencies(settings)
-    if args.name == "intake":
-        check_jails(settings)
-    if args.name == "sealer":
-        check_ledger_key(settings)
+    check_service(settings, args.name)
     settings, broker = _broker_for(settings)
     if broker:
         log.info(events.EMBEDDED_BROKER_STARTED, url=broker.url)
@@ -219,10 +204,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     settings = load_settings()
     rw_logging.configure("releasewatch", settings.log_format, settings.log_level)
     log = rw_logging.get_logger("releasewatch.up")
-    check_web(settings)
-    check_policies(settings)
-    check_jails(settings)
-    check_ledger_key(settings)
+    check_stack(settings)
     stop = _StopFlag()
     settings, broker = _broker_for(settings)
     children: dict[str, subprocess.Popen[bytes]] = {}

@@ -33,6 +33,10 @@ class Chain:
         return cls(topic, partition, last.head, last.last_offset)
 
     @property
+    def at(self) -> tuple[str, int]:
+        return self.topic, self.partition
+
+    @property
     def next_offset(self) -> int | None:
         return self.last_offset + 1 if self.last_offset >= 0 else None
 

@@ -1,6 +1,7 @@
-"""The sealer: reads ``notice.audit.v1`` as committed and, for each partition it owns, writes
-a signed seal of the records read since its last one to ``notice.audit.seals.v1`` (the same
-partition number), every ``RELEASEWATCH_LEDGER_SEAL_EVERY`` seconds or every 2,000 records.
+"""The sealer: reads ``notice.audit.v1`` (and the access log, ``ops.access.v1``) as committed
+and, for each partition it owns, writes a signed seal of the records read since its last one
+to ``notice.audit.seals.v1`` (``ops.access.seals.v1``), on the same partition number, every
+``RELEASEWATCH_LEDGER_SEAL_EVERY`` seconds or every 2,000 records.
 
 Partitions are shared out by a consumer group (``releasewatch-sealer``): a sealer restarted,
 or a partition moved to another, goes on from the last seal on the topic. Offsets are never
@@ -21,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
 from schemas.ledger_seals import LedgerSeal
-from schemas.topics import APP_ID_PREFIX, AUDIT, AUDIT_SEALS
+from schemas.topics import ACCESS, ACCESS_SEALS, APP_ID_PREFIX, AUDIT, AUDIT_SEALS
 from services.core.ledger_seal import Entry
 from services.kafka.admin.metadata import partitions_of
 from services.ledger.chains import Chain, as_message
@@ -32,6 +33,8 @@ from services.ops.metrics import Metrics
 log = get_logger(__name__)
 
 GROUP = f"{APP_ID_PREFIX}sealer"
+# Each log sealed, and where its seals go.
+SEALED = {AUDIT.name: AUDIT_SEALS.name, ACCESS.name: ACCESS_SEALS.name}
 FETCH_WAIT_MS = 500
 
 
@@ -41,19 +44,22 @@ class SealsUnreadable(RuntimeError):
 
 
 async def check_partitions(reader: AIOKafkaConsumer) -> None:
-    ledger = await partitions_of(reader, AUDIT.name)
-    seals = await partitions_of(reader, AUDIT_SEALS.name)
-    if len(seals) < len(ledger):
-        raise SealsUnreadable(
-            f"topic {AUDIT_SEALS.name} has {len(seals)} partitions, {AUDIT.name} {len(ledger)}: "
-            f"each ledger partition is sealed on its own number; give {AUDIT_SEALS.name} "
-            f"{len(ledger)} partitions (kafka-topics --alter --partitions {len(ledger)})"
-        )
+    for log_topic, seals_topic in SEALED.items():
+        sealed = await partitions_of(reader, log_topic)
+        seals = await partitions_of(reader, seals_topic)
+        if len(seals) < len(sealed):
+            raise SealsUnreadable(
+                f"topic {seals_topic} has {len(seals)} partitions, {log_topic} {len(sealed)}: "
+                f"each partition is sealed on its own number; give {seals_topic} "
+                f"{len(sealed)} partitions (kafka-topics --alter --partitions {len(sealed)})"
+            )
 
 
-async def last_seal(reader: AIOKafkaConsumer, partition: int) -> LedgerSeal | None:
-    """The last seal written for a ledger partition (None: none yet)."""
-    tp = TopicPartition(AUDIT_SEALS.name, partition)
+async def last_seal(
+    reader: AIOKafkaConsumer, partition: int, seals_topic: str = AUDIT_SEALS.name
+) -> LedgerSeal | None:
+    """The last seal written for a partition of a sealed log (None: none yet)."""
+    tp = TopicPartition(seals_topic, partition)
     reader.assign([tp])
     start = (await reader.beginning_offsets([tp]))[tp]
     end = (await reader.end_offsets([tp]))[tp]
@@ -69,7 +75,7 @@ async def last_seal(reader: AIOKafkaConsumer, partition: int) -> LedgerSeal | No
         return LedgerSeal.model_validate_json(record.value or b"")
     except ValidationError as exc:
         raise SealsUnreadable(
-            f"{AUDIT_SEALS.name}[{partition}]@{record.offset} is not a seal ({exc.error_count()} "
+            f"{seals_topic}[{partition}]@{record.offset} is not a seal ({exc.error_count()} "
             "problems): the sealer will not start a new chain over it; see docs/ledger.md"
         ) from None
 
@@ -86,7 +92,7 @@ class Sealer(ConsumerRebalanceListener):
     ) -> None:
         self.consumer, self.reader, self.producer = consumer, reader, producer
         self.signer, self.every, self.metrics = signer, every, metrics
-        self.chains: dict[int, Chain] = {}
+        self.chains: dict[tuple[str, int], Chain] = {}
         self.ready = False
         metrics.ledger_unsealed_age.set_function(self.oldest_wait)
 
@@ -97,27 +103,27 @@ class Sealer(ConsumerRebalanceListener):
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         for tp in revoked:
-            self.chains.pop(tp.partition, None)  # its next owner reads what was pending again
+            self.chains.pop((tp.topic, tp.partition), None)  # its next owner reads it again
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         for tp in sorted(assigned):
-            last = await last_seal(self.reader, tp.partition)
-            chain = Chain.after(AUDIT.name, tp.partition, last)
-            self.chains[tp.partition] = chain
+            last = await last_seal(self.reader, tp.partition, SEALED[tp.topic])
+            chain = Chain.after(tp.topic, tp.partition, last)
+            self.chains[(tp.topic, tp.partition)] = chain
             if chain.next_offset is None:
                 await self.consumer.seek_to_beginning(tp)
             else:
                 self.consumer.seek(tp, chain.next_offset)
-        log.info(events.LEDGER_SEALING, partitions=sorted(self.chains))
+        log.info(events.LEDGER_SEALING, partitions=[f"{t}[{p}]" for t, p in sorted(self.chains)])
         self.ready = True
 
     async def run(self) -> None:
-        self.consumer.subscribe([AUDIT.name], listener=self)
+        self.consumer.subscribe(list(SEALED), listener=self)
         while True:
             batches = await self.consumer.getmany(timeout_ms=FETCH_WAIT_MS)
             now = time.monotonic()
             for tp, records in batches.items():
-                chain = self.chains.get(tp.partition)
+                chain = self.chains.get((tp.topic, tp.partition))
                 for record in records if chain else ():
                     chain.add(Entry(record.offset, record.key, record.value), now)  # type: ignore[union-attr]
             await self.seal_due(time.monotonic())
@@ -125,7 +131,7 @@ class Sealer(ConsumerRebalanceListener):
 
     async def seal_due(self, now: float) -> None:
         for chain in list(self.chains.values()):
-            while chain.due(now, self.every) and self.chains.get(chain.partition) is chain:
+            while chain.due(now, self.every) and self.chains.get(chain.at) is chain:
                 if not await self._write(chain, now):
                     return  # the broker is away: the next round tries again
 
@@ -133,19 +139,25 @@ class Sealer(ConsumerRebalanceListener):
         written = chain.seal(datetime.now(UTC).isoformat(timespec="seconds"), self.signer)
         try:
             await self.producer.send_and_wait(
-                AUDIT_SEALS.name,
+                SEALED[chain.topic],
                 as_message(written).model_dump_json().encode(),
                 key=str(chain.partition).encode(),
                 partition=chain.partition,
             )
         except KafkaError as exc:
-            log.warning(events.LEDGER_SEAL_NOT_WRITTEN, partition=chain.partition, error=repr(exc))
+            log.warning(
+                events.LEDGER_SEAL_NOT_WRITTEN,
+                topic=chain.topic,
+                partition=chain.partition,
+                error=repr(exc),
+            )
             await asyncio.sleep(1.0)  # not a busy loop while the broker is away
             return False
         chain.sealed(written, now)
-        self.metrics.ledger_sealed.labels(str(chain.partition)).inc(written.count)
+        self.metrics.ledger_sealed.labels(chain.topic, str(chain.partition)).inc(written.count)
         log.info(
             events.LEDGER_SEALED,
+            topic=chain.topic,
             partition=chain.partition,
             first_offset=written.first_offset,
             last_offset=written.last_offset,

@@ -48,16 +48,19 @@ def seals_of(records: dict[int, list[Entry]]) -> dict[int, list[Seal]]:
     return dict(seals)
 
 
-async def read_seals(options: dict[str, Any]) -> dict[int, list[Seal]]:
-    return seals_of(await read_topic(options, AUDIT_SEALS.name))
+async def read_seals(
+    options: dict[str, Any], seals_topic: str = AUDIT_SEALS.name
+) -> dict[int, list[Seal]]:
+    return seals_of(await read_topic(options, seals_topic))
 
 
-async def read_ledger(options: dict[str, Any]) -> dict[int, list[Entry]]:
-    return await read_topic(options, AUDIT.name)
+async def read_ledger(options: dict[str, Any], topic: str = AUDIT.name) -> dict[int, list[Entry]]:
+    return await read_topic(options, topic)
 
 
-def read_copy(path: Path) -> dict[int, list[Seal]]:
-    """An auditor's copy: one seal a line, as ``ledger seals --out`` writes them."""
+def read_copy(path: Path, topic: str | None = None) -> dict[int, list[Seal]]:
+    """An auditor's copy: one seal a line, as ``ledger seals --out`` writes them (those of
+    ``topic``'s partitions only, when given)."""
     seals: dict[int, list[Seal]] = defaultdict(list)
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
@@ -72,25 +75,20 @@ def read_copy(path: Path) -> dict[int, list[Seal]]:
     return dict(seals)
 
 
-def append_copy(path: Path, seals: dict[int, list[Seal]]) -> int:
-    """Seals not yet in the auditor's copy appended to it, in the order written; how many."""
+def append_copy(path: Path, seals: list[Seal]) -> int:
+    """Seals not yet in the auditor's copy appended to it, in the order given; how many."""
     held = read_copy(path) if path.exists() else {}
-    known = {(s.partition, s.first_offset, s.head) for kept in held.values() for s in kept}
-    new = [
-        s
-        for p in sorted(seals)
-        for s in seals[p]
-        if (s.partition, s.first_offset, s.head) not in known
-    ]
+    known = {(s.topic, s.partition, s.first_offset, s.head) for kept in held.values() for s in kept}
+    new = [s for s in seals if (s.topic, s.partition, s.first_offset, s.head) not in known]
     with path.open("a") as out:
         for sealed in new:
             out.write(json.dumps(sealed.to_json(with_entries=True), separators=(",", ":")) + "\n")
     return len(new)
 
 
-def render(verdict: Verdict, seals: dict[int, list[Seal]], source: str) -> str:
+def render(verdict: Verdict, seals: dict[int, list[Seal]], source: str, topic: str) -> str:
     lines = [
-        f"{AUDIT.name}: {verdict.records:,} records, {verdict.sealed:,} sealed "
+        f"{topic}: {verdict.records:,} records, {verdict.sealed:,} sealed "
         f"({sum(len(s) for s in seals.values()):,} seals from {source})"
     ]
     if verdict.unsealed:

@@ -47,6 +47,11 @@ LEDGER_KEY_CREATED: Final = "ledger_key_created"  # development: a signing key m
 LEDGER_SEALING: Final = "ledger_sealing"  # partitions taken, each going on from its last seal
 LEDGER_SEALED: Final = "ledger_sealed"  # a seal written: partition, offsets, count
 LEDGER_SEAL_NOT_WRITTEN: Final = "ledger_seal_not_written"  # the broker did not take it: again
+# --- people signing in to the board (#46): names of staff, never of the people in custody
+BOARD_OPEN_WITHOUT_SIGN_IN: Final = "board_open_without_sign_in"  # development: no users file
+SIGNED_IN: Final = "signed_in"  # the staff member's name
+SIGN_IN_REFUSED: Final = "sign_in_refused"  # the name tried and why (wrong, locked)
+ACCESS_NOT_RECORDED: Final = "access_not_recorded"  # ops.access.v1 refused: the look refused
 # --- notification: delivery beyond Kafka (#44); host only, never the URL's path or a secret
 WEBHOOK_ATTEMPTED: Final = "webhook_attempted"  # one per POST: status or error, latency
 EMAIL_ATTEMPTED: Final = "email_attempted"  # one per SMTP submission: reply code or error

@@ -72,8 +72,9 @@ class Metrics:
         )
         self.ledger_sealed = Counter(
             "releasewatch_ledger_sealed_records",
-            "Ledger records bound into a signed seal, per partition of notice.audit.v1",
-            ["partition"],
+            "Records bound into a signed seal, per sealed log (the ledger, the access log) and "
+            "partition",
+            ["topic", "partition"],
             registry=self.registry,
         )
         self.ledger_unsealed = Gauge(

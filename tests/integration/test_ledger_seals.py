@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from schemas.topics import AUDIT
+from schemas.topics import ACCESS, ACCESS_SEALS, AUDIT, AUDIT_SEALS
 from services.core.ledger_seal import Entry, verify
 from services.kafka.broker.apache import EmbeddedKafka
 from services.ledger import keys
@@ -28,22 +28,26 @@ def record(number: int) -> tuple[bytes, bytes]:
     return key, json.dumps(value).encode()
 
 
-async def publish(bootstrap: str, records: list[tuple[bytes, bytes]]) -> None:
+async def publish(
+    bootstrap: str, records: list[tuple[bytes, bytes]], topic: str = AUDIT.name
+) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     try:
         for key, value in records:
-            await producer.send_and_wait(AUDIT.name, value, key=key)
+            await producer.send_and_wait(topic, value, key=key)
     finally:
         await producer.stop()
 
 
-async def all_sealed(bootstrap: str, public: Path, count: int) -> None:
+async def all_sealed(
+    bootstrap: str, public: Path, count: int, topic: str = AUDIT.name, seals: str = AUDIT_SEALS.name
+) -> None:
     options = {"bootstrap_servers": bootstrap}
     trusted = keys.load_public_keys([public])
 
     async def sealed() -> bool:
-        found = verify(await read_ledger(options), await read_seals(options), trusted)
+        found = verify(await read_ledger(options, topic), await read_seals(options, seals), trusted)
         assert found.intact, [f.line() for f in found.findings]  # never a false alarm
         return found.records == count and found.sealed == count
 
@@ -112,13 +116,18 @@ async def sealed_then_rewritten(cluster: EmbeddedKafka, tmp_path: Path) -> None:
         sealer.start()
         await publish(bootstrap, [record(n) for n in range(50, 60)])
         await all_sealed(bootstrap, public, 61)
+        looks = [(b"jdoe", b'{"type": "access.event", "action": "view"}')] * 3
+        await publish(bootstrap, looks, ACCESS.name)  # who looked: sealed the same way
+        await all_sealed(bootstrap, public, 3, ACCESS.name, ACCESS_SEALS.name)
     finally:
         sealer.stop()
     assert "ledger_sealed" in sealer.log_text()
 
     checked = run_cli(env, "report", "--verify", "--public-key", str(public))
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "61 records, 61 sealed" in checked.stdout and "intact" in checked.stdout
+    assert "notice.audit.v1: 61 records, 61 sealed" in checked.stdout
+    assert "ops.access.v1: 3 records, 3 sealed" in checked.stdout
+    assert checked.stdout.count("intact") == 2
     copy = tmp_path / "auditor-seals.jsonl"
     exported = run_cli(env, "ledger", "seals", "--out", str(copy))
     assert exported.returncode == 0, exported.stderr

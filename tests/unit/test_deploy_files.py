@@ -240,8 +240,16 @@ def test_every_service_has_probes_resources_a_pdb_and_real_settings(
         # Each logs in as its own principal, with that principal's Secret.
         principal = OPS if name == "board" else service_principal_name(name)
         assert settings.sasl_username == principal, name
-        (secret,) = [i["valueFrom"]["secretKeyRef"] for i in container["env"] if "valueFrom" in i]
-        assert secret["name"] == principal
+        secrets = {
+            i["name"]: i["valueFrom"]["secretKeyRef"] for i in container["env"] if "valueFrom" in i
+        }
+        assert secrets.pop("RELEASEWATCH_SASL_PASSWORD")["name"] == principal
+        if name == "board":  # people sign in to it (#46); its sessions' secret is shared
+            assert (
+                secrets.pop("RELEASEWATCH_SESSION_SECRET")["name"] == "releasewatch-board-session"
+            )
+            assert values["RELEASEWATCH_USERS_FILE"].startswith("/etc/releasewatch/users/")
+        assert secrets == {}, name
 
 
 def test_policy_config_map_is_the_policy_file() -> None:

@@ -167,7 +167,9 @@ MAP: dict[str, set[str]] = {
     "services.intake": {*EDGES, "services.streams"},
     "services.ledger": set(EDGES),  # the ledger's sealer and the verifier's reading (#46)
     **{f"services.{domain}": {*EDGES, "services.streams"} for domain in DOMAINS},
-    "services.board": set(EDGES),
+    # people signing in to what shows CJI, and the access log (#46)
+    "services.people": set(EDGES),
+    "services.board": {*EDGES, "services.people"},
     "services.simulator": set(EDGES),
 }
 MAP["services.notification"].add("services.delivery")

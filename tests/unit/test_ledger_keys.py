@@ -11,7 +11,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_private_key
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from services import cli
 from services.core.ledger_seal import key_id
 from services.ledger import keys
 from services.ledger.app import signing_key
@@ -22,17 +21,6 @@ def test_production_without_a_key_names_the_setting() -> None:
     settings = Settings(environment="production", allow_plaintext_broker=True)
     with pytest.raises(keys.KeyProblem, match="needs RELEASEWATCH_LEDGER_SIGNING_KEY"):
         keys.signing_key_path(settings)
-
-
-def test_the_sealer_in_production_without_a_key_does_not_start(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setenv("RELEASEWATCH_ENVIRONMENT", "production")
-    monkeypatch.setenv("RELEASEWATCH_ALLOW_PLAINTEXT_BROKER", "true")
-    monkeypatch.setenv("RELEASEWATCH_ALLOW_PLAINTEXT_HTTP", "true")
-    monkeypatch.setenv("RELEASEWATCH_BROKER_URL", "kafka://127.0.0.1:9")
-    assert cli.main(["service", "sealer"]) == 2
-    assert "needs RELEASEWATCH_LEDGER_SIGNING_KEY" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("content", [b"", b"not a key", "ec"])

@@ -80,3 +80,35 @@ def test_a_service_in_production_over_plain_http_does_not_start(
     monkeypatch.setenv("RELEASEWATCH_ALLOW_PLAINTEXT_BROKER", "false")
     assert cli.main(["report"]) == 2  # every command: the broker rule is the settings'
     assert "RELEASEWATCH_SECURITY_PROTOCOL=PLAINTEXT" in capsys.readouterr().err
+
+
+def in_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Production, with plaintext allowed: what else a service's start refuses shows."""
+    monkeypatch.setenv("RELEASEWATCH_ENVIRONMENT", "production")
+    monkeypatch.setenv("RELEASEWATCH_ALLOW_PLAINTEXT_BROKER", "true")
+    monkeypatch.setenv("RELEASEWATCH_ALLOW_PLAINTEXT_HTTP", "true")
+    monkeypatch.setenv("RELEASEWATCH_BROKER_URL", "kafka://127.0.0.1:9")
+
+
+def test_the_sealer_in_production_without_a_key_does_not_start(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    in_production(monkeypatch)
+    assert cli.main(["service", "sealer"]) == 2
+    assert "needs RELEASEWATCH_LEDGER_SIGNING_KEY" in capsys.readouterr().err
+
+
+def test_the_board_in_production_needs_a_users_file_and_a_session_secret(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    in_production(monkeypatch)
+    assert cli.main(["service", "board"]) == 2
+    assert "needs RELEASEWATCH_USERS_FILE" in capsys.readouterr().err
+    users = tmp_path / "users.yaml"
+    users.write_text("users:\n- slug: jdoe\n  password_argon2: plain\n  totp_secret: x\n")
+    monkeypatch.setenv("RELEASEWATCH_USERS_FILE", str(users))
+    assert cli.main(["service", "board"]) == 2
+    assert "needs RELEASEWATCH_SESSION_SECRET" in capsys.readouterr().err
+    monkeypatch.setenv("RELEASEWATCH_SESSION_SECRET", "s" * 32)
+    assert cli.main(["service", "board"]) == 2  # the file itself, named by user and field
+    assert "users[jdoe].password_argon2" in capsys.readouterr().err

@@ -83,13 +83,15 @@ def test_a_jail_writes_booking_events_and_nothing_else() -> None:
         access.jail_principal("Hennepin ADC")
 
 
-def test_ops_reads_every_public_topic_and_writes_none() -> None:
+def test_ops_reads_every_public_topic_and_writes_only_who_looked() -> None:
     principal = access.ops_principal()
     for spec in REGISTRY:
         expected = set() if spec.internal else {"Read", "Describe"}
+        if spec.name == "ops.access.v1":  # the board records each look (#46)
+            expected.add("Write")
         assert topic_ops(principal, spec.name) == expected, spec.name
-    operations = {o for g in principal.grants for o in g.operations}
-    assert operations == {Operation.READ, Operation.DESCRIBE}
+    writes = {g.name for g in principal.grants if Operation.WRITE in g.operations}
+    assert writes == {"ops.access.v1"}
 
 
 def test_bindings_are_one_per_operation_and_name_the_principal() -> None:
@@ -137,17 +139,17 @@ def test_the_intake_writes_jail_events_requests_and_dead_letters_and_nothing_els
     }
 
 
-def test_the_sealer_reads_the_ledger_in_its_group_and_writes_only_the_seals() -> None:
+def test_the_sealer_reads_the_logs_in_its_group_and_writes_only_their_seals() -> None:
     grants = {
         (g.resource, g.name): set(g.operations) for g in access.service_principal("sealer").grants
     }
     read = {access.Operation.READ, access.Operation.DESCRIBE}
+    write = {access.Operation.WRITE, access.Operation.DESCRIBE}
     assert grants == {
         (access.Resource.TOPIC, "notice.audit.v1"): read,
-        (access.Resource.TOPIC, "notice.audit.seals.v1"): {
-            access.Operation.WRITE,
-            access.Operation.DESCRIBE,
-        },
+        (access.Resource.TOPIC, "ops.access.v1"): read,
+        (access.Resource.TOPIC, "notice.audit.seals.v1"): write,
+        (access.Resource.TOPIC, "ops.access.seals.v1"): write,
         (access.Resource.GROUP, "releasewatch-sealer"): read,
         (access.Resource.CLUSTER, access.CLUSTER_NAME): {access.Operation.IDEMPOTENT_WRITE},
     }

@@ -1,0 +1,49 @@
+"""A signed-in person's session: a cookie holding their name, when they signed in and when
+they were last seen, signed with HMAC-SHA256. Idle for 30 minutes (CJIS 5.5.5, session lock)
+or open for 12 hours, it is over; each request seen renews the idle clock. Pure: the secret
+and the clock are given."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+
+COOKIE = "releasewatch_session"
+IDLE = 30 * 60.0  # s
+LONGEST = 12 * 3600.0  # s
+
+
+@dataclass(frozen=True)
+class Session:
+    user: str
+    signed_in: float
+    seen: float
+
+
+def _sign(secret: bytes, body: bytes) -> str:
+    return base64.urlsafe_b64encode(hmac.new(secret, body, hashlib.sha256).digest()).decode()
+
+
+def issue(secret: bytes, session: Session) -> str:
+    body = json.dumps([session.user, session.signed_in, session.seen]).encode()
+    return base64.urlsafe_b64encode(body).decode() + "." + _sign(secret, body)
+
+
+def read(secret: bytes, cookie: str | None, now: float) -> Session | None:
+    """The session the cookie holds, still open at ``now``; None when absent, forged or over."""
+    if not cookie or "." not in cookie:
+        return None
+    encoded, signature = cookie.rsplit(".", 1)
+    try:
+        body = base64.urlsafe_b64decode(encoded.encode())
+        if not hmac.compare_digest(signature, _sign(secret, body)):
+            return None
+        user, signed_in, seen = json.loads(body)
+    except (ValueError, TypeError):
+        return None
+    if now - float(seen) > IDLE or now - float(signed_in) > LONGEST or float(seen) > now + 60:
+        return None
+    return Session(str(user), float(signed_in), float(seen))
