@@ -11,6 +11,7 @@ VALIDATORS := deploy/validate/node_modules/.package-lock.json
 PROMTOOL := $(VENV)/.promtool
 DOCKIT := docs/contract/node_modules/.package-lock.json
 A11Y   := tests/a11y/node_modules/.package-lock.json
+OIDC   := tests/oidc/node_modules/.package-lock.json
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test unit integration a11y lint schemas docs bench chaos profile stress clean lock
@@ -58,6 +59,11 @@ $(A11Y): tests/a11y/package.json tests/a11y/package-lock.json | $(VALIDATORS)
 	cd tests/a11y && npm ci --no-audit --no-fund --loglevel=error
 	touch $(A11Y)
 
+# A real OpenID provider for the board's sign-in tests (oidc-provider from npm, pinned)
+$(OIDC): tests/oidc/package.json tests/oidc/package-lock.json | $(VALIDATORS)
+	cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error
+	touch $(OIDC)
+
 ## make a11y [BOARD=http://127.0.0.1:6096/]: axe-core (WCAG 2.1 AA, Section 508), keyboard
 ## and live-region checks against a running board (from `make run`)
 BOARD ?= http://127.0.0.1:6096/
@@ -73,13 +79,13 @@ run: $(STAMP)
 ## make test [TEST_WORKERS=2]: the whole suite (unit + integration on the embedded Apache
 ## Kafka), one test file at a time on each of TEST_WORKERS workers, each with its own broker
 TEST_WORKERS ?= 2
-test: $(STAMP) $(BROWSER) $(KAFKA) $(JAVAC) $(VALIDATORS) $(PROMTOOL) $(A11Y)
+test: $(STAMP) $(BROWSER) $(KAFKA) $(JAVAC) $(VALIDATORS) $(PROMTOOL) $(A11Y) $(OIDC)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 unit: $(STAMP) $(VALIDATORS) $(PROMTOOL)
 	$(BIN)/python -m pytest tests/unit
 
-integration: $(STAMP) $(BROWSER) $(KAFKA) $(JAVAC) $(A11Y) $(PROMTOOL)
+integration: $(STAMP) $(BROWSER) $(KAFKA) $(JAVAC) $(A11Y) $(OIDC) $(PROMTOOL)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests/integration
 
 lint: $(STAMP)

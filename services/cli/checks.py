@@ -70,19 +70,27 @@ def check_ledger_key(settings: Settings) -> None:
 
 
 def check_people(settings: Settings) -> None:
-    """The board's sign-in: in production a users file and a session secret; the file readable."""
+    """The board's sign-in: in production a users file or an identity provider, and a session
+    secret; the users file readable, the provider's client complete."""
     from services.people import users
 
+    if settings.oidc_issuer and not (settings.oidc_client_id and settings.oidc_client_secret):
+        raise UsageError(
+            "RELEASEWATCH_OIDC_ISSUER needs RELEASEWATCH_OIDC_CLIENT_ID and "
+            "RELEASEWATCH_OIDC_CLIENT_SECRET (the board's client at the identity provider)"
+        )
     if settings.environment == "production":
-        for name, value in (
-            ("USERS_FILE", settings.users_file),
-            ("SESSION_SECRET", settings.session_secret),
-        ):
-            if value is None:
-                raise UsageError(
-                    f"RELEASEWATCH_ENVIRONMENT=production needs RELEASEWATCH_{name}: the board "
-                    "shows CJI only to people signed in (docs/sign-in.md)"
-                )
+        if settings.users_file is None and settings.oidc_issuer is None:
+            raise UsageError(
+                "RELEASEWATCH_ENVIRONMENT=production needs RELEASEWATCH_OIDC_ISSUER or "
+                "RELEASEWATCH_USERS_FILE: the board shows CJI only to people signed in "
+                "(docs/sign-in.md)"
+            )
+        if settings.session_secret is None:
+            raise UsageError(
+                "RELEASEWATCH_ENVIRONMENT=production needs RELEASEWATCH_SESSION_SECRET: the "
+                "board's sessions are signed with it (docs/sign-in.md)"
+            )
     if settings.users_file is not None:
         try:
             users.load(settings.users_file)

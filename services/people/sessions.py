@@ -27,13 +27,14 @@ def _sign(secret: bytes, body: bytes) -> str:
     return base64.urlsafe_b64encode(hmac.new(secret, body, hashlib.sha256).digest()).decode()
 
 
-def issue(secret: bytes, session: Session) -> str:
-    body = json.dumps([session.user, session.signed_in, session.seen]).encode()
+def signed(secret: bytes, value: object) -> str:
+    """``value`` (JSON) as a cookie value signed with ``secret``: readable, not forgeable."""
+    body = json.dumps(value).encode()
     return base64.urlsafe_b64encode(body).decode() + "." + _sign(secret, body)
 
 
-def read(secret: bytes, cookie: str | None, now: float) -> Session | None:
-    """The session the cookie holds, still open at ``now``; None when absent, forged or over."""
+def unsigned(secret: bytes, cookie: str | None) -> object | None:
+    """The value ``signed`` put in ``cookie``; None when absent or not signed with ``secret``."""
     if not cookie or "." not in cookie:
         return None
     encoded, signature = cookie.rsplit(".", 1)
@@ -41,9 +42,24 @@ def read(secret: bytes, cookie: str | None, now: float) -> Session | None:
         body = base64.urlsafe_b64decode(encoded.encode())
         if not hmac.compare_digest(signature, _sign(secret, body)):
             return None
-        user, signed_in, seen = json.loads(body)
+        return json.loads(body)
     except (ValueError, TypeError):
         return None
-    if now - float(seen) > IDLE or now - float(signed_in) > LONGEST or float(seen) > now + 60:
+
+
+def issue(secret: bytes, session: Session) -> str:
+    return signed(secret, [session.user, session.signed_in, session.seen])
+
+
+def read(secret: bytes, cookie: str | None, now: float) -> Session | None:
+    """The session the cookie holds, still open at ``now``; None when absent, forged or over."""
+    value = unsigned(secret, cookie)
+    if not isinstance(value, list) or len(value) != 3:
         return None
-    return Session(str(user), float(signed_in), float(seen))
+    try:
+        user, signed_in, seen = str(value[0]), float(value[1]), float(value[2])
+    except (ValueError, TypeError):
+        return None
+    if now - seen > IDLE or now - signed_in > LONGEST or seen > now + 60:
+        return None
+    return Session(user, signed_in, seen)

@@ -17,13 +17,15 @@ from aiohttp import web
 from schemas.access import AccessAction, AccessOutcome
 from services.ops import events
 from services.ops.logging import get_logger
-from services.people import sessions, users
+from services.people import oidc, sessions, users
 from services.people.audit import AccessLog
 from services.people.signin import Outcome, SignIn
 from services.settings import Settings
 
 log = get_logger(__name__)
-OPEN = frozenset({"/health", "/ready", "/metrics", "/login", "/logout"})
+OPEN = frozenset({"/health", "/ready", "/metrics", "/login", "/logout", "/oidc/callback"})
+ATTEMPT_COOKIE = "releasewatch_oidc"  # the sign-in under way at the identity provider
+ATTEMPT_FOR = 600.0  # s to come back from the identity provider
 VIEW_EVERY = 60.0  # s: one "view" event per person and address in this time
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -70,10 +72,12 @@ def _local(path: str) -> str:
 class People:
     """The sign-in of one web surface: who may, the session secret, the access log."""
 
-    signin: SignIn
+    signin: SignIn | None  # the users file's people (None: only the identity provider)
     secret: bytes
     audit: AccessLog
     secure_cookie: bool
+    provider: oidc.Provider | None = None
+    redirect_uri: str | None = None  # the public callback; None: from the request's host
     clock: Callable[[], float] = time.time
     _viewed: dict[tuple[str, str], float] = field(default_factory=dict)
 
@@ -91,12 +95,75 @@ class People:
             max_age=int(sessions.IDLE),
         )
 
-    async def login_page(self, request: web.Request) -> web.Response:
-        return web.Response(
-            text=_page(next_path=_local(request.query.get("next", "/"))), content_type="text/html"
+    async def login_page(self, request: web.Request) -> web.StreamResponse:
+        next_path = _local(request.query.get("next", "/"))
+        if self.provider is None or ("local" in request.query and self.signin is not None):
+            return web.Response(text=_page(next_path=next_path), content_type="text/html")
+        attempt = oidc.Attempt.new(next_path)
+        try:
+            url = await self.provider.redirect_to(attempt, self._callback(request))
+        except oidc.SignInFailed as exc:
+            log.error(events.SIGN_IN_REFUSED, user="-", reason=str(exc))
+            return web.Response(status=503, text=_page("The identity provider cannot be reached."))
+        response = _see_other(url)
+        value = [attempt.state, attempt.nonce, attempt.verifier, next_path, self.clock()]
+        response.set_cookie(
+            ATTEMPT_COOKIE,
+            sessions.signed(self.secret, value),
+            httponly=True,
+            samesite="Lax",  # it comes back from the provider's site
+            secure=self.secure_cookie,
+            path="/oidc/callback",
+            max_age=int(ATTEMPT_FOR),
         )
+        return response
+
+    def _callback(self, request: web.Request) -> str:
+        return self.redirect_uri or f"{request.scheme}://{request.host}/oidc/callback"
+
+    async def callback(self, request: web.Request) -> web.StreamResponse:
+        """Back from the identity provider: the attempt this browser started, its code."""
+        assert self.provider is not None
+        now = self.clock()
+        carried = sessions.unsigned(self.secret, request.cookies.get(ATTEMPT_COOKIE))
+        name, reason = "-", None
+        if not isinstance(carried, list) or len(carried) != 5 or now - carried[4] > ATTEMPT_FOR:
+            reason = "no_attempt"
+        elif request.query.get("state") != carried[0]:
+            reason = "state_mismatch"
+        elif "code" not in request.query:
+            reason = f"provider_error:{request.query.get('error', '-')}"[:80]
+        else:
+            attempt = oidc.Attempt(carried[0], carried[1], carried[2], _local(carried[3]))
+            try:
+                name = await self.provider.signed_in(
+                    attempt, request.query["code"], self._callback(request)
+                )
+            except oidc.SignInFailed as exc:
+                reason = "id_token_refused"
+                log.warning(events.SIGN_IN_REFUSED, user="-", reason=str(exc))
+        outcome = AccessOutcome.FAILURE if reason else AccessOutcome.SUCCESS
+        resource = "/oidc/callback"
+        if not await self.audit.record(
+            AccessAction.SIGN_IN, name, outcome, resource, self._source(request), reason
+        ):
+            return web.Response(status=503, text=_page("Signing in is not possible now."))
+        if reason:
+            log.warning(events.SIGN_IN_REFUSED, user=name, reason=reason)
+            return web.Response(
+                status=401,
+                text=_page("The sign-in did not complete: start again."),
+                content_type="text/html",
+            )
+        log.info(events.SIGNED_IN, user=name)
+        response = _see_other(_local(carried[3]))  # type: ignore[index]
+        response.del_cookie(ATTEMPT_COOKIE, path="/oidc/callback")
+        self._cookie(response, sessions.Session(name, now, now))
+        return response
 
     async def login(self, request: web.Request) -> web.StreamResponse:
+        if self.signin is None:
+            return web.Response(status=404, text="sign in with the identity provider: /login")
         form = await request.post()
         name, next_path = str(form.get("name", "")).strip(), _local(str(form.get("next", "/")))
         now = self.clock()
@@ -184,21 +251,33 @@ class People:
         app.router.add_get("/login", self.login_page)
         app.router.add_post("/login", self.login)
         app.router.add_post("/logout", self.logout)
+        if self.provider is not None:
+            app.router.add_get("/oidc/callback", self.callback)
 
 
 def for_settings(settings: Settings, component: str) -> People | None:
     """Sign-in for ``component`` from the settings; None (open, development only) without a
-    users file. The settings were checked at start (``services.cli.checks.check_people``)."""
-    if settings.users_file is None:
+    users file or an identity provider. The settings were checked at start
+    (``services.cli.checks.check_people``)."""
+    if settings.users_file is None and settings.oidc_issuer is None:
         return None
     secret = (
         settings.session_secret.get_secret_value().encode()
         if settings.session_secret
         else secrets.token_bytes(32)  # development: sessions end with the process
     )
+    provider = None
+    if settings.oidc_issuer and settings.oidc_client_id and settings.oidc_client_secret:
+        provider = oidc.Provider(
+            settings.oidc_issuer,
+            settings.oidc_client_id,
+            settings.oidc_client_secret.get_secret_value(),
+        )
     return People(
-        signin=SignIn(users.load(settings.users_file).by_name()),
+        signin=SignIn(users.load(settings.users_file).by_name()) if settings.users_file else None,
         secret=secret,
         audit=AccessLog(settings, component),
         secure_cookie=settings.web_certfile is not None,
+        provider=provider,
+        redirect_uri=settings.oidc_redirect_uri,
     )

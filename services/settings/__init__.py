@@ -106,8 +106,13 @@ class Settings(BaseSettings):
     # Jail intake over HTTP (#45): the jails allowed to send, with their tokens' hashes
     jails_file: Path | None = None  # deploy/jails.yaml when unset
     # People signing in to the board (#46): argon2 + TOTP users, the sessions' HMAC secret
-    users_file: Path | None = None  # unset: the board is open (development only)
+    users_file: Path | None = None  # unset, and no OIDC: the board is open (development only)
     session_secret: SecretStr | None = Field(default=None, min_length=32)
+    # ... or with the county's identity provider (OpenID Connect)
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_redirect_uri: str | None = None  # the board's public .../oidc/callback; unset: asked
     # The ledger's seals (#46): the sealer's Ed25519 key, PEM (unset in development: one is
     # made under the data dir; production needs it) and how often each partition is sealed
     ledger_signing_key: Path | None = None

@@ -103,7 +103,7 @@ def test_the_board_in_production_needs_a_users_file_and_a_session_secret(
 ) -> None:
     in_production(monkeypatch)
     assert cli.main(["service", "board"]) == 2
-    assert "needs RELEASEWATCH_USERS_FILE" in capsys.readouterr().err
+    assert "needs RELEASEWATCH_OIDC_ISSUER or RELEASEWATCH_USERS_FILE" in capsys.readouterr().err
     users = tmp_path / "users.yaml"
     users.write_text("users:\n- slug: jdoe\n  password_argon2: plain\n  totp_secret: x\n")
     monkeypatch.setenv("RELEASEWATCH_USERS_FILE", str(users))

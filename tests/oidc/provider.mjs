@@ -1,0 +1,30 @@
+// A real OpenID provider for releasewatch's tests (#46): panva's oidc-provider with its
+// development interactions (any name signs in; the password is not checked). One client: the
+// board, confidential, authorization code with PKCE.
+//   node provider.mjs PORT REDIRECT_URI CLIENT_SECRET
+import Provider from 'oidc-provider';
+
+const [port, redirect, secret] = process.argv.slice(2);
+const provider = new Provider(`http://127.0.0.1:${port}`, {
+  clients: [{
+    client_id: 'releasewatch-board',
+    client_secret: secret,
+    redirect_uris: [redirect],
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
+    token_endpoint_auth_method: 'client_secret_basic',
+  }],
+  pkce: { required: () => true },
+  features: { devInteractions: { enabled: true } },
+  claims: { openid: ['sub'], profile: ['preferred_username', 'name'] },
+  async findAccount(ctx, sub) {
+    return { accountId: sub, async claims() { return { sub, preferred_username: sub, name: sub, amr: ['pwd', 'otp'] }; } };
+  },
+  async loadExistingGrant(ctx) {  // a first-party client: no consent screen
+    const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId });
+    grant.addOIDCScope('openid profile');
+    await grant.save();
+    return grant;
+  },
+});
+provider.listen(Number(port), '127.0.0.1', () => console.log(`oidc-provider listening on ${port}`));
