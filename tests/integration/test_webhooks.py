@@ -294,12 +294,15 @@ async def test_notices_are_delivered_retried_escalated_and_resumed_after_kill(
         assert "410" in gone_told.value["data"]["detail"]
         assert "555-0100" in gone_told.value["data"]["detail"]
 
-        # By now the acked booking would have given up if the ack had not stopped it.
-        acked_at = datetime.fromisoformat(ack_record.value["data"]["at"]).timestamp()
+        # By now the acked booking would have given up if the ack had not stopped it. No
+        # attempt after the service applied the ack: its ledger record's CreateTime (the ack's
+        # own "at" is the agency's, earlier by however long the service took to read it; a
+        # retry the agent made before reading the ack may land after that, CI saw +2.4 s).
+        applied_at = ack_record.timestamp
         acked_hits = scripted.hits[acked.id]
         assert "gave_up" not in results(audit, acked.key)
-        assert all(h.at <= acked_at + 2.0 for h in acked_hits), [
-            h.at - acked_at for h in acked_hits
+        assert all(h.at <= applied_at + 0.1 for h in acked_hits), [
+            h.at - applied_at for h in acked_hits
         ]
 
         # An acknowledgement link used after the token expired is refused with 410.
