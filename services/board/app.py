@@ -48,6 +48,8 @@ def make_app(
             request.query.get("jurisdiction") or None,
             request.query.get("facility") or None,
         )
+        if "user" in request:  # signed in (#46): the page offers to sign out
+            page_data["signed_in_as"] = request["user"]
         return web.json_response(page_data)
 
     async def health(request: web.Request) -> web.Response:

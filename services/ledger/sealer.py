@@ -16,7 +16,13 @@ import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.errors import KafkaError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
@@ -36,6 +42,7 @@ GROUP = f"{APP_ID_PREFIX}sealer"
 # Each log sealed, and where its seals go.
 SEALED = {AUDIT.name: AUDIT_SEALS.name, ACCESS.name: ACCESS_SEALS.name}
 FETCH_WAIT_MS = 500
+LAST_SEAL_WAIT = 60.0  # s to read a partition's last seal at assignment
 
 
 class SealsUnreadable(RuntimeError):
@@ -66,11 +73,16 @@ async def last_seal(
     if end <= start:
         return None
     reader.seek(tp, end - 1)
-    while True:
+    deadline = time.monotonic() + LAST_SEAL_WAIT
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    while not records:
+        if time.monotonic() > deadline:
+            raise SealsUnreadable(
+                f"{seals_topic}[{partition}]@{end - 1}: not read in {LAST_SEAL_WAIT:.0f} s; the "
+                "sealer will not guess where its chain stands"
+            )
         records = (await reader.getmany(tp, timeout_ms=FETCH_WAIT_MS)).get(tp, [])
-        if records:
-            record = records[-1]
-            break
+    record = records[-1]
     try:
         return LedgerSeal.model_validate_json(record.value or b"")
     except ValidationError as exc:

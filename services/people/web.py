@@ -242,6 +242,7 @@ class People:
             if len(self._viewed) > 10_000:  # only the last minute's matter
                 self._viewed = {k: t for k, t in self._viewed.items() if now - t < VIEW_EVERY}
             self._viewed[seen] = now
+        request["user"] = session.user
         response = await handler(request)
         self._cookie(response, sessions.Session(session.user, session.signed_in, now))
         return response

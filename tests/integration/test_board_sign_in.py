@@ -73,7 +73,8 @@ async def test_the_board_opens_only_to_people_signed_in_and_records_each_look(
             assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
         async with http.get(f"{base}/api/board?jurisdiction={name}") as api:
             assert api.status == 200
-            assert (await api.json())["releases"] == []  # nothing in that jurisdiction
+            shown = await api.json()
+            assert shown["releases"] == [] and shown["signed_in_as"] == name
         async with http.post(f"{base}/logout", allow_redirects=False) as out:
             assert out.status == 303 and out.headers["Location"] == "/login"
         async with http.get(f"{base}/api/board") as api:
