@@ -39,6 +39,7 @@ from schemas.topics import (
 )
 from services.core import agencies
 from services.core.clock import Clock
+from services.core.outcomes import Duplicate
 from services.delivery.mail import MailSender, Relay
 from services.delivery.webhook import WebhookSender
 from services.kafka.admin.topics import ensure_topics
@@ -71,6 +72,7 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
     )
     clock, book = service.clock, service.policies
     metrics = service.metrics
+    metrics.alert_wait_limit.set(settings.alert_wait_limit)
     registry = agencies.load(settings.agencies_file)
     secret = settings.ack_token_secret.get_secret_value() if settings.ack_token_secret else None
     scheme = "https" if settings.web_certfile else "http"
@@ -99,7 +101,11 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
     @service.on(NOTICE_ALERTS, NOTICE_ALERT)
     def on_alert(alert: NoticeAlert, record: NotificationRecord | None, position: str) -> Decision:
         policy = book.for_jurisdiction(alert.jurisdiction)
-        return domain.on_alert(record, alert, policy, clock.now(), registry)
+        now = clock.now()
+        decision = domain.on_alert(record, alert, policy, now, registry)
+        if not isinstance(decision, Duplicate):  # a repeat read again after a restart is no lag
+            metrics.alert_wait.set(max(0.0, (now - alert.data.emitted_at).total_seconds()))
+        return decision
 
     @service.on(BOOKING_STATE, BOOKING_STATE_MESSAGE)
     def on_booking_state(

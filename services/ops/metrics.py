@@ -93,6 +93,17 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.alert_wait = Gauge(
+            "releasewatch_alert_wait_seconds",
+            "How long the alert the notification service read last had waited since the "
+            "deadline agent emitted it: how far notices are behind alerts (a burst shows here)",
+            registry=self.registry,
+        )
+        self.alert_wait_limit = Gauge(
+            "releasewatch_alert_wait_limit_seconds",
+            "RELEASEWATCH_ALERT_WAIT_LIMIT: ReleasewatchNoticesBehindAlerts fires past it",
+            registry=self.registry,
+        )
         self.deadlines_armed = Gauge(
             "releasewatch_deadlines_armed",
             "Deadlines armed in this worker",

@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     # made under the data dir; production needs it) and how often each partition is sealed
     ledger_signing_key: Path | None = None
     ledger_seal_every: float = Field(default=60.0, gt=0, le=3600, description="s")
+    alert_wait_limit: float = Field(
+        default=60.0, gt=0, description="notices this far behind their alerts page operators, s"
+    )
     deadline_scan_interval: float = Field(
         default=0.2, gt=0, le=5, description="how often the deadline timer looks, s"
     )

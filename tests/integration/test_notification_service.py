@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from schemas.notice_alerts import AlertKind, NoticeAlert, NoticeAlertData
 from schemas.topics import (
     AGENCY_REQUESTS,
     AUDIT,
@@ -325,3 +326,41 @@ async def test_the_agency_listener_acknowledges_and_the_report_matches_the_ledge
     assert row["notices_issued"] >= len(issued) >= 1
     assert row["acknowledged_within_timeout"] + row["acknowledged_late"] >= len(acks) >= 1
     assert row["flagged_releases_without_notice"] == 0
+
+
+async def test_how_far_notices_are_behind_their_alerts_is_a_metric(
+    start_service: Any, kafka: KafkaHelper
+) -> None:
+    """#47: an alert read 90 s after it was emitted (a burst's backlog) shows as the wait,
+    against the limit ReleasewatchNoticesBehindAlerts pages at (here set to 45 s)."""
+    notification = start_service("notification", RELEASEWATCH_ALERT_WAIT_LIMIT="45")
+    booking = f"wait-{uuid.uuid4().hex[:8]}"
+    emitted = now() - timedelta(seconds=90)
+    alert = NoticeAlert(
+        event_id=f"alert-{booking}",
+        occurred_at=emitted,
+        jurisdiction="us-mn-hennepin",
+        booking_id=booking,
+        data=NoticeAlertData(
+            alert_id=f"alert-{booking}",
+            kind=AlertKind.NOTICE_DUE,
+            request_id=f"req-{booking}",
+            agency="dhs-ice",
+            release_at=emitted + timedelta(hours=47),
+            window_hours=48,
+            due_at=emitted,
+            emitted_at=emitted,
+            lead_hours=47.0,
+            late=True,
+            schedule_revision=1,
+            booking_revision=1,
+        ),
+    )
+    await kafka.publish(NOTICE_ALERTS.name, json.loads(alert.model_dump_json()))
+
+    def waited() -> float:
+        return notification.metrics().get("releasewatch_alert_wait_seconds", 0.0)
+
+    await until(lambda: waited() >= 90, 90, "the alert's wait on /metrics")
+    assert waited() < 600
+    assert notification.metrics()["releasewatch_alert_wait_limit_seconds"] == 45
