@@ -14,6 +14,7 @@ from services.cli.failures import (
     require_broker_url,
     talking_to_broker,
 )
+from services.cli.looks import record_look
 from services.cli.seals import add_verify_arguments, cmd_verify
 from services.kafka.client.clients import running
 from services.kafka.client.security import consumer_options, producer_options
@@ -119,6 +120,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             return records
 
     with talking_to_broker(settings):
+        record_look(settings, " ".join(["report", *_given(args, "jurisdiction", "since")]))
         ledger = asyncio.run(read_ledger())
     print(render(compile_report(ledger, args.jurisdiction, since), args.format))
     return 0
@@ -163,6 +165,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
         )
     require_broker_url(settings)
     with talking_to_broker(settings):
+        record_look(settings, f"trace {args.key}")
         steps = asyncio.run(trace(consumer_options(settings), args.key))
     print(render(steps))
     return 0
@@ -174,4 +177,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
     settings = load_settings()
     require_broker_url(settings)
     with talking_to_broker(settings):
+        record_look(settings, "watch")
         return run_watch(consumer_options(settings))
+
+
+def _given(args: argparse.Namespace, *names: str) -> list[str]:
+    """The options a reader was given, as typed (what the access log says was asked)."""
+    return [f"--{name}={getattr(args, name)}" for name in names if getattr(args, name)]

@@ -17,6 +17,7 @@ from services.cli.failures import (
     require_broker_url,
     talking_to_broker,
 )
+from services.cli.looks import record_look
 from services.kafka.client.clients import running
 from services.kafka.client.security import client_options, consumer_options, producer_options
 
@@ -212,6 +213,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
                     break
 
     with talking_to_broker(settings), contextlib.suppress(KeyboardInterrupt):
+        record_look(settings, f"tail {args.topic}")
         asyncio.run(run())
     return 0
 

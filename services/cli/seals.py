@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from services.cli.failures import UsageError, load_settings, require_broker_url, talking_to_broker
+from services.cli.looks import record_look
 from services.kafka.client.security import consumer_options
 
 
@@ -109,6 +110,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     options = consumer_options(settings)
     intact = True
     source = str(args.seals) if args.seals else "the seals topic"
+    with talking_to_broker(settings):
+        record_look(settings, "report --verify")
     for topic, seals_topic in SEALED.items():
         with talking_to_broker(settings):
             records = asyncio.run(read_ledger(options, topic))

@@ -126,8 +126,15 @@ async def sealed_then_rewritten(cluster: EmbeddedKafka, tmp_path: Path) -> None:
     checked = run_cli(env, "report", "--verify", "--public-key", str(public))
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "notice.audit.v1: 61 records, 61 sealed" in checked.stdout
-    assert "ops.access.v1: 3 records, 3 sealed" in checked.stdout
+    # the 3 looks sealed, and this reader's own look, recorded before it read (sealer stopped)
+    assert "ops.access.v1: 4 records, 3 sealed" in checked.stdout
     assert checked.stdout.count("intact") == 2
+    looks = await read_ledger({"bootstrap_servers": bootstrap}, ACCESS.name)
+    cli_looks = [json.loads(e.value or b"{}") for p in looks.values() for e in p]
+    assert any(  # the reader recorded who looked, as the board does (#46)
+        look.get("component") == "cli" and look.get("resource") == "report --verify"
+        for look in cli_looks
+    ), cli_looks
     copy = tmp_path / "auditor-seals.jsonl"
     exported = run_cli(env, "ledger", "seals", "--out", str(copy))
     assert exported.returncode == 0, exported.stderr
