@@ -6,6 +6,7 @@ and address). ``/health``, ``/ready`` and ``/metrics`` stay open: they carry no 
 from __future__ import annotations
 
 import html
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -63,9 +64,13 @@ def _see_other(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
 
 
-def _local(path: str) -> str:
-    """Only a path of this site to go back to (never another site's address)."""
-    return path if path.startswith("/") and not path.startswith("//") else "/"
+LOCAL_PATH = re.compile(r"^/(?![/\\])[^\s\\]*$")
+
+
+def local_path(path: str) -> str:
+    """Only a path of this site to go back to, never another site's address: not ``//host``,
+    nor ``/\\host`` (browsers read a backslash as a slash), nor with spaces or controls."""
+    return path if LOCAL_PATH.match(path) else "/"
 
 
 @dataclass
@@ -96,7 +101,7 @@ class People:
         )
 
     async def login_page(self, request: web.Request) -> web.StreamResponse:
-        next_path = _local(request.query.get("next", "/"))
+        next_path = local_path(request.query.get("next", "/"))
         if self.provider is None or ("local" in request.query and self.signin is not None):
             return web.Response(text=_page(next_path=next_path), content_type="text/html")
         attempt = oidc.Attempt.new(next_path)
@@ -134,7 +139,7 @@ class People:
         elif "code" not in request.query:
             reason = f"provider_error:{request.query.get('error', '-')}"[:80]
         else:
-            attempt = oidc.Attempt(carried[0], carried[1], carried[2], _local(carried[3]))
+            attempt = oidc.Attempt(carried[0], carried[1], carried[2], local_path(carried[3]))
             try:
                 name = await self.provider.signed_in(
                     attempt, request.query["code"], self._callback(request)
@@ -156,7 +161,7 @@ class People:
                 content_type="text/html",
             )
         log.info(events.SIGNED_IN, user=name)
-        response = _see_other(_local(carried[3]))  # type: ignore[index]
+        response = _see_other(local_path(carried[3]))  # type: ignore[index]
         response.del_cookie(ATTEMPT_COOKIE, path="/oidc/callback")
         self._cookie(response, sessions.Session(name, now, now))
         return response
@@ -165,7 +170,7 @@ class People:
         if self.signin is None:
             return web.Response(status=404, text="sign in with the identity provider: /login")
         form = await request.post()
-        name, next_path = str(form.get("name", "")).strip(), _local(str(form.get("next", "/")))
+        name, next_path = str(form.get("name", "")).strip(), local_path(str(form.get("next", "/")))
         now = self.clock()
         outcome = self.signin.attempt(
             name, str(form.get("password", "")), str(form.get("code", "")), now

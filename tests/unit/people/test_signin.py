@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from services.people import sessions, users
 from services.people.signin import LOCKED_FOR, MAX_FAILURES, STEP, Outcome, SignIn
+from services.people.web import local_path
 
 PASSWORD = "correct horse battery staple"
 USER, _ = users.new_user("jdoe", PASSWORD)
@@ -146,3 +147,22 @@ def test_a_name_listed_twice_is_refused_and_short_passwords_too() -> None:
         users.parse(text, "users.yaml")
     with pytest.raises(ValueError, match="12 characters"):
         users.new_user("jdoe", "short")
+
+
+@pytest.mark.parametrize(
+    ("asked", "kept"),
+    [
+        ("/", "/"),
+        ("/?jurisdiction=us-mn-hennepin", "/?jurisdiction=us-mn-hennepin"),
+        ("/api/board", "/api/board"),
+        ("//evil.example/", "/"),
+        ("/\\evil.example/", "/"),
+        ("/\\/evil.example", "/"),
+        ("https://evil.example/", "/"),
+        ("javascript:alert(1)", "/"),
+        ("/x\nLocation: https://evil.example", "/"),
+        ("", "/"),
+    ],
+)
+def test_after_sign_in_only_a_path_of_this_site_is_gone_back_to(asked: str, kept: str) -> None:
+    assert local_path(asked) == kept
