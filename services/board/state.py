@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -41,6 +41,9 @@ FOLDED = (
 )
 DEFAULT_WINDOW_HOURS = 48
 LEFT_CUSTODY = ("released", "transferred")
+# An alert waiting this long for its notice is not a burst in progress: the statuses tell it
+# (overdue, escalated), and the board stops counting it here.
+WAITING_AT_MOST = timedelta(hours=1)
 
 
 @dataclass
@@ -89,6 +92,9 @@ class BoardState:
     escalated: dict[tuple[str, str], str] = field(default_factory=dict)  # request -> its id
     dead_letters: Counter[str] = field(default_factory=Counter)
     closed: set[str] = field(default_factory=set)  # notices acknowledged or escalated
+    # alerts read with no notice (or withheld one) yet: alert_id -> emitted_at (a burst, #47)
+    waiting: dict[str, datetime] = field(default_factory=dict)
+    answered: set[str] = field(default_factory=set)  # alert ids whose notice came first
     _seen_dead: set[str] = field(default_factory=set)
 
     def booking(self, key: str) -> Booking:
@@ -140,6 +146,9 @@ class BoardState:
         booking.timezone = data.get("facility_timezone") or booking.timezone
 
     def _alert(self, key: str, value: dict[str, Any], data: dict[str, Any]) -> None:
+        alert_id, emitted = data.get("alert_id"), data.get("emitted_at")
+        if alert_id and emitted and alert_id not in self.answered:
+            self.waiting[str(alert_id)] = datetime.fromisoformat(emitted)
         request = self.booking(key).requests.get(str(data.get("request_id")))
         if request is not None and data.get("window_hours"):
             request.window_hours = data["window_hours"]  # the policy's, when defaulted
@@ -165,7 +174,23 @@ class BoardState:
         elif kind == "notice_request.withdrawn":
             booking.requests.pop(str(request_id), None)
 
+    def _answer(self, alert_id: object) -> None:
+        """The alert has its notice (or the policy withheld it): no longer waiting."""
+        if alert_id:
+            self.waiting.pop(str(alert_id), None)
+            self.answered.add(str(alert_id))
+
+    def waiting_now(self, now: datetime) -> tuple[int, float]:
+        """Alerts waiting for their notice, and the oldest one's wait in seconds."""
+        for alert_id, emitted in list(self.waiting.items()):
+            if now - emitted > WAITING_AT_MOST:
+                del self.waiting[alert_id]
+        if not self.waiting:
+            return 0, 0.0
+        return len(self.waiting), (now - min(self.waiting.values())).total_seconds()
+
     def _notice(self, key: str, value: dict[str, Any], data: dict[str, Any]) -> None:
+        self._answer(data.get("alert_id"))
         notice_id = data.get("notice_id")
         if not notice_id:
             return
@@ -203,6 +228,8 @@ class BoardState:
             self.acks[notice_id] = (by, datetime.fromisoformat(data["at"]))
         elif step == "suppressed" and (data.get("detail") or {}).get("kind") == "notice_due":
             self.withheld[(key, str(data.get("request_id")))] = str(data.get("rule"))
+        if step == "suppressed":
+            self._answer(data.get("alert_id"))
 
     def facts(self, booking: Booking, request_id: str) -> Facts:
         request = booking.requests[request_id]

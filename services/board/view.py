@@ -117,8 +117,11 @@ def view(
         for row in state.escalations.values()
         if wanted_key(row["key"])
     ]
+    waiting, oldest = state.waiting_now(now)
     return {
         "now": now.isoformat(),
+        # a burst in progress (#47): alerts read, their notices not out yet (all jurisdictions)
+        "alerts_waiting": {"count": waiting, "oldest_seconds": round(oldest)},
         "statuses": [{"status": s.value, "label": LABELS[s]} for s in ORDER],
         "counts": {j: dict(c) for j, c in sorted(counts.items())},
         "releases": rows,

@@ -308,3 +308,32 @@ def test_status_rules(facts: Facts, status: Status) -> None:
 )
 def test_notices_have_readable_names(kind: str, attempt: int, name: str) -> None:
     assert notice_name(kind, "dhs-ice", "2027-1", attempt) == name
+
+
+def alert(alert_id: str, emitted: datetime) -> dict[str, Any]:
+    data = {"alert_id": alert_id, "emitted_at": emitted.isoformat(), "request_id": "r1"}
+    return {"type": "notice.alert", "data": data}
+
+
+def test_a_burst_shows_as_alerts_waiting_for_their_notice_until_each_is_out() -> None:
+    """#47: alerts read with no notice yet are counted with the oldest one's wait; a notice
+    (or the policy withholding it) ends the wait, in whichever order the topics arrive."""
+    state = BoardState()
+    for n in range(3):
+        state.apply("notice.alerts.v1", KEY, alert(f"a{n}", NOW - timedelta(seconds=40 - n)))
+    state.apply("notices.dhs-ice.v1", KEY, {"data": {"alert_id": "a9"}})  # before its alert
+    state.apply("notice.alerts.v1", KEY, alert("a9", NOW - timedelta(seconds=50)))
+    assert view(state, NOW)["alerts_waiting"] == {"count": 3, "oldest_seconds": 40}
+    state.apply("notices.dhs-ice.v1", KEY, {"data": {"alert_id": "a0"}})
+    suppressed = {"data": {"step": "suppressed", "alert_id": "a1", "detail": {}}}
+    state.apply("notice.audit.v1", KEY, suppressed)
+    assert view(state, NOW)["alerts_waiting"] == {"count": 1, "oldest_seconds": 38}
+    state.apply("notices.dhs-ice.v1", KEY, {"data": {"alert_id": "a2"}})
+    assert view(state, NOW)["alerts_waiting"] == {"count": 0, "oldest_seconds": 0}
+
+
+def test_an_alert_waiting_over_an_hour_is_no_longer_a_burst() -> None:
+    state = BoardState()
+    state.apply("notice.alerts.v1", KEY, alert("old", NOW - 2 * H))
+    state.apply("notice.alerts.v1", KEY, alert("new", NOW - timedelta(seconds=5)))
+    assert view(state, NOW)["alerts_waiting"] == {"count": 1, "oldest_seconds": 5}
