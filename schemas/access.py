@@ -1,6 +1,7 @@
 """``ops.access.v1``: who looked at what (#46, CJIS 5.4.1.1): every sign-in, sign-out, look at
-a page or API that shows CJI, and every refusal, with its date and time, component, type,
-subject and outcome. Kept 400 days (CJIS: a year at least); sealed like the ledger."""
+a page or API that shows CJI, every refusal, and every change of ACLs or of who may sign in,
+with its date and time, component, type, subject and outcome. Kept 400 days (CJIS: a year at
+least); sealed like the ledger."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ class AccessAction(StrEnum):
     SIGN_OUT = "sign_out"
     VIEW = "view"  # a page or API showing CJI, at most once a minute per person and address
     REFUSED = "refused"  # a look without a session
+    CHANGE = "change"  # ACLs applied; the sign-in set (users, identity provider) taken at a start
 
 
 class AccessOutcome(StrEnum):

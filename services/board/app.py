@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
 from aiohttp import web
 
+from schemas.access import AccessAction, AccessOutcome
 from schemas.topics import pattern_of
 from services.board.state import FOLDED, BoardState
 from services.board.view import view
@@ -25,7 +27,7 @@ from services.kafka.client.security import consumer_options
 from services.ops import events
 from services.ops.logging import get_logger
 from services.ops.web import open_site
-from services.people.web import People, for_settings
+from services.people.web import People, for_settings, sign_in_set
 from services.settings import Settings
 
 log = get_logger(__name__)
@@ -78,6 +80,14 @@ async def serve(settings: Settings, port: int) -> None:
         log.warning(events.BOARD_OPEN_WITHOUT_SIGN_IN, setting="RELEASEWATCH_USERS_FILE")
     else:
         await people.audit.start()
+        # who may sign in, at each start: a change of users or provider shows in the log
+        await people.audit.record(
+            AccessAction.CHANGE,
+            "-",
+            AccessOutcome.SUCCESS,
+            sign_in_set(settings),
+            socket.gethostname(),
+        )
     runner = web.AppRunner(make_app(state, connected, people), access_log=None)
     await runner.setup()
     address = await open_site(runner, settings.web_host, port, settings.web_ssl_context())

@@ -17,8 +17,9 @@ from services.people.audit import AccessLog
 from services.settings import Settings
 
 
-def record_look(settings: Settings, command: str) -> None:
-    """Call inside ``talking_to_broker``: a refused login is told as such."""
+def record_look(settings: Settings, command: str, action: AccessAction = AccessAction.VIEW) -> None:
+    """Call inside ``talking_to_broker``: a refused login is told as such. ``action``: a look,
+    or a change (``acls apply``)."""
 
     async def write() -> bool:
         await ensure_topics(  # created where this login may (development); else already there
@@ -32,7 +33,7 @@ def record_look(settings: Settings, command: str) -> None:
         await looks.start()
         try:
             return await looks.record(
-                AccessAction.VIEW,
+                action,
                 getpass.getuser(),
                 AccessOutcome.SUCCESS,
                 command,

@@ -162,7 +162,9 @@ def cmd_k8s(args: argparse.Namespace) -> int:
 
 def cmd_acls(args: argparse.Namespace) -> int:
     """``acls apply`` needs a login allowed to alter ACLs (a super user, to begin with)."""
+    from schemas.access import AccessAction
     from services.access import deployment_principals
+    from services.cli.looks import record_look
     from services.kafka.admin import acls
 
     if args.acls_command != "list":
@@ -183,6 +185,8 @@ def cmd_acls(args: argparse.Namespace) -> int:
                 print("\n".join(str(binding) for binding in found) or "no ACLs")
                 return 0
             applied = asyncio.run(acls.apply(client_options(settings), principals))
+            change = f"acls apply: {len(applied)} bindings for {len(principals)} principals"
+            record_look(settings, change, AccessAction.CHANGE)  # CJIS: permission changes
     except acls.AclError as exc:
         raise RunFailure(f"cannot manage ACLs on {settings.broker_url}: {exc}") from None
     print(f"acls: {len(applied)} in place for {len(principals)} principals")

@@ -5,8 +5,7 @@ and address). ``/health``, ``/ready`` and ``/metrics`` stay open: they carry no 
 
 from __future__ import annotations
 
-import html
-import re
+import hashlib
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -20,6 +19,7 @@ from services.ops import events
 from services.ops.logging import get_logger
 from services.people import oidc, sessions, users
 from services.people.audit import AccessLog
+from services.people.pages import local_path, see_other, sign_in_page
 from services.people.signin import Outcome, SignIn
 from services.settings import Settings
 
@@ -29,48 +29,6 @@ ATTEMPT_COOKIE = "releasewatch_oidc"  # the sign-in under way at the identity pr
 ATTEMPT_FOR = 600.0  # s to come back from the identity provider
 VIEW_EVERY = 60.0  # s: one "view" event per person and address in this time
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign in: releasewatch</title>
-<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:24rem;margin:3rem auto;padding:0 1rem}}
-label{{display:block;margin-top:1rem}}input{{font:inherit;width:100%;padding:.4rem}}
-button{{font:inherit;margin-top:1.5rem;padding:.5rem 1.5rem}}
-[role=alert]{{color:#8a1c1c;font-weight:600}}</style></head>
-<body><main><h1>Sign in</h1>
-<p>Release notices board. Every sign-in and every look is recorded.</p>
-{message}
-<form method="post" action="/login">
-<input type="hidden" name="next" value="{next}">
-<label for="name">Name</label>
-<input id="name" name="name" autocomplete="username" required autofocus>
-<label for="password">Password</label>
-<input id="password" name="password" type="password" autocomplete="current-password" required>
-<label for="code">Code from your authenticator app</label>
-<input id="code" name="code" inputmode="numeric" autocomplete="one-time-code"
- pattern="[0-9]{{6}}" required>
-<button type="submit">Sign in</button>
-</form></main></body></html>
-"""
-
-
-def _page(message: str = "", next_path: str = "/") -> str:
-    shown = f'<p role="alert">{html.escape(message)}</p>' if message else ""
-    return PAGE.format(message=shown, next=html.escape(next_path, quote=True))
-
-
-def _see_other(location: str) -> web.Response:
-    return web.Response(status=303, headers={"Location": location})
-
-
-LOCAL_PATH = re.compile(r"^/(?![/\\])[^\s\\]*$")
-
-
-def local_path(path: str) -> str:
-    """Only a path of this site to go back to, never another site's address: not ``//host``,
-    nor ``/\\host`` (browsers read a backslash as a slash), nor with spaces or controls."""
-    return path if LOCAL_PATH.match(path) else "/"
 
 
 @dataclass
@@ -103,14 +61,16 @@ class People:
     async def login_page(self, request: web.Request) -> web.StreamResponse:
         next_path = local_path(request.query.get("next", "/"))
         if self.provider is None or ("local" in request.query and self.signin is not None):
-            return web.Response(text=_page(next_path=next_path), content_type="text/html")
+            return web.Response(text=sign_in_page(next_path=next_path), content_type="text/html")
         attempt = oidc.Attempt.new(next_path)
         try:
             url = await self.provider.redirect_to(attempt, self._callback(request))
         except oidc.SignInFailed as exc:
             log.error(events.SIGN_IN_REFUSED, user="-", reason=str(exc))
-            return web.Response(status=503, text=_page("The identity provider cannot be reached."))
-        response = _see_other(url)
+            return web.Response(
+                status=503, text=sign_in_page("The identity provider cannot be reached.")
+            )
+        response = see_other(url)
         value = [attempt.state, attempt.nonce, attempt.verifier, next_path, self.clock()]
         response.set_cookie(
             ATTEMPT_COOKIE,
@@ -152,16 +112,16 @@ class People:
         if not await self.audit.record(
             AccessAction.SIGN_IN, name, outcome, resource, self._source(request), reason
         ):
-            return web.Response(status=503, text=_page("Signing in is not possible now."))
+            return web.Response(status=503, text=sign_in_page("Signing in is not possible now."))
         if reason:
             log.warning(events.SIGN_IN_REFUSED, user=name, reason=reason)
             return web.Response(
                 status=401,
-                text=_page("The sign-in did not complete: start again."),
+                text=sign_in_page("The sign-in did not complete: start again."),
                 content_type="text/html",
             )
         log.info(events.SIGNED_IN, user=name)
-        response = _see_other(local_path(carried[3]))  # type: ignore[index]
+        response = see_other(local_path(carried[3]))  # type: ignore[index]
         response.del_cookie(ATTEMPT_COOKIE, path="/oidc/callback")
         self._cookie(response, sessions.Session(name, now, now))
         return response
@@ -185,7 +145,7 @@ class People:
             None if success else outcome.value,
         )
         if not recorded:
-            return web.Response(status=503, text=_page("Signing in is not possible now."))
+            return web.Response(status=503, text=sign_in_page("Signing in is not possible now."))
         if not success:
             log.warning(events.SIGN_IN_REFUSED, user=name, reason=outcome.value)
             message, status = (
@@ -194,10 +154,10 @@ class People:
                 else ("Name, password or code not accepted.", 401)
             )
             return web.Response(
-                status=status, text=_page(message, next_path), content_type="text/html"
+                status=status, text=sign_in_page(message, next_path), content_type="text/html"
             )
         log.info(events.SIGNED_IN, user=name)
-        response = _see_other(next_path)
+        response = see_other(next_path)
         self._cookie(response, sessions.Session(name, now, now))
         return response
 
@@ -211,7 +171,7 @@ class People:
                 "/logout",
                 self._source(request),
             )
-        response = _see_other("/login")
+        response = see_other("/login")
         response.del_cookie(sessions.COOKIE, path="/")
         return response
 
@@ -232,7 +192,7 @@ class People:
             )
             if request.path.startswith("/api/"):
                 return web.json_response({"error": "sign in first", "login": "/login"}, status=401)
-            return _see_other(f"/login?next={quote(request.path_qs, safe='')}")
+            return see_other(f"/login?next={quote(request.path_qs, safe='')}")
         seen = (session.user, request.path_qs)
         if now - self._viewed.get(seen, -VIEW_EVERY) >= VIEW_EVERY:
             recorded = await self.audit.record(
@@ -259,6 +219,20 @@ class People:
         app.router.add_post("/logout", self.logout)
         if self.provider is not None:
             app.router.add_get("/oidc/callback", self.callback)
+
+
+def sign_in_set(settings: Settings) -> str:
+    """Who may sign in, as the access log records it at each start: the identity provider,
+    the users file's fingerprint (a change of users shows as a new one)."""
+    parts = []
+    if settings.oidc_issuer:
+        parts.append(f"identity provider {settings.oidc_issuer} (client {settings.oidc_client_id})")
+    if settings.users_file is not None:
+        text = settings.users_file.read_bytes()
+        count = len(users.load(settings.users_file).users)
+        digest = hashlib.sha256(text).hexdigest()[:16]
+        parts.append(f"users file {settings.users_file.name}: {count} users, sha256 {digest}")
+    return "sign-in: " + "; ".join(parts)
 
 
 def for_settings(settings: Settings, component: str) -> People | None:

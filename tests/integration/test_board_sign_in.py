@@ -4,6 +4,7 @@ five failures lock the name; /health and /ready stay open."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ async def test_the_board_opens_only_to_people_signed_in_and_records_each_look(
 ) -> None:
     name = f"staff-{uuid.uuid4().hex[:8]}"
     path, user = users_file(tmp_path, name)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     board = start_service(
         "board", RELEASEWATCH_USERS_FILE=str(path), RELEASEWATCH_SESSION_SECRET=SECRET
     )
@@ -95,5 +97,11 @@ async def test_the_board_opens_only_to_people_signed_in_and_records_each_look(
     await looks.wait_for(of(name, "sign_out", "success"), 1, what="the sign-out recorded")
     locked_out = looks.matching(of(name, "sign_in", "failure"))
     assert any(r.value["reason"] == "locked" for r in locked_out)
+    [started] = await looks.wait_for(
+        lambda r: r.value["action"] == "change" and f"sha256 {digest}" in r.value["resource"],
+        1,
+        what="who may sign in, recorded at the board's start",
+    )
+    assert "users file users.yaml: 1 users" in started.value["resource"]
     refusals = looks.matching(of("-", "refused", "failure"))
     assert any(r.value["resource"] == f"/?jurisdiction={name}" for r in refusals)

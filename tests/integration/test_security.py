@@ -17,7 +17,14 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import TopicAuthorizationFailedError
 
-from schemas.topics import AGENCY_REQUESTS, AUDIT, JAIL_BOOKING, NOTICE_ACKS, agency_notices
+from schemas.topics import (
+    ACCESS,
+    AGENCY_REQUESTS,
+    AUDIT,
+    JAIL_BOOKING,
+    NOTICE_ACKS,
+    agency_notices,
+)
 from services.access import OPS, SERVICES, service_principal_name
 from services.kafka.admin.topics import partition_for
 from services.kafka.broker.apache import EmbeddedKafka
@@ -112,6 +119,18 @@ def test_the_acls_on_the_broker_are_the_definition(secured: Secured) -> None:
     assert shown.returncode == listed.returncode == 0, listed.stderr
     assert sorted(listed.stdout.split("\n")) == sorted(shown.stdout.split("\n"))
     assert "User:agency-usms Read topic:notices.usms.v1" in listed.stdout
+
+
+def test_applying_the_acls_is_recorded_as_a_change(secured: Secured) -> None:
+    """CJIS 5.4.1.1: permission changes are audit events (#46); read back as ops reads."""
+    found = run_cli(secured.env(OPS), "tail", ACCESS.name, "--from-beginning", "--timeout", "10")
+    assert found.returncode == 0, found.stderr
+    changes = [
+        json.loads(line)["value"] for line in found.stdout.splitlines() if '"change"' in line
+    ]
+    assert any(
+        c["resource"].startswith("acls apply: ") and c["component"] == "cli" for c in changes
+    ), found.stdout[-2000:]
 
 
 async def test_an_agency_reads_its_notices_and_no_one_elses(secured: Secured) -> None:

@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.people import sessions, users
+from services.people.pages import local_path
 from services.people.signin import LOCKED_FOR, MAX_FAILURES, STEP, Outcome, SignIn
-from services.people.web import local_path
 
 PASSWORD = "correct horse battery staple"
 USER, _ = users.new_user("jdoe", PASSWORD)
