@@ -62,32 +62,44 @@ async def check_partitions(reader: AIOKafkaConsumer) -> None:
             )
 
 
-async def last_seal(
-    reader: AIOKafkaConsumer, partition: int, seals_topic: str = AUDIT_SEALS.name
-) -> LedgerSeal | None:
-    """The last seal written for a partition of a sealed log (None: none yet)."""
-    tp = TopicPartition(seals_topic, partition)
-    reader.assign([tp])
-    start = (await reader.beginning_offsets([tp]))[tp]
-    end = (await reader.end_offsets([tp]))[tp]
-    if end <= start:
-        return None
-    reader.seek(tp, end - 1)
+async def last_seals(
+    reader: AIOKafkaConsumer, partitions: list[TopicPartition]
+) -> dict[TopicPartition, LedgerSeal | None]:
+    """The last seal written for each of these partitions of the seals topics (None: none
+    yet), read all at once: the group's session goes on only once the assignment is taken,
+    and reading 16 partitions one after the other outlasted it (``make run``: a rebalance
+    every 9 s, and nothing sealed)."""
+    if not partitions:
+        return {}
+    reader.assign(partitions)
+    starts = await reader.beginning_offsets(partitions)
+    ends = await reader.end_offsets(partitions)
+    found: dict[TopicPartition, LedgerSeal | None] = dict.fromkeys(partitions)
+    wanted = {tp for tp in partitions if ends[tp] > starts[tp]}
+    for tp in wanted:
+        reader.seek(tp, ends[tp] - 1)
     deadline = time.monotonic() + LAST_SEAL_WAIT
-    records: list[ConsumerRecord[bytes, bytes]] = []
-    while not records:
+    while wanted:
         if time.monotonic() > deadline:
+            named = ", ".join(f"{tp.topic}[{tp.partition}]@{ends[tp] - 1}" for tp in wanted)
             raise SealsUnreadable(
-                f"{seals_topic}[{partition}]@{end - 1}: not read in {LAST_SEAL_WAIT:.0f} s; the "
-                "sealer will not guess where its chain stands"
+                f"{named}: not read in {LAST_SEAL_WAIT:.0f} s; the sealer will not guess where "
+                "its chains stand"
             )
-        records = (await reader.getmany(tp, timeout_ms=FETCH_WAIT_MS)).get(tp, [])
-    record = records[-1]
+        batches = await reader.getmany(*wanted, timeout_ms=FETCH_WAIT_MS)
+        for tp, records in batches.items():
+            if records and tp in wanted:
+                found[tp] = _seal_of(tp, records[-1])
+                wanted.discard(tp)
+    return found
+
+
+def _seal_of(tp: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> LedgerSeal:
     try:
         return LedgerSeal.model_validate_json(record.value or b"")
     except ValidationError as exc:
         raise SealsUnreadable(
-            f"{seals_topic}[{partition}]@{record.offset} is not a seal ({exc.error_count()} "
+            f"{tp.topic}[{tp.partition}]@{record.offset} is not a seal ({exc.error_count()} "
             "problems): the sealer will not start a new chain over it; see docs/ledger.md"
         ) from None
 
@@ -118,14 +130,18 @@ class Sealer(ConsumerRebalanceListener):
             self.chains.pop((tp.topic, tp.partition), None)  # its next owner reads it again
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        for tp in sorted(assigned):
-            last = await last_seal(self.reader, tp.partition, SEALED[tp.topic])
-            chain = Chain.after(tp.topic, tp.partition, last)
+        taken = sorted(assigned)
+        seals = [TopicPartition(SEALED[tp.topic], tp.partition) for tp in taken]
+        lasts = await last_seals(self.reader, seals)
+        for tp, seals_tp in zip(taken, seals, strict=True):
+            chain = Chain.after(tp.topic, tp.partition, lasts[seals_tp])
             self.chains[(tp.topic, tp.partition)] = chain
-            if chain.next_offset is None:
-                await self.consumer.seek_to_beginning(tp)
-            else:
-                self.consumer.seek(tp, chain.next_offset)
+            # Offset 0 when nothing is sealed yet: where the log starts, or (retention having
+            # moved its start) the earliest, by the consumer's reset policy. Not
+            # seek_to_beginning: it waits on the fetcher, up to a fetch's wait per partition,
+            # while the group's heartbeats are stopped for this callback (16 partitions
+            # outlasted the session in `make run`: a rebalance every 9 s, nothing sealed).
+            self.consumer.seek(tp, chain.next_offset or 0)
         log.info(events.LEDGER_SEALING, partitions=[f"{t}[{p}]" for t, p in sorted(self.chains)])
         self.ready = True
 
