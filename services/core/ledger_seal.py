@@ -12,8 +12,8 @@ they stand (no false alarm), while anything done to the log afterwards shows:
   its place are both bound, and a record found at another offset is recognised as moved;
 - a seal covers the records from ``first_offset`` to ``last_offset``: their count, the head
   before and after, the time, the signing key's id and its Ed25519 signature over the
-  canonical JSON of everything else; ``entries`` (each offset and entry hash) travel in the
-  auditor's copy, which lets the verifier name the exact record;
+  canonical JSON of everything else; ``entries`` (each offset and entry hash) travel with the
+  seal, which lets the verifier name the exact record (without them, only the window);
 - seals chain too: a seal's ``previous_head`` is the head of the seal before it (or of any
   seal before it: two sealers that sealed the same stretch fork the chain harmlessly, while a
   seal taken out leaves the next one hanging).
@@ -28,11 +28,13 @@ import base64
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from schemas.ledger_seals import LedgerSeal
 
 GENESIS = "00" * 32
 DOMAIN = b"releasewatch-ledger-entry/1"
@@ -70,37 +72,11 @@ def key_id(public: Ed25519PublicKey) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
-@dataclass(frozen=True)
-class Seal:
-    topic: str
-    partition: int
-    first_offset: int
-    last_offset: int
-    count: int
-    previous_head: str
-    head: str
-    sealed_at: str
-    key_id: str = ""
-    signature: str = ""
-    entries: tuple[tuple[int, str], ...] = field(default=(), compare=False)
-
-    def signed_bytes(self) -> bytes:
-        body = asdict(self)
-        for unsigned in ("signature", "entries"):
-            body.pop(unsigned)
-        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-
-    def to_json(self, with_entries: bool = False) -> dict[str, object]:
-        body = asdict(self)
-        body["type"] = "notice.audit.seal"
-        body["entries"] = [list(e) for e in self.entries] if with_entries else []
-        return body
-
-    @classmethod
-    def from_json(cls, raw: dict[str, object]) -> Seal:
-        values = {name: raw[name] for name in cls.__dataclass_fields__ if name in raw}
-        values["entries"] = tuple((int(o), str(h)) for o, h in raw.get("entries") or ())  # type: ignore[attr-defined]
-        return cls(**values)  # type: ignore[arg-type]
+def signed_bytes(sealed: LedgerSeal) -> bytes:
+    """What the signature covers: every field but the signature and the entries (the entries
+    are bound through the head they chain to)."""
+    body = sealed.model_dump(mode="json", exclude={"signature", "entries"})
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
 def seal(
@@ -110,31 +86,32 @@ def seal(
     previous_head: str,
     sealed_at: str,
     signer: Ed25519PrivateKey,
-) -> Seal:
+) -> LedgerSeal:
     """The signed seal of ``entries`` (in offset order, not empty) after ``previous_head``."""
-    hashes = tuple((e.offset, entry_hash(e)) for e in entries)
-    unsigned = Seal(
-        topic,
-        partition,
-        entries[0].offset,
-        entries[-1].offset,
-        len(entries),
-        previous_head,
-        chain(previous_head, hashes),
-        sealed_at,
-        key_id(signer.public_key()),
+    hashes = [(e.offset, entry_hash(e)) for e in entries]
+    unsigned = LedgerSeal(
+        topic=topic,
+        partition=partition,
+        first_offset=entries[0].offset,
+        last_offset=entries[-1].offset,
+        count=len(entries),
+        previous_head=previous_head,
+        head=chain(previous_head, hashes),
+        sealed_at=sealed_at,
+        key_id=key_id(signer.public_key()),
+        signature="",
         entries=hashes,
     )
-    signature = signer.sign(unsigned.signed_bytes())
-    return replace(unsigned, signature=base64.b64encode(signature).decode())
+    signature = signer.sign(signed_bytes(unsigned))
+    return unsigned.model_copy(update={"signature": base64.b64encode(signature).decode()})
 
 
-def signature_holds(sealed: Seal, keys: dict[str, Ed25519PublicKey]) -> bool:
+def signature_holds(sealed: LedgerSeal, keys: dict[str, Ed25519PublicKey]) -> bool:
     public = keys.get(sealed.key_id)
     if public is None:
         return False
     try:
-        public.verify(base64.b64decode(sealed.signature), sealed.signed_bytes())
+        public.verify(base64.b64decode(sealed.signature), signed_bytes(sealed))
     except (InvalidSignature, ValueError):
         return False
     return True
@@ -166,7 +143,7 @@ class Verdict:
 
 def verify(
     records: Mapping[int, Sequence[Entry]],
-    seals: Mapping[int, Sequence[Seal]],
+    seals: Mapping[int, Sequence[LedgerSeal]],
     keys: dict[str, Ed25519PublicKey],
 ) -> Verdict:
     """Each partition's records (offset order) against its seals (in the order written)."""
@@ -186,7 +163,10 @@ def verify(
 
 
 def _partition(
-    partition: int, log: Sequence[Entry], seals: Sequence[Seal], keys: dict[str, Ed25519PublicKey]
+    partition: int,
+    log: Sequence[Entry],
+    seals: Sequence[LedgerSeal],
+    keys: dict[str, Ed25519PublicKey],
 ) -> tuple[list[Finding], int, int]:
     by_offset = {e.offset: entry_hash(e) for e in log}
     # what every seal and the whole log hold: a record found elsewhere was moved, not forged
@@ -223,7 +203,7 @@ class Contents:
 
 
 def _window(
-    partition: int, sealed: Seal, window: list[tuple[int, str]], known: Contents
+    partition: int, sealed: LedgerSeal, window: list[tuple[int, str]], known: Contents
 ) -> Finding | None:
     if chain(sealed.previous_head, window) == sealed.head and len(window) == sealed.count:
         return None
@@ -259,7 +239,7 @@ def _window(
     return Finding(partition, sealed.first_offset, "bad_seal", _seal_name(sealed, "head"))
 
 
-def _seal_name(sealed: Seal, part: str) -> str:
+def _seal_name(sealed: LedgerSeal, part: str) -> str:
     return (
         f"the seal of offsets {sealed.first_offset}..{sealed.last_offset} "
         f"({sealed.sealed_at}) fails its {part} check"

@@ -16,7 +16,7 @@ from aiokafka.errors import KafkaError
 
 from schemas.deadletter import FieldError
 from schemas.topics import DEADLETTER, JAIL_BOOKING
-from services.kafka.client.security import client_options, producer_options
+from services.kafka.client.security import stored_producer_options
 from services.ops.metrics import Metrics
 from services.settings import Settings
 from services.streams.codec import RawMessage, dead_letter
@@ -33,9 +33,8 @@ class Publisher:
         self.producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
-        options = {**client_options(self.settings), **producer_options(self.settings)}
-        options["acks"] = "all"  # "stored" means the leader and its in-sync followers have it
-        self.producer = AIOKafkaProducer(**options)
+        # "stored" means the leader and its in-sync followers have it
+        self.producer = AIOKafkaProducer(**stored_producer_options(self.settings))
         await self.producer.start()
 
     async def stop(self) -> None:

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from schemas.ledger_seals import LedgerSeal
 from services.core import ledger_seal
-from services.core.ledger_seal import GENESIS, Entry, Seal
+from services.core.ledger_seal import GENESIS, Entry
 
 # Records in one seal at most: with each record's offset and hash (~80 bytes) a seal stays
 # far under the broker's 1 MiB message limit.
@@ -55,7 +55,7 @@ class Chain:
             return False
         return len(self.pending) >= MAX_RECORDS or now - self.waiting_since >= every
 
-    def seal(self, sealed_at: str, signer: Ed25519PrivateKey) -> Seal:
+    def seal(self, sealed_at: str, signer: Ed25519PrivateKey) -> LedgerSeal:
         """The seal of the records pending (at most MAX_RECORDS); ``sealed`` once written."""
         return ledger_seal.seal(
             self.topic,
@@ -66,15 +66,7 @@ class Chain:
             signer,
         )
 
-    def sealed(self, written: Seal, now: float) -> None:
+    def sealed(self, written: LedgerSeal, now: float) -> None:
         self.head, self.last_offset = written.head, written.last_offset
         self.pending = self.pending[written.count :]
         self.waiting_since = now if self.pending else None
-
-
-def as_message(written: Seal) -> LedgerSeal:
-    return LedgerSeal.model_validate(written.to_json(with_entries=True))
-
-
-def from_message(message: LedgerSeal) -> Seal:
-    return Seal.from_json(message.model_dump())

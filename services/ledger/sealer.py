@@ -31,7 +31,7 @@ from schemas.ledger_seals import LedgerSeal
 from schemas.topics import ACCESS, ACCESS_SEALS, APP_ID_PREFIX, AUDIT, AUDIT_SEALS
 from services.core.ledger_seal import Entry
 from services.kafka.admin.metadata import partitions_of
-from services.ledger.chains import Chain, as_message
+from services.ledger.chains import Chain
 from services.ops import events
 from services.ops.logging import get_logger
 from services.ops.metrics import Metrics
@@ -168,7 +168,7 @@ class Sealer(ConsumerRebalanceListener):
         try:
             await self.producer.send_and_wait(
                 SEALED[chain.topic],
-                as_message(written).model_dump_json().encode(),
+                written.model_dump_json().encode(),
                 key=str(chain.partition).encode(),
                 partition=chain.partition,
             )

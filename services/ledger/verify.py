@@ -3,9 +3,7 @@ committed, and the seals from their topic or from an auditor's copy (JSON lines)
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +12,10 @@ from pydantic import ValidationError
 
 from schemas.ledger_seals import LedgerSeal
 from schemas.topics import AUDIT, AUDIT_SEALS
-from services.core.ledger_seal import Entry, Seal, Verdict
+from services.core.ledger_seal import Entry, Verdict
 from services.kafka.admin.metadata import partitions_of
 from services.kafka.client import read
 from services.kafka.client.clients import running
-from services.ledger.chains import from_message
 
 
 async def read_topic(options: dict[str, Any], topic: str) -> dict[int, list[Entry]]:
@@ -34,23 +31,23 @@ async def read_topic(options: dict[str, Any], topic: str) -> dict[int, list[Entr
     return dict(found)
 
 
-def seals_of(records: dict[int, list[Entry]]) -> dict[int, list[Seal]]:
+def seals_of(records: dict[int, list[Entry]]) -> dict[int, list[LedgerSeal]]:
     """The seals topic's records as seals, by the ledger partition each seals. A record that
     is not a seal is skipped: a seal missing from the chain shows as a gap."""
-    seals: dict[int, list[Seal]] = defaultdict(list)
+    seals: dict[int, list[LedgerSeal]] = defaultdict(list)
     for entries in records.values():
         for entry in entries:
             try:
                 message = LedgerSeal.model_validate_json(entry.value or b"")
             except ValidationError:
                 continue
-            seals[message.partition].append(from_message(message))
+            seals[message.partition].append(message)
     return dict(seals)
 
 
 async def read_seals(
     options: dict[str, Any], seals_topic: str = AUDIT_SEALS.name
-) -> dict[int, list[Seal]]:
+) -> dict[int, list[LedgerSeal]]:
     return seals_of(await read_topic(options, seals_topic))
 
 
@@ -58,10 +55,10 @@ async def read_ledger(options: dict[str, Any], topic: str = AUDIT.name) -> dict[
     return await read_topic(options, topic)
 
 
-def read_copy(path: Path, topic: str | None = None) -> dict[int, list[Seal]]:
+def read_copy(path: Path, topic: str | None = None) -> dict[int, list[LedgerSeal]]:
     """An auditor's copy: one seal a line, as ``ledger seals --out`` writes them (those of
     ``topic``'s partitions only, when given)."""
-    seals: dict[int, list[Seal]] = defaultdict(list)
+    seals: dict[int, list[LedgerSeal]] = defaultdict(list)
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
             continue
@@ -71,22 +68,22 @@ def read_copy(path: Path, topic: str | None = None) -> dict[int, list[Seal]]:
             raise ValueError(
                 f"{path}:{number}: not a seal ({exc.error_count()} problems)"
             ) from None
-        seals[message.partition].append(from_message(message))
+        seals[message.partition].append(message)
     return dict(seals)
 
 
-def append_copy(path: Path, seals: list[Seal]) -> int:
+def append_copy(path: Path, seals: list[LedgerSeal]) -> int:
     """Seals not yet in the auditor's copy appended to it, in the order given; how many."""
     held = read_copy(path) if path.exists() else {}
     known = {(s.topic, s.partition, s.first_offset, s.head) for kept in held.values() for s in kept}
     new = [s for s in seals if (s.topic, s.partition, s.first_offset, s.head) not in known]
     with path.open("a") as out:
         for sealed in new:
-            out.write(json.dumps(sealed.to_json(with_entries=True), separators=(",", ":")) + "\n")
+            out.write(sealed.model_dump_json() + "\n")
     return len(new)
 
 
-def render(verdict: Verdict, seals: dict[int, list[Seal]], source: str, topic: str) -> str:
+def render(verdict: Verdict, seals: dict[int, list[LedgerSeal]], source: str, topic: str) -> str:
     lines = [
         f"{topic}: {verdict.records:,} records, {verdict.sealed:,} sealed "
         f"({sum(len(s) for s in seals.values()):,} seals from {source})"
@@ -98,7 +95,3 @@ def render(verdict: Verdict, seals: dict[int, list[Seal]], source: str, topic: s
         lines.append("intact: every sealed record is as sealed")
     lines += [f"TAMPERED: {finding.line()}" for finding in verdict.findings]
     return "\n".join(lines)
-
-
-def key_ids(seals: Iterable[Seal]) -> set[str]:
-    return {s.key_id for s in seals}

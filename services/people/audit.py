@@ -12,7 +12,7 @@ from aiokafka.errors import KafkaError
 
 from schemas.access import AccessAction, AccessEvent, AccessOutcome
 from schemas.topics import ACCESS
-from services.kafka.client.security import client_options, producer_options
+from services.kafka.client.security import stored_producer_options
 from services.ops import events
 from services.ops.logging import get_logger
 from services.settings import Settings
@@ -28,10 +28,9 @@ class AccessLog:
         self.producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
-        options = {**client_options(self.settings), **producer_options(self.settings)}
-        options["acks"] = "all"
-        options["request_timeout_ms"] = int(TIMEOUT * 1000)
-        self.producer = AIOKafkaProducer(**options)
+        self.producer = AIOKafkaProducer(
+            **stored_producer_options(self.settings), request_timeout_ms=int(TIMEOUT * 1000)
+        )
         await self.producer.start()
 
     async def stop(self) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 import uuid
 from typing import Any
 
@@ -17,11 +16,11 @@ from services.kafka.admin.topics import partition_for
 from services.kafka.broker.apache import EmbeddedKafka
 from services.kafka.broker.embedded import EmbeddedBroker
 from tests import factories as f
-from tests.integration.conftest import PARTITIONS, ROOT, service_env
+from tests.integration.conftest import PARTITIONS, service_env
 from tests.support.kafka_log import batches
 from tests.support.poll import until
 from tests.support.topics import KafkaHelper, Record, Watch
-from tests.support.workers import log_events
+from tests.support.workers import log_events, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -186,15 +185,9 @@ def test_the_cli_publishes_and_tails(broker: Any, start_service: Any, tmp_path: 
     env = service_env(broker, tmp_path)
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "services.cli", *args],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
+        done = run_cli(env, *args, timeout=60)
+        done.check_returncode()
+        return done
 
     def states_of_booking() -> list[dict[str, Any]]:
         """booking.state.v1 from the beginning (waiting up to 10 s for more), this booking's."""

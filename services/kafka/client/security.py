@@ -103,6 +103,12 @@ def producer_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+def stored_producer_options(settings: Settings) -> dict[str, Any]:
+    """A producer whose "sent" means stored: every in-sync replica has it, whatever
+    RELEASEWATCH_PRODUCER_ACKS says (the intake's 202, a look recorded before it is shown)."""
+    return {**client_options(settings), **producer_options(settings), "acks": "all"}
+
+
 def as_client(kafka: Kafka, consumer: bool = False) -> dict[str, Any]:
     """Client keyword arguments from either form of ``Kafka``; consumer-only ones (from
     ``consumer_options``) are kept for a consumer and left out for anything else."""

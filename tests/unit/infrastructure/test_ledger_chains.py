@@ -8,9 +8,10 @@ import json
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from schemas.ledger_seals import LedgerSeal
 from services.core import ledger_seal
 from services.core.ledger_seal import GENESIS, Entry
-from services.ledger.chains import MAX_RECORDS, Chain, as_message, from_message
+from services.ledger.chains import MAX_RECORDS, Chain
 
 SIGNER = Ed25519PrivateKey.generate()
 KEYS = {ledger_seal.key_id(SIGNER.public_key()): SIGNER.public_key()}
@@ -68,8 +69,8 @@ def test_a_chain_taken_over_from_its_last_seal_verifies_end_to_end(seals_before:
         if len(chain.pending) == 3 or offset == len(log) - 1:
             seal = chain.seal(AT, SIGNER)
             chain.sealed(seal, now=float(offset))
-            message = as_message(seal)
-            written.append(from_message(message))
+            message = LedgerSeal.model_validate_json(seal.model_dump_json())  # as on the topic
+            written.append(message)
             chain = Chain.after("notice.audit.v1", 0, message)  # a new owner, from the topic
     result = ledger_seal.verify({0: log}, {0: written}, KEYS)
     assert result.intact and result.sealed == len(log) and not result.unsealed

@@ -9,8 +9,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
+from schemas.ledger_seals import LedgerSeal as Seal
 from services.core import ledger_seal
-from services.core.ledger_seal import GENESIS, Entry, Seal
+from services.core.ledger_seal import GENESIS, Entry
 
 SIGNER = Ed25519PrivateKey.generate()
 KEYS = {ledger_seal.key_id(SIGNER.public_key()): SIGNER.public_key()}
@@ -88,7 +89,7 @@ def test_a_truncated_log_is_named_at_the_first_missing_offset() -> None:
 def test_a_forged_or_unknown_seal_fails_its_signature() -> None:
     log = records(8)
     seals = sealed(log)
-    forged = Seal(**{**seals[1].__dict__, "count": 3})
+    forged = seals[1].model_copy(update={"count": 3})
     assert only(verdict(log, [seals[0], forged]))[1] == "bad_seal"
     stranger = Ed25519PrivateKey.generate()
     other = [ledger_seal.seal("notice.audit.v1", 0, log, GENESIS, AT, stranger)]
@@ -120,11 +121,11 @@ def test_a_seal_that_goes_back_over_its_own_head_is_a_gap() -> None:
     assert only(verdict(log, [seals[0], again]))[1] == "seal_gap"
 
 
-def test_the_seal_from_the_topic_names_the_window_the_auditors_copy_the_record() -> None:
+def test_a_seal_without_its_entries_names_the_window_with_them_the_record() -> None:
     log = records(8)
     seals = sealed(log)
-    bare = [Seal.from_json(s.to_json()) for s in seals]  # as on the topic: no entries
-    kept = [Seal.from_json(json.loads(json.dumps(s.to_json(with_entries=True)))) for s in seals]
+    bare = [s.model_copy(update={"entries": []}) for s in seals]  # a seal without its entries
+    kept = [Seal.model_validate_json(s.model_dump_json()) for s in seals]  # as written
     log[6] = Entry(6, log[6].key, b"{}")
     assert only(verdict(log, bare)) == (4, "altered")  # the window 4..7
     assert "4..7" in verdict(log, bare).findings[0].detail
