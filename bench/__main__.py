@@ -27,6 +27,7 @@ from bench import (
     pipeline,
     placement,
     plots,
+    sealing,
     webhooks,
     year,
 )
@@ -51,6 +52,7 @@ if __name__ == "__main__":
     throughput = pipeline.main(20_000 if quick else 50_000)
     save("pipeline", {**context(), **throughput})
     print(f"  plot: {plots.throughput(throughput)}")
+    save("sealing", {**context(), **sealing.main(20_000)})
     curve = pipeline.scaling_main(5_000 if quick else 20_000)
     save("scaling", {**context(), **curve})
     print(f"  plot: {plots.scaling(curve)}")

@@ -41,7 +41,7 @@ INPUTS = {
     "booking": ("jail.booking.v1",),
     "scheduling": ("booking.state.v1", "agency.requests.v1"),
     # notification keeps each booking's state too (the copy its notices are rendered from)
-    "notification": ("notice.alerts.v1", "notice.acks.v1", "booking.state.v1"),
+    "notification": ("notice.alerts.v1", "notice.acks.v1", "booking.state.v1", "booking.keys.v1"),
 }
 
 
@@ -104,7 +104,10 @@ async def work_off(worker: Worker, expected: float, timeout: float = 900) -> dic
     }
 
 
-async def per_service(messages: list[Message], data: Path) -> dict[str, dict[str, float]]:
+async def per_service(
+    messages: list[Message], data: Path, extra: dict[str, str] | None = None
+) -> dict[str, dict[str, float]]:
+    """Each service alone on its backlog; ``extra``: settings of every worker."""
     results = {}
     with embedded() as broker:
         await ensure_topics(broker.bootstrap, PARTITIONS)
@@ -117,10 +120,10 @@ async def per_service(messages: list[Message], data: Path) -> dict[str, dict[str
         for name in SERVICES:
             if name == "notification":  # realistic traffic raises few alerts: add a backlog
                 outputs["notice.alerts.v1"] += await alert_backlog(broker.bootstrap, ALERTS)
-            env = worker_env(broker.url, data / f"alone-{name}")
+            env = worker_env(broker.url, data / f"alone-{name}", **(extra or {}))
             worker = Worker(name, env, data / f"alone-{name}.log").start()
             try:
-                expected = sum(outputs[t] for t in INPUTS[name])
+                expected = sum(outputs.get(t, 0) for t in INPUTS[name])
                 results[name] = await work_off(worker, expected)
                 metrics = worker.metrics()
                 for series, value in metrics.items():
@@ -166,10 +169,15 @@ def sent_by(workers: list[Worker], topic: str) -> float:
 
 
 async def end_to_end(
-    messages: list[Message], data: Path, workers: int = 1, partitions: int = PARTITIONS
+    messages: list[Message],
+    data: Path,
+    workers: int = 1,
+    partitions: int = PARTITIONS,
+    extra: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """All three services, ``workers`` each (sharing the partitions), topics of
-    ``partitions`` partitions: from the first publish to the last notice."""
+    ``partitions`` partitions: from the first publish to the last notice. ``extra``:
+    settings of every worker."""
     with embedded() as broker:
         await ensure_topics(broker.bootstrap, partitions)
         group = {
@@ -180,6 +188,7 @@ async def end_to_end(
                         broker.url,
                         data / f"e2e-{name}-p{partitions}",
                         RELEASEWATCH_PARTITIONS=str(partitions),
+                        **(extra or {}),
                     ),
                     data / f"{name}-p{partitions}-w{workers}-{number}.log",
                 )
@@ -202,11 +211,12 @@ async def end_to_end(
 
                 def complete() -> bool:
                     states = sent_by(group["booking"], "booking.state.v1")
+                    keys = sent_by(group["booking"], "booking.keys.v1")
                     alerts = sent_by(group["scheduling"], "notice.alerts.v1")
                     return (
                         taken_by(group["booking"]) >= jail
                         and taken_by(group["scheduling"]) >= states + requests
-                        and taken_by(group["notification"]) >= alerts + states
+                        and taken_by(group["notification"]) >= alerts + states + keys
                     )
 
                 await until(complete, 900, "every stage done", every=0.5)

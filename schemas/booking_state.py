@@ -15,6 +15,7 @@ from pydantic import Field
 
 from schemas.envelope import Envelope, EventId, Instant, Payload
 from schemas.jail_booking import Charge, Facility, Person, ReleaseBasis, ReleaseType
+from schemas.sealed import SealedValue
 
 
 class BookingStatus(StrEnum):
@@ -72,7 +73,9 @@ class BookingStateData(Payload):
     revision: Annotated[int, Field(ge=1)]
     status: BookingStatus
     facility: Facility
-    person: Person
+    # Sealed (#46) when the booking service has key-encryption keys (RELEASEWATCH_KEK_FILE):
+    # it opens with the booking's data key from booking.keys.v1; in clear without them.
+    person: Person | SealedValue
     booked_at: Instant
     charges: list[Charge]
     # The latest of sentence / explicit schedule / unscheduled: the latest one wins.

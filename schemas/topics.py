@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from schemas.access import AccessEvent
 from schemas.agency_requests import NoticeRequestReceived, NoticeRequestWithdrawn
 from schemas.audit import AuditRecord, DeliveryAttempt
+from schemas.booking_keys import BookingKey
 from schemas.booking_state import BookingState
 from schemas.deadletter import DeadLetter
 from schemas.escalations import Escalation
@@ -54,10 +55,13 @@ class TopicSpec:
     messages: tuple[type[BaseModel], ...]
     key_rule: str = KEY_RULE
     cleanup: Cleanup = Cleanup.DELETE
-    # retention.ms; FOREVER keeps every message (compliance records). No topic a service
-    # consumes is compacted: the gap guard (services/streams/gaps.py) relies on contiguous
-    # offsets.
+    # retention.ms; FOREVER keeps every message (compliance records). A compacted topic a
+    # service consumes (booking.keys.v1) has holes where compaction removed records: the gap
+    # guard's probe (services/kafka/client/holes.py) finds no record in them and goes on.
     retention_ms: int = 30 * DAY_MS
+    # min.compaction.lag.ms of a compacted topic: no record younger is compacted away, so a
+    # consumer less behind than that reads every record (a key replaced, then destroyed)
+    compaction_lag_ms: int | None = None
     is_input: bool = False  # published by systems outside releasewatch
     internal: bool = False  # between workers of one service; not part of the public contract
 
@@ -101,6 +105,15 @@ BOOKING_STATE = TopicSpec(
     "booking.state.v1",
     "The booking service's full state of a booking after each accepted event.",
     (BookingState,),
+)
+BOOKING_KEYS = TopicSpec(
+    "booking.keys.v1",
+    "Each booking's data key, wrapped under a key-encryption key: what opens the person "
+    "sealed on booking.state.v1. Compacted: a retired booking's key is destroyed.",
+    (BookingKey,),
+    cleanup=Cleanup.COMPACT,
+    retention_ms=FOREVER,
+    compaction_lag_ms=7 * DAY_MS,
 )
 RELEASE_SCHEDULE = TopicSpec(
     "release.schedule.v1",
@@ -226,6 +239,7 @@ REGISTRY: tuple[TopicSpec, ...] = (
     JAIL_BOOKING,
     AGENCY_REQUESTS,
     BOOKING_STATE,
+    BOOKING_KEYS,
     RELEASE_SCHEDULE,
     NOTICE_ALERTS,
     NOTICE_ACKS,

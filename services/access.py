@@ -21,6 +21,7 @@ from schemas.topics import (
     APP_ID_PREFIX,
     AUDIT,
     AUDIT_SEALS,
+    BOOKING_KEYS,
     BOOKING_STATE,
     BOOKING_TICKS,
     DEADLETTER,
@@ -99,7 +100,7 @@ class ServiceTopics:
 SERVICE_TOPICS = {
     "booking": ServiceTopics(
         reads=(JAIL_BOOKING, BOOKING_TICKS),
-        writes=(BOOKING_TICKS, BOOKING_STATE, DEADLETTER),
+        writes=(BOOKING_TICKS, BOOKING_KEYS, BOOKING_STATE, DEADLETTER),
     ),
     "scheduling": ServiceTopics(
         reads=(BOOKING_STATE, AGENCY_REQUESTS, DEADLINE_TICKS),
@@ -113,7 +114,7 @@ SERVICE_TOPICS = {
         ),
     ),
     "notification": ServiceTopics(
-        reads=(NOTICE_ALERTS, NOTICE_ACKS, BOOKING_STATE, NOTIFICATION_TICKS),
+        reads=(NOTICE_ALERTS, NOTICE_ACKS, BOOKING_STATE, BOOKING_KEYS, NOTIFICATION_TICKS),
         # notice.acks.v1 too: acknowledgements taken over HTTP with a token (#44)
         writes=(NOTIFICATION_TICKS, SUBJECT_COPIES, AUDIT, ESCALATIONS, DEADLETTER, NOTICE_ACKS),
         agency_topics=True,

@@ -1,4 +1,5 @@
-"""Booking service wiring: jail.booking.v1 (+ its own ticks) -> booking.state.v1, deadletter.v1.
+"""Booking service wiring: jail.booking.v1 (+ its own ticks) -> booking.state.v1, booking.keys.v1,
+deadletter.v1.
 
 Decide with the domain, send. The rules are in ``services.booking.domain``; the skeleton
 (admit, place, store after the broker acknowledges, retirement ticks) is ``DurableService``.
@@ -11,8 +12,9 @@ from datetime import datetime
 import faust
 
 from schemas.jail_booking import JAIL_EVENT, JailEvent
-from schemas.topics import BOOKING_STATE, BOOKING_TICKS, JAIL_BOOKING
+from schemas.topics import BOOKING_KEYS, BOOKING_STATE, BOOKING_TICKS, JAIL_BOOKING
 from services.booking import domain
+from services.booking.keys import BookingKeys
 from services.core.clock import Clock
 from services.ops import events
 from services.ops.logging import get_logger
@@ -33,9 +35,11 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         record=domain.BookingRecord,
         ticks=BOOKING_TICKS,
         escalates=False,
+        personal=("state.person",),
     )
     book = service.policies
     states = service.output(BOOKING_STATE)
+    keys = BookingKeys(service.keyring, service.output(BOOKING_KEYS), service.clock)
 
     @service.on(JAIL_BOOKING, JAIL_EVENT)
     def on_jail_event(
@@ -48,17 +52,24 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         forget_after = book.for_jurisdiction(record.jurisdiction).forget_after
         return domain.on_tick(record, now, forget_after)
 
-    async def publish(key: str, outcome: object, sent: frozenset[str]) -> None:
+    async def publish(
+        key: str, outcome: object, sent: frozenset[str]
+    ) -> domain.BookingRecord | None:
         match outcome:
-            case domain.Accepted(message=message):
-                await states.send(key.encode(), message)
+            case domain.Accepted(record=record, message=message):
+                record = await keys.keyed(key, record)
+                await states.send(key.encode(), keys.sealed(key, message, record))
                 log.debug(  # one per jail event: the per-second summary is at info
                     events.BOOKING_STATE_EMITTED,
                     revision=message.data.revision,
                     status=message.data.status.value,
                 )
-            case domain.Resend(message=message):
-                await states.send(key.encode(), message)
+                return record
+            case domain.Resend(record=record, message=message):
+                await states.send(key.encode(), keys.sealed(key, message, record))
                 log.info(events.BOOKING_STATE_RESENT, revision=message.data.revision)
+            case domain.Retired():
+                await keys.destroy(key)
+        return None
 
     return service.start(publish, on_tick)

@@ -139,7 +139,11 @@ def apply(
     applied = {**(record.applied if record else {}), event.event_id: position}
     retire_at = _retire_at(state, retire_after)
     new_record = BookingRecord(
-        jurisdiction=event.jurisdiction, state=state, applied=applied, retire_at=retire_at
+        jurisdiction=event.jurisdiction,
+        state=state,
+        applied=applied,
+        retire_at=retire_at,
+        data_keys=record.data_keys if record else (),
     )
     return Accepted(record=new_record, message=message_for(new_record, key))
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict
 
 from schemas.booking_state import BookingState, BookingStateData, BookingStatus
+from schemas.sealed import WrappedDataKey
 
 
 class BookingStub(BaseModel):
@@ -42,6 +43,10 @@ class BookingRecord(BaseModel):
     applied: dict[str, str]
     retire_at: datetime | None = None
     stub: BookingStub | None = None
+    # The booking's data key, wrapped (#46): what its person is sealed with, in the changelog
+    # and on booking.state.v1. Made by the wiring (``services.booking.sealing``); a stub has
+    # none: the key was destroyed when the booking retired.
+    data_keys: tuple[WrappedDataKey, ...] = ()
 
     @property
     def retired(self) -> bool:

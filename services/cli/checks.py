@@ -69,6 +69,24 @@ def check_ledger_key(settings: Settings) -> None:
         raise UsageError(str(exc)) from None
 
 
+def check_keys(settings: Settings) -> None:
+    """The KEKs person data is sealed under (#46): set in production, usable when set."""
+    from services.core import kek_file
+
+    if settings.kek_file is None:
+        if settings.environment == "production":
+            raise UsageError(
+                f"RELEASEWATCH_ENVIRONMENT=production needs {kek_file.SETTING}: person data is "
+                "sealed on every internal topic and changelog (make one with `releasewatch keys "
+                "rotate --file FILE`; docs/encryption.md)"
+            )
+        return
+    try:
+        kek_file.load(settings.kek_file)
+    except kek_file.KekFileError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def check_people(settings: Settings) -> None:
     """The board's sign-in: in production a users file or an identity provider, and a session
     secret; the users file readable, the provider's client complete."""
@@ -118,13 +136,21 @@ def check_service(settings: Settings, name: str) -> None:
 
 def check_stack(settings: Settings) -> None:
     """What ``releasewatch up`` reads before it starts anything."""
-    for check in (check_web, check_policies, check_jails, check_ledger_key, check_people):
+    for check in (
+        check_web,
+        check_policies,
+        check_jails,
+        check_ledger_key,
+        check_people,
+        check_keys,
+    ):
         check(settings)
 
 
 SERVICE_CHECKS: dict[str, tuple[Callable[[Settings], None], ...]] = {
+    "booking": (check_keys,),
     "scheduling": (check_policies,),
-    "notification": (check_policies, check_agencies),
+    "notification": (check_policies, check_agencies, check_keys),
     "intake": (check_jails,),
     "sealer": (check_ledger_key,),
     "board": (check_people,),

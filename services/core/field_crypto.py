@@ -27,7 +27,8 @@ from typing import Any, Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-ALGORITHM = "A256GCM"
+from schemas.sealed import ALGORITHM, SealedValue, WrappedDataKey
+
 KEY_BYTES = 32
 NONCE_BYTES = 12
 _FIELD = b"releasewatch-field/1"
@@ -102,28 +103,6 @@ class LocalKeks:
 
 
 @dataclass(frozen=True)
-class WrappedKey:
-    """A booking's data key as it travels and rests: wrapped under a KEK."""
-
-    kid: str
-    kek_id: str
-    nonce: str
-    wrapped: str
-
-    def to_json(self) -> dict[str, str]:
-        return {
-            "kid": self.kid,
-            "kek_id": self.kek_id,
-            "nonce": self.nonce,
-            "wrapped": self.wrapped,
-        }
-
-    @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> WrappedKey:
-        return cls(str(raw["kid"]), str(raw["kek_id"]), str(raw["nonce"]), str(raw["wrapped"]))
-
-
-@dataclass(frozen=True)
 class DataKey:
     kid: str
     secret: bytes
@@ -132,55 +111,35 @@ class DataKey:
         return f"DataKey({self.kid})"
 
 
-def new_data_key(booking: str, keks: KeyEncryptionKeys) -> tuple[DataKey, WrappedKey]:
+def new_data_key(booking: str, keks: KeyEncryptionKeys) -> tuple[DataKey, WrappedDataKey]:
     """A fresh data key for ``booking`` (``<jurisdiction>/<booking_id>``), and its wrapped form."""
     key = DataKey("dk-" + os.urandom(8).hex(), AESGCM.generate_key(bit_length=256))
     kek_id, nonce, wrapped = keks.wrap(key.secret, _aad(_WRAP, booking, key.kid))
-    return key, WrappedKey(key.kid, kek_id, _b64(nonce), _b64(wrapped))
+    return key, WrappedDataKey(kid=key.kid, kek_id=kek_id, nonce=_b64(nonce), wrapped=_b64(wrapped))
 
 
-def unwrap(booking: str, wrapped: WrappedKey, keks: KeyEncryptionKeys) -> DataKey:
+def unwrap(booking: str, wrapped: WrappedDataKey, keks: KeyEncryptionKeys) -> DataKey:
     aad = _aad(_WRAP, booking, wrapped.kid)
     secret = keks.unwrap(wrapped.kek_id, _raw(wrapped.nonce), _raw(wrapped.wrapped), aad)
     return DataKey(wrapped.kid, secret)
 
 
-@dataclass(frozen=True)
-class SealedField:
-    """A sealed value on the wire: ``{"sealed": "A256GCM", "kid", "nonce", "ciphertext"}``."""
-
-    kid: str
-    nonce: str
-    ciphertext: str
-
-    def to_json(self) -> dict[str, str]:
-        return {
-            "sealed": ALGORITHM,
-            "kid": self.kid,
-            "nonce": self.nonce,
-            "ciphertext": self.ciphertext,
-        }
-
-    @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> SealedField:
-        if raw.get("sealed") != ALGORITHM:
-            raise Tampered(f"not a sealed value of {ALGORITHM}: {sorted(raw)}")
-        return cls(str(raw["kid"]), str(raw["nonce"]), str(raw["ciphertext"]))
-
-
 def is_sealed(value: object) -> bool:
+    """A sealed value, as a model or as the JSON it stores."""
+    if isinstance(value, SealedValue):
+        return True
     return isinstance(value, dict) and value.get("sealed") == ALGORITHM
 
 
-def seal(value: Any, booking: str, field: str, key: DataKey) -> SealedField:
+def seal(value: Any, booking: str, field: str, key: DataKey) -> SealedValue:
     """``value`` (anything JSON can hold) sealed for ``booking``'s ``field``."""
     plain = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
     nonce = os.urandom(NONCE_BYTES)
     sealed = AESGCM(key.secret).encrypt(nonce, plain, _aad(_FIELD, booking, field, key.kid))
-    return SealedField(key.kid, _b64(nonce), _b64(sealed))
+    return SealedValue(kid=key.kid, nonce=_b64(nonce), ciphertext=_b64(sealed))
 
 
-def open_sealed(sealed: SealedField, booking: str, field: str, key: DataKey) -> Any:
+def open_sealed(sealed: SealedValue, booking: str, field: str, key: DataKey) -> Any:
     """The value sealed for ``booking``'s ``field``; ``KeyUnavailable`` when ``key`` is not
     the one that sealed it, ``Tampered`` when it does not open."""
     if key.kid != sealed.kid:
@@ -192,3 +151,38 @@ def open_sealed(sealed: SealedField, booking: str, field: str, key: DataKey) -> 
     except (InvalidTag, ValueError):
         raise Tampered(f"the sealed {field} of {booking} does not open with {key.kid}") from None
     return json.loads(plain)
+
+
+class Keyring:
+    """What a service seals and opens with: the KEKs, and the data keys it has unwrapped
+    (kept for at most ``keep`` bookings, so a booking's key is unwrapped once, not for every
+    message)."""
+
+    def __init__(self, keks: KeyEncryptionKeys, keep: int = 50_000) -> None:
+        self.keks = keks
+        self.keep = keep
+        self._opened: dict[str, dict[str, DataKey]] = {}  # booking -> kid -> key
+
+    def new_key(self, booking: str) -> tuple[DataKey, WrappedDataKey]:
+        key, wrapped = new_data_key(booking, self.keks)
+        self._remember(booking, key)
+        return key, wrapped
+
+    def data_key(self, booking: str, wrapped: WrappedDataKey) -> DataKey:
+        key = self._opened.get(booking, {}).get(wrapped.kid)
+        if key is None:
+            key = unwrap(booking, wrapped, self.keks)
+            self._remember(booking, key)
+        return key
+
+    def forget(self, booking: str) -> None:
+        """The booking's keys destroyed: not kept here either."""
+        self._opened.pop(booking, None)
+
+    def _remember(self, booking: str, key: DataKey) -> None:
+        keys = self._opened.get(booking)
+        if keys is None:
+            if len(self._opened) >= self.keep:  # the oldest goes (dicts keep insertion order)
+                del self._opened[next(iter(self._opened))]
+            keys = self._opened[booking] = {}
+        keys[key.kid] = key

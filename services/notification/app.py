@@ -1,6 +1,7 @@
 """Notification service wiring: notice.alerts.v1 + notice.acks.v1 + booking.state.v1 (who
-each notice is about) (+ its own ack-timeout ticks) -> notices.<agency>.v1,
-notices.subject-copies.v1, notice.audit.v1, ops.escalations.v1, deadletter.v1.
+each notice is about, sealed) + booking.keys.v1 (what opens it) (+ its own ack-timeout
+ticks) -> notices.<agency>.v1, notices.subject-copies.v1, notice.audit.v1, ops.escalations.v1,
+deadletter.v1.
 
 The rules are in ``services.notification.domain`` (and ``overdue``, ``delivery``); the durable
 ack timers are the same skeleton as the scheduling service's deadlines
@@ -25,11 +26,15 @@ from schemas.audit import (
     DeliveryChannel,
     DeliveryResult,
 )
+from schemas.booking_keys import BookingKey
 from schemas.booking_state import BookingState
+from schemas.jail_booking import Person
 from schemas.notice_acks import NOTICE_ACK, NoticeAck
 from schemas.notice_alerts import NoticeAlert
 from schemas.notices import Notice
+from schemas.sealed import SealedValue
 from schemas.topics import (
+    BOOKING_KEYS,
     BOOKING_STATE,
     NOTICE_ACKS,
     NOTICE_ALERTS,
@@ -53,10 +58,19 @@ from services.ops.logging import get_logger
 from services.settings import Settings
 from services.streams.durable import Decision, DurableService
 from services.streams.output import Output
+from services.streams.sealing import PersonSeal
 
 SERVICE = "notification"
 NOTICE_ALERT = TypeAdapter(NoticeAlert)
 BOOKING_STATE_MESSAGE = TypeAdapter(BookingState)
+BOOKING_KEY_MESSAGE = TypeAdapter(BookingKey)
+# Where a record holds person data, sealed at rest with the booking's data key (#46)
+PERSONAL = (
+    "booking.person",
+    "notices.*.last.data.subject",
+    "notices.*.deliveries.*.message.data.subject",
+    "waiting.*.data.booking.person",
+)
 log = get_logger(__name__)
 
 
@@ -69,8 +83,10 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         table="notices",
         record=NotificationRecord,
         ticks=NOTIFICATION_TICKS,
+        personal=PERSONAL,
     )
     clock, book = service.clock, service.policies
+    sealing = service.sealing
     metrics = service.metrics
     metrics.alert_wait_limit.set(settings.alert_wait_limit)
     registry = agencies.load(settings.agencies_file)
@@ -112,7 +128,16 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         message: BookingState, record: NotificationRecord | None, position: str
     ) -> Decision:
         policy = book.for_jurisdiction(message.jurisdiction)
+        message = opened_state(sealing, message, record)
         return domain.on_booking_state(record, message, policy, clock.now(), registry)
+
+    @service.on(BOOKING_KEYS, BOOKING_KEY_MESSAGE)
+    def on_booking_key(
+        message: BookingKey, record: NotificationRecord | None, position: str
+    ) -> Decision:
+        policy = book.for_jurisdiction(message.jurisdiction)
+        record = opened_with_key(sealing, message, record)
+        return domain.on_booking_key(record, message, policy, clock.now(), registry)
 
     @service.on(NOTICE_ACKS, NOTICE_ACK)
     def on_ack(ack: NoticeAck, record: NotificationRecord | None, position: str) -> Decision:
@@ -231,6 +256,31 @@ def _log_notice(event: str, notice: Notice) -> None:
         late=data.late,
         alert_id=data.alert_id,
     )
+
+
+def opened_state(
+    sealing: PersonSeal | None, message: BookingState, record: NotificationRecord | None
+) -> BookingState:
+    """The state with its person opened, when the record has the data key that sealed it;
+    else as it is (the copy stays sealed until its key comes)."""
+    person = message.data.person
+    if sealing is None or record is None or not isinstance(person, SealedValue):
+        return message
+    opened = sealing.open_value(message.key, "person", person, record.data_keys)
+    if opened is None:
+        return message
+    data = message.data.model_copy(update={"person": Person.model_validate(opened)})
+    return message.model_copy(update={"data": data})
+
+
+def opened_with_key(
+    sealing: PersonSeal | None, message: BookingKey, record: NotificationRecord | None
+) -> NotificationRecord | None:
+    """The record with what the booking's newly come data key opens opened."""
+    key = message.data.key
+    if sealing is None or record is None or key is None:
+        return record
+    return sealing.reopened(message.key, record, key)
 
 
 def relay_of(settings: Settings) -> Relay | None:

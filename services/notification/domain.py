@@ -9,13 +9,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from schemas.audit import AuditStep
+from schemas.booking_keys import BookingKey
 from schemas.booking_state import BookingState
 from schemas.deadletter import FieldError, RejectReason
 from schemas.notice_acks import NoticeAck
 from schemas.notice_alerts import AlertKind, NoticeAlert
 from schemas.notices import Notice
 from services.core.agencies import Registry
-from services.core.outcomes import Duplicate, Rejected, Stale, retired
+from services.core.outcomes import Duplicate, Forget, Rejected, Stale, retired
 from services.core.policy import Decision, Policy
 from services.notification.delivery import Delivery
 from services.notification.delivery import start as start_delivery
@@ -29,7 +30,7 @@ from services.notification.records import (
     attempts_due,
     with_notice,
 )
-from services.notification.retirement import retiring
+from services.notification.retirement import retire, retiring
 
 # An agency acknowledges what it must act on; a "released" notice only closes the file.
 NEEDS_ACK = frozenset(
@@ -65,8 +66,39 @@ def on_booking_state(
     if record.retired:
         return retired(record.booking_id, "data.revision", f"booking state {revision}")
     updated = record.model_copy(update={"booking": copy_of(message)})
-    outcome = Outcome(updated)
-    for alert in sorted(record.waiting.values(), key=lambda a: a.data.alert_id):
+    return _waiting_rendered(Outcome(updated), policy, now, agencies)
+
+
+def on_booking_key(
+    record: NotificationRecord | None,
+    message: BookingKey,
+    policy: Policy,
+    now: datetime,
+    agencies: Registry = KAFKA_ONLY,
+) -> Outcome | Duplicate | Forget:
+    """The booking's data key (its person opened by the wiring with it), and the notices of
+    any alert that was waiting for it; or the key destroyed, the booking retired upstream:
+    the record shrinks to its stub at once, keeping nothing personal (#46)."""
+    key = message.data.key
+    if key is None:
+        if record is None or record.retired:
+            return Duplicate()
+        return retire(record, now, policy)
+    record = record or NotificationRecord(
+        jurisdiction=message.jurisdiction, booking_id=message.booking_id
+    )
+    if record.retired or any(known.kid == key.kid for known in record.data_keys):
+        return Duplicate()
+    updated = record.model_copy(update={"data_keys": (*record.data_keys, key)})
+    return _waiting_rendered(Outcome(updated), policy, now, agencies)
+
+
+def _waiting_rendered(
+    outcome: Outcome, policy: Policy, now: datetime, agencies: Registry
+) -> Outcome:
+    """The notices of the alerts that were waiting, for those the record can render now."""
+    waiting = outcome.record.waiting
+    for alert in sorted(waiting.values(), key=lambda a: a.data.alert_id):
         step = on_alert(outcome.record, alert, policy, now, agencies)
         if isinstance(step, Outcome) and not step.held:
             outcome = _then(outcome, step)

@@ -8,6 +8,7 @@ from datetime import datetime
 from schemas.booking_state import BookingState, BookingStatus
 from schemas.notice_alerts import NoticeAlert
 from schemas.notices import Notice, NoticeData, Subject
+from schemas.sealed import SealedValue
 from services.core.localtime import to_local
 from services.notification.records import BookingCopy, NotificationRecord
 
@@ -30,7 +31,8 @@ def copy_of(message: BookingState) -> BookingCopy:
 def booking_for(alert: NoticeAlert, record: NotificationRecord) -> BookingCopy | None:
     """The booking a notice is rendered from: the one the alert carries (alerts written before
     records were slimmed), else this service's copy once it has reached the revision the
-    alert was decided on. None: the alert must wait for its booking state."""
+    alert was decided on, and opened. None: the alert must wait for its booking state, or for
+    the data key that opens its person."""
     data = alert.data
     if data.booking is not None:
         return BookingCopy(
@@ -42,6 +44,8 @@ def booking_for(alert: NoticeAlert, record: NotificationRecord) -> BookingCopy |
     copy = record.booking
     if copy is None or copy.revision < (data.booking_revision or 1):
         return None
+    if isinstance(copy.person, SealedValue):  # its data key has not come yet
+        return None
     return copy
 
 
@@ -49,6 +53,8 @@ def render(
     alert: NoticeAlert, booking: BookingCopy, notice_id: str, attempt: int, now: datetime
 ) -> Notice:
     data = alert.data
+    person = booking.person
+    assert not isinstance(person, SealedValue), "rendered only once opened (booking_for)"
     release_local = (
         to_local(data.release_at, booking.facility.timezone) if data.release_at else None
     )
@@ -64,10 +70,10 @@ def render(
             agency=data.agency,
             subject=Subject(
                 booking_id=alert.booking_id,
-                person_id=booking.person.person_id,
-                first_name=booking.person.first_name,
-                last_name=booking.person.last_name,
-                date_of_birth=booking.person.date_of_birth,
+                person_id=person.person_id,
+                first_name=person.first_name,
+                last_name=person.last_name,
+                date_of_birth=person.date_of_birth,
             ),
             facility=booking.facility,
             release_at=data.release_at,

@@ -14,6 +14,7 @@ from schemas.escalations import Escalation
 from schemas.jail_booking import Facility, Person
 from schemas.notice_alerts import AlertKind, NoticeAlert
 from schemas.notices import Notice
+from schemas.sealed import SealedValue, WrappedDataKey
 from services.notification.delivery import Attempt, Delivery, due
 
 
@@ -52,7 +53,7 @@ class BookingCopy(BaseModel):
 
     revision: int
     facility: Facility
-    person: Person
+    person: Person | SealedValue  # sealed until the booking's data key is here (#46)
     statutes: tuple[str, ...] = ()
     closed: bool = False  # released or transferred
 
@@ -73,6 +74,9 @@ class NotificationRecord(BaseModel):
     retired: bool = False
     revision: int = 0  # a stub's: the booking state it had
     issued: tuple[str, ...] = ()  # a stub's: its notices' ids, so a late repeat is dropped
+    # The booking's data keys, wrapped, from booking.keys.v1 (#46): what opens its person;
+    # the table seals the record's personal values with the last (``services.streams.sealing``)
+    data_keys: tuple[WrappedDataKey, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,11 @@ LEDGER_KEY_CREATED: Final = "ledger_key_created"  # development: a signing key m
 LEDGER_SEALING: Final = "ledger_sealing"  # partitions taken, each going on from its last seal
 LEDGER_SEALED: Final = "ledger_sealed"  # a seal written: partition, offsets, count
 LEDGER_SEAL_NOT_WRITTEN: Final = "ledger_seal_not_written"  # the broker did not take it: again
+# --- person data sealed (#46): key ids and field names, never a value
+PERSON_DATA_IN_CLEAR: Final = "person_data_in_clear"  # development: no RELEASEWATCH_KEK_FILE
+PERSON_UNOPENED: Final = "person_unopened"  # a sealed value its key did not open: why
+BOOKING_KEY_MADE: Final = "booking_key_made"  # debug: a booking's data key, made and sent
+BOOKING_KEY_DESTROYED: Final = "booking_key_destroyed"  # the booking retired: shredded
 # --- people signing in to the board (#46): names of staff, never of the people in custody
 BOARD_OPEN_WITHOUT_SIGN_IN: Final = "board_open_without_sign_in"  # development: no users file
 SIGNED_IN: Final = "signed_in"  # the staff member's name

@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     oidc_client_id: str | None = None
     oidc_client_secret: SecretStr | None = None
     oidc_redirect_uri: str | None = None  # the board's public .../oidc/callback; unset: asked
+    # Person data sealed (#46): the key-encryption keys (``releasewatch keys rotate --file``);
+    # unset: persons in clear on internal topics (development only: production needs it)
+    kek_file: Path | None = None
     # The ledger's seals (#46): the sealer's Ed25519 key, PEM (unset in development: one is
     # made under the data dir; production needs it) and how often each partition is sealed
     ledger_signing_key: Path | None = None

@@ -37,6 +37,7 @@ from services.streams.deadletter import DeadLetterPublisher
 from services.streams.output import Output, raw_topic
 from services.streams.placement import Placement, as_published
 from services.streams.records import RecordTable, rocksdb_options
+from services.streams.sealing import PersonSeal, keyring_of
 from services.streams.timer import FireEarly, install_deadline_timer
 
 log = get_logger(__name__)
@@ -73,8 +74,10 @@ class DurableService(Generic[R]):
         record: type[R],
         ticks: TopicSpec,
         escalates: bool = True,
+        personal: tuple[str, ...] = (),
     ) -> None:
-        """``escalates``: the service raises escalations and writes the ledger."""
+        """``escalates``: the service raises escalations and writes the ledger; ``personal``:
+        where its records hold person data, sealed at rest (``services.streams.sealing``)."""
         self.name = name
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
@@ -86,8 +89,10 @@ class DurableService(Generic[R]):
         options = None
         if self.app.conf.store.scheme == "rocksdb":
             options = rocksdb_options(settings.store_cache_mb, settings.partitions)
+        self.keyring = keyring_of(settings, name)
+        self.sealing = PersonSeal(self.keyring, personal) if self.keyring else None
         self.records = RecordTable(
-            self.app, table, record, settings.partitions, self.index, options
+            self.app, table, record, settings.partitions, self.index, options, self.sealing
         )
         if options is not None:
             self.metrics.watch_store(self.records.memory_bytes)

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from services.core.deadlines import DeadlineIndex, armed_in, due_of_raw, due_of_stored
 from services.ops import tracing
 from services.streams.output import UNACKNOWLEDGED
+from services.streams.sealing import PersonSeal
 
 M = TypeVar("M", bound=BaseModel)
 TRACE_FIELD = "_traceparent"
@@ -90,12 +91,14 @@ class RecordTable(Generic[M]):
         partitions: int,
         index: DeadlineIndex,
         options: dict[str, Any] | None = None,
+        sealing: PersonSeal | None = None,
     ) -> None:
         self.table = app.Table(
             name, default=None, key_type=str, partitions=partitions, options=options
         )
         self.model = model
         self.index = index
+        self.sealing = sealing  # person data sealed as written, opened as read
         # Each write's changelog record joins the input message's unacknowledged outputs:
         # one the broker refused would leave the table ahead of its changelog, and a
         # rebuild (a new disk, a restart under exactly_once) would lose the write.
@@ -112,13 +115,19 @@ class RecordTable(Generic[M]):
 
     def get(self, key: str) -> M | None:
         stored = self.table.get(key)
-        return self.model.model_validate(stored) if stored else None
+        if not stored:
+            return None
+        if self.sealing is not None:
+            stored = self.sealing.opened(key, stored)
+        return self.model.model_validate(stored)
 
     def put(self, key: str, record: M) -> bool:
         """Store and re-arm; True when this armed a new deadline for the booking. With
         tracing on, the stored value also keeps the step's ``traceparent``, which the
         deadline's step continues (the record's model ignores it)."""
         value = record.model_dump(mode="json")
+        if self.sealing is not None:
+            value = self.sealing.sealed(key, value)
         trace = tracing.traceparent()
         if trace:
             value[TRACE_FIELD] = trace

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from services.core import kek_file
 from services.kafka.admin.topics import ensure_topics_sync
 from services.kafka.broker.apache import EmbeddedKafka
 from services.kafka.broker.embedded import HOW_TO_GET_KAFKA, EmbeddedBroker, embedded_broker
@@ -82,10 +83,20 @@ def _keep_log(running: EmbeddedBroker) -> None:
         (ARTIFACTS / name).write_bytes(running.log_file.read_bytes())
 
 
+def shared_keks() -> Path:
+    """The KEKs every service of this test process seals person data under, as in production
+    (#46): one file, so that booking and notification, each with its own data dir, agree."""
+    path = Path(tempfile.gettempdir()) / f"releasewatch-test-keks-{os.getpid()}.json"
+    if not path.exists():
+        kek_file.rotate(path)
+    return path
+
+
 def service_env(broker: EmbeddedBroker, data_dir: Path, **extra: str) -> dict[str, str]:
     env = without_settings()
     env.update(
         {
+            "RELEASEWATCH_KEK_FILE": str(shared_keks()),
             "RELEASEWATCH_BROKER_URL": broker.url,
             "RELEASEWATCH_BROKER_FLAVOR": broker.flavor,
             "RELEASEWATCH_PARTITIONS": str(PARTITIONS),

@@ -78,15 +78,24 @@ def test_compose_runs_real_commands_with_real_settings(
     services = active(document["services"], profiles)
     parser = build_parser()
     ours = {name: spec for name, spec in services.items() if "command" in spec}
-    assert set(SERVICES) | {"topics"} == set(ours)
+    assert set(SERVICES) | {"topics", "keys"} == set(ours)
+    made = {"condition": "service_completed_successfully"}
     for name, spec in ours.items():
         args = parser.parse_args(spec["command"])  # the command exists in the CLI
         if name == "topics":
             assert spec["command"][:2] == ["topics", "create"]
             assert spec["restart"] == "no"
+        elif name == "keys":  # the development KEK file, made once (#46)
+            assert spec["command"][:2] == ["keys", "rotate"] and args.if_missing
+            assert spec["restart"] == "no"
+        elif name in ("booking", "notification"):  # they seal person data under it
+            assert args.name == name
+            assert spec["depends_on"] == {"topics": made, "keys": made}
+            kek = spec["environment"]["RELEASEWATCH_KEK_FILE"]
+            assert any(v.endswith(f":{Path(kek).parent}:ro") for v in spec["volumes"])
         else:
             assert args.name == name
-            assert spec["depends_on"] == {"topics": {"condition": "service_completed_successfully"}}
+            assert spec["depends_on"] == {"topics": made}
         assert set(spec["environment"]) <= SETTINGS, set(spec["environment"]) - SETTINGS
         settings = settings_from(spec["environment"], monkeypatch)
         assert settings.broker_flavor.value == "apache"

@@ -65,6 +65,9 @@ def plan(
         retention = spec.retention_ms
         if retention is not None:
             config["retention.ms"] = str(retention)
+        lag = getattr(spec, "compaction_lag_ms", None)
+        if lag is not None:
+            config["min.compaction.lag.ms"] = str(lag)
         if min_insync_replicas:
             config["min.insync.replicas"] = str(min_insync_replicas)
         single = isinstance(spec, FaustTopic) and spec.single_partition

@@ -10,7 +10,9 @@ import os
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
+from schemas.sealed import SealedValue, WrappedDataKey
 from services.core import field_crypto as fc
 
 BOOKING = "us-mn-hennepin/2027-000123"
@@ -30,13 +32,13 @@ def keks(*ids: str, current: str | None = None) -> fc.LocalKeks:
 def test_a_sealed_person_opens_for_its_booking_and_field_and_shows_nothing_in_clear() -> None:
     ring = keks()
     key, wrapped = fc.new_data_key(BOOKING, ring)
-    sealed = fc.seal(PERSON, BOOKING, "person", key).to_json()
+    sealed = fc.seal(PERSON, BOOKING, "person", key).model_dump()
     wire = json.dumps(sealed)
     for clear in ("Ana", "Doe", "1990-02-03", "p-778"):
         assert clear not in wire
     assert fc.is_sealed(sealed) and not fc.is_sealed(PERSON)
-    again = fc.unwrap(BOOKING, fc.WrappedKey.from_json(wrapped.to_json()), ring)
-    assert fc.open_sealed(fc.SealedField.from_json(sealed), BOOKING, "person", again) == PERSON
+    again = fc.unwrap(BOOKING, WrappedDataKey.model_validate_json(wrapped.model_dump_json()), ring)
+    assert fc.open_sealed(SealedValue.model_validate(sealed), BOOKING, "person", again) == PERSON
 
 
 def test_each_seal_is_fresh_so_equal_values_do_not_show_as_equal() -> None:
@@ -62,7 +64,7 @@ def test_any_bit_flipped_in_the_ciphertext_is_refused(position: int, bit: int) -
     sealed = fc.seal(PERSON, BOOKING, "person", key)
     raw = bytearray(fc._raw(sealed.ciphertext))
     raw[position % len(raw)] ^= 1 << bit
-    flipped = fc.SealedField(sealed.kid, sealed.nonce, fc._b64(bytes(raw)))
+    flipped = sealed.model_copy(update={"ciphertext": fc._b64(bytes(raw))})
     with pytest.raises(fc.Tampered):
         fc.open_sealed(flipped, BOOKING, "person", key)
 
@@ -100,9 +102,33 @@ def test_keks_rotate_without_resealing_and_an_unknown_kek_is_unavailable() -> No
 def test_a_data_key_never_shows_its_secret() -> None:
     key, wrapped = fc.new_data_key(BOOKING, keks())
     assert key.secret.hex() not in repr(key) and key.kid in repr(key)
-    assert key.secret.hex() not in json.dumps(wrapped.to_json())
+    assert key.secret.hex() not in wrapped.model_dump_json()
 
 
 def test_what_is_not_a_sealed_value_is_refused_as_such() -> None:
-    with pytest.raises(fc.Tampered, match="not a sealed value"):
-        fc.SealedField.from_json(PERSON)
+    with pytest.raises(ValidationError):
+        SealedValue.model_validate(PERSON)
+    with pytest.raises(ValidationError):
+        SealedValue.model_validate({"sealed": "A128CBC", "kid": "k", "nonce": "", "ciphertext": ""})
+
+
+def test_a_keyring_unwraps_a_key_once_and_forgets_a_destroyed_one() -> None:
+    calls: list[str] = []
+
+    class Counting(fc.LocalKeks):
+        def unwrap(self, kek_id: str, nonce: bytes, wrapped: bytes, aad: bytes) -> bytes:
+            calls.append(kek_id)
+            return super().unwrap(kek_id, nonce, wrapped, aad)
+
+    base = keks()
+    ring = fc.Keyring(Counting(base.keys, base.current), keep=2)
+    _, wrapped = fc.new_data_key(BOOKING, ring.keks)
+    first = ring.data_key(BOOKING, wrapped)
+    assert ring.data_key(BOOKING, wrapped) is first and len(calls) == 1
+    ring.forget(BOOKING)
+    ring.data_key(BOOKING, wrapped)
+    assert len(calls) == 2  # unwrapped again: nothing kept of a forgotten booking
+    for other in ("a/1", "a/2"):  # two more bookings: the oldest goes
+        ring.new_key(other)
+    ring.data_key(BOOKING, wrapped)
+    assert len(calls) == 3

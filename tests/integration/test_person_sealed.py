@@ -1,0 +1,164 @@
+"""Person data sealed at rest (#46, SPEC 9 "CJIS"), on a real broker with the three services
+under KEKs (``RELEASEWATCH_KEK_FILE``, as every integration test runs them): the agency's
+notice names the person; booking.state.v1 carries the person sealed under the booking's data
+key from booking.keys.v1; and the broker's own log segments hold the person's name only in
+what the jail sent and what the agency is entitled to. A retired booking's key is destroyed,
+and the notification service keeps nothing personal of it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from schemas.owned_topics import changelog_topic
+from schemas.topics import AGENCY_REQUESTS, BOOKING_KEYS, BOOKING_STATE, JAIL_BOOKING
+from tests import factories as f
+from tests.support.topics import KafkaHelper
+
+pytestmark = pytest.mark.integration
+H = timedelta(hours=1)
+NOTICES = "notices.dhs-ice.v1"
+POLICY = """
+default:
+  notices: all
+jurisdictions:
+  us-az-maricopa:
+    retire_after_days: 0.0001   # 8.6 s after a booking closes, then its stub as long
+    forget_after_days: 0.0001
+"""
+# Where a person's name may rest in clear: what the jail sent, what the agency is sent.
+ENTITLED = {JAIL_BOOKING.name, NOTICES}
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def flagged(kafka: KafkaHelper, jurisdiction: str, person: dict[str, str]) -> str:
+    booking_id = f"ps-{uuid.uuid4().hex[:10]}"
+    zone = "America/Phoenix" if jurisdiction == "us-az-maricopa" else "America/Chicago"
+    facility = {"id": "f1", "name": "County Jail", "timezone": zone}
+    booked = (now() - H).isoformat()
+    ids = {"booking_id": booking_id, "jurisdiction": jurisdiction}
+    await kafka.publish(
+        JAIL_BOOKING.name,
+        f.opened(
+            occurred_at=booked,
+            data={"facility": facility, "person": person, "booked_at": booked},
+            **ids,
+        ),
+    )
+    await kafka.publish(
+        AGENCY_REQUESTS.name,
+        f.envelope(
+            "notice_request.received",
+            {"request_id": "ice-1", "agency": "dhs-ice"},
+            occurred_at=now().isoformat(),
+            **ids,
+        ),
+    )
+    await kafka.publish(
+        JAIL_BOOKING.name, f.scheduled((now() + 10 * H).isoformat(), occurred_at=booked, **ids)
+    )
+    return f"{jurisdiction}/{booking_id}"
+
+
+def someone() -> dict[str, str]:
+    tag = uuid.uuid4().hex[:12]
+    return {
+        "person_id": f"pid-{tag}",
+        "first_name": f"Zofia{tag}",
+        "last_name": f"Quell{tag}",
+        "date_of_birth": "1987-11-23",
+    }
+
+
+def topics_holding(data_dir: Path, text: str) -> set[str]:
+    """Every topic one of whose log segments (as the broker wrote them) holds ``text``."""
+    needle = text.encode()
+    found = set()
+    for segment in data_dir.rglob("*.log"):
+        if needle in segment.read_bytes():
+            found.add(segment.parent.name.rsplit("-", 1)[0])
+    return found
+
+
+@pytest.fixture
+async def sealed_stack(start_service: Any, tmp_path: Path) -> None:
+    policy = tmp_path / "policies.yaml"
+    policy.write_text(POLICY)
+    for name in ("booking", "scheduling", "notification"):
+        start_service(name, RELEASEWATCH_POLICY_FILE=str(policy))
+
+
+async def test_only_the_agency_notice_names_the_person_and_the_log_segments_agree(
+    sealed_stack: None, kafka: KafkaHelper, broker: Any
+) -> None:
+    person = someone()
+    notices = await kafka.watch(NOTICES)
+    states = await kafka.watch(BOOKING_STATE.name)
+    keys = await kafka.watch(BOOKING_KEYS.name)
+    changelog = await kafka.watch(changelog_topic("notification", "notices"))
+    key = await flagged(kafka, "us-mn-hennepin", person)
+
+    [notice] = await notices.wait_for_unique(lambda r: r.key == key, 1, 90, "event_id", "notice")
+    subject = notice.value["data"]["subject"]
+    assert (subject["first_name"], subject["last_name"]) == (
+        person["first_name"],
+        person["last_name"],
+    )
+    assert subject["date_of_birth"] == person["date_of_birth"]
+
+    [made] = await keys.wait_for_unique(lambda r: r.key == key, 1, 30, "event_id", "key")
+    kid = made.value["data"]["key"]["kid"]
+    sent = await states.wait_for_unique(lambda r: r.key == key, 2, 30, "event_id", "state")
+    for state in sent:
+        sealed = state.value["data"]["person"]
+        assert sealed["sealed"] == "A256GCM" and sealed["kid"] == kid, sealed
+    # The notification service's stored record: sealed too (its copy, the notice it resends)
+    await changelog.wait_for(lambda r: r.key == key and "notices" in str(r.value), 1, 30)
+    for record in changelog.matching(lambda r: r.key == key):
+        assert person["last_name"] not in str(record.value)
+
+    data_dir = getattr(broker, "data_dir", None)
+    if data_dir is None:
+        pytest.skip("the broker's log segments are read on the embedded Apache Kafka only")
+    for clear in (person["last_name"], person["first_name"], person["person_id"]):
+        holding = topics_holding(data_dir, clear)
+        assert holding - ENTITLED == set(), (clear, holding)
+        assert NOTICES in holding and JAIL_BOOKING.name in holding
+
+
+async def test_a_retired_bookings_key_is_destroyed_and_nothing_personal_is_kept(
+    sealed_stack: None, kafka: KafkaHelper
+) -> None:
+    keys = await kafka.watch(BOOKING_KEYS.name)
+    changelog = await kafka.watch(changelog_topic("notification", "notices"))
+    notices = await kafka.watch(NOTICES)
+    key = await flagged(kafka, "us-az-maricopa", someone())
+    await notices.wait_for_unique(lambda r: r.key == key, 1, 90, "event_id", "notice")
+    jurisdiction, booking_id = key.split("/")
+    await kafka.publish(
+        JAIL_BOOKING.name,
+        f.envelope(
+            "inmate.released",
+            {"released_at": now().isoformat(), "release_type": "sentence_complete"},
+            booking_id=booking_id,
+            jurisdiction=jurisdiction,
+            occurred_at=now().isoformat(),
+        ),
+    )
+    # 8.6 s after the release the booking retires: its key replaced by none ...
+    destroyed = await keys.wait_for(
+        lambda r: r.key == key and r.value["data"]["key"] is None, 1, 90
+    )
+    assert {r.value["event_id"] for r in destroyed} == {f"{key}#key-destroyed"}
+    # ... and the notification service's record shrinks to a stub with no key, no person
+    stubs = await changelog.wait_for(
+        lambda r: r.key == key and bool(r.value) and r.value.get("retired") is True, 1, 60
+    )
+    assert all(r.value["data_keys"] == [] and r.value["booking"] is None for r in stubs)
