@@ -7,6 +7,7 @@ and the notification service keeps nothing personal of it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -16,8 +17,13 @@ from typing import Any
 import pytest
 
 from schemas.owned_topics import changelog_topic
+from schemas.sealed import SealedValue, WrappedDataKey
 from schemas.topics import AGENCY_REQUESTS, BOOKING_KEYS, BOOKING_STATE, JAIL_BOOKING
+from services.core import field_crypto as fc
+from services.core import kek_file
 from tests import factories as f
+from tests.integration.conftest import shared_keks
+from tests.support.poll import until
 from tests.support.topics import KafkaHelper
 
 pytestmark = pytest.mark.integration
@@ -168,3 +174,96 @@ async def test_a_retired_bookings_key_is_destroyed_and_nothing_personal_is_kept(
         lambda r: stored_for(r, key) and r.value.get("retired") is True, 1, 60
     )
     assert all(r.value["data_keys"] == [] and r.value["booking"] is None for r in stubs)
+
+
+def files_holding(data_dir: Path, text: str, topics: set[str] | None = None) -> list[Path]:
+    """Every log segment (live, or renamed for deletion) holding ``text``, of ``topics``."""
+    needle = text.encode()
+    return [
+        segment
+        for segment in data_dir.rglob("*.log*")
+        if segment.is_file()
+        and (topics is None or segment.parent.name.rsplit("-", 1)[0] in topics)
+        and needle in segment.read_bytes()
+    ]
+
+
+async def test_once_compacted_no_segment_holds_a_retired_bookings_key(
+    sealed_stack: None, kafka: KafkaHelper, broker: Any
+) -> None:
+    """Crypto-shredding on the broker's disk: before, the wrapped key sits in the segments of
+    booking.keys.v1 and both changelogs, and opens the person sealed on booking.state.v1;
+    after the booking retires and those topics are compacted, no segment of any topic holds
+    it, while the sealed person is still there, unreadable."""
+    data_dir = getattr(broker, "data_dir", None)
+    if data_dir is None:
+        pytest.skip("the broker's log segments are read on the embedded Apache Kafka only")
+    person = someone()
+    keys = await kafka.watch(BOOKING_KEYS.name)
+    states = await kafka.watch(BOOKING_STATE.name)
+    changelog = await kafka.watch(changelog_topic("notification", "notices"))
+    key = await flagged(kafka, "us-az-maricopa", person)
+    [made] = await keys.wait_for_unique(lambda r: r.key == key, 1, 90, "event_id", "key")
+    wrapped = WrappedDataKey.model_validate(made.value["data"]["key"])
+    [state, *_] = await states.wait_for_unique(lambda r: r.key == key, 2, 30, "event_id")
+    sealed = SealedValue.model_validate(state.value["data"]["person"])
+    keks = kek_file.load(shared_keks())
+    opened = fc.open_sealed(sealed, key, "person", fc.unwrap(key, wrapped, keks))
+    assert opened["last_name"] == person["last_name"]  # before: the key on disk opens it
+    stores = {
+        BOOKING_KEYS.name,
+        changelog_topic("booking", "bookings"),
+        changelog_topic("notification", "notices"),
+    }
+
+    def held_by_the_stores() -> bool:  # the changelogs are written beside the outputs
+        found = files_holding(data_dir, wrapped.wrapped)
+        holding = {path.parent.name.rsplit("-", 1)[0] for path in found}
+        assert holding <= stores, holding  # nowhere else, ever
+        return holding == stores
+
+    await until(held_by_the_stores, 30, "the wrapped key in booking.keys.v1 and both changelogs")
+
+    jurisdiction, booking_id = key.split("/")
+    await kafka.publish(
+        JAIL_BOOKING.name,
+        f.released(now().isoformat(), booking_id=booking_id, jurisdiction=jurisdiction),
+    )
+    await keys.wait_for(lambda r: r.key == key and r.value["data"]["key"] is None, 1, 90)
+    await changelog.wait_for(lambda r: stored_for(r, key) and r.value["retired"] is True, 1, 60)
+
+    compact_now = {
+        "segment_ms": "100",
+        "min_compaction_lag_ms": "0",
+        "min_cleanable_dirty_ratio": "0.01",
+        "file_delete_delay_ms": "100",
+    }
+    async with contextlib.AsyncExitStack() as configs:
+        for topic in stores:
+            await configs.enter_async_context(kafka.topic_config(topic, **compact_now))
+
+        async def rolled_and_cleaned() -> bool:
+            """A record after each store's segment is old enough rolls it; the cleaner
+            (every 15 s at most) compacts the rolled ones."""
+            for topic in stores:
+                if topic == BOOKING_KEYS.name:  # a key destroyed, of no booking: a no-op
+                    filler = json.dumps(
+                        {
+                            **made.value,
+                            "event_id": "zz/filler#key-destroyed",
+                            "jurisdiction": "zz",
+                            "booking_id": "filler",
+                            "data": {"key": None},
+                        }
+                    ).encode()
+                    await kafka.producer.send_and_wait(
+                        topic, key=b"zz/filler", value=filler, partition=made.partition
+                    )
+                else:  # a table's tombstone of no booking
+                    await kafka.producer.send_and_wait(
+                        topic, key=b'"zz/filler"', value=None, partition=made.partition
+                    )
+            return not files_holding(data_dir, wrapped.wrapped)
+
+        await until(rolled_and_cleaned, 90, "the retired booking's key compacted away", every=1)
+    assert files_holding(data_dir, sealed.ciphertext, {BOOKING_STATE.name})  # still there
