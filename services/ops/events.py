@@ -50,6 +50,7 @@ LEDGER_SEAL_NOT_WRITTEN: Final = "ledger_seal_not_written"  # the broker did not
 # --- person data sealed (#46): key ids and field names, never a value
 PERSON_DATA_IN_CLEAR: Final = "person_data_in_clear"  # development: no RELEASEWATCH_KEK_FILE
 PERSON_UNOPENED: Final = "person_unopened"  # a sealed value its key did not open: why
+PERSON_NOT_SEALED: Final = "person_not_sealed"  # a record's key did not unwrap: stored as is
 BOOKING_KEY_MADE: Final = "booking_key_made"  # debug: a booking's data key, made and sent
 BOOKING_KEY_DESTROYED: Final = "booking_key_destroyed"  # the booking retired: shredded
 # --- people signing in to the board (#46): names of staff, never of the people in custody

@@ -64,7 +64,13 @@ class PersonSeal:
         wrapped = [under] if under is not None else list(keys_of(value).values())
         if not wrapped:
             return value
-        key = self.ring.data_key(booking, wrapped[-1])
+        try:
+            key = self.ring.data_key(booking, wrapped[-1])
+        except (KeyUnavailable, Tampered) as exc:
+            # Its KEK is not in this service's file: what came sealed stays so, and a record
+            # is stored, never its input refused (a notice must not be lost to a key)
+            log.warning(events.PERSON_NOT_SEALED, kid=wrapped[-1].kid, reason=str(exc))
+            return value
 
         def close(field: str, clear: Any) -> Any:
             if clear is None or is_sealed(clear):

@@ -190,3 +190,21 @@ def test_in_any_order_of_alert_states_and_key_the_notice_comes_once_and_rests_se
         assert "Quintanilla" not in str(table.stored), order
         orders += 1
     assert orders == 24
+
+
+def test_a_record_whose_key_this_service_cannot_unwrap_is_stored_never_refused() -> None:
+    """A KEK missing from this service's file: what came sealed stays sealed, the record is
+    still stored (its alert held, said in the log), nothing raises."""
+    world = flagged_and_due()
+    state, _ = sealed_state(world.states[-1])
+    elsewhere = fc.Keyring(fc.LocalKeks({"kek-other": os.urandom(32)}, "kek-other"))
+    _, foreign = elsewhere.new_key(state.key)
+    record = NotificationRecord(
+        jurisdiction=state.jurisdiction, booking_id=state.booking_id, data_keys=(foreign,)
+    )
+    copied = rules.on_booking_state(record, state, ALL, START)
+    assert isinstance(copied, rules.Outcome)
+    seal = PersonSeal(RING, PERSONAL)
+    stored = seal.sealed(state.key, copied.record.model_dump(mode="json"))
+    assert stored["booking"]["person"]["sealed"] == "A256GCM"
+    assert NotificationRecord.model_validate(seal.opened(state.key, stored)) == copied.record
