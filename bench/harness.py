@@ -60,6 +60,8 @@ def worker_env(broker_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
         # BENCH_FIXES_OFF=name[,name]: a patch's reproducer (services/kafka/patches)
         RELEASEWATCH_FAUST_FIXES_OFF=os.environ.get("BENCH_FIXES_OFF", ""),
     )
+    if os.environ.get("BENCH_KEK_FILE"):  # person data sealed (#46): a profile of that
+        env["RELEASEWATCH_KEK_FILE"] = os.environ["BENCH_KEK_FILE"]
     env.update(extra)
     return env
 
