@@ -28,6 +28,7 @@ from services.notification.records import (
     NotificationRecord,
     Outcome,
     attempts_due,
+    due_again,
     with_notice,
 )
 from services.notification.retirement import retire, retiring
@@ -138,9 +139,16 @@ def on_alert(
         if data.alert_id in record.waiting:
             return Duplicate()
         waiting = {**record.waiting, data.alert_id: alert}
-        return Outcome(record.model_copy(update={"waiting": waiting}), held=(data.alert_id,))
-    record = record.model_copy(
-        update={"waiting": {k: a for k, a in record.waiting.items() if k != data.alert_id}}
+        held_due = {**record.held_due, data.alert_id: now + policy.ack_timeout}
+        held = record.model_copy(update={"waiting": waiting, "held_due": held_due})
+        return Outcome(due_again(held), held=(data.alert_id,))
+    record = due_again(
+        record.model_copy(
+            update={
+                "waiting": {k: a for k, a in record.waiting.items() if k != data.alert_id},
+                "held_due": {k: t for k, t in record.held_due.items() if k != data.alert_id},
+            }
+        )
     )
     decision = decide(policy, booking)
     state = NoticeState(

@@ -49,6 +49,18 @@ def booking_for(alert: NoticeAlert, record: NotificationRecord) -> BookingCopy |
     return copy
 
 
+def held_because(record: NotificationRecord, alert: NoticeAlert) -> str:
+    """Why ``alert`` still waits (``booking_for`` gave None), as jail staff read it."""
+    wanted = alert.data.booking_revision or 1
+    copy = record.booking
+    if copy is None or copy.revision < wanted:
+        return f"its booking state (revision {wanted}) has not come on booking.state.v1"
+    return (
+        "the person's data key has not come on booking.keys.v1, or does not open with this "
+        "service's key-encryption keys (RELEASEWATCH_KEK_FILE)"
+    )
+
+
 def render(
     alert: NoticeAlert, booking: BookingCopy, notice_id: str, attempt: int, now: datetime
 ) -> Notice:

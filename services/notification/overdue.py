@@ -17,7 +17,14 @@ from services.notification.delivery import Answer, answered
 from services.notification.delivery import start as start_delivery
 from services.notification.domain import KAFKA_ONLY
 from services.notification.ledger import ledger_record
-from services.notification.records import NotificationRecord, Outcome, attempts_due, with_notice
+from services.notification.notices import held_because, notice_id_for
+from services.notification.records import (
+    NotificationRecord,
+    Outcome,
+    attempts_due,
+    due_again,
+    with_notice,
+)
 from services.notification.retirement import retire, retiring
 
 
@@ -30,8 +37,12 @@ def on_tick(
         return retire(record, now, policy)
     notices: list[Notice] = []
     audit: list[AuditRecord] = []
-    escalations: list[Escalation] = []
-    updated = record
+    escalations: list[Escalation] = list(_held_too_long(record, now))
+    updated = due_again(
+        record.model_copy(
+            update={"held_due": {k: t for k, t in record.held_due.items() if t > now}}
+        )
+    )
     for state in sorted(record.notices.values(), key=lambda s: s.notice_id):
         if state.ack_due_at is None or state.ack_due_at > now or state.last is None:
             continue
@@ -103,6 +114,34 @@ def on_tick(
         attempts=attempts_due(updated.notices.values(), now),
     )
     return retiring(outcome, now, policy)
+
+
+def _held_too_long(record: NotificationRecord, now: datetime) -> list[Escalation]:
+    """Alerts still waiting an acknowledgement timeout after they came: their notices cannot
+    be rendered (a booking state or a data key that never came), so nobody was told. Jail
+    staff are, once per alert (#46: a key that cannot be had is an escalation, never a silent
+    drop)."""
+    found = []
+    for alert_id, due in sorted(record.held_due.items()):
+        alert = record.waiting.get(alert_id)
+        if due > now or alert is None:
+            continue
+        notice_id = notice_id_for(alert_id)
+        found.append(
+            escalation(
+                f"{notice_id}|held",
+                EscalationReason.NOT_ACKNOWLEDGED,
+                jurisdiction=record.jurisdiction,
+                booking_id=record.booking_id,
+                agency=alert.data.agency,
+                request_id=alert.data.request_id,
+                notice_id=notice_id,
+                at=now,
+                detail=f"{alert.data.kind.value} notice to {alert.data.agency} not sent: "
+                f"{held_because(record, alert)}",
+            )
+        )
+    return found
 
 
 def on_answers(

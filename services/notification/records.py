@@ -65,8 +65,12 @@ class NotificationRecord(BaseModel):
     booking_id: str
     booking: BookingCopy | None = None
     notices: dict[str, NoticeState] = {}
-    # Alerts read before the booking state they were decided on: rendered when it arrives.
+    # Alerts read before the booking state they were decided on (or before the data key that
+    # opens its person): rendered when it arrives.
     waiting: dict[str, NoticeAlert] = {}
+    # When a waiting alert is escalated if still waiting (held an acknowledgement timeout: its
+    # notice cannot have been acknowledged in time); gone once rendered or escalated.
+    held_due: dict[str, datetime] = {}
     next_due: datetime | None = None
     # Closed with no acknowledgement pending: when the record shrinks to a stub, and for a
     # stub (``retired``: the booking's last revision and the ids of its notices), when it goes.
@@ -93,10 +97,17 @@ class Outcome:
 
 
 def with_notice(record: NotificationRecord, state: NoticeState) -> NotificationRecord:
-    """The record with this notice's new state, due again at its notices' earliest time."""
-    notices = {**record.notices, state.notice_id: state}
-    dues = [s.due_at for s in notices.values() if s.due_at is not None]
-    return record.model_copy(update={"notices": notices, "next_due": min(dues, default=None)})
+    """The record with this notice's new state, due again at its earliest time."""
+    return due_again(
+        record.model_copy(update={"notices": {**record.notices, state.notice_id: state}})
+    )
+
+
+def due_again(record: NotificationRecord) -> NotificationRecord:
+    """The record due at the earliest of its notices' times and its held alerts' limits."""
+    dues = [s.due_at for s in record.notices.values() if s.due_at is not None]
+    dues.extend(record.held_due.values())
+    return record.model_copy(update={"next_due": min(dues, default=None)})
 
 
 def attempts_due(states: Iterable[NoticeState], now: datetime) -> tuple[Attempt, ...]:

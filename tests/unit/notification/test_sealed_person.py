@@ -12,12 +12,15 @@ from typing import Any
 
 from schemas.booking_keys import BookingKey, BookingKeyData
 from schemas.booking_state import BookingState
+from schemas.escalations import EscalationReason
 from schemas.sealed import SealedValue, WrappedDataKey
 from services.core import field_crypto as fc
 from services.core.outcomes import Duplicate
 from services.core.policy import Policy
 from services.notification import domain as rules
+from services.notification import overdue
 from services.notification.app import PERSONAL, opened_state, opened_with_key
+from services.notification.notices import notice_id_for
 from services.notification.records import NotificationRecord
 from services.streams.sealing import PersonSeal
 from tests.unit.notification.test_booking_copy import flagged_and_due
@@ -208,3 +211,52 @@ def test_a_record_whose_key_this_service_cannot_unwrap_is_stored_never_refused()
     stored = seal.sealed(state.key, copied.record.model_dump(mode="json"))
     assert stored["booking"]["person"]["sealed"] == "A256GCM"
     assert NotificationRecord.model_validate(seal.opened(state.key, stored)) == copied.record
+
+
+def test_an_alert_held_an_ack_timeout_is_escalated_once_saying_why() -> None:
+    """Nothing may silently keep a notice back: an alert whose booking state or data key never
+    came is escalated to jail staff when its notice could no longer have been acknowledged
+    in time, once, naming what is missing (#46)."""
+    world = flagged_and_due()
+    [alert] = world.alerts
+    state, _ = sealed_state(world.states[-1])
+    copied = rules.on_booking_state(None, state, ALL, START)
+    assert isinstance(copied, rules.Outcome)
+    held = rules.on_alert(copied.record, alert, ALL, START)
+    assert isinstance(held, rules.Outcome) and held.held
+    due = START + ALL.ack_timeout
+    assert held.record.next_due == due
+    early = overdue.on_tick(held.record, ALL, due - timedelta(seconds=1))
+    assert isinstance(early, rules.Outcome) and early.escalations == ()
+    late = overdue.on_tick(early.record, ALL, due)
+    assert isinstance(late, rules.Outcome)
+    [escalation] = late.escalations
+    assert escalation.data.reason == EscalationReason.NOT_ACKNOWLEDGED
+    assert escalation.data.notice_id == notice_id_for(alert.data.alert_id)
+    assert escalation.event_id.endswith("|held|escalation")
+    assert "data key has not come" in escalation.data.detail
+    assert "Alexandra" not in escalation.model_dump_json()
+    assert late.record.next_due is None and alert.data.alert_id in late.record.waiting
+    again = overdue.on_tick(late.record, ALL, due + H)
+    assert isinstance(again, rules.Outcome) and again.escalations == ()
+
+
+def test_an_alert_without_its_booking_state_says_so_and_one_rendered_in_time_is_not_escalated() -> (
+    None
+):
+    world = flagged_and_due()
+    [alert] = world.alerts
+    held = rules.on_alert(None, alert, ALL, START)
+    assert isinstance(held, rules.Outcome)
+    late = overdue.on_tick(held.record, ALL, START + ALL.ack_timeout)
+    assert isinstance(late, rules.Outcome)
+    [escalation] = late.escalations
+    assert "booking state (revision" in escalation.data.detail
+
+    rendered = rules.on_booking_state(held.record, world.states[-1], ALL, START + H / 2)
+    assert isinstance(rendered, rules.Outcome) and rendered.notices
+    assert rendered.record.held_due == {}
+    assert (
+        rendered.record.next_due
+        == rendered.record.notices[notice_id_for(alert.data.alert_id)].due_at
+    )
