@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from services.cli.failures import UsageError, load_settings
+from services.cli.looks import record_change
 from services.core import kek_file
 
 
@@ -53,9 +54,18 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     if args.if_missing and path.exists():
         print(f"{path} is there; nothing changed")
         return 0
+    before = path.read_bytes() if path.exists() else None
     try:
         kek_id = kek_file.rotate(path)
     except kek_file.KekFileError as exc:
         raise UsageError(str(exc)) from None
+
+    def undo() -> None:
+        if before is None:
+            path.unlink()
+        else:
+            path.write_bytes(before)
+
+    record_change(load_settings(), f"keys rotate: {kek_id} current in {path}", undo)
     print(f"{kek_id} is now current in {path}; restart booking and notification to use it")
     return 0

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from services.cli.failures import UsageError, load_settings, require_broker_url, talking_to_broker
-from services.cli.looks import record_look
+from services.cli.looks import record_change, record_look
 from services.kafka.client.security import consumer_options
 
 
@@ -57,6 +57,12 @@ def cmd_key(args: argparse.Namespace) -> int:
     made = keys.write_new(args.out)
     public = args.out.with_name(args.out.stem + ".pub.pem")
     public.write_bytes(keys.public_pem(made))
+
+    def undo() -> None:
+        args.out.unlink()
+        public.unlink()
+
+    record_change(load_settings(), f"ledger key: {key_id(made.public_key())} in {args.out}", undo)
     print(f"key id {key_id(made.public_key())}: private {args.out}, public {public}")
     print(f"give the sealer RELEASEWATCH_LEDGER_SIGNING_KEY={args.out}; the auditor {public}")
     return 0

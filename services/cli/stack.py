@@ -20,6 +20,7 @@ from services.cli.failures import (
     registry_agencies,
     talking_to_broker,
 )
+from services.cli.looks import record_change
 from services.core import kek_file
 from services.kafka.broker.apache import EmbeddedKafka
 from services.kafka.broker.embedded import EmbeddedBroker, embedded_broker
@@ -198,7 +199,8 @@ def _kek_file(settings: Settings) -> Path:
         return settings.kek_file
     path = settings.data_dir / DEVELOPMENT_KEKS
     if not path.exists():
-        kek_file.rotate(path)
+        kek_id = kek_file.rotate(path)
+        record_change(settings, f"keys rotate: {kek_id} current in {path}", path.unlink)
     print(f"person data sealed under the development KEKs in {path}", flush=True)
     return path
 

@@ -11,7 +11,8 @@ from typing import Any
 
 import yaml
 
-from services.cli.failures import UsageError
+from services.cli.failures import UsageError, load_settings
+from services.cli.looks import record_change
 
 
 def register(commands: Any) -> None:
@@ -61,9 +62,18 @@ def cmd_add(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     text = "# Who may sign in to the board: secrets (mode 0600, or a Kubernetes Secret)\n"
     text += yaml.safe_dump({"users": [*existing, user.model_dump()]}, sort_keys=False)
+    before = args.file.read_bytes() if args.file.exists() else None
     descriptor = os.open(args.file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as out:
         out.write(text)
+
+    def undo() -> None:
+        if before is None:
+            args.file.unlink()
+        else:
+            args.file.write_bytes(before)
+
+    record_change(load_settings(), f"users add: {args.name} to {args.file}", undo)
     print(f"{args.name} added to {args.file}")
     print(f"enrol the authenticator app with (shown once; it is the second factor): {uri}")
     return 0

@@ -123,7 +123,8 @@ async def sealed_then_rewritten(cluster: EmbeddedKafka, tmp_path: Path) -> None:
         await all_sealed(bootstrap, public, 61)
         looks = [(b"jdoe", b'{"type": "access.event", "action": "view"}')] * 3
         await publish(bootstrap, looks, ACCESS.name)  # who looked: sealed the same way
-        await all_sealed(bootstrap, public, 3, ACCESS.name, ACCESS_SEALS.name)
+        # and the key's making, recorded as a change by `ledger key` (#46)
+        await all_sealed(bootstrap, public, 4, ACCESS.name, ACCESS_SEALS.name)
     finally:
         sealer.stop()
     log = sealer.log_text()
@@ -134,8 +135,9 @@ async def sealed_then_rewritten(cluster: EmbeddedKafka, tmp_path: Path) -> None:
     checked = run_cli(env, "report", "--verify", "--public-key", str(public))
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "notice.audit.v1: 61 records, 61 sealed" in checked.stdout
-    # the 3 looks sealed, and this reader's own look, recorded before it read (sealer stopped)
-    assert "ops.access.v1: 4 records, 3 sealed" in checked.stdout
+    # the key's making and 3 looks sealed, and this reader's own look, recorded before it read
+    # (the sealer stopped)
+    assert "ops.access.v1: 5 records, 4 sealed" in checked.stdout
     assert checked.stdout.count("intact") == 2
     looks = await read_ledger({"bootstrap_servers": bootstrap}, ACCESS.name)
     cli_looks = [json.loads(e.value or b"{}") for p in looks.values() for e in p]
@@ -143,6 +145,8 @@ async def sealed_then_rewritten(cluster: EmbeddedKafka, tmp_path: Path) -> None:
         look.get("component") == "cli" and look.get("resource") == "report --verify"
         for look in cli_looks
     ), cli_looks
+    [change] = [look for look in cli_looks if look.get("action") == "change"]
+    assert change["resource"].startswith("ledger key: ") and str(key_file) in change["resource"]
     copy = tmp_path / "auditor-seals.jsonl"
     exported = run_cli(env, "ledger", "seals", "--out", str(copy))
     assert exported.returncode == 0, exported.stderr

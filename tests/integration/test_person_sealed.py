@@ -18,13 +18,14 @@ import pytest
 
 from schemas.owned_topics import changelog_topic
 from schemas.sealed import SealedValue, WrappedDataKey
-from schemas.topics import AGENCY_REQUESTS, BOOKING_KEYS, BOOKING_STATE, JAIL_BOOKING
+from schemas.topics import ACCESS, AGENCY_REQUESTS, BOOKING_KEYS, BOOKING_STATE, JAIL_BOOKING
 from services.core import field_crypto as fc
 from services.core import kek_file
 from tests import factories as f
-from tests.integration.conftest import shared_keks
+from tests.integration.conftest import service_env, shared_keks
 from tests.support.poll import until
-from tests.support.topics import KafkaHelper
+from tests.support.topics import KafkaHelper, Watch
+from tests.support.workers import run_cli
 
 pytestmark = pytest.mark.integration
 H = timedelta(hours=1)
@@ -267,3 +268,22 @@ async def test_once_compacted_no_segment_holds_a_retired_bookings_key(
 
         await until(rolled_and_cleaned, 90, "the retired booking's key compacted away", every=1)
     assert files_holding(data_dir, sealed.ciphertext, {BOOKING_STATE.name})  # still there
+
+
+async def test_a_key_rotation_is_recorded_as_a_change(broker: Any, tmp_path: Path) -> None:
+    """CJIS: a change of keys is an audit event, on ops.access.v1 with the CJIS fields."""
+    looks = Watch(broker.bootstrap, ACCESS.name)
+    async with looks:
+        path = tmp_path / "kek.json"
+        done = run_cli(service_env(broker, tmp_path), "keys", "rotate", "--file", str(path))
+        assert done.returncode == 0, done.stderr
+        [kek_id] = kek_file.load(path).keys
+        [change] = await looks.wait_for(
+            lambda r: (r.value or {}).get("resource", "").startswith(f"keys rotate: {kek_id}"),
+            1,
+            30,
+        )
+    event = change.value
+    assert (event["action"], event["outcome"], event["component"]) == ("change", "success", "cli")
+    assert event["subject"] and event["at"] and event["source"]
+    assert str(path) in event["resource"]

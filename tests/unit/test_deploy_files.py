@@ -88,6 +88,7 @@ def test_compose_runs_real_commands_with_real_settings(
         elif name == "keys":  # the development KEK file, made once (#46)
             assert spec["command"][:2] == ["keys", "rotate"] and args.if_missing
             assert spec["restart"] == "no"
+            assert spec["depends_on"] == {"topics": made}  # recorded on ops.access.v1
         elif name in ("booking", "notification"):  # they seal person data under it
             assert args.name == name
             assert spec["depends_on"] == {"topics": made, "keys": made}

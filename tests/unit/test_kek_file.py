@@ -105,3 +105,35 @@ def test_scheduling_never_needs_it() -> None:
         environment="production", allow_plaintext_broker=True, allow_plaintext_http=True
     )
     check_service(production, "scheduling")
+
+
+def test_in_production_a_change_that_cannot_be_recorded_is_undone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every change of keys is an audit event on ops.access.v1 (CJIS); with no broker to
+    record it on, production leaves the file as it was and says why."""
+    monkeypatch.delenv("RELEASEWATCH_BROKER_URL", raising=False)
+    for name, value in {
+        "RELEASEWATCH_ENVIRONMENT": "production",
+        "RELEASEWATCH_ALLOW_PLAINTEXT_BROKER": "true",
+        "RELEASEWATCH_ALLOW_PLAINTEXT_HTTP": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    path = tmp_path / "kek.json"
+    assert cli.main(["keys", "rotate", "--file", str(path)]) == 2
+    assert not path.exists()
+    kek_file.rotate(path)
+    before = path.read_bytes()
+    assert cli.main(["keys", "rotate", "--file", str(path)]) == 2
+    assert path.read_bytes() == before
+    assert "undone" in capsys.readouterr().err
+
+
+def test_in_development_without_a_broker_the_change_stands_unrecorded_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("RELEASEWATCH_BROKER_URL", raising=False)
+    monkeypatch.delenv("RELEASEWATCH_ENVIRONMENT", raising=False)
+    path = tmp_path / "kek.json"
+    assert cli.main(["keys", "rotate", "--file", str(path)]) == 0
+    assert path.exists() and "not recorded on ops.access.v1" in capsys.readouterr().err
