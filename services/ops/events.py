@@ -57,6 +57,7 @@ BOOKING_KEY_DESTROYED: Final = "booking_key_destroyed"  # the booking retired: s
 BOARD_OPEN_WITHOUT_SIGN_IN: Final = "board_open_without_sign_in"  # development: no users file
 SIGNED_IN: Final = "signed_in"  # the staff member's name
 SIGN_IN_REFUSED: Final = "sign_in_refused"  # the name tried and why (wrong, locked)
+SECOND_FACTOR_NOT_CHECKED: Final = "second_factor_not_checked"  # OIDC_MFA_AMR empty: trusted
 ACCESS_NOT_RECORDED: Final = "access_not_recorded"  # ops.access.v1 refused: the look refused
 # --- notification: delivery beyond Kafka (#44); host only, never the URL's path or a secret
 WEBHOOK_ATTEMPTED: Final = "webhook_attempted"  # one per POST: status or error, latency

@@ -2,7 +2,8 @@
 code flow with PKCE, as a confidential client. The provider is found from its issuer
 (``/.well-known/openid-configuration``); its ID token is verified with its published keys
 (signature, issuer, audience, expiry, and the nonce this sign-in sent). The second factor is
-the provider's: its policy for this client decides it."""
+the provider's to ask for, and the ID token's ``amr`` (RFC 8176) must say it was used: one of
+``second_factors`` (``RELEASEWATCH_OIDC_MFA_AMR``; CJIS 5.6.2.2: advanced authentication)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,30 @@ LEEWAY = 60  # s of clock difference with the provider
 
 class SignInFailed(RuntimeError):
     """The provider's answer did not sign anyone in; the message says why (no secret)."""
+
+
+class NoSecondFactor(SignInFailed):
+    """Signed in at the provider, but not with a second factor this board accepts."""
+
+
+# RFC 8176 methods that are a factor beyond a password, or say several were used
+SECOND_FACTORS = frozenset(
+    {"mfa", "otp", "hwk", "swk", "sc", "sms", "tel", "fpt", "face", "iris", "retina", "vbm"}
+)
+
+
+def second_factor_used(claims: dict[str, Any], accepted: frozenset[str]) -> None:
+    """``SignInFailed`` unless the ID token's ``amr`` names one of ``accepted`` (nothing is
+    asked when ``accepted`` is empty)."""
+    if not accepted:
+        return
+    methods = claims.get("amr")
+    used = {str(m) for m in methods} if isinstance(methods, list) else set()
+    if not used & accepted:
+        raise NoSecondFactor(
+            f"the identity provider does not say a second factor was used (amr: "
+            f"{sorted(used) or 'none'}); RELEASEWATCH_OIDC_MFA_AMR names those accepted"
+        )
 
 
 @dataclass(frozen=True)
@@ -57,6 +82,7 @@ class Provider:
     issuer: str
     client_id: str
     client_secret: str
+    second_factors: frozenset[str] = SECOND_FACTORS  # empty: the provider's policy trusted
     _config: dict[str, Any] | None = None
 
     async def config(self) -> dict[str, Any]:
@@ -103,6 +129,7 @@ class Provider:
                 )
         jwks = await _get_json(config["jwks_uri"])
         claims = verified(body["id_token"], jwks, self.issuer, self.client_id, attempt.nonce)
+        second_factor_used(claims, self.second_factors)
         return str(claims.get("preferred_username") or claims["sub"])
 
 

@@ -105,7 +105,8 @@ class People:
                     attempt, request.query["code"], self._callback(request)
                 )
             except oidc.SignInFailed as exc:
-                reason = "id_token_refused"
+                no_factor = isinstance(exc, oidc.NoSecondFactor)
+                reason = "no_second_factor" if no_factor else "id_token_refused"
                 log.warning(events.SIGN_IN_REFUSED, user="-", reason=str(exc))
         outcome = AccessOutcome.FAILURE if reason else AccessOutcome.SUCCESS
         resource = "/oidc/callback"
@@ -235,6 +236,17 @@ def sign_in_set(settings: Settings) -> str:
     return "sign-in: " + "; ".join(parts)
 
 
+def second_factors(setting: str | None) -> frozenset[str]:
+    """The ``amr`` values taken as a second factor: RFC 8176's (unset), those named, or none
+    (empty: the provider's policy is trusted to ask for one, said at start)."""
+    if setting is None:
+        return oidc.SECOND_FACTORS
+    named = frozenset(m.strip() for m in setting.split(",") if m.strip())
+    if not named:
+        log.warning(events.SECOND_FACTOR_NOT_CHECKED, setting="RELEASEWATCH_OIDC_MFA_AMR")
+    return named
+
+
 def for_settings(settings: Settings, component: str) -> People | None:
     """Sign-in for ``component`` from the settings; None (open, development only) without a
     users file or an identity provider. The settings were checked at start
@@ -252,6 +264,7 @@ def for_settings(settings: Settings, component: str) -> People | None:
             settings.oidc_issuer,
             settings.oidc_client_id,
             settings.oidc_client_secret.get_secret_value(),
+            second_factors(settings.oidc_mfa_amr),
         )
     return People(
         signin=SignIn(users.load(settings.users_file).by_name()) if settings.users_file else None,

@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     oidc_client_id: str | None = None
     oidc_client_secret: SecretStr | None = None
     oidc_redirect_uri: str | None = None  # the board's public .../oidc/callback; unset: asked
+    # the ID token's amr values taken as a second factor (comma-separated); unset: RFC 8176's
+    # (mfa, otp, hwk, swk, sc, sms, ...); empty: not checked (the provider's policy trusted)
+    oidc_mfa_amr: str | None = None
     # Person data sealed (#46): the key-encryption keys (``releasewatch keys rotate --file``);
     # unset: persons in clear on internal topics (development only: production needs it)
     kek_file: Path | None = None

@@ -10,7 +10,7 @@ import re
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
@@ -54,9 +54,11 @@ def signed_in_as(name: str) -> Any:
     return matches
 
 
-async def test_a_person_signs_in_with_the_identity_provider_and_lands_on_the_board(
-    start_service: Any, kafka: KafkaHelper
-) -> None:
+@contextlib.asynccontextmanager
+async def board_and_provider(
+    start_service: Any,
+) -> AsyncIterator[tuple[Any, str, aiohttp.ClientSession]]:
+    """A board signing people in with a real provider, both ready; a browser's session."""
     issuer_port = free_port()
     issuer = f"http://127.0.0.1:{issuer_port}"
     board = start_service(
@@ -67,8 +69,6 @@ async def test_a_person_signs_in_with_the_identity_provider_and_lands_on_the_boa
         RELEASEWATCH_SESSION_SECRET="y" * 40,
     )
     base = f"http://127.0.0.1:{board.port}"
-    looks = await kafka.watch(ACCESS.name)
-    name = f"officer-{uuid.uuid4().hex[:8]}"
     with openid_provider(issuer_port, f"{base}/oidc/callback"):
         await all_ready([board])
         jar = aiohttp.CookieJar(unsafe=True)
@@ -81,19 +81,36 @@ async def test_a_person_signs_in_with_the_identity_provider_and_lands_on_the_boa
                 return False
 
             await until(provider_up, 60, "the OpenID provider")
-            async with http.get(f"{base}/api/board?jurisdiction={name}") as api:
-                assert api.status == 401
-            # the board sends the browser to the provider; its sign-in form comes back
-            async with http.get(f"{base}/login?next=%2F%3Fjurisdiction%3D{name}") as form:
-                assert str(form.url).startswith(f"{issuer}/interaction/"), form.url
-                action = re.search(r'action="([^"]+)"', await form.text())
-            assert action
-            fields = {"prompt": "login", "login": name, "password": "checked by the provider"}
-            async with http.post(action.group(1), data=fields) as landed:
-                assert landed.status == 200
-                assert str(landed.url) == f"{base}/?jurisdiction={name}"
-            async with http.get(f"{base}/api/board?jurisdiction={name}") as api:
-                assert api.status == 200 and (await api.json())["releases"] == []
+            yield board, base, http
+
+
+async def sign_in_form(http: aiohttp.ClientSession, base: str, next_path: str) -> str:
+    """The board sends the browser to the provider; the provider's sign-in form's action."""
+    async with http.get(f"{base}/login?next={next_path}") as form:
+        assert "/interaction/" in str(form.url), form.url
+        action = re.search(r'action="([^"]+)"', await form.text())
+    assert action
+    return action.group(1)
+
+
+def as_person(name: str) -> dict[str, str]:
+    return {"prompt": "login", "login": name, "password": "checked by the provider"}
+
+
+async def test_a_person_signs_in_with_the_identity_provider_and_lands_on_the_board(
+    start_service: Any, kafka: KafkaHelper
+) -> None:
+    looks = await kafka.watch(ACCESS.name)
+    name = f"officer-{uuid.uuid4().hex[:8]}"
+    async with board_and_provider(start_service) as (_, base, http):
+        async with http.get(f"{base}/api/board?jurisdiction={name}") as api:
+            assert api.status == 401
+        action = await sign_in_form(http, base, f"%2F%3Fjurisdiction%3D{name}")
+        async with http.post(action, data=as_person(name)) as landed:
+            assert landed.status == 200
+            assert str(landed.url) == f"{base}/?jurisdiction={name}"
+        async with http.get(f"{base}/api/board?jurisdiction={name}") as api:
+            assert api.status == 200 and (await api.json())["releases"] == []
         async with aiohttp.ClientSession() as stranger:
             forged = f"{base}/oidc/callback?code=stolen&state=guessed"
             async with stranger.get(forged) as refused:
@@ -109,3 +126,25 @@ async def test_a_person_signs_in_with_the_identity_provider_and_lands_on_the_boa
         1,
         what="the forged callback refused and recorded",
     )
+
+
+async def test_a_sign_in_without_a_second_factor_is_refused_and_recorded(
+    start_service: Any, kafka: KafkaHelper
+) -> None:
+    """CJIS asks for advanced authentication: the provider signed the person in with a password
+    alone (its ID token's amr says ["pwd"]), so the board refuses them, and says why."""
+    looks = await kafka.watch(ACCESS.name)
+    name = f"one-factor-{uuid.uuid4().hex[:8]}"
+    async with board_and_provider(start_service) as (board, base, http):
+        action = await sign_in_form(http, base, "%2F")
+        async with http.post(action, data=as_person(name)) as landed:
+            assert landed.status == 401
+        async with http.get(f"{base}/api/board") as api:
+            assert api.status == 401
+    refused = await looks.wait_for(
+        lambda r: r.value["action"] == "sign_in" and r.value["reason"] == "no_second_factor",
+        1,
+        what="the one-factor sign-in refused and recorded",
+    )
+    assert {r.value["outcome"] for r in refused} == {"failure"}
+    assert "a second factor was used (amr: ['pwd'])" in board.log_text()

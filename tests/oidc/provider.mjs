@@ -16,9 +16,10 @@ const provider = new Provider(`http://127.0.0.1:${port}`, {
   }],
   pkce: { required: () => true },
   features: { devInteractions: { enabled: true } },
-  claims: { openid: ['sub'], profile: ['preferred_username', 'name'] },
+  // amr: released in every ID token, as the county's provider would (Entra ID, Okta, Keycloak)
+  claims: { openid: ['sub', 'amr'], profile: ['preferred_username', 'name'] },
   async findAccount(ctx, sub) {
-    return { accountId: sub, async claims() { return { sub, preferred_username: sub, name: sub, amr: ['pwd', 'otp'] }; } };
+    return { accountId: sub, async claims() { return { sub, preferred_username: sub, name: sub }; } };
   },
   async loadExistingGrant(ctx) {  // a first-party client: no consent screen
     const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId });
@@ -27,4 +28,14 @@ const provider = new Provider(`http://127.0.0.1:${port}`, {
     return grant;
   },
 });
+// A sign-in says how it was made (RFC 8176 amr): password and one-time code, as the county's
+// policy would ask, except for names beginning "one-factor-" (a password only).
+const finished = provider.interactionFinished.bind(provider);
+provider.interactionFinished = (req, res, result, options) => {
+  if (result.login) {
+    const oneFactor = String(result.login.accountId).startsWith('one-factor-');
+    result.login.amr = oneFactor ? ['pwd'] : ['pwd', 'otp'];
+  }
+  return finished(req, res, result, options);
+};
 provider.listen(Number(port), '127.0.0.1', () => console.log(`oidc-provider listening on ${port}`));

@@ -82,3 +82,33 @@ def test_pkce_challenge_is_rfc_7636s() -> None:
     assert attempt.challenge == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
     fresh = {oidc.Attempt.new("/").state for _ in range(20)}
     assert len(fresh) == 20
+
+
+@pytest.mark.parametrize(
+    ("amr", "accepted"),
+    [
+        (["pwd", "otp"], True),
+        (["pwd", "mfa"], True),
+        (["hwk"], True),
+        (["pwd"], False),
+        (["pwd", "kba"], False),  # knowledge questions are not a second factor
+        (None, False),
+        ("mfa", False),  # not a list: not what RFC 8176 says
+    ],
+)
+def test_a_sign_in_needs_a_second_factor_in_its_amr(amr: Any, accepted: bool) -> None:
+    claims = {"sub": "jdoe"} if amr is None else {"sub": "jdoe", "amr": amr}
+    if accepted:
+        oidc.second_factor_used(claims, oidc.SECOND_FACTORS)
+    else:
+        with pytest.raises(oidc.NoSecondFactor, match="RELEASEWATCH_OIDC_MFA_AMR"):
+            oidc.second_factor_used(claims, oidc.SECOND_FACTORS)
+
+
+def test_the_setting_names_the_methods_taken_or_none() -> None:
+    from services.people.web import second_factors
+
+    assert second_factors(None) == oidc.SECOND_FACTORS
+    assert second_factors("otp, hwk") == {"otp", "hwk"}
+    assert second_factors("") == frozenset()  # the provider's policy trusted, said at start
+    oidc.second_factor_used({"sub": "jdoe", "amr": ["pwd"]}, frozenset())
