@@ -36,6 +36,7 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         ticks=BOOKING_TICKS,
         escalates=False,
         personal=("state.person",),
+        opens_personal=False,  # the rules copy the person, never read it: it stays sealed
     )
     book = service.policies
     states = service.output(BOOKING_STATE)
@@ -58,7 +59,9 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         match outcome:
             case domain.Accepted(record=record, message=message):
                 record = await keys.keyed(key, record)
-                await states.send(key.encode(), keys.sealed(key, message, record))
+                message = keys.sealed(key, message, record)  # a new person: sealed once,
+                record = record.model_copy(update={"state": message.data})  # for both
+                await states.send(key.encode(), message)
                 log.debug(  # one per jail event: the per-second summary is at info
                     events.BOOKING_STATE_EMITTED,
                     revision=message.data.revision,

@@ -2,8 +2,9 @@
 key-encryption keys at hand, sent on ``booking.keys.v1`` before the state it seals, kept
 wrapped in the booking's record, and destroyed when the booking retires (a record with no
 key, which compaction leaves as the only one: crypto-shredding). The person on
-``booking.state.v1`` is sealed with it; the record's copy is sealed by its table
-(``services.streams.sealing``). Without KEKs nothing here does anything."""
+``booking.state.v1`` is sealed with it once, when it comes in clear (a ``booking.opened``),
+and the record keeps that same sealed value: the booking service never opens it, its rules
+only copy it. Without KEKs nothing here does anything."""
 
 from __future__ import annotations
 

@@ -75,9 +75,11 @@ class DurableService(Generic[R]):
         ticks: TopicSpec,
         escalates: bool = True,
         personal: tuple[str, ...] = (),
+        opens_personal: bool = True,
     ) -> None:
         """``escalates``: the service raises escalations and writes the ledger; ``personal``:
-        where its records hold person data, sealed at rest (``services.streams.sealing``)."""
+        where its records hold person data, sealed at rest (``services.streams.sealing``);
+        ``opens_personal``: opened as read (False: its rules never need them clear)."""
         self.name = name
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
@@ -90,7 +92,7 @@ class DurableService(Generic[R]):
         if self.app.conf.store.scheme == "rocksdb":
             options = rocksdb_options(settings.store_cache_mb, settings.partitions)
         self.keyring = keyring_of(settings, name)
-        self.sealing = PersonSeal(self.keyring, personal) if self.keyring else None
+        self.sealing = PersonSeal(self.keyring, personal, opens_personal) if self.keyring else None
         self.records = RecordTable(
             self.app, table, record, settings.partitions, self.index, options, self.sealing
         )

@@ -117,7 +117,7 @@ class RecordTable(Generic[M]):
         stored = self.table.get(key)
         if not stored:
             return None
-        if self.sealing is not None:
+        if self.sealing is not None and self.sealing.opens:
             stored = self.sealing.opened(key, stored)
         return self.model.model_validate(stored)
 

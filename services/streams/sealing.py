@@ -51,9 +51,12 @@ def keys_of(value: Mapping[str, Any]) -> dict[str, WrappedDataKey]:
 
 
 class PersonSeal:
-    def __init__(self, ring: Keyring, paths: Iterable[str]) -> None:
+    def __init__(self, ring: Keyring, paths: Iterable[str], opens: bool = True) -> None:
+        """``opens``: the table opens its records' personal values as they are read (False:
+        the service's rules never need them clear, and they stay sealed in memory too)."""
         self.ring = ring
         self.paths = tuple(tuple(path.split(".")) for path in paths)
+        self.opens = opens
 
     def sealed(
         self, booking: str, value: dict[str, Any], under: WrappedDataKey | None = None
@@ -61,6 +64,8 @@ class PersonSeal:
         """``value`` with each clear personal value sealed under ``under`` or its record's
         newest key (a record without a key is left as it is: a booking from before keys were
         set, or whose key was destroyed with its personal data)."""
+        if not self._holds_clear(value):  # all sealed already: no key is even looked at
+            return value
         wrapped = [under] if under is not None else list(keys_of(value).values())
         if not wrapped:
             return value
@@ -72,10 +77,8 @@ class PersonSeal:
             log.warning(events.PERSON_NOT_SEALED, kid=wrapped[-1].kid, reason=str(exc))
             return value
 
-        def close(field: str, clear: Any) -> Any:
-            if clear is None or is_sealed(clear):
-                return clear
-            return seal(clear, booking, field, key).model_dump()
+        def close(field: str, plain: Any) -> Any:
+            return seal(plain, booking, field, key).model_dump() if _is_clear(plain) else plain
 
         return self._each(value, close)
 
@@ -117,10 +120,25 @@ class PersonSeal:
         opened = self._unsealed(booking, field, sealed.model_dump(), {k.kid: k for k in keys})
         return None if is_sealed(opened) else opened
 
+    def _holds_clear(self, value: dict[str, Any]) -> bool:
+        found = False
+
+        def look(field: str, found_here: Any) -> Any:
+            nonlocal found
+            found = found or _is_clear(found_here)
+            return found_here
+
+        self._each(value, look)
+        return found
+
     def _each(self, value: dict[str, Any], change: Callable[[str, Any], Any]) -> dict[str, Any]:
         for path in self.paths:
             value = _at(value, path, path[-1], change)
         return value
+
+
+def _is_clear(value: Any) -> bool:
+    return value is not None and not is_sealed(value)
 
 
 def _at(node: Any, path: tuple[str, ...], field: str, change: Callable[[str, Any], Any]) -> Any:

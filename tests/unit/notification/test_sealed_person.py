@@ -260,3 +260,14 @@ def test_an_alert_without_its_booking_state_says_so_and_one_rendered_in_time_is_
         rendered.record.next_due
         == rendered.record.notices[notice_id_for(alert.data.alert_id)].due_at
     )
+
+
+def test_a_record_already_sealed_is_stored_without_touching_a_key() -> None:
+    """The booking service keeps the person sealed in memory (its rules only copy it): storing
+    such a record seals nothing again and needs no key at all."""
+    world = flagged_and_due()
+    state, wrapped = sealed_state(world.states[-1])
+    ring = fc.Keyring(fc.LocalKeks({}, "none"))  # could unwrap nothing
+    seal = PersonSeal(ring, ("state.person",), opens=False)
+    value = {"state": state.data.model_dump(mode="json"), "data_keys": [wrapped.model_dump()]}
+    assert seal.sealed(state.key, value) is value
