@@ -15,6 +15,7 @@ import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from services.core.field_crypto import KEY_BYTES, LocalKeks
 
@@ -26,10 +27,17 @@ class KekFileError(ValueError):
 
 
 def load(path: Path) -> LocalKeks:
+    return _checked(path, _read(path))
+
+
+def _read(path: Path) -> Any:
     try:
-        raw = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise KekFileError(f"{SETTING}: {path} cannot be read as a KEK file ({exc})") from None
+
+
+def _checked(path: Path, raw: Any) -> LocalKeks:
     keys: dict[str, bytes] = {}
     entries = raw.get("keys") if isinstance(raw, dict) else None
     if not isinstance(entries, dict) or not entries:
@@ -53,8 +61,8 @@ def load(path: Path) -> LocalKeks:
 
 def listing(path: Path) -> list[tuple[str, str, bool]]:
     """(id, created_at, current) of each KEK: never a secret."""
-    load(path)
-    raw = json.loads(path.read_text())
+    raw = _read(path)
+    _checked(path, raw)
     return [
         (kek_id, str(entry.get("created_at", "")), kek_id == raw["current"])
         for kek_id, entry in raw["keys"].items()
@@ -66,8 +74,8 @@ def rotate(path: Path, now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     raw: dict[str, object] = {"keys": {}}
     if path.exists():
-        load(path)
-        raw = json.loads(path.read_text())
+        raw = _read(path)
+        _checked(path, raw)
     kek_id = f"kek-{now:%Y%m%d}-{os.urandom(2).hex()}"
     keys = dict(raw["keys"])  # type: ignore[call-overload]
     keys[kek_id] = {

@@ -58,15 +58,13 @@ class PersonSeal:
         self.paths = tuple(tuple(path.split(".")) for path in paths)
         self.opens = opens
 
-    def sealed(
-        self, booking: str, value: dict[str, Any], under: WrappedDataKey | None = None
-    ) -> dict[str, Any]:
-        """``value`` with each clear personal value sealed under ``under`` or its record's
-        newest key (a record without a key is left as it is: a booking from before keys were
-        set, or whose key was destroyed with its personal data)."""
+    def sealed(self, booking: str, value: dict[str, Any]) -> dict[str, Any]:
+        """``value`` with each clear personal value sealed under its record's newest key (a
+        record without a key is left as it is: a booking from before keys were set, or whose
+        key was destroyed with its personal data)."""
         if not self._holds_clear(value):  # all sealed already: no key is even looked at
             return value
-        wrapped = [under] if under is not None else list(keys_of(value).values())
+        wrapped = list(keys_of(value).values())
         if not wrapped:
             return value
         try:

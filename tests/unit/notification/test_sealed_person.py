@@ -31,9 +31,12 @@ ALL = Policy()
 RING = fc.Keyring(fc.LocalKeks({"kek-1": os.urandom(32)}, "kek-1"))
 
 
-def sealed_state(state: BookingState) -> tuple[BookingState, WrappedDataKey]:
-    """The state as the booking service sends it with KEKs: its person sealed."""
-    key, wrapped = RING.new_key(state.key)
+def sealed_state(
+    state: BookingState, made: tuple[fc.DataKey, WrappedDataKey] | None = None
+) -> tuple[BookingState, WrappedDataKey]:
+    """The state as the booking service sends it with KEKs: its person sealed (with a new
+    data key, or ``made``)."""
+    key, wrapped = made or RING.new_key(state.key)
     person = state.data.person
     assert not isinstance(person, SealedValue)
     closed = fc.seal(person.model_dump(mode="json"), state.key, "person", key)
@@ -160,17 +163,10 @@ class Table:
 def test_in_any_order_of_alert_states_and_key_the_notice_comes_once_and_rests_sealed() -> None:
     world = flagged_and_due()
     [alert] = world.alerts
-    key, wrapped = RING.new_key(world.states[0].key)
-    states = []
-    for state in world.states:
-        person = state.data.person
-        assert not isinstance(person, SealedValue)
-        closed = fc.seal(person.model_dump(mode="json"), state.key, "person", key)
-        states.append(
-            state.model_copy(update={"data": state.data.model_copy(update={"person": closed})})
-        )
+    data_key = RING.new_key(world.states[0].key)
+    states = [sealed_state(state, data_key)[0] for state in world.states]
     booking = states[0].key
-    made = key_message(states[0], wrapped)
+    made = key_message(states[0], data_key[1])
     seal = PersonSeal(RING, PERSONAL)
     orders = 0
     for order in itertools.permutations(["alert", *range(len(states)), "key"]):
