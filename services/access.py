@@ -103,7 +103,8 @@ SERVICE_TOPICS = {
         writes=(BOOKING_TICKS, BOOKING_KEYS, BOOKING_STATE, DEADLETTER),
     ),
     "scheduling": ServiceTopics(
-        reads=(BOOKING_STATE, AGENCY_REQUESTS, DEADLINE_TICKS),
+        # its own alerts read back after a restart (services.streams.readback)
+        reads=(BOOKING_STATE, AGENCY_REQUESTS, DEADLINE_TICKS, NOTICE_ALERTS),
         writes=(
             DEADLINE_TICKS,
             RELEASE_SCHEDULE,

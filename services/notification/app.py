@@ -165,20 +165,22 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
     async def publish(
         key: str, outcome: Outcome, sent: frozenset[str]
     ) -> NotificationRecord | None:
-        """Notices reach the broker (acknowledged) before the state that says so is written;
-        then the webhook attempts, whose answers change the record stored."""
+        """Notices reach the broker (acknowledged) before the state that says so is written
+        (``DurableService`` stores it once they are); then the webhook attempts, whose
+        answers change the record stored, after their notices are on the topic."""
         raw_key = key.encode()
+        before_attempts = bool(outcome.attempts)
         for alert_id in outcome.held:
             log.info(events.ALERT_HELD, alert_id=alert_id)
         for notice in outcome.notices:
             topic = await agency_topic(notice.data.agency)
-            await topic.send(raw_key, notice, wait=True)
+            await topic.send(raw_key, notice, wait=before_attempts)
             first = notice.data.attempt == 1
             _log_notice(events.NOTICE_ISSUED if first else events.NOTICE_RESENT, notice)
             late = str(notice.data.late).lower()
             metrics.notices.labels("issued" if first else "resent", late).inc()
         for copy in outcome.copies:
-            await copies.send(raw_key, copy, wait=True)
+            await copies.send(raw_key, copy)
         for escalation in outcome.escalations:
             await service.escalate(raw_key, escalation)
         for record in outcome.audit:

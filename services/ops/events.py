@@ -25,6 +25,9 @@ ALERT_EMITTED: Final = "alert_emitted"
 ALERT_NOT_ACKNOWLEDGED: Final = "alert_not_acknowledged"  # by the broker; the agent sends it
 ALERTS_RECORDED: Final = "alerts_recorded"  # the timer sent them, the agent wrote the state
 FIRE_EARLY_SKIPPED: Final = "fire_early_skipped"
+ALERT_ALREADY_SENT: Final = "alert_already_sent"  # read back on the broker: recorded, not resent
+OUTPUTS_READ_BACK: Final = "outputs_read_back"
+OUTPUTS_NOT_READ_BACK: Final = "outputs_not_read_back"
 
 # --- notification: alerts + acks (+ booking states) -> notices, ledger
 NOTICE_ISSUED: Final = "notice_issued"

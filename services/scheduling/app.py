@@ -30,12 +30,14 @@ from schemas.topics import (
     RELEASE_SCHEDULE,
 )
 from services.core.clock import Clock
+from services.kafka.client.security import client_options
 from services.ops import events
 from services.ops.logging import get_logger
 from services.scheduling import domain
 from services.scheduling.records import Outcome, SchedulingRecord
 from services.settings import Settings
 from services.streams.durable import Decision, DurableService
+from services.streams.readback import ReadBack, data_id
 
 SERVICE = "scheduling"
 BOOKING_STATE_MESSAGE = TypeAdapter(BookingState)
@@ -56,6 +58,15 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
     metrics = service.metrics
     schedules = service.output(RELEASE_SCHEDULE)
     alerts = service.output(NOTICE_ALERTS)
+    readback = None
+    if not service.app.tuning.exactly_once:  # alerts and their records commit together
+        readback = ReadBack(
+            client_options(settings),
+            NOTICE_ALERTS.name,
+            settings.partitions,
+            data_id("alert_id"),
+            lambda: service.app.consumer_generation_id,
+        )
 
     @service.on(BOOKING_STATE, BOOKING_STATE_MESSAGE)
     def on_booking_state(
@@ -90,9 +101,9 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
 
     async def publish(key: str, outcome: Outcome, sent: frozenset[str]) -> None:
         """The ledger's request record and the schedule change first (readers see cause
-        before effect), then alerts and escalations, each acknowledged by the broker. Alerts
-        in ``sent`` were published by the timer already: the state written next records
-        them."""
+        before effect), then alerts and escalations, sent without waiting: the state saying
+        they went out is stored once the broker has them all (``DurableService``). Alerts in
+        ``sent`` were published by the timer already: the state written next records them."""
         raw_key = key.encode()
         for record in outcome.audit:
             _log_request(record.data.step, record.data.request_id, record.data.detail)
@@ -105,8 +116,8 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
                     status=outcome.schedule.data.status.value,
                 )
         for alert in outcome.alerts:
-            if alert.data.alert_id not in sent:
-                await alerts.send(raw_key, alert, wait=True)
+            if alert.data.alert_id not in sent and not await on_broker(raw_key, alert):
+                await alerts.send(raw_key, alert)
                 alert_sent(alert)
         for escalation in outcome.escalations:
             await service.escalate(raw_key, escalation)
@@ -115,6 +126,14 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
         recorded = [a.data.alert_id for a in outcome.alerts if a.data.alert_id in sent]
         if recorded:
             log.info(events.ALERTS_RECORDED, alert_ids=recorded)
+
+    async def on_broker(key: bytes, alert: NoticeAlert) -> bool:
+        """Sent before a kill or a rebalance, but not yet recorded (at_least_once): the state
+        stored next records it; it does not go out twice."""
+        if readback is None or not await readback.sent(key, alert.data.alert_id):
+            return False
+        log.info(events.ALERT_ALREADY_SENT, alert_id=alert.data.alert_id)
+        return True
 
     async def fire_early(keys: list[str]) -> dict[str, tuple[str, ...]]:
         """The timer's fast path: the alerts owed now for bookings just fallen due, decided
@@ -132,14 +151,20 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
                 continue
             if isinstance(outcome, Outcome):  # a retirement owes nothing: the agent's
                 owed.extend((key, alert) for alert in outcome.alerts)
+        published: dict[str, list[str]] = defaultdict(list)
+        sending: list[tuple[str, NoticeAlert]] = []
+        for key, alert in owed:
+            if await on_broker(key.encode(), alert):  # the tick names it: recorded
+                published[key].append(alert.data.alert_id)
+            else:
+                sending.append((key, alert))
         futures = await alerts.send_all(
-            [(key.encode(), alert) for key, alert in owed],
+            [(key.encode(), alert) for key, alert in sending],
             trace_of=service.records.trace_of,
             step="scheduling deadline",
         )
         results = await asyncio.gather(*futures, return_exceptions=True)
-        published: dict[str, list[str]] = defaultdict(list)
-        for (key, alert), result in zip(owed, results, strict=True):
+        for (key, alert), result in zip(sending, results, strict=True):
             if isinstance(result, BaseException):
                 log.warning(events.ALERT_NOT_ACKNOWLEDGED, error=type(result).__name__)
                 continue

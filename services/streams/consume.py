@@ -28,6 +28,9 @@ from services.streams.reading import ReadState, TopicCounter
 from services.streams.settlement import Settlement
 
 TAKE = MAX_POLL_RECORDS  # messages a batch at most: what one poll brings
+# Once a batch is handled, with whether its partitions are still this worker's: the records
+# staged by its messages written (``services.streams.staging``).
+AfterBatch = Callable[[bool], Awaitable[None]]
 TAKE_WITHIN = 0.005  # seconds a batch waits to fill: added to a message's latency at most
 
 
@@ -42,6 +45,7 @@ class Pipeline:
         handler: Handler,
         on_error: OnError,
         probe: HoleProbe | None = None,
+        after_batch: AfterBatch | None = None,
     ) -> None:
         off = tuning.fixes_off  # the fault suite's experiments only
         self.app = app
@@ -56,6 +60,7 @@ class Pipeline:
         self.admission = Admission(app, self.state, probe)
         self.handling = Handling(service, handler, on_error, self.state.retry, tuning.exactly_once)
         self.settlement = Settlement(app, self.state, on_error)
+        self.after_batch = after_batch
         check = watchdog.StallWatchdog(app, self.state, probe)
         watchdog.install(app, check, self.state, tuning.watch_interval)
 
@@ -102,6 +107,8 @@ class Pipeline:
                 elif outcome is not None:  # read it again after a while, and what follows
                     await asyncio.sleep(outcome)
                     await app.consumer.seek(event.message.tp, event.message.offset)
+            if self.after_batch is not None:  # the staged records written
+                await self.after_batch(app.consumer_generation_id == generation)
             await self.settlement.settle(settling, generation)
 
 
@@ -113,6 +120,7 @@ def route_inputs(
     handlers: Mapping[str, Callable[[RawMessage], Awaitable[None]]],
     on_error: OnError,
     probe: HoleProbe | None = None,
+    after_batch: AfterBatch | None = None,
 ) -> None:
     """One agent reads every input topic of the service (co-partitioned), so each booking is
     decided in order by one writer; each message goes to its topic's handler."""
@@ -120,7 +128,7 @@ def route_inputs(
     async def inputs_handler(raw: RawMessage) -> None:
         await handlers[raw.topic](raw)
 
-    pipeline = Pipeline(app, service, tuning, inputs_handler, on_error, probe)
+    pipeline = Pipeline(app, service, tuning, inputs_handler, on_error, probe, after_batch)
 
     async def agent(stream: Any) -> None:
         await pipeline.agent(stream)

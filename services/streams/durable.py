@@ -27,8 +27,8 @@ from services.core import policy as policies
 from services.core.clock import Clock, SystemClock
 from services.core.deadlines import DeadlineIndex
 from services.core.outcomes import Duplicate, Forget, Rejected, Stale, StaleSequence
-from services.ops import events
-from services.ops.logging import get_logger
+from services.ops import events, tracing
+from services.ops.logging import get_logger, message_context
 from services.settings import Settings
 from services.streams.app import ServiceApp, create_app
 from services.streams.codec import RawMessage
@@ -182,6 +182,7 @@ class DurableService(Generic[R]):
             self._handlers,
             self.deadletters.send_internal_error,
             hole_probe(self.settings),
+            self.records.staging.flush,
         )
         interval = self.settings.deadline_scan_interval
         # Under exactly_once the agent publishes what falls due, in the tick's transaction:
@@ -204,8 +205,12 @@ class DurableService(Generic[R]):
             case Rejected(errors=errors):
                 await self.deadletters.refuse(raw, errors, event)
             case Forget():
-                self.records.delete(key)
-                log.info(events.RECORD_FORGOTTEN)
+
+                def forget() -> None:
+                    self.records.delete(key)
+                    log.info(events.RECORD_FORGOTTEN)
+
+                self._store(raw, key, None, forget)
             case Duplicate():
                 log.debug(events.DUPLICATE_DROPPED)
             case Stale(revision=revision, last_revision=last):
@@ -215,14 +220,33 @@ class DurableService(Generic[R]):
             case outcome:
                 changed = await self._publish(key, outcome, sent)
                 record = outcome.record if changed is None else changed
-                if self.records.put(key, record):
-                    log.info(events.DEADLINE_ARMED, due_at=str(record.next_due))
-                if getattr(outcome, "retired", False):  # the record just became a stub
-                    log.info(events.RECORD_RETIRED, forget_at=str(outcome.record.retire_at))
+                trace = tracing.traceparent()
+                retired = getattr(outcome, "retired", False)  # the record just became a stub
+
+                def put() -> None:
+                    if self.records.put(key, record, trace):
+                        log.info(events.DEADLINE_ARMED, due_at=str(record.next_due))
+                    if retired:
+                        log.info(events.RECORD_RETIRED, forget_at=str(record.retire_at))
+
+                self._store(raw, key, record, put)
+
+    def _store(self, raw: RawMessage, key: str, record: Any, store: Callable[[], None]) -> None:
+        """Under exactly_once at once (the outputs and the record commit together); else
+        staged, written once the broker has the outputs (``services.streams.staging``)."""
+        if self.app.tuning.exactly_once:
+            store()
+            return
+
+        def in_context() -> None:
+            with message_context(topic=raw.topic, partition=raw.partition, offset=raw.offset):
+                store()
+
+        self.records.staging.stage(key, record, in_context)
 
     async def escalate(self, key: bytes, escalation: Escalation) -> None:
         """Raise one escalation (acknowledged by the broker), counted and logged."""
-        await self.escalations.send(key, escalation, wait=True)
+        await self.escalations.send(key, escalation)  # acknowledged before the record
         data = escalation.data
         self.metrics.escalations.labels(data.reason.value).inc()
         log.warning(

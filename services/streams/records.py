@@ -16,6 +16,7 @@ from services.core.deadlines import DeadlineIndex, armed_in, due_of_raw, due_of_
 from services.ops import tracing
 from services.streams.output import UNACKNOWLEDGED
 from services.streams.sealing import PersonSeal
+from services.streams.staging import Staging
 
 M = TypeVar("M", bound=BaseModel)
 TRACE_FIELD = "_traceparent"
@@ -98,6 +99,8 @@ class RecordTable(Generic[M]):
         )
         self.model = model
         self.index = index
+        # Written once their outputs are acknowledged; a refusal names the changelog.
+        self.staging = Staging(lambda: str(self.table.changelog_topic.get_topic_name()))
         self.sealing = sealing  # person data sealed as written, opened as read
         # Each write's changelog record joins the input message's unacknowledged outputs:
         # one the broker refused would leave the table ahead of its changelog, and a
@@ -114,6 +117,10 @@ class RecordTable(Generic[M]):
         self.table.send_changelog = send_changelog  # type: ignore[method-assign]
 
     def get(self, key: str) -> M | None:
+        """The booking's record: the batch's latest staged for it, else the stored one."""
+        staged = self.staging.records
+        if key in staged:
+            return staged[key]
         stored = self.table.get(key)
         if not stored:
             return None
@@ -121,14 +128,15 @@ class RecordTable(Generic[M]):
             stored = self.sealing.opened(key, stored)
         return self.model.model_validate(stored)
 
-    def put(self, key: str, record: M) -> bool:
+    def put(self, key: str, record: M, trace: str | None = None) -> bool:
         """Store and re-arm; True when this armed a new deadline for the booking. With
-        tracing on, the stored value also keeps the step's ``traceparent``, which the
-        deadline's step continues (the record's model ignores it)."""
+        tracing on, the stored value also keeps the ``traceparent`` of the step that decided
+        it (``trace``, else the current one), which the deadline's step continues (the
+        record's model ignores it)."""
         value = record.model_dump(mode="json")
         if self.sealing is not None:
             value = self.sealing.sealed(key, value)
-        trace = tracing.traceparent()
+        trace = trace or tracing.traceparent()
         if trace:
             value[TRACE_FIELD] = trace
         self.table[key] = value
