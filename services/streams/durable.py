@@ -139,6 +139,7 @@ class DurableService(Generic[R]):
 
             async def decided(raw: RawMessage, event: Any) -> None:
                 key: str = event.key
+                await self.records.staging.ready(key)  # decided on what is stored
                 decision = decide(event, self.records.get(key), raw.position)
                 await self._settle(raw, event, key, decision)
 
@@ -165,6 +166,7 @@ class DurableService(Generic[R]):
             tick = await self.deadletters.accept(raw, DEADLINE_TICK, self.ticks_topic.event_types)
             if tick is None:
                 return
+            await self.records.staging.ready(tick.key)
             record = self.records.get(tick.key)
             if record is None:  # nothing stored any more: nothing is due
                 self.index.set(tick.key, None)

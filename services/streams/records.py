@@ -117,7 +117,8 @@ class RecordTable(Generic[M]):
         self.table.send_changelog = send_changelog  # type: ignore[method-assign]
 
     def get(self, key: str) -> M | None:
-        """The booking's record: the batch's latest staged for it, else the stored one."""
+        """The booking's record: the one staged for it while its batch waits for the broker
+        (what the deadline timer reads meanwhile), else the stored one."""
         staged = self.staging.records
         if key in staged:
             return staged[key]

@@ -10,9 +10,11 @@ input is read again, and the same ids are sent again: a repeat, never a loss).
 
 A staged write is one of its input's unacknowledged outputs (``StagedWrite``): the input's
 offset is committed only once it is written and its changelog record acknowledged. When an
-output was refused, the write waits with it (and so does every later write of that booking
-in the batch, which was decided on top of it); the settlement sends the output again and then
-writes, in the order handled.
+output was refused, the write waits with it; the settlement sends the output again and then
+writes, or dead-letters the input. A later message of the same booking in the batch is
+decided on the stored record only (``ready``): the earlier writes of its booking are made
+first, or, one refused, it is read again after a back-off (``EarlierOutputRefused``), so no
+record is ever decided on top of a write that may never be made.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from faust.streams import current_event
 
 from services.kafka.patches import internals
@@ -29,6 +32,13 @@ from services.streams.output import UNACKNOWLEDGED, Unacknowledged
 
 class OutputCancelled(Exception):
     """An output's send was cancelled (the producer stopping): not on the broker."""
+
+
+class EarlierOutputRefused(KafkaError):
+    """An output of an earlier message of the same booking was refused: this message is read
+    again once the settlement has sent it again (or given its input up)."""
+
+    retriable = True
 
 
 class StagedWrite:
@@ -50,6 +60,7 @@ class StagedWrite:
         # faust's tables write to the partition of the current event (its RocksDB database
         # and changelog partition): the input's, not the batch's last one.
         self.event = current_event()
+        self.written = False
         self.future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     @property
@@ -78,6 +89,7 @@ class StagedWrite:
             UNACKNOWLEDGED.reset(token)
             if before is not None:
                 internals.set_current_event(before)
+        self.written = True
         if self.future.done():
             self.future = asyncio.get_running_loop().create_future()
         self.future.set_result(None)
@@ -119,23 +131,44 @@ class Staging:
         self.records[key] = record
         self.waiting.append(write)
 
+    async def ready(self, key: str) -> None:
+        """Before a message of ``key`` is decided: the batch's writes of it staged so far made,
+        once the broker has their outputs. One refused raises ``EarlierOutputRefused``: the
+        message waits and is read again, as when its own output is refused."""
+        if key not in self.records:
+            return
+        mine = [write for write in self.waiting if write.key == key and not write.written]
+        await asyncio.gather(
+            *(output.future for write in mine for output in write.outputs), return_exceptions=True
+        )
+        for write in mine:
+            error = write.refusal() or (write.future.done() and write.future.exception())
+            if error:
+                if not write.future.done():
+                    write.refuse(error)
+                raise EarlierOutputRefused(f"{type(error).__name__} on {write.topic}")
+            write.write()
+        del self.records[key]
+
     async def flush(self, current: bool) -> None:
         """The batch is handled: write what the broker acknowledged the outputs of, in the
         order staged. Not ``current`` (the partitions may have moved): nothing is written;
         the inputs are read again from the committed offset, by whichever worker has them."""
-        waiting, self.waiting = self.waiting, []
-        self.records.clear()
+        waiting = [write for write in self.waiting if not write.future.done()]
+        self.waiting = []
         if not current:
+            self.records.clear()
             for write in waiting:
                 write.future.cancel()
             return
         futures = [output.future for write in waiting for output in write.outputs]
+        # Meanwhile the deadline timer still reads the staged records: read from the table,
+        # a deadline just recorded as fired would fire again.
         await asyncio.gather(*futures, return_exceptions=True)
-        blocked: dict[str, BaseException] = {}
-        for write in waiting:
-            error = blocked.get(write.key) or write.refusal()
+        for write in waiting:  # one write per booking here: ``ready`` made the earlier ones
+            error = write.refusal()
             if error is None:
                 write.write()
-            else:  # and every later write of the booking: decided on top of this one
-                blocked[write.key] = error
+            else:
                 write.refuse(error)
+        self.records.clear()

@@ -10,13 +10,14 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from aiokafka.errors import KafkaTimeoutError
 from faust.streams import current_event
 
 from services.kafka.patches import internals
 from services.streams.handling import Handled
 from services.streams.output import UNACKNOWLEDGED, Unacknowledged
-from services.streams.staging import Staging
+from services.streams.staging import EarlierOutputRefused, Staging
 from tests.unit.infrastructure.test_pipeline_steps import (
     TP,
     Delivery,
@@ -76,6 +77,7 @@ async def test_a_record_is_written_only_once_its_outputs_are_acknowledged() -> N
     flushing = asyncio.create_task(staging.flush(current=True))
     await asyncio.sleep(0)
     assert table.writes == [] and not flushing.done()
+    assert staging.records == {"k1": "fired"}, "the timer reads it while the batch waits"
     alert.future.set_result("ok")
     await asyncio.wait_for(flushing, 5)
     assert table.writes == [("k1", "fired")]
@@ -90,31 +92,50 @@ async def test_writes_follow_the_order_staged_whatever_order_the_broker_answers(
     first, second, third = pending(), pending(), pending()
     handled(staging, table, 10, "k1", "one", first)
     handled(staging, table, 11, "k2", "two", second)
-    handled(staging, table, 12, "k1", "three", third)
-    assert staging.records == {"k1": "three", "k2": "two"}
+    handled(staging, table, 12, "k3", "three", third)
+    assert staging.records == {"k1": "one", "k2": "two", "k3": "three"}
     for output in (third, second, first):
         output.future.set_result("ok")
     await asyncio.wait_for(staging.flush(current=True), 5)
-    assert table.writes == [("k1", "one"), ("k2", "two"), ("k1", "three")]
+    assert table.writes == [("k1", "one"), ("k2", "two"), ("k3", "three")]
 
 
-async def test_a_refused_output_holds_its_write_and_the_bookings_later_ones() -> None:
+async def test_a_later_message_of_the_booking_is_decided_on_the_stored_record() -> None:
+    """``ready``: the batch's earlier writes of the booking are made first."""
+    staging, table = Staging("bookings"), Table()
+    alert = pending()
+    handled(staging, table, 10, "k1", "fired", alert)
+    handled(staging, table, 11, "k2", "other", pending())
+    readying = asyncio.create_task(staging.ready("k1"))
+    await asyncio.sleep(0)
+    assert not readying.done(), "waits for the earlier message's alert"
+    alert.future.set_result("ok")
+    await asyncio.wait_for(readying, 5)
+    assert table.writes == [("k1", "fired")]
+    assert staging.records == {"k2": "other"}, "the other booking's write waits for the batch"
+    await staging.ready("k3")  # nothing staged: nothing to wait for
+
+
+async def test_a_refused_output_holds_its_write_and_reads_the_bookings_later_messages_again() -> (
+    None
+):
     staging, table = Staging("bookings"), Table()
     refused = delivered(error=KafkaTimeoutError())
-    items = [
-        handled(staging, table, 10, "k1", "one", refused),
-        handled(staging, table, 11, "k2", "other", delivered("ok")),
-        handled(staging, table, 12, "k1", "on top of one", delivered("ok")),
-    ]
+    first = handled(staging, table, 10, "k1", "one", refused)
+    other = handled(staging, table, 11, "k2", "other", delivered("ok"))
+    for _ in range(2):  # never decided on top of a write that may not be made
+        with pytest.raises(EarlierOutputRefused) as raised:
+            await staging.ready("k1")
+        assert raised.value.retriable  # read again after a back-off, never dead-lettered
     await asyncio.wait_for(staging.flush(current=True), 5)
     assert table.writes == [("k2", "other")]
     reading = state()
     reading.guard.check(TP, 10, 10, 0.0)
     reading.retry.first = 0.0  # no back-off in the test
-    await asyncio.wait_for(settlement(reading, []).settle(items, generation=1), 5)
+    await asyncio.wait_for(settlement(reading, []).settle([first, other], generation=1), 5)
     assert refused.sent_again == 1
-    assert table.writes == [("k2", "other"), ("k1", "one"), ("k1", "on top of one")]
-    assert reading.guard.committable(TP) == 13
+    assert table.writes == [("k2", "other"), ("k1", "one")]
+    assert reading.guard.committable(TP) == 12
 
 
 async def test_a_batch_whose_partitions_moved_writes_nothing() -> None:
