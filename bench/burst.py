@@ -197,6 +197,7 @@ async def one_burst(count: int, mode: str = "ordered", shape: Shape = Shape()) -
             # every booking open and requested: scheduling has read all its inputs
             await until(lambda: read_all(workers), 600, "openings and requests read", every=1.0)
             result["rss_before_mib"] = rss(workers)
+            cpu_before = cpu(workers)
             peak = dict(result["rss_before_mib"])
             sampling = True
 
@@ -253,6 +254,11 @@ async def one_burst(count: int, mode: str = "ordered", shape: Shape = Shape()) -
                 rss_peak_mib=peak,
                 **timings(alerts, notices, keys, started),
             )
+            if not shape.kill:  # a killed worker's CPU time is gone with it
+                used = cpu(workers)
+                result["cpu_ms_per_release"] = {
+                    name: (used[name] - cpu_before[name]) * 1000 / count for name in SERVICES
+                }
         finally:
             stop_all(every)
     result["ratio_to_floor"] = result["last_notice_after_s"] / result["floor_s"]
@@ -285,6 +291,11 @@ def summarise_spies(spies: list[tuple[Worker, Path, Any]]) -> None:
         summarise(raw, top=15)
         kept = ROOT / "bench" / "results" / f"profile-burst-{worker.name}.folded.gz"
         kept.write_bytes(gzip.compress(raw.read_bytes()))
+
+
+def cpu(workers: dict[str, list[Worker]]) -> dict[str, float]:
+    """Each service's CPU seconds so far (all its workers)."""
+    return {name: sum(w.cpu_seconds() for w in group) for name, group in workers.items()}
 
 
 def rss(workers: dict[str, list[Worker]]) -> dict[str, float]:
@@ -330,6 +341,11 @@ def show(result: dict[str, Any]) -> None:
         f"x{result['ratio_to_floor']:.0f}; repeats: alerts {result['alert_repeats']}, notices "
         f"{result['notice_repeats']}"
     )
+    if "cpu_ms_per_release" in result:
+        print(
+            "           CPU per release (its schedule to its notice), ms: "
+            + ", ".join(f"{n} {result['cpu_ms_per_release'][n]:.2f}" for n in SERVICES)
+        )
     print(
         "           peak RSS MiB "
         + ", ".join(
