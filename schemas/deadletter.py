@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from schemas.envelope import Instant
+from schemas.sealed import SealedMessage
 
 
 class RejectReason(StrEnum):
@@ -58,7 +59,9 @@ class DeadLetter(BaseModel):
     reason: RejectReason  # the first error's reason, for counting
     errors: list[FieldError]
     key: RawPayload | None
-    value: RawPayload | None
+    # Sealed whole when the service has key-encryption keys (#46: what a jail sends names the
+    # person); `releasewatch deadletters open` shows it to whoever holds the KEK file.
+    value: RawPayload | SealedMessage | None
     event_id: str | None = None
     event_type: str | None = None
     jurisdiction: str | None = None

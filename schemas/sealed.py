@@ -35,3 +35,19 @@ class WrappedDataKey(BaseModel):
     kek_id: str = Field(description="the key-encryption key it is wrapped under")
     nonce: str = Field(description="96 bits, base64")
     wrapped: str = Field(description="base64: the 32-byte data key, then the tag")
+
+
+class SealedMessage(BaseModel):
+    """A whole message sealed where releasewatch keeps a copy of what a publisher sent (a
+    placed copy, a dead letter's value): AES-256-GCM under a one-off data key wrapped inline
+    under a key-encryption key. It opens only for the position it was sealed for (the
+    publisher's topic, partition and offset)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sealed: Literal["A256GCM"] = Field(
+        default="A256GCM", description="AES-256-GCM (FIPS 197, SP 800-38D)"
+    )
+    key: WrappedDataKey = Field(description="the one-off data key that sealed it, wrapped")
+    nonce: str = Field(description="96 bits, base64")
+    ciphertext: str = Field(description="base64: the message's bytes as sent, then the tag")

@@ -10,7 +10,17 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from services.cli import intake, keys, ledger, messages, operations, seals, stack, users
+from services.cli import (
+    deadletters,
+    intake,
+    keys,
+    ledger,
+    messages,
+    operations,
+    seals,
+    stack,
+    users,
+)
 from services.cli.failures import CommandFailed, UsageError
 from services.cli.stack import SERVICES
 from services.kafka import patches
@@ -29,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="show the traceback of a failure (also RELEASEWATCH_LOG_LEVEL=debug)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    for group in (stack, messages, ledger, operations, intake, seals, users, keys):
+    for group in (stack, messages, ledger, operations, intake, seals, users, keys, deadletters):
         group.register(commands)
     return parser
 

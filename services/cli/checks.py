@@ -151,7 +151,7 @@ SERVICE_CHECKS: dict[str, tuple[Callable[[Settings], None], ...]] = {
     "booking": (check_keys,),
     "scheduling": (check_policies,),
     "notification": (check_policies, check_agencies, check_keys),
-    "intake": (check_jails,),
+    "intake": (check_jails, check_keys),
     "sealer": (check_ledger_key,),
     "board": (check_people,),
 }

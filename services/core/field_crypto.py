@@ -27,12 +27,13 @@ from typing import Any, Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from schemas.sealed import ALGORITHM, SealedValue, WrappedDataKey
+from schemas.sealed import ALGORITHM, SealedMessage, SealedValue, WrappedDataKey
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
 _FIELD = b"releasewatch-field/1"
 _WRAP = b"releasewatch-data-key/1"
+_MESSAGE = b"releasewatch-message/1"
 
 
 class KeyUnavailable(LookupError):
@@ -151,6 +152,30 @@ def open_sealed(sealed: SealedValue, booking: str, field: str, key: DataKey) -> 
     except (InvalidTag, ValueError):
         raise Tampered(f"the sealed {field} of {booking} does not open with {key.kid}") from None
     return json.loads(plain)
+
+
+def seal_message(value: bytes, position: str, keks: KeyEncryptionKeys) -> SealedMessage:
+    """A publisher's message sealed whole for the copy kept at ``position`` (its topic,
+    partition and offset): under a one-off data key, wrapped inline, so nothing outlives the
+    message but the KEK. Used where releasewatch keeps what a jail sent (placed copies, dead
+    letters) and cannot know the booking's own key yet."""
+    key, wrapped = new_data_key(f"message {position}", keks)
+    nonce = os.urandom(NONCE_BYTES)
+    aad = _aad(_MESSAGE, position, key.kid)
+    ciphertext = AESGCM(key.secret).encrypt(nonce, value, aad)
+    return SealedMessage(key=wrapped, nonce=_b64(nonce), ciphertext=_b64(ciphertext))
+
+
+def open_message(sealed: SealedMessage, position: str, keks: KeyEncryptionKeys) -> bytes:
+    """The message sealed for ``position``, as sent; ``KeyUnavailable`` when its KEK is not
+    here, ``Tampered`` when it does not open (altered, or sealed for another position)."""
+    try:
+        key = unwrap(f"message {position}", sealed.key, keks)
+        return AESGCM(key.secret).decrypt(
+            _raw(sealed.nonce), _raw(sealed.ciphertext), _aad(_MESSAGE, position, key.kid)
+        )
+    except (InvalidTag, ValueError):
+        raise Tampered(f"the message sealed for {position} does not open") from None
 
 
 class Keyring:

@@ -20,6 +20,7 @@ from services.kafka.client.security import stored_producer_options
 from services.ops.metrics import Metrics
 from services.settings import Settings
 from services.streams.codec import RawMessage, dead_letter
+from services.streams.sealing import keyring_of
 
 # What a broker that cannot take the events raises at the caller: nothing was stored for sure
 UNAVAILABLE = (KafkaError, OSError, TimeoutError)
@@ -31,6 +32,9 @@ class Publisher:
         self.service = service
         self.metrics = metrics
         self.producer: AIOKafkaProducer | None = None
+        # What a jail sent and the intake refused names the person: sealed on the dead letter
+        ring = keyring_of(settings, service)
+        self.keks = ring.keks if ring else None
 
     async def start(self) -> None:
         # "stored" means the leader and its in-sync followers have it
@@ -66,7 +70,7 @@ class Publisher:
     async def dead_letter(self, raw: RawMessage, errors: list[FieldError], now: datetime) -> bool:
         """``raw`` kept with the reasons; False when the broker did not take it (the caller's
         answer or log stands anyway)."""
-        letter = dead_letter(raw, errors, service=self.service, now=now)
+        letter = dead_letter(raw, errors, service=self.service, now=now, keks=self.keks)
         assert self.producer is not None
         try:
             await self.producer.send_and_wait(

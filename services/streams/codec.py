@@ -15,7 +15,9 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from schemas.deadletter import DeadLetter, FieldError, RawPayload, RejectReason
+from schemas.sealed import SealedMessage
 from schemas.topics import MAX_MESSAGE_BYTES
+from services.core.field_crypto import KeyEncryptionKeys, seal_message
 
 T = TypeVar("T")
 
@@ -181,9 +183,15 @@ def dead_letter(
     service: str,
     now: datetime,
     hint: dict[str, Any] | None = None,
+    keks: KeyEncryptionKeys | None = None,
 ) -> DeadLetter:
-    """The dead letter for one refused message: verbatim key and value, where it was, why."""
+    """The dead letter for one refused message: verbatim key and value, where it was, why.
+    With ``keks`` the value is sealed whole (it may name the person); the key, a booking's
+    jurisdiction and id, stays readable."""
     hint = hint or {}
+    value: RawPayload | SealedMessage | None = raw_payload(raw.value)
+    if keks is not None and raw.value is not None:
+        value = seal_message(raw.value, raw.position, keks)
     return DeadLetter(
         deadletter_id=raw.position,
         service=service,
@@ -194,7 +202,7 @@ def dead_letter(
         reason=errors[0].reason,
         errors=list(errors),
         key=raw_payload(raw.key),
-        value=raw_payload(raw.value),
+        value=value,
         event_id=hint.get("event_id"),
         event_type=hint.get("type"),
         jurisdiction=hint.get("jurisdiction"),

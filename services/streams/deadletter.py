@@ -11,6 +11,7 @@ from pydantic import TypeAdapter
 from schemas.deadletter import DeadLetter, FieldError, RejectReason
 from schemas.topics import DEADLETTER
 from services.core.clock import Clock
+from services.core.field_crypto import KeyEncryptionKeys
 from services.ops import events
 from services.ops.logging import bind_event, get_logger
 from services.ops.metrics import Metrics
@@ -22,11 +23,15 @@ T = TypeVar("T")
 
 
 class DeadLetterPublisher:
-    def __init__(self, app: faust.App, service: str, clock: Clock) -> None:
+    def __init__(
+        self, app: faust.App, service: str, clock: Clock, keks: KeyEncryptionKeys | None = None
+    ) -> None:
+        """``keks``: each refused message's value is sealed under them (#46)."""
         self.metrics: Metrics = app.metrics  # type: ignore[attr-defined]
         self.topic = Output(app, DEADLETTER, self.metrics)
         self.service = service
         self.clock = clock
+        self.keks = keks
 
     async def send(
         self,
@@ -34,7 +39,8 @@ class DeadLetterPublisher:
         errors: Sequence[FieldError],
         hint: dict[str, Any] | None = None,
     ) -> DeadLetter:
-        letter = dead_letter(raw, errors, service=self.service, now=self.clock.now(), hint=hint)
+        now = self.clock.now()
+        letter = dead_letter(raw, errors, service=self.service, now=now, hint=hint, keks=self.keks)
         await self.topic.send(raw.key, letter)
         self.metrics.dead_lettered.labels(self.service, letter.reason.value).inc()
         log.warning(

@@ -26,6 +26,7 @@ from schemas.topics import AUDIT, ESCALATIONS, TopicSpec
 from services.core import policy as policies
 from services.core.clock import Clock, SystemClock
 from services.core.deadlines import DeadlineIndex
+from services.core.field_crypto import KeyUnavailable, Tampered
 from services.core.outcomes import Duplicate, Forget, Rejected, Stale, StaleSequence
 from services.ops import events, tracing
 from services.ops.logging import get_logger, message_context
@@ -35,7 +36,7 @@ from services.streams.codec import RawMessage
 from services.streams.consume import hole_probe, route_inputs
 from services.streams.deadletter import DeadLetterPublisher
 from services.streams.output import Output, raw_topic
-from services.streams.placement import Placement, as_published
+from services.streams.placement import Placement, as_published, opened, unopened
 from services.streams.records import RecordTable, rocksdb_options
 from services.streams.sealing import PersonSeal, keyring_of
 from services.streams.timer import FireEarly, install_deadline_timer
@@ -86,12 +87,13 @@ class DurableService(Generic[R]):
         self.policies = policies.load(settings.policy_file)  # the jurisdictions' rules
         self.app: ServiceApp = create_app(name, settings, web_port)
         self.metrics = self.app.metrics
-        self.deadletters = DeadLetterPublisher(self.app, name, self.clock)
         self.index = DeadlineIndex()
         options = None
         if self.app.conf.store.scheme == "rocksdb":
             options = rocksdb_options(settings.store_cache_mb, settings.partitions)
         self.keyring = keyring_of(settings, name)
+        self.keks = self.keyring.keks if self.keyring else None
+        self.deadletters = DeadLetterPublisher(self.app, name, self.clock, self.keks)
         self.sealing = PersonSeal(self.keyring, personal, opens_personal) if self.keyring else None
         self.records = RecordTable(
             self.app, table, record, settings.partitions, self.index, options, self.sealing
@@ -119,7 +121,8 @@ class DurableService(Generic[R]):
         if spec.is_input:
             target = self.output(placement_topic(self.name, spec))
             partitions = self.settings.partitions
-            placement = Placement(self.name, spec, target, partitions, self.app.assignor)
+            assignor = self.app.assignor
+            placement = Placement(self.name, spec, target, partitions, assignor, self.keks)
 
         def declare(decide: Decide[R]) -> Decide[R]:
             async def admit(raw: RawMessage) -> None:
@@ -133,6 +136,11 @@ class DurableService(Generic[R]):
             async def admit_placed(placed: RawMessage) -> None:
                 """Back from the placement topic, on its booking's partition: decided."""
                 raw = as_published(placed, spec.name)
+                try:
+                    raw = opened(raw, self.keks)
+                except (KeyUnavailable, Tampered) as exc:  # kept sealed, for when it opens
+                    await self.deadletters.send(raw, [unopened(exc)])
+                    return
                 event: Any = await self.deadletters.accept(raw, adapter, types)
                 if event is not None:
                     await decided(raw, event)

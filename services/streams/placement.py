@@ -14,6 +14,11 @@ carries the same source position, and the domains drop it as a duplicate).
 
 One booking's messages keep their order: a publisher that puts them on one partition has them
 all handled in place or all moved, in the order read.
+
+With key-encryption keys (``RELEASEWATCH_KEK_FILE``) the placed copy is sealed whole (#46,
+SPEC 9 "CJIS": the placement topic is internal, and what a jail sends names the person): a
+one-off data key wrapped inline, bound to the publisher's position, and opened when it comes
+back. A copy that does not open (its KEK gone from the file) is dead-lettered, still sealed.
 """
 
 from __future__ import annotations
@@ -22,17 +27,30 @@ import functools
 from dataclasses import dataclass, replace
 from typing import Any
 
+from pydantic import ValidationError
+
+from schemas.deadletter import FieldError, RejectReason
+from schemas.sealed import SealedMessage
 from schemas.topics import TopicSpec
+from services.core.field_crypto import (
+    KeyEncryptionKeys,
+    KeyUnavailable,
+    Tampered,
+    open_message,
+    seal_message,
+)
 from services.kafka.admin.topics import partition_for
 from services.ops import events
 from services.ops.logging import get_logger
-from services.streams.codec import RawMessage
+from services.streams.codec import RawMessage, error
 from services.streams.output import Output
 
 log = get_logger(__name__)
 
 # The header a placed message carries: where its publisher's copy is (topic:partition:offset).
 SOURCE_HEADER = "releasewatch-placed-from"
+# The header of a placed copy sealed whole (its value a ``SealedMessage``).
+SEALED_HEADER = "releasewatch-sealed"
 
 
 @dataclass(frozen=True)
@@ -73,15 +91,43 @@ def as_published(placed: RawMessage, source_topic: str) -> RawMessage:
     return replace(placed, topic=topic, partition=int(partition), offset=int(offset))
 
 
+def opened(placed: RawMessage, keks: KeyEncryptionKeys | None) -> RawMessage:
+    """A placed copy (as published, ``as_published``) with its value as its publisher sent it:
+    opened when it came sealed. ``KeyUnavailable`` or ``Tampered`` when it does not open."""
+    headers = dict(placed.headers)
+    if SEALED_HEADER not in headers or placed.value is None:
+        return placed
+    if keks is None:
+        raise KeyUnavailable("the placed copy is sealed and this service has no KEK file")
+    try:
+        sealed = SealedMessage.model_validate_json(placed.value)
+    except ValidationError:
+        raise Tampered("the placed copy is not a sealed message") from None
+    return replace(placed, value=open_message(sealed, placed.position, keks))
+
+
+def unopened(exc: Exception) -> FieldError:
+    """Why a placed copy was dead-lettered unopened: ours to mend (a KEK back in the file)."""
+    return error("", RejectReason.INTERNAL_ERROR, f"the sealed placed copy does not open: {exc}")
+
+
 class Placement:
     """One public input of a service and its placement topic."""
 
     def __init__(
-        self, service: str, source: TopicSpec, target: Output, partitions: int, assignor: Any
+        self,
+        service: str,
+        source: TopicSpec,
+        target: Output,
+        partitions: int,
+        assignor: Any,
+        keks: KeyEncryptionKeys | None = None,
     ) -> None:
+        """``keks``: the placed copies are sealed under them (None: sent as they came)."""
         self.target = target
         self.partitions = partitions
         self.assignor = assignor  # faust's: which topics are assigned together
+        self.keks = keks
         self.moved = target.metrics.inputs_placed.labels(service, source.name)
 
     def copartitioned(self, topic: str) -> bool:
@@ -99,9 +145,12 @@ class Placement:
         place = where(raw, key, self.partitions, self.copartitioned(raw.topic))
         if place.in_place:
             return False
-        await self.target.send(
-            key.encode(), raw.value, partition=place.home, headers=(source_header(raw),)
-        )
+        value = raw.value
+        headers: tuple[tuple[str, bytes], ...] = (source_header(raw),)
+        if self.keks is not None and value is not None:
+            value = seal_message(value, raw.position, self.keks).model_dump_json().encode()
+            headers += ((SEALED_HEADER, b"A256GCM"),)
+        await self.target.send(key.encode(), value, partition=place.home, headers=headers)
         self.moved.inc()
         log.debug(
             events.INPUT_PLACED,

@@ -22,11 +22,14 @@ from confluent_kafka import Consumer, Producer
 from schemas.owned_topics import placement_topic
 from schemas.topics import AUDIT, DEADLETTER, JAIL_BOOKING, NOTICE_ACKS, agency_notices
 from services.access import SERVICES
+from services.core import kek_file
 from services.kafka.admin.topics import ensure_topics, ensure_topics_sync, partition_for
 from services.kafka.broker import toolchain
 from services.kafka.broker.apache import EmbeddedKafka
+from services.streams.codec import RawMessage
+from services.streams.placement import as_published, opened
 from tests import factories as f
-from tests.integration.conftest import own_kafka, start_services
+from tests.integration.conftest import own_kafka, shared_keks, start_services
 from tests.support.bookings import flagging as flagging_at
 from tests.support.poll import until
 from tests.support.topics import KafkaHelper, Watch
@@ -463,6 +466,21 @@ async def test_under_exactly_once_the_move_commits_with_the_input(tmp_path: Path
             stop_all(workers)
 
 
+def placed_value(record: Any) -> bytes:
+    """A placed copy's value as its jail sent it: opened with the services' KEKs (#46)."""
+    raw = RawMessage(
+        record.topic,
+        record.partition,
+        record.offset,
+        record.key,
+        record.value,
+        tuple(record.headers or ()),
+    )
+    value = opened(as_published(raw, JAIL_BOOKING.name), kek_file.load(shared_keks())).value
+    assert value is not None
+    return value
+
+
 async def committed_records(bootstrap: str, topic: str, key: str) -> list[bytes]:
     """The committed records of ``key`` on ``topic``, read to its last stable offset."""
     consumer = AIOKafkaConsumer(
@@ -481,7 +499,7 @@ async def committed_records(bootstrap: str, topic: str, key: str) -> list[bytes]
 
         async def read_to_the_end() -> bool:
             for records in (await consumer.getmany(timeout_ms=200)).values():
-                found.extend(r.value for r in records if r.key == key.encode() and r.value)
+                found.extend(placed_value(r) for r in records if r.key == key.encode() and r.value)
             return all([await consumer.position(tp) >= end for tp, end in ends.items()])
 
         await until(read_to_the_end, 30, f"{topic} read to its end")

@@ -36,7 +36,7 @@ from schemas.topics import (
 from services.kafka.broker.apache import EmbeddedKafka
 from services.kafka.broker.process import free_port
 from tests import factories as f
-from tests.integration.conftest import ARTIFACTS, ROOT, own_kafka, service_env
+from tests.integration.conftest import ARTIFACTS, ROOT, own_kafka, sent_value, service_env
 from tests.support.bookings import Booking, now
 from tests.support.niem import ATTACKS, CHARGES, document, network_attack, ori, scheduled
 from tests.support.poll import until
@@ -266,7 +266,8 @@ async def test_each_refusal_is_answered_clearly_and_each_refused_document_kept(
         2 + len(attacks),
         what="the refused documents kept",
     )
-    kept = {letter.value["value"]["content"]: letter.value for letter in letters}
+    kept = {sent_value(letter.value).decode(): letter.value for letter in letters}
+    assert all(letter.value["value"]["sealed"] == "A256GCM" for letter in letters)  # #46
     assert bad.decode() in kept and foreign.decode() in kept
     assert all(attack.decode() in kept for attack in attacks)
     assert kept[bad.decode()]["reason"] == "schema"

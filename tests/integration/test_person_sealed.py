@@ -16,13 +16,22 @@ from typing import Any
 
 import pytest
 
-from schemas.owned_topics import changelog_topic
+from schemas.owned_topics import changelog_topic, placement_topic
 from schemas.sealed import SealedValue, WrappedDataKey
-from schemas.topics import ACCESS, AGENCY_REQUESTS, BOOKING_KEYS, BOOKING_STATE, JAIL_BOOKING
+from schemas.topics import (
+    ACCESS,
+    AGENCY_REQUESTS,
+    BOOKING_KEYS,
+    BOOKING_STATE,
+    DEADLETTER,
+    JAIL_BOOKING,
+)
 from services.core import field_crypto as fc
 from services.core import kek_file
+from services.kafka.admin.topics import partition_for
+from services.streams.placement import SEALED_HEADER
 from tests import factories as f
-from tests.integration.conftest import service_env, shared_keks
+from tests.integration.conftest import PARTITIONS, service_env, shared_keks
 from tests.support.poll import until
 from tests.support.topics import KafkaHelper, Watch
 from tests.support.workers import run_cli
@@ -287,3 +296,64 @@ async def test_a_key_rotation_is_recorded_as_a_change(broker: Any, tmp_path: Pat
     assert (event["action"], event["outcome"], event["component"]) == ("change", "success", "cli")
     assert event["subject"] and event["at"] and event["source"]
     assert str(path) in event["resource"]
+
+
+async def test_what_a_jail_sent_is_sealed_where_releasewatch_keeps_a_copy(
+    start_service: Any, kafka: KafkaHelper, broker: Any, tmp_path: Path
+) -> None:
+    """A message on the wrong partition is placed, sealed, and decided once it comes back
+    opened; a refused one is dead-lettered sealed, and `releasewatch deadletters open` shows it
+    as it was sent to whoever holds the KEK file, recorded on ops.access.v1 first. Neither the
+    placement topic nor deadletter.v1 holds a name on the broker's disk."""
+    start_service("booking")
+    placed_topic = placement_topic("booking", JAIL_BOOKING).name
+    placed = await kafka.watch(placed_topic)
+    letters = await kafka.watch(DEADLETTER.name)
+    states = await kafka.watch(BOOKING_STATE.name)
+    looks = await kafka.watch(ACCESS.name)
+    moved, refused = someone(), {**someone(), "date_of_birth": "1987-02-30"}
+    booked = (now() - H).isoformat()
+    documents = [
+        f.opened(
+            booking_id=f"ps-{uuid.uuid4().hex[:10]}",
+            occurred_at=booked,
+            data={"person": p, "booked_at": booked},
+        )
+        for p in (moved, refused)
+    ]
+    key = f"{documents[0]['jurisdiction']}/{documents[0]['booking_id']}"
+    away = (partition_for(key, PARTITIONS) + 1) % PARTITIONS  # as librdkafka's CRC32 may
+    await kafka.producer.send_and_wait(
+        JAIL_BOOKING.name, key=key.encode(), value=f.wire(documents[0]), partition=away
+    )
+    partition, offset = await kafka.publish(JAIL_BOOKING.name, documents[1])
+
+    [copy] = await placed.wait_for(lambda r: r.key == key, 1, 60, "the placed copy")
+    assert dict(copy.headers)[SEALED_HEADER] == b"A256GCM"
+    assert moved["last_name"].encode() not in (copy.raw_value or b"")
+    [state] = await states.wait_for(lambda r: r.key == key, 1, 60, "the placed booking's state")
+    assert state.value["data"]["person"]["sealed"] == "A256GCM"  # decided, once opened
+
+    letter_id = f"{JAIL_BOOKING.name}:{partition}:{offset}"
+    [letter] = await letters.wait_for(lambda r: r.value["deadletter_id"] == letter_id, 1, 60)
+    assert letter.value["value"]["sealed"] == "A256GCM"
+    for clear in (refused["last_name"], refused["first_name"], refused["date_of_birth"]):
+        assert clear not in (letter.raw_value or b"").decode()
+
+    data_dir = segments_of(broker)
+    for person in (moved, refused):
+        for clear in (person["last_name"], person["first_name"], person["person_id"]):
+            assert topics_holding(data_dir, clear) == {JAIL_BOOKING.name}, clear
+
+    env = service_env(broker, tmp_path)
+    shown = run_cli(env, "deadletters", "open", letter_id)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == documents[1]
+    await looks.wait_for(lambda r: r.value["resource"] == f"deadletters open {letter_id}", 1, 30)
+    without = run_cli(
+        {**env, "RELEASEWATCH_KEK_FILE": str(tmp_path / "none.json")},
+        "deadletters",
+        "open",
+        letter_id,
+    )
+    assert without.returncode == 2 and "KEK" in without.stderr, without.stderr

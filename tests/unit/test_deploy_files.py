@@ -89,7 +89,7 @@ def test_compose_runs_real_commands_with_real_settings(
             assert spec["command"][:2] == ["keys", "rotate"] and args.if_missing
             assert spec["restart"] == "no"
             assert spec["depends_on"] == {"topics": made}  # recorded on ops.access.v1
-        elif name in ("booking", "notification"):  # they seal person data under it
+        elif name in ("booking", "notification", "intake"):  # they seal person data under it
             assert args.name == name
             assert spec["depends_on"] == {"topics": made, "keys": made}
             kek = spec["environment"]["RELEASEWATCH_KEK_FILE"]

@@ -1,5 +1,6 @@
 import base64
 import json
+import os
 from datetime import UTC, datetime
 
 import pytest
@@ -8,7 +9,9 @@ from hypothesis import strategies as st
 
 from schemas.deadletter import RejectReason
 from schemas.jail_booking import JAIL_EVENT, JAIL_EVENT_TYPES, BookingOpened
+from schemas.sealed import SealedMessage
 from schemas.topics import MAX_MESSAGE_BYTES
+from services.core.field_crypto import LocalKeks, open_message
 from services.streams.codec import Decoded, Invalid, RawMessage, dead_letter, decode
 from tests import factories
 
@@ -144,6 +147,52 @@ def test_a_dead_letter_keeps_text_as_text() -> None:
     assert letter.value.encoding == "utf-8"
     assert json.loads(letter.value.content) == document
     assert letter.event_id == document["event_id"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"date_of_birth": "1990-02-31"},  # no such day
+        {"first_name": 7},
+        {"person_id": ""},
+        {"extra_name_field": "Quellzofia"},  # kept and ignored; the booking_id makes it bad
+    ],
+)
+def test_with_keks_a_dead_letter_seals_what_was_sent_and_names_nothing_personal(
+    bad: dict[str, object],
+) -> None:
+    """#46: a refused booking.opened names the person; its dead letter keeps it sealed, and
+    the reasons (field paths, messages) and the key say nothing personal."""
+    person = {
+        "person_id": "pid-qq81",
+        "first_name": "Zofia",
+        "last_name": "Quellzofia",
+        "date_of_birth": "1987-11-23",
+        **bad,
+    }
+    document = factories.opened(data={"person": person})
+    if "extra_name_field" in bad:
+        document["booking_id"] = ""
+    message = raw(factories.wire(document))
+    result = rejected(message.value)
+    ring = LocalKeks({"kek-1": os.urandom(32)}, "kek-1")
+    letter = dead_letter(
+        message, result.errors, service="booking", now=NOW, hint=result.hint, keks=ring
+    )
+    wire = letter.model_dump_json()
+    for clear in ("Zofia", "Quellzofia", "pid-qq81", "1987-11-23", "1990-02-31"):
+        assert clear not in wire, clear
+    assert isinstance(letter.value, SealedMessage)
+    assert open_message(letter.value, letter.deadletter_id, ring) == message.value
+    assert letter.key is not None and letter.key.content == "us-mn-hennepin/2027-000123"
+    assert letter.event_id == document["event_id"] and letter.errors
+
+
+def test_with_keks_an_empty_value_has_nothing_to_seal() -> None:
+    ring = LocalKeks({"kek-1": os.urandom(32)}, "kek-1")
+    message = raw(None)
+    letter = dead_letter(message, rejected(None).errors, service="booking", now=NOW, keks=ring)
+    assert letter.value is None
 
 
 @settings(max_examples=300)

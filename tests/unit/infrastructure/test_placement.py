@@ -2,25 +2,32 @@
 its publisher chose (librdkafka's CRC32, an explicit partition, no key)."""
 
 import asyncio
+import os
 import zlib
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from schemas.deadletter import RejectReason
 from schemas.owned_topics import SERVICE_PUBLIC_INPUTS, faust_topics, placement_topic
 from schemas.topics import AGENCY_REQUESTS, JAIL_BOOKING, NOTICE_ACKS
 from services.access import SERVICE_TOPICS, service_principal
+from services.core.field_crypto import KeyUnavailable, LocalKeks, Tampered, seal_message
 from services.kafka.admin.topics import partition_for
 from services.ops.metrics import Metrics
 from services.streams.codec import RawMessage
 from services.streams.handling import _headers
 from services.streams.output import SOURCE, UNACKNOWLEDGED, Output
 from services.streams.placement import (
+    SEALED_HEADER,
     SOURCE_HEADER,
     Placement,
     as_published,
+    opened,
     source_header,
+    unopened,
     where,
 )
 
@@ -221,3 +228,67 @@ def test_services_no_longer_write_to_the_publishers_topics(service: str) -> None
 )
 def test_headers_as_faust_hands_them(given: Any, expected: tuple[Any, ...]) -> None:
     assert _headers(given) == expected
+
+
+def keks() -> LocalKeks:
+    return LocalKeks({"kek-1": os.urandom(32)}, "kek-1")
+
+
+PERSONAL = b'{"event_id":"e","data":{"person":{"first_name":"Ana","last_name":"Doe"}}}'
+
+
+async def test_with_keks_the_placed_copy_is_sealed_and_opens_to_what_was_published() -> None:
+    """#46: the placement topic is internal, and a jail's message names the person."""
+    producer = Producer()
+    ring = keks()
+    place = placement(producer)
+    place.keks = ring
+    key = KEYS[10]
+    published = RawMessage(
+        JAIL_BOOKING.name, (partition_for(key, PARTITIONS) + 1) % PARTITIONS, 77, None, PERSONAL
+    )
+    assert await place.move_if_misplaced(published, key)
+    [sent] = producer.sent
+    for clear in (b"Ana", b"Doe", b"event_id"):
+        assert clear not in sent["value"]
+    assert (SEALED_HEADER, b"A256GCM") in sent["headers"]
+    placed = RawMessage(sent["topic"], sent["partition"], 3, sent["key"], sent["value"])
+    placed = replace(placed, headers=tuple(sent["headers"]))
+    back = opened(as_published(placed, JAIL_BOOKING.name), ring)
+    assert back.value == PERSONAL and back.position == published.position
+
+
+def test_a_placed_copy_sent_in_clear_is_read_as_it_is() -> None:
+    """Copies placed before the KEKs were set, or by a service without them."""
+    placed = RawMessage(JAIL_BOOKING.name, 1, 2, b"k", PERSONAL, (("x", b"y"),))
+    assert opened(placed, keks()) is placed
+    assert opened(placed, None) is placed
+
+
+def sealed_copy(ring: LocalKeks, position: str = "jail.booking.v1:4:9") -> RawMessage:
+    topic, partition, offset = position.rsplit(":", 2)
+    value = seal_message(PERSONAL, position, ring).model_dump_json().encode()
+    return RawMessage(topic, int(partition), int(offset), b"k", value, ((SEALED_HEADER, b"A"),))
+
+
+def other_keks(kek_id: str) -> LocalKeks:
+    return LocalKeks({kek_id: os.urandom(32)}, kek_id)
+
+
+@pytest.mark.parametrize(
+    ("copy", "ring", "raised"),
+    [
+        (lambda ring: sealed_copy(ring), lambda ring: None, KeyUnavailable),  # no KEK file
+        (lambda ring: sealed_copy(ring), lambda ring: other_keks("kek-2"), KeyUnavailable),
+        (lambda ring: sealed_copy(ring), lambda ring: other_keks("kek-1"), Tampered),  # not it
+        (lambda ring: replace(sealed_copy(ring), offset=10), lambda ring: ring, Tampered),  # moved
+        (lambda ring: replace(sealed_copy(ring), value=b"{}"), lambda ring: ring, Tampered),
+        (lambda ring: replace(sealed_copy(ring), value=b"\xff"), lambda ring: ring, Tampered),
+    ],
+)
+def test_a_sealed_copy_that_does_not_open_says_why(copy: Any, ring: Any, raised: type) -> None:
+    made = other_keks("kek-1")
+    with pytest.raises(raised):
+        opened(copy(made), ring(made))
+    why = unopened(raised("x"))
+    assert why.reason == RejectReason.INTERNAL_ERROR and "does not open" in why.message
