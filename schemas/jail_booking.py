@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, Field, TypeAdapter
 
 from schemas.envelope import Envelope, JailTime, Payload
+from schemas.sealed import SealedMessage
 
 
 def _known_timezone(name: str) -> str:
@@ -55,7 +56,9 @@ class Charge(Payload):
 
 class BookingOpenedData(Payload):
     facility: Facility
-    person: Person
+    # Sealed inline (#46) when releasewatch's intake publishes for a jail without Kafka; a jail
+    # publishing itself sends it clear.
+    person: Person | SealedMessage
     booked_at: JailTime
     charges: list[Charge] = Field(default_factory=list)
 

@@ -11,14 +11,18 @@ from datetime import datetime
 
 import faust
 
+from schemas.deadletter import RejectReason
 from schemas.jail_booking import JAIL_EVENT, JailEvent
 from schemas.topics import BOOKING_KEYS, BOOKING_STATE, BOOKING_TICKS, JAIL_BOOKING
 from services.booking import domain
 from services.booking.keys import BookingKeys
 from services.core.clock import Clock
+from services.core.field_crypto import KeyUnavailable, Tampered
+from services.core.outcomes import Rejected
 from services.ops import events
 from services.ops.logging import get_logger
 from services.settings import Settings
+from services.streams.codec import error
 from services.streams.durable import Decision, DurableService
 
 SERVICE = "booking"
@@ -46,6 +50,11 @@ def build(settings: Settings, web_port: int, clock: Clock | None = None) -> faus
     def on_jail_event(
         event: JailEvent, record: domain.BookingRecord | None, position: str
     ) -> Decision:
+        try:
+            event = keys.opened(event.key, event)  # a person the intake sealed (#46)
+        except (KeyUnavailable, Tampered) as exc:  # kept sealed, for when its KEK is back
+            why = f"the person sealed by the intake does not open: {exc}"
+            return Rejected((error("data.person", RejectReason.INTERNAL_ERROR, why),))
         retire_after = book.for_jurisdiction(event.jurisdiction).retire_after
         return domain.apply(record, event, position, retire_after)
 

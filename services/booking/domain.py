@@ -29,6 +29,7 @@ from schemas.jail_booking import (
     ReleaseUnscheduled,
     SentenceImposed,
 )
+from schemas.sealed import SealedMessage
 from services.booking.records import Accepted, BookingRecord, BookingStub, Resend, Retired
 from services.core.localtime import NonexistentLocalTime, to_local, to_utc
 from services.core.outcomes import Duplicate, Forget, Rejected, StaleSequence, retired
@@ -224,13 +225,15 @@ def _next_state(
 
     if isinstance(event, BookingOpened):
         data = event.data
+        if isinstance(person := data.person, SealedMessage):  # the wiring opens it (#46)
+            raise _Refused("data.person", RejectReason.INTERNAL_ERROR, "the person is sealed")
         booked_at = _utc(data.booked_at, data.facility.timezone, "data.booked_at")
         if current is None:
             return BookingStateData(
                 revision=revision,
                 status=BookingStatus.IN_CUSTODY,
                 facility=data.facility,
-                person=data.person,
+                person=person,
                 booked_at=booked_at,
                 charges=data.charges,
                 last_sequence=sequence,
@@ -240,7 +243,7 @@ def _next_state(
         return current.model_copy(
             update={
                 "facility": data.facility,
-                "person": data.person,
+                "person": person,
                 "booked_at": booked_at,
                 "charges": data.charges,
                 "revision": revision,

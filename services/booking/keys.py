@@ -8,13 +8,16 @@ only copy it. Without KEKs nothing here does anything."""
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 from schemas.booking_keys import BookingKey, BookingKeyData
 from schemas.booking_state import BookingState
 from schemas.envelope import KEY_SEPARATOR
-from schemas.sealed import SealedValue
+from schemas.jail_booking import BookingOpened, JailEvent, Person
+from schemas.sealed import SealedMessage, SealedValue
 from services.booking.records import BookingRecord
 from services.core.clock import Clock
-from services.core.field_crypto import Keyring, seal
+from services.core.field_crypto import Keyring, KeyUnavailable, Tampered, open_person, seal
 from services.ops import events
 from services.ops.logging import get_logger
 from services.streams.output import Output
@@ -38,6 +41,21 @@ class BookingKeys:
         await self.topic.send(key.encode(), made_now)
         log.debug(events.BOOKING_KEY_MADE, kid=made.kid, kek_id=wrapped.kek_id)
         return record.model_copy(update={"data_keys": (wrapped,)})
+
+    def opened(self, key: str, event: JailEvent) -> JailEvent:
+        """``event`` with a person the intake sealed inline opened, for the rules to copy and
+        ``sealed`` to seal under the booking's own key. ``KeyUnavailable`` or ``Tampered``
+        when it does not open (never a value of it in the message)."""
+        if not isinstance(event, BookingOpened) or not isinstance(event.data.person, SealedMessage):
+            return event
+        if self.keyring is None:
+            raise KeyUnavailable("the intake sealed the person and this service has no KEK file")
+        try:
+            person = Person.model_validate(open_person(event.data.person, key, self.keyring.keks))
+        except ValidationError:
+            raise Tampered("the person the intake sealed is not a person") from None
+        data = event.data.model_copy(update={"person": person})
+        return event.model_copy(update={"data": data})
 
     def sealed(self, key: str, message: BookingState, record: BookingRecord) -> BookingState:
         """The state as it is sent: its person sealed with the booking's data key."""

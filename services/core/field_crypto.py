@@ -178,6 +178,18 @@ def open_message(sealed: SealedMessage, position: str, keks: KeyEncryptionKeys) 
         raise Tampered(f"the message sealed for {position} does not open") from None
 
 
+def seal_person(person: dict[str, Any], booking: str, keks: KeyEncryptionKeys) -> SealedMessage:
+    """A person sealed inline for ``booking`` by the intake, before the booking's own data key
+    exists (the booking service opens it and seals it under that key)."""
+    plain = json.dumps(person, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return seal_message(plain, f"{booking}#person", keks)
+
+
+def open_person(sealed: SealedMessage, booking: str, keks: KeyEncryptionKeys) -> Any:
+    """The person ``seal_person`` sealed for ``booking``."""
+    return json.loads(open_message(sealed, f"{booking}#person", keks))
+
+
 class Keyring:
     """What a service seals and opens with: the KEKs, and the data keys it has unwrapped
     (kept for at most ``keep`` bookings, so a booking's key is unwrapped once, not for every

@@ -16,6 +16,7 @@ from aiokafka.errors import KafkaError
 
 from schemas.deadletter import FieldError
 from schemas.topics import DEADLETTER, JAIL_BOOKING
+from services.core.field_crypto import seal_person
 from services.kafka.client.security import stored_producer_options
 from services.ops.metrics import Metrics
 from services.settings import Settings
@@ -61,11 +62,21 @@ class Publisher:
         assert self.producer is not None
         deliveries = []
         for document in documents:
-            key = f"{document['jurisdiction']}/{document['booking_id']}".encode()
-            value = json.dumps(document).encode()
+            booking = f"{document['jurisdiction']}/{document['booking_id']}"
+            value = json.dumps(self.sealed(booking, document)).encode()
+            key = booking.encode()
             deliveries.append(await self.producer.send(topic, value, key=key))
         await asyncio.gather(*deliveries)
         self.metrics.messages_out.labels(self.service, topic).inc(len(documents))
+
+    def sealed(self, booking: str, document: dict[str, Any]) -> dict[str, Any]:
+        """A ``booking.opened`` with its person sealed inline (#46): jail.booking.v1 is kept
+        forever, and the booking service opens it to seal it under the booking's own key."""
+        data = document.get("data")
+        if self.keks is None or document.get("type") != "booking.opened" or not data:
+            return document
+        person = seal_person(data["person"], booking, self.keks).model_dump()
+        return {**document, "data": {**data, "person": person}}
 
     async def dead_letter(self, raw: RawMessage, errors: list[FieldError], now: datetime) -> bool:
         """``raw`` kept with the reasons; False when the broker did not take it (the caller's

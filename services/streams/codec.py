@@ -79,12 +79,20 @@ def _reason(message: str) -> RejectReason:
     return RejectReason.SCHEMA
 
 
+# A value that may come clear or sealed (a person the intake sealed, #46): pydantic names each
+# member of the union in the error's path. A publisher is told about the clear form only.
+_CLEAR, _SEALED = "Person", "SealedMessage"
+
+
 def validation_errors(exc: ValidationError, tagged: bool) -> tuple[FieldError, ...]:
     """pydantic errors as field paths (``data.facility.timezone``) with reasons."""
+    items = exc.errors(include_url=False)
+    clear = [item for item in items if _SEALED not in item["loc"]] or items
     found = []
-    for item in exc.errors(include_url=False):
+    for item in clear:
         message = item["msg"]
-        found.append(error(_path(item["loc"], tagged), _reason(message), message))
+        loc = tuple(part for part in item["loc"] if part != _CLEAR)
+        found.append(error(_path(loc, tagged), _reason(message), message))
     return tuple(found)
 
 

@@ -196,6 +196,7 @@ async def test_a_niem_booking_then_its_release_date_reach_the_agency(
         "release.scheduled",
     ]
     assert sent[0].value["event_id"] == sent[1].value["event_id"]
+    assert sent[0].value["data"]["person"]["sealed"] == "A256GCM"  # sealed inline (#46)
     assert sent[2].value["data"]["release_at"] == release.split("<nc:DateTime>")[1][:19]
 
     # the detainer lifted: withdrawn over HTTP too
