@@ -54,6 +54,11 @@ def _raw(text: str) -> bytes:
     return base64.b64decode(text.encode(), validate=True)
 
 
+def _canonical(value: Any) -> bytes:
+    """What is sealed of a JSON value: its canonical form."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
 def _aad(domain: bytes, *parts: str) -> bytes:
     out = bytearray(domain)
     for part in parts:
@@ -134,7 +139,7 @@ def is_sealed(value: object) -> bool:
 
 def seal(value: Any, booking: str, field: str, key: DataKey) -> SealedValue:
     """``value`` (anything JSON can hold) sealed for ``booking``'s ``field``."""
-    plain = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
+    plain = _canonical(value)
     nonce = os.urandom(NONCE_BYTES)
     sealed = AESGCM(key.secret).encrypt(nonce, plain, _aad(_FIELD, booking, field, key.kid))
     return SealedValue(kid=key.kid, nonce=_b64(nonce), ciphertext=_b64(sealed))
@@ -181,8 +186,7 @@ def open_message(sealed: SealedMessage, position: str, keks: KeyEncryptionKeys) 
 def seal_person(person: dict[str, Any], booking: str, keks: KeyEncryptionKeys) -> SealedMessage:
     """A person sealed inline for ``booking`` by the intake, before the booking's own data key
     exists (the booking service opens it and seals it under that key)."""
-    plain = json.dumps(person, sort_keys=True, separators=(",", ":"), default=str).encode()
-    return seal_message(plain, f"{booking}#person", keks)
+    return seal_message(_canonical(person), f"{booking}#person", keks)
 
 
 def open_person(sealed: SealedMessage, booking: str, keks: KeyEncryptionKeys) -> Any:

@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from schemas.deadletter import DeadLetter, FieldError, RawPayload, RejectReason
+from schemas.jail_booking import Person
 from schemas.sealed import SealedMessage
 from schemas.topics import MAX_MESSAGE_BYTES
 from services.core.field_crypto import KeyEncryptionKeys, seal_message
@@ -81,7 +82,7 @@ def _reason(message: str) -> RejectReason:
 
 # A value that may come clear or sealed (a person the intake sealed, #46): pydantic names each
 # member of the union in the error's path. A publisher is told about the clear form only.
-_CLEAR, _SEALED = "Person", "SealedMessage"
+_CLEAR, _SEALED = Person.__name__, SealedMessage.__name__
 
 
 def validation_errors(exc: ValidationError, tagged: bool) -> tuple[FieldError, ...]:

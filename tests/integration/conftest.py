@@ -7,7 +7,6 @@ started here is stopped here; waits are on conditions with deadlines.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import os
 import signal
@@ -21,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from schemas.sealed import SealedMessage
+from schemas.deadletter import DeadLetter
+from services.cli.deadletters import shown
 from services.core import kek_file
-from services.core.field_crypto import open_message
 from services.kafka.admin.topics import ensure_topics_sync
 from services.kafka.broker.apache import EmbeddedKafka
 from services.kafka.broker.embedded import HOW_TO_GET_KAFKA, EmbeddedBroker, embedded_broker
@@ -97,16 +96,9 @@ def shared_keks() -> Path:
 
 
 def sent_value(letter: dict[str, Any]) -> bytes:
-    """A dead letter's value as its publisher sent it: the services seal it under the shared
-    KEKs (#46), opened here as `releasewatch deadletters open` does."""
-    value = letter["value"]
-    if value is None:
-        return b""
-    if value.get("sealed") is None:  # a RawPayload: sent by a service without KEKs
-        content = value["content"]
-        return base64.b64decode(content) if value["encoding"] == "base64" else content.encode()
-    sealed = SealedMessage.model_validate(value)
-    return open_message(sealed, letter["deadletter_id"], kek_file.load(shared_keks()))
+    """A dead letter's value as its publisher sent it, opened with the services' shared KEKs
+    (#46) by what `releasewatch deadletters open` prints."""
+    return shown(DeadLetter.model_validate(letter), kek_file.load(shared_keks()))
 
 
 def service_env(broker: EmbeddedBroker, data_dir: Path, **extra: str) -> dict[str, str]:
