@@ -18,6 +18,7 @@ from services.cli.failures import (
     talking_to_broker,
 )
 from services.kafka.client.security import client_options
+from services.ops import logging as rw_logging
 
 
 def register(commands: Any) -> None:
@@ -94,9 +95,11 @@ def cmd_topics_create(args: argparse.Namespace) -> int:
     from schemas.owned_topics import FaustTopic, faust_topics
     from schemas.topics import REGISTRY, TopicSpec, agency_notices
     from services.kafka.admin.partitions import PartitionCountError
+    from services.kafka.admin.retention import RetentionError
     from services.kafka.admin.topics import TopicCreateError, ensure_topics
 
     settings = load_settings()
+    rw_logging.configure("topics", settings.log_format, settings.log_level)  # what it changed
     try:
         wanted = [*registry_agencies(settings), *args.agency]
         extra = [agency_notices(agency) for agency in dict.fromkeys(wanted)]
@@ -114,9 +117,11 @@ def cmd_topics_create(args: argparse.Namespace) -> int:
                     specs,
                     timeout=args.wait,
                     min_insync_replicas=settings.min_insync_replicas,
+                    jail_retention_days=settings.jail_retention_days,
+                    hold=True,
                 )
             )
-    except (TopicCreateError, PartitionCountError) as exc:
+    except (TopicCreateError, PartitionCountError, RetentionError) as exc:
         raise RunFailure(f"cannot create topics on {settings.broker_url}: {exc}") from None
     print(f"topics: {len(created)} created, {len(specs) - len(created)} already there")
     return 0
@@ -125,12 +130,16 @@ def cmd_topics_create(args: argparse.Namespace) -> int:
 def cmd_topics_list(args: argparse.Namespace) -> int:
     from schemas.owned_topics import FaustTopic, faust_topics
     from schemas.topics import REGISTRY, TopicSpec
+    from services.kafka.admin.retention import bounded
     from services.kafka.admin.topics import plan
 
     settings = load_settings()
     specs: list[TopicSpec | FaustTopic] = [*REGISTRY, *faust_topics()]
     plans = plan(
-        specs, settings.partitions, settings.replication_factor, settings.min_insync_replicas
+        bounded(specs, settings.jail_retention_days),
+        settings.partitions,
+        settings.replication_factor,
+        settings.min_insync_replicas,
     )
     for topic in plans:
         config = " ".join(f"{key}={value}" for key, value in sorted(topic.config.items()))

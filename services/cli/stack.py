@@ -121,6 +121,7 @@ def _ensure_topics(settings: Settings, service: str | None = None) -> None:
                 settings.replication_factor,
                 settings.min_insync_replicas,
                 service_topics(service, registry_agencies(settings)) if service else every_topic(),
+                settings.jail_retention_days,
             )
     except PartitionCountError as exc:
         raise RunFailure(str(exc)) from None
@@ -166,9 +167,8 @@ def cmd_service(args: argparse.Namespace) -> int:
 def cmd_broker(args: argparse.Namespace) -> int:
     settings = load_settings()
     rw_logging.configure("broker", settings.log_format, settings.log_level)
-    broker = _start_embedded(
-        settings, nodes=args.nodes, port=args.port or settings.embedded_broker_port
-    )
+    port = args.port or settings.embedded_broker_port
+    broker = _start_embedded(settings, nodes=args.nodes, port=port)
     print(broker.url, flush=True)
     flavor = "" if broker.flavor == "apache" else f" RELEASEWATCH_BROKER_FLAVOR={broker.flavor}"
     print(

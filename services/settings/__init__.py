@@ -119,6 +119,7 @@ class Settings(BaseSettings):
     # Person data sealed (#46): the key-encryption keys (``releasewatch keys rotate --file``);
     # unset: persons in clear on internal topics (development only: production needs it)
     kek_file: Path | None = None
+    jail_retention_days: int | None = Field(default=None, ge=1, le=36500)  # unset: forever
     # The ledger's seals (#46): the sealer's Ed25519 key, PEM (unset in development: one is
     # made under the data dir; production needs it) and how often each partition is sealed
     ledger_signing_key: Path | None = None

@@ -265,13 +265,7 @@ class KafkaHelper:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
         await admin.start()
         try:
-            [described] = await admin.describe_configs(
-                [ConfigResource(ConfigResourceType.TOPIC, topic)]
-            )
-            [(error, message, _, _, entries)] = described.resources
-            assert error == 0, message
-            # name, value, read_only, source (1: set on the topic), sensitive, synonyms
-            own = {entry[0]: entry[1] for entry in entries if entry[3] == 1}
+            own = await self._set_on(admin, topic)
             changed = {**own, **{k.replace("_", "."): v for k, v in changes.items()}}
             await self._alter(admin, topic, changed)
             try:
@@ -280,6 +274,25 @@ class KafkaHelper:
                 await self._alter(admin, topic, own)
         finally:
             await admin.close()
+
+    async def set_on(self, topic: str) -> dict[str, str]:
+        """What is set on ``topic`` itself (not the broker's defaults)."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            return await self._set_on(admin, topic)
+        finally:
+            await admin.close()
+
+    @staticmethod
+    async def _set_on(admin: AIOKafkaAdminClient, topic: str) -> dict[str, str]:
+        [described] = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic)]
+        )
+        [(error, message, _, _, entries)] = described.resources
+        assert error == 0, message
+        # name, value, read_only, source (1: set on the topic), sensitive, synonyms
+        return {entry[0]: entry[1] for entry in entries if entry[3] == 1}
 
     @staticmethod
     async def _alter(admin: AIOKafkaAdminClient, topic: str, config: dict[str, str]) -> None:

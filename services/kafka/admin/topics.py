@@ -27,6 +27,7 @@ from schemas.owned_topics import FaustTopic, faust_topics
 from schemas.topics import APP_ID_PREFIX, KNOWN_AGENCIES, REGISTRY, TopicSpec, agency_notices
 from services.access import SERVICE_TOPICS
 from services.kafka.admin.partitions import check_partitions
+from services.kafka.admin.retention import JAIL_TOPICS, bounded, hold_retention
 from services.kafka.client.security import Kafka, as_client
 from services.ops import events
 from services.ops.logging import get_logger
@@ -138,9 +139,13 @@ async def ensure_topics(
     specs: Iterable[TopicSpec | FaustTopic] = REGISTRY,
     timeout: float = 30.0,
     min_insync_replicas: int | None = None,
+    jail_retention_days: int | None = None,
+    hold: bool = False,
 ) -> list[str]:
-    """Create every topic that does not exist yet; return the names created."""
-    specs = list(specs)
+    """Create every topic that does not exist yet; return the names created. The jail's
+    topics are kept ``jail_retention_days`` (None: forever); ``hold``: existing ones are
+    brought to it too (``releasewatch topics create``, an administrator's login)."""
+    specs = bounded(specs, jail_retention_days)
     plans = plan(specs, partitions, replication_factor, min_insync_replicas)
     deadline = asyncio.get_running_loop().time() + timeout
     admin = await _started_admin(kafka, timeout)
@@ -155,6 +160,9 @@ async def ensure_topics(
                 "set RELEASEWATCH_MIN_INSYNC_REPLICAS lower or RELEASEWATCH_REPLICATION_FACTOR"
             )
         await check_partitions(admin, specs, partitions, existing)
+        if hold and jail_retention_days is not None:
+            held = {p.name: p.config["retention.ms"] for p in plans if p.name in JAIL_TOPICS}
+            await hold_retention(admin, held, existing)
         created = []
         for topic in plans:
             if topic.name in existing:
@@ -215,6 +223,7 @@ def ensure_topics_sync(
     replication_factor: int | None = None,
     min_insync_replicas: int | None = None,
     specs: Iterable[TopicSpec | FaustTopic] = REGISTRY,
+    jail_retention_days: int | None = None,
 ) -> list[str]:
     return asyncio.run(
         ensure_topics(
@@ -223,6 +232,7 @@ def ensure_topics_sync(
             replication_factor,
             specs,
             min_insync_replicas=min_insync_replicas,
+            jail_retention_days=jail_retention_days,
         )
     )
 

@@ -13,7 +13,8 @@ from aiokafka.errors import UnknownError
 from pydantic import ValidationError
 
 from schemas.owned_topics import faust_topics
-from schemas.topics import AUDIT, FOREVER, JAIL_BOOKING
+from schemas.topics import AUDIT, DAY_MS, FOREVER, JAIL_BOOKING, REGISTRY
+from services.kafka.admin.retention import JAIL_TOPICS, bounded
 from services.kafka.admin.topics import plan
 from services.kafka.client.security import (
     SecurityConfigError,
@@ -228,6 +229,37 @@ def test_topic_plan_carries_retention_replication_and_min_isr() -> None:
     assert changelog.config["cleanup.policy"] == "compact"
     assert (changelog.partitions, changelog.replication_factor) == (8, 3)
     assert plans["releasewatch-booking-__assignor-__leader"].partitions == 1
+
+
+@pytest.mark.parametrize("days", [1, 30, 365, 36500])
+def test_the_jail_retention_setting_bounds_the_jails_topic_and_its_placed_copies(
+    days: int,
+) -> None:
+    every = [*REGISTRY, *faust_topics()]
+    plans = {
+        p.name: p
+        for p in plan(bounded(every, settings(jail_retention_days=days).jail_retention_days), 8)
+    }
+    placed = "releasewatch-booking-jail.booking.v1-placed"
+    assert {"jail.booking.v1", placed} == JAIL_TOPICS
+    for name in JAIL_TOPICS:
+        assert plans[name].config["retention.ms"] == str(days * DAY_MS), name
+    unbounded = {p.name: p for p in plan(every, 8)}
+    for name, topic in plans.items():
+        if name not in JAIL_TOPICS:
+            assert topic == unbounded[name], name
+    # unset: as registered, kept forever (the source every table can be rebuilt from)
+    assert plan(bounded(every, None), 8) == plan(every, 8)
+    assert unbounded[placed].config["retention.ms"] == str(FOREVER)
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "36501", "a month"])
+def test_a_bad_jail_retention_is_refused_naming_it(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RELEASEWATCH_JAIL_RETENTION_DAYS", value)
+    with pytest.raises(ValidationError, match="jail_retention_days"):
+        Settings()
 
 
 def test_registry_names_the_changelogs_faust_really_uses(tmp_path: Path) -> None:
