@@ -83,6 +83,8 @@ def _reason(message: str) -> RejectReason:
 # A value that may come clear or sealed (a person the intake sealed, #46): pydantic names each
 # member of the union in the error's path. A publisher is told about the clear form only.
 _CLEAR, _SEALED = Person.__name__, SealedMessage.__name__
+# The header of a placed copy sealed whole (its value a ``SealedMessage``; streams.placement).
+SEALED_HEADER = "releasewatch-sealed"
 
 
 def validation_errors(exc: ValidationError, tagged: bool) -> tuple[FieldError, ...]:
@@ -185,6 +187,18 @@ def raw_payload(data: bytes | None) -> RawPayload | None:
         return RawPayload(encoding="base64", content=base64.b64encode(data).decode("ascii"))
 
 
+def sealed_already(raw: RawMessage) -> SealedMessage | None:
+    """A placed copy sealed whole that did not open (its KEK out of the file): its sealed
+    message, bound to its publisher's position, kept as it is rather than sealed again, so
+    `releasewatch deadletters open` opens it once the KEK is back. None for anything else."""
+    if raw.value is None or SEALED_HEADER not in dict(raw.headers):
+        return None
+    try:
+        return SealedMessage.model_validate_json(raw.value)
+    except ValidationError:
+        return None  # not what we sealed: kept (and sealed) as any other value
+
+
 def dead_letter(
     raw: RawMessage,
     errors: Sequence[FieldError],
@@ -198,8 +212,8 @@ def dead_letter(
     With ``keks`` the value is sealed whole (it may name the person); the key, a booking's
     jurisdiction and id, stays readable."""
     hint = hint or {}
-    value: RawPayload | SealedMessage | None = raw_payload(raw.value)
-    if keks is not None and raw.value is not None:
+    value: RawPayload | SealedMessage | None = sealed_already(raw) or raw_payload(raw.value)
+    if keks is not None and isinstance(value, RawPayload) and raw.value is not None:
         value = seal_message(raw.value, raw.position, keks)
     return DeadLetter(
         deadletter_id=raw.position,

@@ -42,15 +42,13 @@ from services.core.field_crypto import (
 from services.kafka.admin.topics import partition_for
 from services.ops import events
 from services.ops.logging import get_logger
-from services.streams.codec import RawMessage, error
+from services.streams.codec import SEALED_HEADER, RawMessage, error
 from services.streams.output import Output
 
 log = get_logger(__name__)
 
 # The header a placed message carries: where its publisher's copy is (topic:partition:offset).
 SOURCE_HEADER = "releasewatch-placed-from"
-# The header of a placed copy sealed whole (its value a ``SealedMessage``).
-SEALED_HEADER = "releasewatch-sealed"
 
 
 @dataclass(frozen=True)

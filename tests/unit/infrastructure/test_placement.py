@@ -5,19 +5,23 @@ import asyncio
 import os
 import zlib
 from dataclasses import replace
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from schemas.deadletter import RejectReason
+from schemas.deadletter import RawPayload, RejectReason
 from schemas.owned_topics import SERVICE_PUBLIC_INPUTS, faust_topics, placement_topic
+from schemas.sealed import SealedMessage
 from schemas.topics import AGENCY_REQUESTS, JAIL_BOOKING, NOTICE_ACKS
 from services.access import SERVICE_TOPICS, service_principal
+from services.cli.deadletters import shown
+from services.cli.failures import UsageError
 from services.core.field_crypto import KeyUnavailable, LocalKeks, Tampered, seal_message
 from services.kafka.admin.topics import partition_for
 from services.ops.metrics import Metrics
-from services.streams.codec import RawMessage
+from services.streams.codec import RawMessage, dead_letter
 from services.streams.handling import _headers
 from services.streams.output import SOURCE, UNACKNOWLEDGED, Output
 from services.streams.placement import (
@@ -33,6 +37,9 @@ from services.streams.placement import (
 
 PARTITIONS = 8
 KEYS = [f"us-mn-hennepin/2027-{n:06d}" for n in range(400)]
+
+
+NOW = datetime(2026, 12, 6, tzinfo=UTC)
 
 
 def crc32_partition(key: str, partitions: int) -> int:
@@ -292,3 +299,31 @@ def test_a_sealed_copy_that_does_not_open_says_why(copy: Any, ring: Any, raised:
         opened(copy(made), ring(made))
     why = unopened(raised("x"))
     assert why.reason == RejectReason.INTERNAL_ERROR and "does not open" in why.message
+
+
+@pytest.mark.parametrize("service_keks", ["none", "other"])
+def test_a_copy_that_does_not_open_is_dead_lettered_as_it_was_sealed(service_keks: str) -> None:
+    """Not sealed a second time: `releasewatch deadletters open` opens it with the KEK that
+    sealed it, once that KEK is back in the file."""
+    made = other_keks("kek-1")
+    copy = sealed_copy(made)
+    ring = None if service_keks == "none" else other_keks("kek-2")
+    with pytest.raises(KeyUnavailable) as refused:
+        opened(copy, ring)
+    letter = dead_letter(copy, [unopened(refused.value)], service="booking", now=NOW, keks=ring)
+    assert isinstance(letter.value, SealedMessage)
+    assert letter.value == SealedMessage.model_validate_json(copy.value or b"")
+    assert letter.deadletter_id == copy.position
+    assert shown(letter, made) == PERSONAL
+    with pytest.raises(UsageError, match="does not open"):
+        shown(letter, other_keks("kek-2"))
+
+
+def test_a_copy_with_the_header_but_not_a_sealed_message_is_sealed_as_any_value() -> None:
+    ring = keks()
+    copy = replace(sealed_copy(ring), value=PERSONAL)
+    letter = dead_letter(copy, [unopened(Tampered("x"))], service="booking", now=NOW, keks=ring)
+    assert isinstance(letter.value, SealedMessage)
+    assert shown(letter, ring) == PERSONAL
+    clear = dead_letter(copy, [unopened(Tampered("x"))], service="booking", now=NOW)
+    assert isinstance(clear.value, RawPayload) and shown(clear, None) == PERSONAL
