@@ -12,6 +12,7 @@ PROMTOOL := $(VENV)/.promtool
 DOCKIT := docs/contract/node_modules/.package-lock.json
 A11Y   := tests/a11y/node_modules/.package-lock.json
 OIDC   := tests/oidc/node_modules/.package-lock.json
+SOFTHSM := $(VENV)/.softhsm
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test unit integration a11y lint schemas docs bench chaos profile stress clean lock
@@ -28,6 +29,14 @@ $(BROWSER):
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 	command -v chromium >/dev/null
 	touch $(BROWSER)
+
+# KEKs on a PKCS#11 token (#46) are tested against Debian's SoftHSM 2 (a token per test,
+# in its own directory: nothing is written outside it).
+$(SOFTHSM):
+	test -f /usr/lib/softhsm/libsofthsm2.so || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq softhsm2 >/dev/null; }
+	test -f /usr/lib/softhsm/libsofthsm2.so
+	touch $(SOFTHSM)
 
 # The embedded Apache Kafka needs Java 17+ and Maven (Debian's packages when missing); its
 # jars come from Maven Central through deploy/kafka/pom.xml, fetched once into ~/.m2.
@@ -79,13 +88,13 @@ run: $(STAMP)
 ## make test [TEST_WORKERS=2]: the whole suite (unit + integration on the embedded Apache
 ## Kafka), one test file at a time on each of TEST_WORKERS workers, each with its own broker
 TEST_WORKERS ?= 2
-test: $(STAMP) $(BROWSER) $(KAFKA) $(JAVAC) $(VALIDATORS) $(PROMTOOL) $(A11Y) $(OIDC)
+test: $(STAMP) $(BROWSER) $(KAFKA) $(JAVAC) $(VALIDATORS) $(PROMTOOL) $(A11Y) $(OIDC) $(SOFTHSM)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-unit: $(STAMP) $(VALIDATORS) $(PROMTOOL)
+unit: $(STAMP) $(VALIDATORS) $(PROMTOOL) $(SOFTHSM)
 	$(BIN)/python -m pytest tests/unit
 
-integration: $(STAMP) $(BROWSER) $(KAFKA) $(JAVAC) $(A11Y) $(OIDC) $(PROMTOOL)
+integration: $(STAMP) $(BROWSER) $(KAFKA) $(JAVAC) $(A11Y) $(OIDC) $(PROMTOOL) $(SOFTHSM)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests/integration
 
 lint: $(STAMP)

@@ -70,20 +70,21 @@ def check_ledger_key(settings: Settings) -> None:
 
 
 def check_keys(settings: Settings) -> None:
-    """The KEKs person data is sealed under (#46): set in production, usable when set."""
-    from services.core import kek_file
+    """The KEKs person data is sealed under (#46): set in production, usable when set (a key
+    file readable, a PKCS#11 token reached with its PIN and its current key)."""
+    from services.keys import SETTINGS, KeksError, keks_of
 
-    if settings.kek_file is None:
+    if settings.kek_file is None and settings.kek_pkcs11 is None:
         if settings.environment == "production":
             raise UsageError(
-                f"RELEASEWATCH_ENVIRONMENT=production needs {kek_file.SETTING}: person data is "
-                "sealed on every internal topic and changelog (make one with `releasewatch keys "
-                "rotate --file FILE`; docs/encryption.md)"
+                f"RELEASEWATCH_ENVIRONMENT=production needs {SETTINGS}: person data is "
+                "sealed on every internal topic and changelog (make a file with `releasewatch "
+                "keys rotate --file FILE`, or name an HSM's key; docs/encryption.md)"
             )
         return
     try:
-        kek_file.load(settings.kek_file)
-    except kek_file.KekFileError as exc:
+        keks_of(settings)
+    except KeksError as exc:
         raise UsageError(str(exc)) from None
 
 

@@ -29,6 +29,7 @@ from services.kafka.admin.metadata import partitions_of
 from services.kafka.client import read
 from services.kafka.client.clients import running
 from services.kafka.client.security import consumer_options
+from services.keys import SETTINGS, KeksError, keks_of
 
 
 def register(commands: Any) -> None:
@@ -68,7 +69,7 @@ def shown(letter: DeadLetter, keks: Any) -> bytes:
             return base64.b64decode(value.content)
         return value.content.encode()
     if keks is None:
-        raise UsageError(f"{letter.deadletter_id} is sealed: --file or {kek_file.SETTING}")
+        raise UsageError(f"{letter.deadletter_id} is sealed: --file or {SETTINGS}")
     try:
         return open_message(value, letter.deadletter_id, keks)
     except (KeyUnavailable, Tampered) as exc:
@@ -77,10 +78,9 @@ def shown(letter: DeadLetter, keks: Any) -> bytes:
 
 def cmd_open(args: argparse.Namespace) -> int:
     settings = load_settings()
-    path = args.file or settings.kek_file
     try:
-        keks = kek_file.load(path) if path is not None else None
-    except kek_file.KekFileError as exc:
+        keks = kek_file.load(args.file) if args.file else keks_of(settings)
+    except KeksError as exc:
         raise UsageError(str(exc)) from None
     require_broker_url(settings)
     with talking_to_broker(settings):

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from services.cli.checks import check_service, check_stack
@@ -20,8 +19,7 @@ from services.cli.failures import (
     registry_agencies,
     talking_to_broker,
 )
-from services.cli.looks import record_change
-from services.core import kek_file
+from services.cli.keys import development_keks
 from services.kafka.broker.apache import EmbeddedKafka
 from services.kafka.broker.embedded import EmbeddedBroker, embedded_broker
 from services.kafka.broker.process import BrokerStartError, die_with_parent_preexec, stop_processes
@@ -33,7 +31,6 @@ from services.ops import logging as rw_logging
 from services.settings import BrokerFlavor, Settings
 from services.streams.app import SERVICE_PORT_OFFSETS
 
-DEVELOPMENT_KEKS = Path("keys") / "kek.json"
 SERVICES = ("booking", "scheduling", "notification", "board", "intake", "sealer")
 # Not faust apps: a page over the topics, HTTP in and Kafka out, the ledger's sealer (#46)
 NOT_FAUST = {
@@ -192,19 +189,6 @@ def cmd_broker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _kek_file(settings: Settings) -> Path:
-    """Person data is sealed under ``make run`` too: without RELEASEWATCH_KEK_FILE (never in
-    production, ``check_keys``), a development KEK file under the data dir, made once."""
-    if settings.kek_file is not None:
-        return settings.kek_file
-    path = settings.data_dir / DEVELOPMENT_KEKS
-    if not path.exists():
-        kek_id = kek_file.rotate(path)
-        record_change(settings, f"keys rotate: {kek_id} current in {path}", path.unlink)
-    print(f"person data sealed under the development KEKs in {path}", flush=True)
-    return path
-
-
 class _StopFlag:
     """SIGINT/SIGTERM set a flag; the main loop stops what it started."""
 
@@ -235,8 +219,9 @@ def cmd_up(args: argparse.Namespace) -> int:
             **os.environ,
             "RELEASEWATCH_BROKER_URL": settings.broker_url or "",
             "RELEASEWATCH_BROKER_FLAVOR": settings.broker_flavor.value,
-            "RELEASEWATCH_KEK_FILE": str(_kek_file(settings)),
         }
+        kek = development_keks(settings)
+        env.update({"RELEASEWATCH_KEK_FILE": str(kek)} if kek else {})
         log_dir = settings.data_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         for name in SERVICES:

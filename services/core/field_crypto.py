@@ -41,6 +41,13 @@ class KeyUnavailable(LookupError):
     destroyed (shredded). Not an error of the data: nobody can read it any more."""
 
 
+class KeyServiceUnavailable(KeyUnavailable):
+    """The HSM or KMS holding the KEKs did not answer (a device error, a session lost): not
+    the data's fault, and worth asking again. Where a key is wrapped (a new booking, a dead
+    letter sealed) the input is read again after a back-off; where one is unwrapped, the value
+    stays sealed as for any key not had (alerts held, then escalated)."""
+
+
 class Tampered(ValueError):
     """A sealed value that does not open with its key: altered, or moved to another booking
     or field."""
@@ -68,8 +75,8 @@ def _aad(domain: bytes, *parts: str) -> bytes:
 
 
 class KeyEncryptionKeys(Protocol):
-    """Who wraps and unwraps data keys: a key file (``services.crypto.keyfile``) or a KMS
-    (an adapter with the same three members, e.g. over Vault Transit or a cloud KMS)."""
+    """Who wraps and unwraps data keys: a key file (``services.core.kek_file``), an HSM or KMS
+    over PKCS#11 (``services.keys.pkcs11``), or both (``services.keys.Chained``)."""
 
     @property
     def current_id(self) -> str: ...

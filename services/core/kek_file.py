@@ -69,6 +69,11 @@ def listing(path: Path) -> list[tuple[str, str, bool]]:
     ]
 
 
+def new_id(now: datetime | None = None) -> str:
+    """A KEK's id (a file's key, a token's label): the day it was made, and a random tag."""
+    return f"kek-{now or datetime.now(UTC):%Y%m%d}-{os.urandom(2).hex()}"
+
+
 def rotate(path: Path, now: datetime | None = None) -> str:
     """A new KEK in ``path`` (made when missing), now the current one; its id."""
     now = now or datetime.now(UTC)
@@ -76,7 +81,7 @@ def rotate(path: Path, now: datetime | None = None) -> str:
     if path.exists():
         raw = _read(path)
         _checked(path, raw)
-    kek_id = f"kek-{now:%Y%m%d}-{os.urandom(2).hex()}"
+    kek_id = new_id(now)
     keys = dict(raw["keys"])  # type: ignore[call-overload]
     keys[kek_id] = {
         "secret": base64.b64encode(os.urandom(KEY_BYTES)).decode(),

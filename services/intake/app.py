@@ -39,6 +39,7 @@ from schemas.topics import AGENCY_REQUESTS, JAIL_BOOKING
 from services.core import agencies
 from services.core.agencies import Registry
 from services.core.clock import Clock, SystemClock
+from services.core.field_crypto import KeyServiceUnavailable
 from services.intake import jails as jail_registry
 from services.intake import niem
 from services.intake import requests as agency_requests
@@ -161,7 +162,8 @@ class Intake:
             await self.publisher.events(outcome.events, PUBLISH_TIMEOUT_SECONDS, topic)
         except UNAVAILABLE as exc:
             log.warning(events.INTAKE_BROKER_UNAVAILABLE, sender=sender, error=type(exc).__name__)
-            return problem(503, "Service Unavailable", "the broker did not take the events")
+            down = "the key service" if isinstance(exc, KeyServiceUnavailable) else "the broker"
+            return problem(503, "Service Unavailable", f"{down} did not take the events")
         ids = [event["event_id"] for event in outcome.events]
         log.info(events.INTAKE_ACCEPTED, sender=sender, topic=topic, events=len(ids))
         return web.json_response({"accepted": len(ids), "event_ids": ids}, status=202)

@@ -16,15 +16,16 @@ from aiokafka.errors import KafkaError
 
 from schemas.deadletter import FieldError
 from schemas.topics import DEADLETTER, JAIL_BOOKING
-from services.core.field_crypto import seal_person
+from services.core.field_crypto import KeyServiceUnavailable, seal_person
 from services.kafka.client.security import stored_producer_options
 from services.ops.metrics import Metrics
 from services.settings import Settings
 from services.streams.codec import RawMessage, dead_letter
 from services.streams.sealing import keyring_of
 
-# What a broker that cannot take the events raises at the caller: nothing was stored for sure
-UNAVAILABLE = (KafkaError, OSError, TimeoutError)
+# What a broker that cannot take the events raises at the caller, or the HSM that seals the
+# person (#46): nothing was stored for sure, the sender sends again
+UNAVAILABLE = (KafkaError, OSError, TimeoutError, KeyServiceUnavailable)
 
 
 class Publisher:
@@ -81,9 +82,9 @@ class Publisher:
     async def dead_letter(self, raw: RawMessage, errors: list[FieldError], now: datetime) -> bool:
         """``raw`` kept with the reasons; False when the broker did not take it (the caller's
         answer or log stands anyway)."""
-        letter = dead_letter(raw, errors, service=self.service, now=now, keks=self.keks)
         assert self.producer is not None
         try:
+            letter = dead_letter(raw, errors, service=self.service, now=now, keks=self.keks)
             await self.producer.send_and_wait(
                 DEADLETTER.name, letter.model_dump_json().encode(), key=raw.key
             )

@@ -118,6 +118,7 @@ FETCH_WAIT_CHANGED: Final = "fetch_wait_changed"
 TOPICS_CREATED: Final = "topics_created"
 TOPIC_WAITING_FOR_BROKERS: Final = "topic_waiting_for_brokers"
 TOPIC_RETENTION_CHANGED: Final = "topic_retention_changed"  # RELEASEWATCH_JAIL_RETENTION_DAYS
+KEY_SERVICE_UNAVAILABLE: Final = "key_service_unavailable"  # the HSM/KMS: the input read again
 
 # --- the process supervisor (releasewatch up), the board, the simulator
 EMBEDDED_BROKER_STARTED: Final = "embedded_broker_started"

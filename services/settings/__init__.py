@@ -116,9 +116,10 @@ class Settings(BaseSettings):
     # the ID token's amr values taken as a second factor (comma-separated); unset: RFC 8176's
     # (mfa, otp, hwk, swk, sc, sms, ...); empty: not checked (the provider's policy trusted)
     oidc_mfa_amr: str | None = None
-    # Person data sealed (#46): the key-encryption keys (``releasewatch keys rotate --file``);
-    # unset: persons in clear on internal topics (development only: production needs it)
+    # Person data sealed (#46): the KEKs in a file (``releasewatch keys rotate --file``) and/or
+    # in an HSM or KMS (a PKCS#11 URI, RFC 7512); neither: persons in clear (development only)
     kek_file: Path | None = None
+    kek_pkcs11: SecretStr | None = None  # may carry the token's PIN (pin-value): never printed
     jail_retention_days: int | None = Field(default=None, ge=1, le=36500)  # unset: forever
     # The ledger's seals (#46): the sealer's Ed25519 key, PEM (unset in development: one is
     # made under the data dir; production needs it) and how often each partition is sealed
@@ -178,9 +179,7 @@ class Settings(BaseSettings):
     sasl_mechanism: SaslMechanism = SaslMechanism.SCRAM_SHA_512
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
-    ssl_cafile: Path | None = Field(
-        default=None, description="CA bundle that signed the brokers' certificates"
-    )
+    ssl_cafile: Path | None = None  # the CA bundle that signed the brokers' certificates
     ssl_certfile: Path | None = Field(default=None, description="client certificate (mTLS)")
     ssl_keyfile: Path | None = Field(default=None, description="client key (mTLS)")
     ssl_key_password: SecretStr | None = None

@@ -17,6 +17,7 @@ from typing import Any
 from aiokafka import errors as aiokafka_errors
 from aiokafka.errors import KafkaError
 
+from services.core.field_crypto import KeyServiceUnavailable
 from services.kafka.patches import fencing
 from services.ops import events, tracing
 from services.ops.logging import get_logger, message_context, unbind_event
@@ -106,10 +107,22 @@ class Handling:
             else:
                 log.error(events.OUTPUT_REFUSED, error=type(exc).__name__, retry_in=wait)
             return wait
+        except KeyServiceUnavailable as exc:  # the HSM did not answer: not the input's fault
+            return self._key_service_down(message, exc)
         except Exception as exc:
             log.exception(events.MESSAGE_FAILED, error=type(exc).__name__)
-            await self.on_error(raw, exc)
+            try:
+                await self.on_error(raw, exc)
+            except KeyServiceUnavailable as down:  # the dead letter cannot be sealed either
+                return self._key_service_down(message, down)
         return None
+
+    def _key_service_down(self, message: Any, exc: KeyServiceUnavailable) -> float | None:
+        """Read the input again after a back-off, for as long as the HSM stays away: its
+        partition waits (the input lag and stall alerts show it), nothing is refused."""
+        wait = self.retry.failed(message.tp, message.offset, retriable=True)
+        log.error(events.KEY_SERVICE_UNAVAILABLE, detail=str(exc), retry_in=wait)
+        return wait
 
 
 def raw_message(message: Any) -> RawMessage:

@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from schemas.sealed import SealedValue, WrappedDataKey
-from services.core import kek_file
 from services.core.field_crypto import (
     Keyring,
     KeyUnavailable,
@@ -26,6 +25,7 @@ from services.core.field_crypto import (
     open_sealed,
     seal,
 )
+from services.keys import SETTINGS, keks_of
 from services.ops import events
 from services.ops.logging import get_logger
 from services.settings import Settings
@@ -36,12 +36,13 @@ log = get_logger(__name__)
 
 
 def keyring_of(settings: Settings, service: str) -> Keyring | None:
-    """The KEKs of ``RELEASEWATCH_KEK_FILE`` (checked before start), or None: persons stay in
-    clear, said once at start."""
-    if settings.kek_file is None:
-        log.warning(events.PERSON_DATA_IN_CLEAR, service=service, setting=kek_file.SETTING)
+    """The KEKs of ``RELEASEWATCH_KEK_FILE`` and/or ``RELEASEWATCH_KEK_PKCS11`` (checked before
+    start), or None: persons stay in clear, said once at start."""
+    keks = keks_of(settings)
+    if keks is None:
+        log.warning(events.PERSON_DATA_IN_CLEAR, service=service, setting=SETTINGS)
         return None
-    return Keyring(kek_file.load(settings.kek_file))
+    return Keyring(keks)
 
 
 def keys_of(value: Mapping[str, Any]) -> dict[str, WrappedDataKey]:

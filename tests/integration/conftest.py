@@ -101,7 +101,8 @@ def sent_value(letter: dict[str, Any]) -> bytes:
     return shown(DeadLetter.model_validate(letter), kek_file.load(shared_keks()))
 
 
-def service_env(broker: EmbeddedBroker, data_dir: Path, **extra: str) -> dict[str, str]:
+def service_env(broker: EmbeddedBroker, data_dir: Path, **extra: str | None) -> dict[str, str]:
+    """A service's environment on ``broker``; ``extra`` settings on top (None: unset)."""
     env = without_settings()
     env.update(
         {
@@ -115,12 +116,18 @@ def service_env(broker: EmbeddedBroker, data_dir: Path, **extra: str) -> dict[st
             "RELEASEWATCH_LOG_LEVEL": os.environ.get("TEST_SERVICE_LOG_LEVEL", "info"),
         }
     )
-    env.update(extra)
+    env.update({name: value for name, value in extra.items() if value is not None})
+    for name in (name for name, value in extra.items() if value is None):
+        env.pop(name, None)
     return env
 
 
 def start_services(
-    broker: EmbeddedBroker, data_dir: Path, names: Iterable[str], label: str, **extra_env: str
+    broker: EmbeddedBroker,
+    data_dir: Path,
+    names: Iterable[str],
+    label: str,
+    **extra_env: str | None,
 ) -> list[ServiceProcess]:
     """The services ``names`` started on a broker a test runs itself (the caller stops them),
     each logging to ``test-artifacts/<label>-<name>.log`` (an earlier run's log removed)."""
@@ -143,7 +150,7 @@ def start_services(
 def start_service(broker: EmbeddedBroker, tmp_path: Path) -> Iterator:
     started: list[ServiceProcess] = []
 
-    def start(name: str, **extra_env: str) -> ServiceProcess:
+    def start(name: str, **extra_env: str | None) -> ServiceProcess:
         index = len(started)
         env = service_env(broker, tmp_path / f"{name}-{index}", **extra_env)
         log_path = ARTIFACTS / f"{name}-{index}-{os.getpid()}-{time.time_ns()}.log"

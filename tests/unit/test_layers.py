@@ -159,7 +159,9 @@ MAP: dict[str, set[str]] = {
     "services.settings": set(),  # plain values: what they mean on a broker is kafka's
     "services.kafka": {"schemas", "services.access", "services.ops", "services.settings"},
     "services.kafka.patches": {"services.kafka", "services.ops"},
-    "services.streams": {*EDGES, "services.kafka.patches"},
+    # where the KEKs come from: a file, or an HSM or KMS over PKCS#11 (#46)
+    "services.keys": {"schemas", "services.core", "services.settings"},
+    "services.streams": {*EDGES, "services.kafka.patches", "services.keys"},
     # agencies' webhooks: the HTTP, the signatures, the address and rate rules
     "services.delivery": {"schemas", "services.core", "services.ops"},
     # jail intake: NIEM documents over HTTP, published as SPEC 3.1's events (dead letters as

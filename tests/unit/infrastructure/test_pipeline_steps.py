@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaTimeoutError, RecordTooLargeError
 
+from services.core.field_crypto import KeyServiceUnavailable
 from services.ops.metrics import Metrics
 from services.streams.admission import Admission
 from services.streams.handling import Handled, Handling, ReadAgain
@@ -140,6 +141,38 @@ async def test_an_output_refused_for_good_is_dead_lettered_naming_it() -> None:
     assert all(isinstance(o, ReadAgain) for o in outcomes[:5])
     assert isinstance(outcomes[5], Handled)
     assert errors == [(7, "RecordTooLargeError")]
+
+
+@pytest.mark.parametrize("where", ["handler", "dead letter"])
+async def test_a_key_service_that_does_not_answer_reads_the_message_again_for_as_long(
+    where: str,
+) -> None:
+    """#46: the HSM wrapping a new booking's key, or sealing a dead letter, is away: nothing
+    is refused or dead-lettered unsealed; the message waits, backing off, and goes through
+    once the HSM answers."""
+    errors: list[Any] = []
+    down = [True]
+
+    async def wraps(raw: Any) -> None:
+        if where == "handler" and down[0]:
+            raise KeyServiceUnavailable("the token failed: DeviceError")
+        if where == "dead letter":
+            raise ValueError("refused input")
+
+    async def on_error(raw: Any, exc: BaseException) -> None:
+        if down[0]:
+            raise KeyServiceUnavailable("the token failed: DeviceError")
+        errors.append((raw.offset, type(exc).__name__))
+
+    step = Handling("test", wraps, on_error, state().retry, False)
+    outcomes = [await step.handle(Message(7)) for _ in range(8)]  # more than permanent tries
+    assert all(isinstance(o, ReadAgain) for o in outcomes)
+    waits = [o.seconds for o in outcomes if isinstance(o, ReadAgain)]
+    assert waits == sorted(waits) and waits[-1] > waits[0]
+    assert errors == []
+    down[0] = False
+    assert isinstance(await step.handle(Message(7)), Handled)
+    assert errors == ([] if where == "handler" else [(7, "ValueError")])
 
 
 async def test_the_handler_runs_with_its_source_and_its_outputs_are_collected() -> None:
