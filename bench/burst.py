@@ -20,9 +20,11 @@ One worker per service on the embedded broker, unless asked for more workers, th
 three-node cluster, and a worker killed mid-way (#47's "scale past one machine").
 
     .venv/bin/python -m bench.burst [COUNT ...] [--mode ordered|due] [--workers N] [--nodes N]
-                                    [--kill booking|scheduling|notification]
+                                    [--kill booking|scheduling|notification] [--cold]
 
-(default: 1000 and 10000, both modes, one worker per service on one broker)
+(default: 1000 and 10000, both modes, one worker per service on one broker). Before the
+burst, 48 bookings on every partition are released and their notices awaited (a warm-up: in
+production the alert topic has long been read); ``--cold`` leaves it out.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ from bench.harness import (
 from bench.latency import relay
 from bench.tools.profile_worker import PY_SPY, ROOT, summarise
 from schemas.topics import AGENCY_REQUESTS, JAIL_BOOKING, NOTICE_ALERTS
-from services.kafka.admin.topics import ensure_topics
+from services.kafka.admin.topics import ensure_topics, partition_for
 from services.simulator.places import FACILITIES
 from tests import factories as f
 from tests.support.poll import until
@@ -73,6 +75,8 @@ WINDOW_H = 48  # the default policy's notice window
 DUE_AFTER_S = 20.0
 ARMED_PER_S = 400.0  # schedules booking and scheduling read a second, at the least
 MODES = ("ordered", "due")
+WARM_UP = 48  # bookings released before the burst, on every partition (``warm_population``)
+NOTICES_PATTERN = r"^notices\.(dhs-ice|usms|state-doc)\.v1$"
 COMMITTED = "read_committed"
 
 
@@ -103,6 +107,28 @@ def population(count: int) -> tuple[list[Message], list[tuple[str, str]]]:
         ]
         places.append((jurisdiction, booking_id))
     return before, places
+
+
+def warm_population() -> tuple[list[Message], list[tuple[str, str]]]:
+    """A few bookings released before the burst, at least one on every partition: in
+    production the notification service has long read ``notice.alerts.v1``, and each agency's
+    topic exists. A partition never read before waits for its committed offset and for the
+    fetch rounds that follow (``--cold`` measures that: up to ~7 s at 1,000 due)."""
+    while True:
+        before, places = population(WARM_UP)
+        keys = (f"{jurisdiction}/{booking_id}" for jurisdiction, booking_id in places)
+        if {partition_for(key, PARTITIONS) for key in keys} == set(range(PARTITIONS)):
+            return before, places
+
+
+async def warm_up(bootstrap: str, places: list[tuple[str, str]]) -> None:
+    """Release the warm-up's bookings at once and wait for every one of their notices."""
+    wanted = {f"{jurisdiction}/{booking_id}" for jurisdiction, booking_id in places}
+    async with Watch(bootstrap, pattern=NOTICES_PATTERN, isolation_level=COMMITTED) as notices:
+        await publish(bootstrap, schedules(places, hours_ahead(10)))
+        await until(
+            lambda: wanted <= {r.key for r in notices.records}, 300, "the warm-up's notices"
+        )
 
 
 def schedules(places: list[tuple[str, str]], release: datetime) -> list[Message]:
@@ -168,15 +194,18 @@ class Shape:
     workers: int = 1
     nodes: int = 1
     kill: str | None = None
+    cold: bool = False  # no warm-up: the alert topic's partitions read for the first time
 
     def __str__(self) -> str:
         killed = f", one {self.kill} worker killed mid-way" if self.kill else ""
-        return f"{self.workers} worker(s) per service on {self.nodes} broker(s){killed}"
+        cold = ", cold (no warm-up)" if self.cold else ""
+        return f"{self.workers} worker(s) per service on {self.nodes} broker(s){killed}{cold}"
 
 
 async def one_burst(count: int, mode: str = "ordered", shape: Shape = Shape()) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix=f"bench-burst-{mode}-{count}-"))
     before, places = population(count)
+    warm_before, warm_places = ([], []) if shape.cold else warm_population()
     keys = [f"{jurisdiction}/{booking_id}" for jurisdiction, booking_id in places]
     result: dict[str, Any] = {"count": count, "mode": mode, "shape": asdict(shape)}
     with embedded(nodes=shape.nodes) as broker:
@@ -194,9 +223,11 @@ async def one_burst(count: int, mode: str = "ordered", shape: Shape = Shape()) -
             worker.start()
         try:
             await all_ready(every, 120)
-            await publish(broker.bootstrap, before)
+            await publish(broker.bootstrap, before + warm_before)
             # every booking open and requested: scheduling has read all its inputs
             await until(lambda: read_all(workers), 600, "openings and requests read", every=1.0)
+            if warm_places:
+                await warm_up(broker.bootstrap, warm_places)
             result["rss_before_mib"] = rss(workers)
             cpu_before = cpu(workers)
             peak = dict(result["rss_before_mib"])
@@ -214,9 +245,7 @@ async def one_burst(count: int, mode: str = "ordered", shape: Shape = Shape()) -
                 # transaction is aborted, and its records are never an agency's to read
                 Watch(broker.bootstrap, NOTICE_ALERTS.name, isolation_level=COMMITTED) as alerts,
                 Watch(
-                    broker.bootstrap,
-                    pattern=r"^notices\.(dhs-ice|usms|state-doc)\.v1$",
-                    isolation_level=COMMITTED,
+                    broker.bootstrap, pattern=NOTICES_PATTERN, isolation_level=COMMITTED
                 ) as notices,
             ):
                 if mode == "ordered":  # released 10 h from now: due at once, already late
@@ -387,7 +416,8 @@ if __name__ == "__main__":
     parser.add_argument("--workers", type=int, default=1, help="per service")
     parser.add_argument("--nodes", type=int, default=1, help="brokers")
     parser.add_argument("--kill", choices=SERVICES, help="kill -9 one of its workers mid-way")
+    parser.add_argument("--cold", action="store_true", help="no warm-up before the burst")
     args = parser.parse_args()
-    shape = Shape(args.workers, args.nodes, args.kill)
+    shape = Shape(args.workers, args.nodes, args.kill, args.cold)
     figures = main(*args.counts, modes=tuple(args.mode or MODES), shape=shape)
     print(f"  results: {save('burst', {'machine': machine(), **figures})}")
