@@ -16,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from services.kafka.admin.metadata import partitions_of
+from services.kafka.admin.retention import set_on_topic
 from services.kafka.client import read
 from tests.support.poll import until
 
@@ -265,7 +266,7 @@ class KafkaHelper:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
         await admin.start()
         try:
-            own = await self._set_on(admin, topic)
+            own = await set_on_topic(admin, topic)
             changed = {**own, **{k.replace("_", "."): v for k, v in changes.items()}}
             await self._alter(admin, topic, changed)
             try:
@@ -280,19 +281,9 @@ class KafkaHelper:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
         await admin.start()
         try:
-            return await self._set_on(admin, topic)
+            return await set_on_topic(admin, topic)
         finally:
             await admin.close()
-
-    @staticmethod
-    async def _set_on(admin: AIOKafkaAdminClient, topic: str) -> dict[str, str]:
-        [described] = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, topic)]
-        )
-        [(error, message, _, _, entries)] = described.resources
-        assert error == 0, message
-        # name, value, read_only, source (1: set on the topic), sensitive, synonyms
-        return {entry[0]: entry[1] for entry in entries if entry[3] == 1}
 
     @staticmethod
     async def _alter(admin: AIOKafkaAdminClient, topic: str, config: dict[str, str]) -> None:

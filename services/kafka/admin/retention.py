@@ -55,12 +55,7 @@ async def hold_retention(
     configuration: what is set on the topic is read first and kept."""
     changed = []
     for name in sorted(set(wanted) & set(existing)):
-        resource = ConfigResource(ConfigResourceType.TOPIC, name)
-        [described] = await admin.describe_configs([resource])
-        [(code, message, _, _, entries)] = described.resources
-        _raise_for(name, code, message, "read")
-        # entries: name, value, read_only, source, sensitive, synonyms
-        own = {entry[0]: entry[1] for entry in entries if entry[3] == _SET_ON_TOPIC}
+        own = await set_on_topic(admin, name)
         if own.get("retention.ms") == wanted[name]:
             continue
         configs = {**own, "retention.ms": wanted[name]}
@@ -77,6 +72,16 @@ async def hold_retention(
         )
         changed.append(name)
     return changed
+
+
+async def set_on_topic(admin: AIOKafkaAdminClient, name: str) -> dict[str, str]:
+    """What is set on topic ``name`` itself (not the broker's defaults): what AlterConfigs,
+    which replaces a topic's whole dynamic configuration, must be given again to keep."""
+    [described] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)])
+    [(code, message, _, _, entries)] = described.resources
+    _raise_for(name, code, message, "read")
+    # entries: name, value, read_only, source, sensitive, synonyms
+    return {entry[0]: entry[1] for entry in entries if entry[3] == _SET_ON_TOPIC}
 
 
 def _raise_for(topic: str, code: int, message: str | None, doing: str) -> None:
