@@ -179,3 +179,69 @@ def test_event_fields_join_the_message_fields_and_leave_before_the_message_does(
     )
     assert unbound["topic"] == "jail.booking.v1" and "event_id" not in unbound
     assert not {"topic", "event_id", "offset"} & set(after)
+
+
+def _rendered(formatter_class: type[logging.Formatter], emit: object) -> list[str]:
+    """The lines our JSON configuration renders through ``formatter_class`` for what ``emit``
+    logs (one of our loggers, structlog's chain, one handler)."""
+    config = rw_logging.configure("notification", "json", "info")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    options = dict(config["formatters"]["structlog"])
+    options.pop("()")
+    handler.setFormatter(formatter_class(**options))
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers = [handler]
+    try:
+        emit()  # type: ignore[operator]
+    finally:
+        root.handlers = saved
+        structlog.reset_defaults()
+    return stream.getvalue().splitlines()
+
+
+def test_the_line_formatter_renders_our_lines_as_structlogs_own_formatter_does() -> None:
+    log = rw_logging.get_logger("services.test.lines")
+
+    def emit() -> None:
+        with rw_logging.message_context(topic="notice.alerts.v1", partition=3, offset=7):
+            log.info("notice_issued", notice_id="n-1", late=True, person=PERSON, ids=("a", "b"))
+        log.warning("input_gap_seek_back", nested={"subject": {"last_name": "Quintanilla"}})
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            log.exception("message_failed", alert_id="a-1")
+        logging.getLogger("aiokafka.test").warning("fetch failed for %s", "tp-1")
+
+    ours = _rendered(rw_logging.LineFormatter, emit)
+    theirs = _rendered(structlog.stdlib.ProcessorFormatter, emit)
+    assert len(ours) == 4
+    drop_time = [{k: v for k, v in json.loads(line).items() if k != "timestamp"} for line in ours]
+    assert drop_time == [
+        {k: v for k, v in json.loads(line).items() if k != "timestamp"} for line in theirs
+    ]
+    first, second, failed, foreign = drop_time
+    assert first["event"] == "notice_issued" and first["partition"] == 3
+    assert "person" not in first and first["ids"] == ["a", "b"]
+    assert second["nested"] == {"subject": rw_logging.REDACTED}
+    assert "ValueError: boom" in failed["exception"]
+    assert foreign["event"] == "fetch failed for tp-1" and foreign["service"] == "notification"
+
+
+def test_our_logger_follows_a_later_structlog_configuration() -> None:
+    first, second = LogCapture(), LogCapture()
+    std = logging.getLogger("services.test.reconfigured")
+    std.setLevel(logging.INFO)
+    log = rw_logging.get_logger("services.test.reconfigured")
+    try:
+        structlog.configure(processors=[first], logger_factory=structlog.stdlib.LoggerFactory())
+        log.info("alert_emitted", alert_id="a-1")
+        log.info("alert_emitted", alert_id="a-2")
+        structlog.configure(processors=[second], logger_factory=structlog.stdlib.LoggerFactory())
+        log.info("alert_emitted", alert_id="a-3")
+    finally:
+        structlog.reset_defaults()
+        std.setLevel(logging.NOTSET)
+    assert [e["alert_id"] for e in first.entries] == ["a-1", "a-2"]
+    assert [e["alert_id"] for e in second.entries] == ["a-3"]
