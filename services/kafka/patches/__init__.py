@@ -29,6 +29,8 @@ patch. Tansu's own workarounds are decided in ``services.kafka.client.tansu_quir
   latency bench.
 - ``sequences``: a refused batch's sequence numbers never given back (aiokafka); evidence:
   test_sequences.
+- ``partition_lookup``: a send's partition set built and its key hashed on every record
+  (aiokafka; a cost, not an error); evidence: bench.burst profile (#47), unit.
 
 Re-run on Apache Kafka 4.1.1 with faust-streaming 0.15 (session 23, bench/results/chaos-off/):
 ``commit_before_revoke`` off, exactly_once, seed 3: 15 alert ids repeated (reproduces);
@@ -55,6 +57,7 @@ from services.kafka.patches import (
     handed_over,
     highwaters_from_broker,
     idempotent_producer,
+    partition_lookup,
     read_offset_drop,
     restart_fenced,
     seek_beginning,
@@ -73,6 +76,7 @@ ALWAYS = (
     highwaters_from_broker,
     fetch_wait,
     sequences,
+    partition_lookup,
 )
 
 
