@@ -229,14 +229,22 @@ async def one_burst(count: int, mode: str = "ordered", shape: Shape = Shape()) -
             if warm_places:
                 await warm_up(broker.bootstrap, warm_places)
             result["rss_before_mib"] = rss(workers)
+            result["store_before_mib"] = await asyncio.to_thread(store_memory, workers)
             cpu_before = cpu(workers)
             peak = dict(result["rss_before_mib"])
+            store_peak = dict(result["store_before_mib"])
             sampling = True
 
             async def sample() -> None:
+                ticks = 0
                 while sampling:
                     for name, mib in rss(workers).items():
                         peak[name] = max(peak[name], mib)
+                    if ticks % 4 == 0:  # over HTTP, from busy workers: every 2 s
+                        held = await asyncio.to_thread(store_memory, workers)
+                        for name, mib in held.items():
+                            store_peak[name] = max(store_peak[name], mib)
+                    ticks += 1
                     await asyncio.sleep(0.5)
 
             sampler = asyncio.create_task(sample())
@@ -286,6 +294,7 @@ async def one_burst(count: int, mode: str = "ordered", shape: Shape = Shape()) -
             result.update(
                 published_in_s=published,
                 rss_peak_mib=peak,
+                store_peak_mib=store_peak,
                 **timings(alerts, notices, keys, started),
             )
             if not shape.kill:  # a killed worker's CPU time is gone with it
@@ -340,6 +349,20 @@ def rss(workers: dict[str, list[Worker]]) -> dict[str, float]:
     }
 
 
+def store_memory(workers: dict[str, list[Worker]]) -> dict[str, float]:
+    """What RocksDB holds in memory (block cache, write buffers, table readers: the
+    ``releasewatch_store_memory_bytes`` gauge) in MiB, each service's largest worker: the
+    part of its resident memory bounded by ``RELEASEWATCH_STORE_CACHE_MB`` per table."""
+    return {
+        name: max(
+            (total(w.metrics(), "releasewatch_store_memory_bytes") for w in group if w.alive()),
+            default=0,
+        )
+        / 2**20
+        for name, group in workers.items()
+    }
+
+
 def timings(alerts: Watch, notices: Watch, keys: list[str], started: float) -> dict[str, Any]:
     """From ``started``: the last alert and notice, alert -> notice latencies, and ids seen
     more than once (at-least-once repeats; readers dedupe on them)."""
@@ -390,6 +413,14 @@ def show(result: dict[str, Any]) -> None:
             for n in SERVICES
         )
     )
+    if "store_peak_mib" in result:
+        print(
+            "           of which RocksDB MiB "
+            + ", ".join(
+                f"{n} {result['store_before_mib'][n]:.0f} -> {result['store_peak_mib'][n]:.0f}"
+                for n in SERVICES
+            )
+        )
 
 
 async def run(
