@@ -36,7 +36,10 @@ def hashed(key: bytes) -> int:
     if value is None:
         if len(_hashes) >= KEPT:
             _hashes.clear()
-        value = _hashes[key] = murmur2(key) & 0x7FFFFFFF
+        value = murmur2(key) & 0x7FFFFFFF
+        # Kept as a copy of its own size: a key faust serialized is orjson's output, whose
+        # bytes object holds a 4 KiB allocation whatever its length (orjson 3.13).
+        _hashes[bytes(memoryview(key))] = value
     return value
 
 

@@ -100,3 +100,24 @@ def test_installed_with_the_other_patches() -> None:
     assert partition_lookup in patches.ALWAYS
     patches.apply()
     assert AIOKafkaProducer._partition is partition_lookup._partition
+
+
+def test_a_kept_key_holds_no_more_memory_than_its_length(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key serialized by orjson holds a 4 KiB allocation: kept as it is, the table of 4,096
+    hashes alone would hold 16 MiB."""
+    import tracemalloc
+
+    import orjson
+
+    monkeypatch.setattr(partition_lookup, "_hashes", {})
+    own = producer(8)
+    tracemalloc.start()
+    try:
+        for n in range(1000):  # each key dropped once sent: what stays is the table's
+            key = orjson.dumps(f"ca-alameda/2027-{n:06d}")
+            partition_lookup._partition(own, TOPIC, None, None, None, key, b"v")
+        del key
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < 200 * 1000  # about 100 bytes a key and its entry, not 4 KiB
