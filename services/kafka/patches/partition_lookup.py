@@ -1,25 +1,30 @@
 """A send's partition, looked up without building sets or hashing a key twice
 (``partition_lookup``).
 
-Defect (cost, not correctness): for every record aiokafka's producer builds the topic's
-set of partitions from its metadata, twice for a keyed record (all of them, and those with
-a leader), even when the caller names the partition (to assert it exists), and hashes the
-key with its pure-Python murmur2. A release sends several records under one booking's key
-(its state, alert, notice, copy, ledger record and the tables' changelog records): in the
-ordered burst the set building and hashing were 4.4 % of the booking worker's main thread
-and 2.4 % of scheduling's (py-spy, ``bench.burst 10000 --mode ordered`` on 0ef81de, #47).
-Here a named partition is checked against the metadata's own mapping, and a key's murmur2 is
-kept for the next records under it (a small table, emptied when full). The partition a key
-gets is the same: murmur2 of the key modulo the topic's partition count (Kafka's partitions
-are numbered from 0, and aiokafka's list of them is in that order). A record without a key,
-or a producer with another partitioner, takes aiokafka's own way. Applies to: aiokafka
-0.12-0.14 (``AIOKafkaProducer._partition``), any broker.
+Defect (cost, not correctness): for every record aiokafka's producer builds the topic's set
+of partitions from its metadata, once to learn the topic is known
+(``AIOKafkaClient._wait_on_metadata``) and again to pick the partition, twice for a keyed
+record (all of them, and those with a leader), even when the caller names the partition (to
+assert it exists), and hashes the key with its pure-Python murmur2. A release sends several
+records under one booking's key (its state, alert, notice, copy, ledger record and the
+tables' changelog records): in the ordered burst the set building and hashing were 4.4 % of
+the booking worker's main thread and 2.4 % of scheduling's (py-spy, ``bench.burst 10000
+--mode ordered`` on 0ef81de, #47).
+
+Here a named partition is checked against the metadata's own mapping, a known topic's set is
+built once per metadata update, and a key's murmur2 is kept for the next records under it (a
+small table, emptied when full). The partition a key gets is the same: murmur2 of the key
+modulo the topic's partition count (Kafka's partitions are numbered from 0, and aiokafka's
+list of them is in that order). A record without a key, or a producer with another
+partitioner, takes aiokafka's own way. Applies to: aiokafka 0.12-0.14
+(``AIOKafkaProducer._partition``, ``AIOKafkaClient._wait_on_metadata``), any broker.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from aiokafka.client import AIOKafkaClient
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 from aiokafka.producer.producer import AIOKafkaProducer
 
@@ -27,6 +32,7 @@ NAME = "partition_lookup"
 KEPT = 4096  # keys whose hash is kept: a burst's releases touch each key a few times in a row
 
 _original_partition = AIOKafkaProducer._partition
+_original_wait_on_metadata = AIOKafkaClient._wait_on_metadata
 _hashes: dict[bytes, int] = {}
 
 
@@ -64,5 +70,19 @@ def _partition(
     return hashed(serialized_key) % len(known)
 
 
+async def _wait_on_metadata(self: Any, topic: str) -> frozenset[int]:
+    """The topic's partitions: from the metadata at hand when it knows the topic (one set per
+    metadata update, which replaces the topic's mapping), else aiokafka's wait for them."""
+    known = self.cluster._partitions.get(topic)
+    if not known:
+        return frozenset(await _original_wait_on_metadata(self, topic))
+    sets: dict[str, tuple[Any, frozenset[int]]] = self.__dict__.setdefault("_partition_sets", {})
+    made = sets.get(topic)
+    if made is None or made[0] is not known:
+        made = sets[topic] = (known, frozenset(known))
+    return made[1]
+
+
 def apply() -> None:
     AIOKafkaProducer._partition = _partition
+    AIOKafkaClient._wait_on_metadata = _wait_on_metadata

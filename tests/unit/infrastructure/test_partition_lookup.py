@@ -93,6 +93,7 @@ def test_another_partitioner_is_asked_as_aiokafka_would() -> None:
 
 
 def test_installed_with_the_other_patches() -> None:
+    from aiokafka.client import AIOKafkaClient
     from aiokafka.producer.producer import AIOKafkaProducer
 
     from services.kafka import patches
@@ -100,6 +101,7 @@ def test_installed_with_the_other_patches() -> None:
     assert partition_lookup in patches.ALWAYS
     patches.apply()
     assert AIOKafkaProducer._partition is partition_lookup._partition
+    assert AIOKafkaClient._wait_on_metadata is partition_lookup._wait_on_metadata
 
 
 def test_a_kept_key_holds_no_more_memory_than_its_length(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -121,3 +123,24 @@ def test_a_kept_key_holds_no_more_memory_than_its_length(monkeypatch: pytest.Mon
     finally:
         tracemalloc.stop()
     assert held < 200 * 1000  # about 100 bytes a key and its entry, not 4 KiB
+
+
+async def test_a_known_topics_partitions_are_one_set_per_metadata_update() -> None:
+    asked: list[str] = []
+
+    async def wait(self: Any, topic: str) -> set[int]:  # aiokafka's, for an unknown topic
+        asked.append(topic)
+        return {0, 1}
+
+    client = SimpleNamespace(cluster=SimpleNamespace(_partitions={TOPIC: {0: "a", 1: "b"}}))
+    first = await partition_lookup._wait_on_metadata(client, TOPIC)
+    assert first == {0, 1} and await partition_lookup._wait_on_metadata(client, TOPIC) is first
+    client.cluster._partitions = {TOPIC: {0: "a", 1: "b", 2: "c"}}  # an update replaces it
+    assert await partition_lookup._wait_on_metadata(client, TOPIC) == {0, 1, 2}
+    original = partition_lookup._original_wait_on_metadata
+    partition_lookup._original_wait_on_metadata = wait  # type: ignore[assignment]
+    try:
+        assert await partition_lookup._wait_on_metadata(client, "notices.new.v1") == {0, 1}
+    finally:
+        partition_lookup._original_wait_on_metadata = original
+    assert asked == ["notices.new.v1"]
