@@ -29,6 +29,8 @@ patch. Tansu's own workarounds are decided in ``services.kafka.client.tansu_quir
   latency bench.
 - ``sequences``: a refused batch's sequence numbers never given back (aiokafka); evidence:
   test_sequences.
+- ``compact_json``: faust's orjson output kept with up to 13 times its length allocated
+  (faust with orjson 3.13; a cost); evidence: memray in bench.burst (#47), unit.
 - ``partition_lookup``: a send's partition set built and its key hashed on every record
   (aiokafka; a cost, not an error); evidence: bench.burst profile (#47), unit.
 
@@ -52,6 +54,7 @@ from services.kafka.patches import (
     commit_before_revoke,
     commit_check,
     commit_in_step,
+    compact_json,
     create_unless_exists,
     fetch_wait,
     handed_over,
@@ -77,6 +80,7 @@ ALWAYS = (
     fetch_wait,
     sequences,
     partition_lookup,
+    compact_json,
 )
 
 
