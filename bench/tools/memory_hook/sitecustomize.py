@@ -6,7 +6,10 @@ and name a service and a folder; that service's workers then, every few seconds,
   MiB before, MiB after), telling memory in use from memory freed but kept; or
 - ``BENCH_MEMORY_HOOK=tracemalloc``: dump a tracemalloc snapshot of the Python heap
   (``<folder>/<pid>-<n>.snap``; ``BENCH_MEMORY_FRAMES`` frames each, 1 unless told), to
-  compare with ``tracemalloc.Snapshot.load`` (several times slower while tracing).
+  compare with ``tracemalloc.Snapshot.load`` (several times slower while tracing); or
+- ``BENCH_MEMORY_HOOK=memray``: record every allocation, native ones too (RocksDB's, the
+  clients'), with memray (``<folder>/memray-<pid>.bin``; read it with ``python -m memray
+  summary|tree|flamegraph``: what was held at the high-water mark, by where it was allocated).
 
     BENCH_MEMORY_HOOK=trim BENCH_MEMORY_SERVICE=notification BENCH_MEMORY_OUT=/tmp/mem \\
     PYTHONPATH=bench/tools/memory_hook .venv/bin/python -m bench.burst 10000 --mode ordered
@@ -57,6 +60,15 @@ def _install() -> None:
     if not hook or not folder or "service" not in sys.argv or service not in sys.argv:
         return
     os.makedirs(folder, exist_ok=True)
+    if hook == "memray":
+        import atexit
+
+        import memray
+
+        tracker = memray.Tracker(f"{folder}/memray-{os.getpid()}.bin", native_traces=True)
+        tracker.__enter__()
+        atexit.register(tracker.__exit__, None, None, None)
+        return
     if hook == "tracemalloc":
         tracemalloc.start(int(os.environ.get("BENCH_MEMORY_FRAMES", "1")))
         target = _snapshots
