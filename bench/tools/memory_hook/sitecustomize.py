@@ -65,7 +65,17 @@ def _install() -> None:
 
         import memray
 
-        tracker = memray.Tracker(f"{folder}/memray-{os.getpid()}.bin", native_traces=True)
+        # BENCH_MEMORY_AGGREGATE=1: memray's aggregated file (what is held, not every
+        # allocation): small enough for a long burst, and read as fast.
+        aggregate = os.environ.get("BENCH_MEMORY_AGGREGATE") == "1"
+        form = (
+            memray.FileFormat.AGGREGATED_ALLOCATIONS
+            if aggregate
+            else memray.FileFormat.ALL_ALLOCATIONS
+        )
+        tracker = memray.Tracker(
+            f"{folder}/memray-{os.getpid()}.bin", native_traces=True, file_format=form
+        )
         tracker.__enter__()
         atexit.register(tracker.__exit__, None, None, None)
         return
