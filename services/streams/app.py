@@ -54,8 +54,8 @@ MAX_REQUEST_BYTES = 8 * 1024 * 1024
 # (the broker hands a partition's first batch over even when it is over the limit).
 MAX_FETCH_BYTES = 1024 * 1024
 # At most this many records handed from the client to faust at a time (Kafka's own
-# max.poll.records default). faust's default is no limit: with 8 MiB fetched per partition,
-# one poll handed faust every record the client held (tens of thousands under a backlog),
+# max.poll.records default). faust's default is no limit: with 8 MiB fetched per partition
+# (as then), one poll handed faust every record the client held (tens of thousands under a backlog),
 # which it then fed to the agent round-robin for minutes: resident memory ~225 MiB above
 # the tables under load, and partitions "fetched" but not moving, sought back by the stall
 # watchdog (bench.national: agency.requests partitions at offset ~200 with 5,000 fetched).
